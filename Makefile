@@ -1,0 +1,40 @@
+# Credit-risk prediction system. `make help` lists the targets.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+API_PORT ?= 8000
+DASHBOARD_PORT ?= 8501
+
+.DEFAULT_GOAL := help
+.PHONY: help setup repro run serve dashboard test test-fast bench clean
+
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN{FS=":.*## "}{printf "  make %-10s %s\n", $$1, $$2}'
+
+$(STAMP): requirements.lock pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -r requirements.lock
+	$(BIN)/python -m pip install --quiet --no-deps --no-build-isolation -e .
+	touch $(STAMP)
+
+setup: $(STAMP) ## create .venv and install the pinned dependencies
+
+repro: setup ## run the DVC pipeline (only what changed)
+	$(BIN)/dvc repro
+
+run: repro ## set up, run the pipeline, then start the API and the dashboard
+	$(MAKE) --no-print-directory serve-and-dashboard
+
+test: setup ## set up and run the whole test suite (what CI runs)
+	$(BIN)/python -m pytest
+
+test-fast: setup ## the tests without the slow end-to-end ones
+	$(BIN)/python -m pytest -m "not slow"
+
+bench: setup ## print speed and memory figures
+	@for script in benchmarks/*.py; do echo "== $$script"; $(BIN)/python $$script || exit 1; done
+
+clean: ## remove the virtual environment and caches (not data)
+	rm -rf $(VENV) .pytest_cache .hypothesis

@@ -1,0 +1,223 @@
+"""Model artifacts: one skops file holding the pipeline, threshold, bands and metadata.
+
+The file is never unpickled: skops reconstructs only types we allow, and the
+bytes are checked against a recorded hash (a sidecar written at save time, or
+the md5 that `dvc.lock` recorded for the output) before anything is loaded.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import yaml
+
+TRUSTED_MODULE_PREFIXES = ("sklearn.", "numpy.", "scipy.", "creditrisk.", "builtins.", "collections.")
+APPROVE = "approve"
+REJECT = "reject"
+
+
+class ArtifactError(RuntimeError):
+    """The artifact is missing, tampered with, or holds types we do not trust."""
+
+
+@dataclass(frozen=True)
+class RiskBand:
+    """Band `name` holds PDs in (previous band's upper_pd, upper_pd]."""
+
+    name: str
+    upper_pd: float
+
+
+@dataclass
+class ModelBundle:
+    """Everything needed to score a frame of contract columns.
+
+    `pipeline.predict_proba(frame)[:, 1]` is the probability of default,
+    P(Pago_atiempo = 0). A PD at or above `threshold` is a reject.
+    """
+
+    pipeline: Any
+    threshold: float
+    bands: list[RiskBand]
+    features: list[str]
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def version(self) -> str:
+        return str(self.metadata.get("version", "unversioned"))
+
+    def predict_pd(self, frame: pd.DataFrame) -> np.ndarray:
+        columns = frame.reindex(columns=self.features)
+        return np.clip(self.pipeline.predict_proba(columns)[:, 1], 0.0, 1.0)
+
+    def band_of(self, pd_values: np.ndarray) -> np.ndarray:
+        uppers = np.array([band.upper_pd for band in self.bands], dtype=float)
+        names = np.array([band.name for band in self.bands], dtype=object)
+        index = np.searchsorted(uppers, np.asarray(pd_values, dtype=float), side="left")
+        return names[np.minimum(index, len(names) - 1)]
+
+    def decide(self, pd_values: np.ndarray) -> np.ndarray:
+        return np.where(np.asarray(pd_values) >= self.threshold, REJECT, APPROVE)
+
+
+def file_digest(path: Path, algorithm: str = "sha256") -> str:
+    digest = hashlib.new(algorithm)
+    with open(path, "rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def sidecar_path(path: Path) -> Path:
+    return path.with_name(path.name + ".sha256")
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    """Write to a temporary file beside `path`, then rename: never a half-written file."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(handle, "wb") as stream:
+            stream.write(data)
+            stream.flush()
+            os.fsync(stream.fileno())
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+
+
+def atomic_write_text(path: Path, text: str) -> None:
+    atomic_write_bytes(path, text.encode("utf-8"))
+
+
+def atomic_write_json(path: Path, payload: Any) -> None:
+    atomic_write_text(path, json.dumps(payload, indent=2, sort_keys=False, default=_json_default) + "\n")
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, (np.integer,)):
+        return int(value)
+    if isinstance(value, (np.floating,)):
+        return None if np.isnan(value) else float(value)
+    if isinstance(value, (np.ndarray,)):
+        return value.tolist()
+    if isinstance(value, (pd.Timestamp,)):
+        return value.isoformat()
+    if isinstance(value, Path):
+        return str(value)
+    raise TypeError(f"cannot write {type(value).__name__} as JSON")
+
+
+def atomic_write_parquet(path: Path, frame: pd.DataFrame) -> None:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(handle)
+    try:
+        frame.to_parquet(temporary, index=False)
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+
+
+def save_bundle(bundle: ModelBundle, path: Path) -> str:
+    """Save atomically with skops and write a sha256 sidecar; returns the digest."""
+    import skops.io as sio
+
+    payload = {
+        "pipeline": bundle.pipeline,
+        "threshold": float(bundle.threshold),
+        "bands": [[band.name, float(band.upper_pd)] for band in bundle.bands],
+        "features": list(bundle.features),
+        "metadata_json": json.dumps(bundle.metadata, default=_json_default),
+    }
+    data = sio.dumps(payload)
+    atomic_write_bytes(Path(path), data)
+    digest = hashlib.sha256(data).hexdigest()
+    atomic_write_text(sidecar_path(Path(path)), digest + "\n")
+    return digest
+
+
+def dvc_lock_md5(path: Path, lock_path: Path) -> str | None:
+    """The md5 that `dvc.lock` recorded for output `path`, if any."""
+    lock_path = Path(lock_path)
+    if not lock_path.exists():
+        return None
+    lock = yaml.safe_load(lock_path.read_text()) or {}
+    root = lock_path.parent.resolve()
+    try:
+        relative = Path(path).resolve().relative_to(root).as_posix()
+    except ValueError:
+        return None
+    for stage in (lock.get("stages") or {}).values():
+        for out in stage.get("outs") or []:
+            if out.get("path") == relative and "md5" in out:
+                return str(out["md5"])
+    return None
+
+
+def verify_artifact(path: Path, lock_path: Path | None = None) -> str:
+    """Check the file against dvc.lock's md5 or else its sha256 sidecar.
+
+    Returns a description of what was verified; raises ArtifactError otherwise.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise ArtifactError(f"model file {path} does not exist (run `dvc repro` or `dvc pull`)")
+    if lock_path is not None:
+        expected_md5 = dvc_lock_md5(path, lock_path)
+        if expected_md5 is not None:
+            actual = file_digest(path, "md5")
+            if actual != expected_md5:
+                raise ArtifactError(
+                    f"model file {path} has md5 {actual} but {lock_path} records {expected_md5}: "
+                    "the file was changed after the pipeline wrote it"
+                )
+            return f"md5 {actual} matches {lock_path}"
+    sidecar = sidecar_path(path)
+    if not sidecar.exists():
+        raise ArtifactError(f"model file {path} has no recorded hash ({sidecar} is missing)")
+    expected = sidecar.read_text().strip()
+    actual = file_digest(path, "sha256")
+    if actual != expected:
+        raise ArtifactError(
+            f"model file {path} has sha256 {actual} but {sidecar} records {expected}: "
+            "the file was changed after it was saved"
+        )
+    return f"sha256 {actual} matches {sidecar.name}"
+
+
+def load_bundle(path: Path, lock_path: Path | None = None) -> ModelBundle:
+    """Verify the hash, then load with skops allowing only trusted module prefixes."""
+    import skops.io as sio
+
+    verify_artifact(path, lock_path)
+    try:
+        untrusted = sio.get_untrusted_types(file=path)
+    except Exception as error:  # skops raises many types on corrupt input
+        raise ArtifactError(f"model file {path} is not a readable skops file: {error}") from error
+    refused = [name for name in untrusted if not name.startswith(TRUSTED_MODULE_PREFIXES)]
+    if refused:
+        raise ArtifactError(f"model file {path} holds types outside the allowed modules: {refused}")
+    try:
+        payload = sio.load(path, trusted=untrusted)
+    except Exception as error:
+        raise ArtifactError(f"model file {path} could not be loaded: {error}") from error
+    return ModelBundle(
+        pipeline=payload["pipeline"],
+        threshold=float(payload["threshold"]),
+        bands=[RiskBand(str(name), float(upper)) for name, upper in payload["bands"]],
+        features=[str(name) for name in payload["features"]],
+        metadata=json.loads(payload["metadata_json"]),
+    )
