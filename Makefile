@@ -5,6 +5,8 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 API_PORT ?= 8000
 DASHBOARD_PORT ?= 8501
+# DVC runs stage commands through the shell: put the venv first on PATH.
+export PATH := $(CURDIR)/$(BIN):$(PATH)
 
 .DEFAULT_GOAL := help
 .PHONY: help setup repro run serve dashboard test test-fast bench clean
