@@ -17,6 +17,8 @@ from typing import Literal
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 Kind = Literal["numeric", "integer", "category", "datetime", "target"]
 Role = Literal["feature", "date", "target", "leak"]
@@ -150,52 +152,83 @@ def required_columns(purpose: Purpose) -> list[str]:
 _NUMBER_TEXT = re.compile(r"^[+-]?(\d+([.,]\d*)?|[.,]\d+)([eE][+-]?\d+)?$")
 
 
+def _text(values: pd.Series) -> pd.Series:
+    """Values as stripped Arrow-backed text (vectorised string operations)."""
+    return values.astype("string[pyarrow]").str.strip()
+
+
+def _parse_number_text(text: pd.Series) -> tuple[pd.Series, pd.Series]:
+    """Floats from stripped text, and the mask of numbers found.
+
+    Only text matching `_NUMBER_TEXT` is cast, so the Arrow cast never meets
+    a value it cannot parse.
+    """
+    is_number = text.str.fullmatch(_NUMBER_TEXT.pattern).fillna(False).astype(bool)
+    dotted = text.where(is_number).str.replace(",", ".", regex=False)
+    floats = pc.cast(pa.array(dotted), pa.float64()).to_numpy(zero_copy_only=False)
+    return pd.Series(floats, index=text.index, dtype="float64"), is_number
+
+
 def to_number(values: pd.Series) -> tuple[pd.Series, pd.Series]:
     """Coerce text or numbers to float; comma decimals ("88,76") are accepted.
 
     Returns the floats and a mask of values that were present but not numbers.
+    Booleans in a mixed column are not numbers.
     """
     if pd.api.types.is_bool_dtype(values):
         return values.astype("float64"), pd.Series(False, index=values.index)
     if pd.api.types.is_numeric_dtype(values):
         floats = values.astype("float64")
         return floats, pd.Series(False, index=values.index)
-    text = values.astype("string").str.strip()
+    text = _text(values)
     present = text.notna() & (text != "")
-    is_number = text.str.fullmatch(_NUMBER_TEXT).fillna(False).astype(bool)
-    floats = pd.to_numeric(text.where(is_number).str.replace(",", ".", regex=False), errors="coerce")
-    bool_like = values.map(lambda v: isinstance(v, bool)) if values.dtype == object else None
-    not_number = present & ~is_number
-    if bool_like is not None:
-        not_number |= bool_like.astype(bool)
-        floats = floats.where(~bool_like.astype(bool))
-    return floats.astype("float64"), not_number
+    floats, is_number = _parse_number_text(text)
+    not_number = (present & ~is_number).astype(bool)
+    if values.dtype == object:
+        bool_like = values.map(lambda v: isinstance(v, (bool, np.bool_))).astype(bool)
+        not_number |= bool_like
+        floats = floats.where(~bool_like)
+    return floats, not_number
+
+
+def _canonical_value(value: object) -> object:
+    """One category value as text; integral numbers lose their decimal part."""
+    if value is None or value is pd.NA or (isinstance(value, float) and np.isnan(value)):
+        return pd.NA
+    if isinstance(value, (bool, np.bool_)):
+        return str(bool(value))
+    if isinstance(value, (int, np.integer)):
+        return str(int(value))
+    if isinstance(value, (float, np.floating)):
+        return str(int(value)) if float(value).is_integer() else str(value)
+    text = str(value).strip()
+    if text == "":
+        return pd.NA
+    if _NUMBER_TEXT.fullmatch(text):
+        number = float(text.replace(",", "."))
+        return str(int(number)) if number.is_integer() else text
+    return text
 
 
 def _canonical_category(values: pd.Series) -> pd.Series:
-    """Text categories, with integral numbers written without a decimal part."""
-    def canon(value: object) -> object:
-        if value is None or (isinstance(value, float) and np.isnan(value)):
-            return pd.NA
-        if isinstance(value, bool):
-            return str(value)
-        if isinstance(value, (int, np.integer)):
-            return str(int(value))
-        if isinstance(value, (float, np.floating)):
-            return str(int(value)) if float(value).is_integer() else str(value)
-        text = str(value).strip()
-        if text == "":
-            return pd.NA
-        if _NUMBER_TEXT.fullmatch(text):
-            number = float(text.replace(",", "."))
-            return str(int(number)) if number.is_integer() else text
-        return text
+    """Text categories, with integral numbers written without a decimal part.
 
-    return values.map(canon).astype("string")
+    Typed columns are canonicalised once per distinct value; object columns
+    (mixed Python values, where 1 == 1.0 == True would collide) value by value.
+    """
+    if values.dtype == object:
+        return values.map(_canonical_value).astype("string")
+    codes, uniques = pd.factorize(values)
+    canonical = np.array([_canonical_value(v) for v in uniques] + [pd.NA], dtype=object)
+    return pd.Series(canonical[codes], index=values.index, dtype="string")
 
 
-DATE_FORMATS_DAY_FIRST = ("%d/%m/%y %H:%M", "%d/%m/%Y %H:%M", "%d/%m/%y", "%d/%m/%Y")
-DATE_FORMATS_MONTH_FIRST = ("%m/%d/%y %H:%M", "%m/%d/%Y %H:%M", "%m/%d/%y", "%m/%d/%Y")
+DATE_FORMATS_DAY_FIRST = (
+    "%d/%m/%y %H:%M", "%d/%m/%Y %H:%M", "%d/%m/%y %H:%M:%S", "%d/%m/%Y %H:%M:%S", "%d/%m/%y", "%d/%m/%Y",
+)
+DATE_FORMATS_MONTH_FIRST = (
+    "%m/%d/%y %H:%M", "%m/%d/%Y %H:%M", "%m/%d/%y %H:%M:%S", "%m/%d/%Y %H:%M:%S", "%m/%d/%y", "%m/%d/%Y",
+)
 _SLASH_DATE = re.compile(r"^\s*(\d{1,2})/(\d{1,2})/(\d{2}|\d{4})")
 
 
@@ -203,14 +236,21 @@ class AmbiguousDatesError(ValueError):
     pass
 
 
+def _first_value_starting_with(text: pd.Series, prefix: str) -> str:
+    return str(text[text.str.startswith(prefix).fillna(False).astype(bool)].iloc[0])
+
+
 def detect_day_first(text: pd.Series) -> bool | None:
     """Decide whether slash dates in one file are day-first.
 
     Returns None when the file has no slash dates. Raises AmbiguousDatesError
     when no value decides (every day and month <= 12) or when values contradict.
+    The date part fits in the first ten characters, so only their distinct
+    values are examined.
     """
-    parts = text.dropna().astype(str).str.extract(_SLASH_DATE)
-    parts = parts.dropna()
+    dates = _text(text).dropna()
+    prefixes = pd.Series(pd.unique(dates.str.slice(0, 10)), dtype="string[pyarrow]")
+    parts = prefixes.str.extract(_SLASH_DATE).dropna()
     if parts.empty:
         return None
     first = parts[0].astype(int)
@@ -218,9 +258,10 @@ def detect_day_first(text: pd.Series) -> bool | None:
     day_first_evidence = bool((first > 12).any())
     month_first_evidence = bool((second > 12).any())
     if day_first_evidence and month_first_evidence:
+        day_first_example = _first_value_starting_with(dates, prefixes[first[first > 12].index[0]])
+        month_first_example = _first_value_starting_with(dates, prefixes[second[second > 12].index[0]])
         raise AmbiguousDatesError(
-            "dates mix day-first and month-first order, e.g. "
-            f"{text[first[first > 12].index[0]]!r} and {text[second[second > 12].index[0]]!r}"
+            f"dates mix day-first and month-first order, e.g. {day_first_example!r} and {month_first_example!r}"
         )
     if not (day_first_evidence or month_first_evidence):
         raise AmbiguousDatesError(
@@ -239,10 +280,10 @@ def to_datetime(values: pd.Series, day_first: bool | None = None) -> tuple[pd.Se
     if pd.api.types.is_datetime64_any_dtype(values):
         parsed = values.dt.tz_localize(None) if getattr(values.dt, "tz", None) else values
         return parsed.astype("datetime64[ns]"), pd.Series(False, index=values.index)
-    text = values.astype("string").str.strip()
+    text = _text(values)
     present = text.notna() & (text != "")
     result = pd.Series(pd.NaT, index=values.index, dtype="datetime64[ns]")
-    slash = text.str.match(_SLASH_DATE).fillna(False).astype(bool)
+    slash = text.str.match(_SLASH_DATE.pattern).fillna(False).astype(bool)
     if slash.any():
         order = day_first if day_first is not None else detect_day_first(text[slash])
         formats = DATE_FORMATS_DAY_FIRST if order else DATE_FORMATS_MONTH_FIRST
@@ -255,7 +296,7 @@ def to_datetime(values: pd.Series, day_first: bool | None = None) -> tuple[pd.Se
     if iso.any():
         parsed = pd.to_datetime(text[iso], format="ISO8601", errors="coerce", utc=True)
         result[iso] = parsed.dt.tz_localize(None)
-    return result, present & result.isna()
+    return result, (present & result.isna()).astype(bool)
 
 
 def _range_violations(spec: ColumnSpec, numbers: pd.Series) -> dict[str, pd.Series]:
