@@ -1,0 +1,1 @@
+"""Streamlit + Plotly dashboard over the artifacts the pipeline and the API wrote."""

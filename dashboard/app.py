@@ -1,0 +1,31 @@
+"""Entry point: `streamlit run dashboard/app.py` from the repository root.
+
+Artifact locations come from the environment (see docs/interfaces.md); the
+pages read what the pipeline and the API wrote and compute nothing themselves.
+"""
+
+import sys
+from pathlib import Path
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+if str(PROJECT_ROOT) not in sys.path:
+    sys.path.insert(0, str(PROJECT_ROOT))
+
+import streamlit as st  # noqa: E402  (the project root must be importable first)
+
+from dashboard.loaders import UnreadableArtifact  # noqa: E402
+
+st.set_page_config(page_title="Credit risk monitoring", page_icon="📉", layout="wide")
+
+PAGES = [
+    st.Page("pages/overview.py", title="Overview", icon="🚦", default=True),
+    st.Page("pages/drift.py", title="Drift", icon="🌊"),
+    st.Page("pages/performance.py", title="Performance over time", icon="📈"),
+    st.Page("pages/models.py", title="Models and versions", icon="🏷️"),
+    st.Page("pages/exploration.py", title="Data exploration", icon="🔎"),
+]
+
+try:
+    st.navigation(PAGES).run()
+except UnreadableArtifact as error:
+    st.error(f"An artifact could not be read: {error}")

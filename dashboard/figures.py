@@ -1,0 +1,444 @@
+"""Figure builders: plain functions from already computed data to a Plotly figure.
+
+Nothing here computes a statistic: the inputs are what the pipeline stages
+wrote (drift tables, metrics, curves) or what `creditrisk.exploration`
+returned. The builders only reshape and draw, so they are tested on small
+frames without Streamlit.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import pandas as pd
+import plotly.graph_objects as go
+from plotly.subplots import make_subplots
+
+LEVEL_COLOURS = {"ok": "#2e7d32", "warn": "#f9a825", "alert": "#c62828"}
+NEUTRAL_COLOUR = "#9e9e9e"
+REFERENCE_COLOUR = "#5c6bc0"
+CURRENT_COLOUR = "#ef6c00"
+LEVEL_ORDER = ("ok", "warn", "alert")
+THRESHOLD_DASH = {"warn": "dash", "alert": "dot"}
+
+Thresholds = Mapping[str, Mapping[str, float]]
+"""Per statistic, the cut-off of each level, e.g. {"psi": {"warn": 0.1, "alert": 0.25}}."""
+
+STATISTIC_TITLES = {
+    "psi": "PSI",
+    "js": "Jensen-Shannon distance",
+    "ks_stat": "KS statistic",
+    "ks_pvalue_adj": "KS p-value (adjusted)",
+    "chi2_pvalue_adj": "chi-square p-value (adjusted)",
+    "missing_share_change": "missing-share change",
+    "score_psi": "score PSI",
+}
+
+
+def level_colour(level: object) -> str:
+    return LEVEL_COLOURS.get(str(level), NEUTRAL_COLOUR)
+
+
+def _base_layout(figure: go.Figure, title: str, height: int = 360) -> go.Figure:
+    figure.update_layout(
+        title=title,
+        height=height,
+        margin={"l": 40, "r": 20, "t": 60, "b": 40},
+        legend={"orientation": "h", "yanchor": "bottom", "y": 1.02, "x": 0},
+        template="plotly_white",
+    )
+    return figure
+
+
+def _threshold_lines(
+    figure: go.Figure, cutoffs: Mapping[str, float] | None, row: int | None = None, col: int | None = None
+) -> None:
+    """Draw each level's cut-off as a labelled horizontal line."""
+    for level, value in (cutoffs or {}).items():
+        if value is None:
+            continue
+        position = {"row": row, "col": col} if row is not None else {}
+        figure.add_hline(
+            y=float(value),
+            line={"color": level_colour(level), "dash": THRESHOLD_DASH.get(level, "dash"), "width": 1.5},
+            annotation_text=f"{level} {value:g}",
+            annotation_position="top left",
+            name=f"{level} threshold",
+            **position,
+        )
+
+
+def _reference_line(
+    figure: go.Figure, value: float | None, label: str, row: int | None = None, col: int | None = None
+) -> None:
+    if value is None or pd.isna(value):
+        return
+    position = {"row": row, "col": col} if row is not None else {}
+    figure.add_hline(
+        y=float(value),
+        line={"color": REFERENCE_COLOUR, "dash": "dash", "width": 1.5},
+        annotation_text=f"{label} {value:.3g}",
+        annotation_position="bottom left",
+        name=label,
+        **position,
+    )
+
+
+def alert_counts_figure(counts: Mapping[str, int]) -> go.Figure:
+    """Bars of how many features sit at each level in one window."""
+    levels = [level for level in LEVEL_ORDER if level in counts] + [
+        level for level in counts if level not in LEVEL_ORDER
+    ]
+    figure = go.Figure(
+        go.Bar(
+            x=levels,
+            y=[int(counts[level]) for level in levels],
+            marker_color=[level_colour(level) for level in levels],
+            text=[int(counts[level]) for level in levels],
+            textposition="auto",
+            name="features",
+        )
+    )
+    figure.update_xaxes(title="level")
+    figure.update_yaxes(title="features", rangemode="tozero")
+    return _base_layout(figure, "Features by drift level, latest window", height=300)
+
+
+def window_status_figure(windows: pd.DataFrame) -> go.Figure:
+    """Per window, features in warn and in alert, stacked; the window's status as marker colour."""
+    figure = go.Figure()
+    for level, column in (("warn", "features_warn"), ("alert", "features_alert")):
+        figure.add_trace(
+            go.Bar(
+                x=windows["window"],
+                y=windows[column],
+                name=f"features in {level}",
+                marker_color=level_colour(level),
+            )
+        )
+    figure.add_trace(
+        go.Scatter(
+            x=windows["window"],
+            y=[0] * len(windows),
+            mode="markers",
+            marker={"size": 14, "symbol": "circle", "color": [level_colour(s) for s in windows["status"]]},
+            text=[f"{w}: {s}" for w, s in zip(windows["window"], windows["status"])],
+            hoverinfo="text",
+            name="window status",
+        )
+    )
+    figure.update_layout(barmode="stack")
+    figure.update_xaxes(title="window", type="category")
+    figure.update_yaxes(title="features", rangemode="tozero")
+    return _base_layout(figure, "Drift by window")
+
+
+def score_drift_figure(windows: pd.DataFrame, cutoffs: Mapping[str, float] | None = None) -> go.Figure:
+    """PSI of the model's PD per window, with the warn/alert cut-offs."""
+    figure = go.Figure(
+        go.Scatter(
+            x=windows["window"],
+            y=windows["score_psi"],
+            mode="lines+markers",
+            marker={"size": 10, "color": [level_colour(s) for s in windows["status"]]},
+            line={"color": NEUTRAL_COLOUR},
+            name="score PSI",
+        )
+    )
+    _threshold_lines(figure, cutoffs)
+    figure.update_xaxes(title="window", type="category")
+    figure.update_yaxes(title="PSI of the PD", rangemode="tozero")
+    return _base_layout(figure, "PD drift (score PSI) by window", height=300)
+
+
+def api_activity_figure(daily: pd.DataFrame) -> go.Figure:
+    """Rows scored by the API per day (`day`, `rows`)."""
+    figure = go.Figure(go.Bar(x=daily["day"], y=daily["rows"], marker_color=REFERENCE_COLOUR, name="rows"))
+    figure.update_xaxes(title="day (UTC)")
+    figure.update_yaxes(title="rows scored", rangemode="tozero")
+    return _base_layout(figure, "Rows scored by the API", height=260)
+
+
+def distribution_overlay_figure(
+    feature: str, bins: Sequence[str], reference: Sequence[float], current: Sequence[float], kind: str
+) -> go.Figure:
+    """Reference vs current shares on the reference bins.
+
+    Numeric features: overlaid histogram bars on the quantile bins. Categorical
+    ones: grouped bars, including the missing and unseen bins the stage wrote.
+    """
+    labels = [str(label) for label in bins]
+    opacity = 0.55 if kind == "numeric" else 1.0
+    figure = go.Figure(
+        [
+            go.Bar(x=labels, y=list(reference), name="reference (train)", marker_color=REFERENCE_COLOUR,
+                   opacity=opacity),
+            go.Bar(x=labels, y=list(current), name="current window", marker_color=CURRENT_COLOUR,
+                   opacity=opacity),
+        ]
+    )
+    figure.update_layout(barmode="overlay" if kind == "numeric" else "group", bargap=0.05)
+    figure.update_xaxes(title="bin" if kind == "numeric" else "category", type="category")
+    figure.update_yaxes(title="share of rows", tickformat=".0%", rangemode="tozero")
+    return _base_layout(figure, f"{feature}: reference vs current distribution")
+
+
+def feature_history_figure(
+    feature: str, history: pd.DataFrame, statistics: Sequence[str], thresholds: Thresholds | None = None
+) -> go.Figure:
+    """One row per statistic over all windows; markers coloured by the window's level."""
+    present = [name for name in statistics if name in history.columns]
+    figure = make_subplots(
+        rows=max(len(present), 1),
+        cols=1,
+        shared_xaxes=True,
+        vertical_spacing=0.08,
+        subplot_titles=[STATISTIC_TITLES.get(name, name) for name in present],
+    )
+    colours = [level_colour(level) for level in history.get("level", pd.Series(["ok"] * len(history)))]
+    for row, name in enumerate(present, start=1):
+        figure.add_trace(
+            go.Scatter(
+                x=history["window"],
+                y=history[name],
+                mode="lines+markers",
+                marker={"size": 9, "color": colours},
+                line={"color": NEUTRAL_COLOUR},
+                name=STATISTIC_TITLES.get(name, name),
+                showlegend=False,
+            ),
+            row=row,
+            col=1,
+        )
+        _threshold_lines(figure, (thresholds or {}).get(name), row=row, col=1)
+    figure.update_xaxes(type="category")
+    figure.update_xaxes(title="window", row=max(len(present), 1), col=1)
+    return _base_layout(figure, f"{feature}: statistics over time", height=220 * max(len(present), 1) + 80)
+
+
+def psi_heatmap_figure(features: pd.DataFrame, value: str = "psi") -> go.Figure:
+    """Heatmap of one statistic by feature (rows) x window (columns); hover shows the level."""
+    matrix = features.pivot_table(index="feature", columns="window", values=value, aggfunc="first")
+    levels = features.pivot_table(index="feature", columns="window", values="level", aggfunc="first")
+    levels = levels.reindex(index=matrix.index, columns=matrix.columns)
+    figure = go.Figure(
+        go.Heatmap(
+            z=matrix.to_numpy(dtype=float),
+            x=[str(column) for column in matrix.columns],
+            y=[str(index) for index in matrix.index],
+            customdata=levels.to_numpy(dtype=object),
+            colorscale="YlOrRd",
+            zmin=0,
+            colorbar={"title": STATISTIC_TITLES.get(value, value)},
+            hovertemplate="feature %{y}<br>window %{x}<br>" + value + " %{z:.3f}<br>level %{customdata}<extra></extra>",
+        )
+    )
+    figure.update_xaxes(title="window", type="category")
+    figure.update_yaxes(title="feature", type="category", autorange="reversed")
+    height = max(320, 22 * len(matrix.index) + 140)
+    return _base_layout(figure, f"{STATISTIC_TITLES.get(value, value)} by window and feature", height=height)
+
+
+def performance_figure(
+    windows: pd.DataFrame, test_metrics: Mapping[str, float] | None = None, score_cutoffs: Mapping[str, float] | None = None
+) -> go.Figure:
+    """ROC-AUC, mean PD vs observed default rate, Brier and score PSI per window.
+
+    The out-of-time test values from `reports/metrics.json` are drawn as
+    dashed reference lines; only windows with labels carry the first three.
+    """
+    test_metrics = test_metrics or {}
+    figure = make_subplots(
+        rows=2,
+        cols=2,
+        shared_xaxes=False,
+        subplot_titles=["ROC-AUC", "Mean PD vs observed default rate", "Brier score", "Score PSI"],
+        vertical_spacing=0.16,
+    )
+    labelled = windows[windows["roc_auc"].notna()] if "roc_auc" in windows else windows.iloc[0:0]
+    figure.add_trace(go.Scatter(x=labelled["window"], y=labelled["roc_auc"], mode="lines+markers",
+                                name="ROC-AUC", line={"color": CURRENT_COLOUR}), row=1, col=1)
+    _reference_line(figure, test_metrics.get("roc_auc"), "out-of-time test", row=1, col=1)
+    figure.add_trace(go.Scatter(x=windows["window"], y=windows["mean_pd"], mode="lines+markers",
+                                name="mean PD", line={"color": REFERENCE_COLOUR}), row=1, col=2)
+    if "default_rate" in labelled:
+        figure.add_trace(go.Scatter(x=labelled["window"], y=labelled["default_rate"], mode="lines+markers",
+                                    name="observed default rate", line={"color": CURRENT_COLOUR}), row=1, col=2)
+    _reference_line(figure, test_metrics.get("default_rate"), "test default rate", row=1, col=2)
+    if "brier" in labelled:
+        figure.add_trace(go.Scatter(x=labelled["window"], y=labelled["brier"], mode="lines+markers",
+                                    name="Brier", line={"color": CURRENT_COLOUR}, showlegend=False), row=2, col=1)
+    _reference_line(figure, test_metrics.get("brier"), "out-of-time test", row=2, col=1)
+    figure.add_trace(go.Scatter(x=windows["window"], y=windows["score_psi"], mode="lines+markers",
+                                name="score PSI", line={"color": NEUTRAL_COLOUR},
+                                marker={"color": [level_colour(s) for s in windows["status"]]},
+                                showlegend=False), row=2, col=2)
+    _threshold_lines(figure, score_cutoffs, row=2, col=2)
+    figure.update_xaxes(type="category")
+    figure.update_yaxes(tickformat=".1%", row=1, col=2)
+    return _base_layout(figure, "Model performance over time", height=620)
+
+
+def band_mix_figure(windows: pd.DataFrame, test_shares: Mapping[str, float] | None = None) -> go.Figure:
+    """Stacked share of each risk band per window; the out-of-time test mix as the first bar."""
+    rows: list[tuple[str, Mapping[str, float]]] = []
+    if test_shares:
+        rows.append(("test (out-of-time)", test_shares))
+    rows.extend((str(w), mix or {}) for w, mix in zip(windows["window"], windows["band_mix"]))
+    bands = sorted({band for _, mix in rows for band in mix})
+    figure = go.Figure(
+        [
+            go.Bar(x=[label for label, _ in rows], y=[mix.get(band, 0.0) for _, mix in rows], name=f"band {band}")
+            for band in bands
+        ]
+    )
+    figure.update_layout(barmode="stack")
+    figure.update_xaxes(title="window", type="category")
+    figure.update_yaxes(title="share of rows", tickformat=".0%", range=[0, 1])
+    return _base_layout(figure, "Risk-band mix over time")
+
+
+def model_comparison_figure(table: pd.DataFrame, metric: str) -> go.Figure:
+    """Cross-validated mean of one metric per candidate model, with its std as error bar.
+
+    `table` is the train stage's comparison: one row per model, columns
+    `model`, `<metric>_mean` and `<metric>_std`.
+    """
+    rows = table.sort_values(f"{metric}_mean", ascending=False)
+    errors = rows[f"{metric}_std"].fillna(0).to_list() if f"{metric}_std" in rows else None
+    figure = go.Figure(
+        go.Bar(
+            x=rows["model"].astype(str),
+            y=rows[f"{metric}_mean"],
+            error_y={"type": "data", "array": errors, "visible": errors is not None},
+            marker_color=REFERENCE_COLOUR,
+            name=metric,
+        )
+    )
+    figure.update_xaxes(title="candidate model", type="category")
+    figure.update_yaxes(title=f"{metric} (CV mean ± std)")
+    return _base_layout(figure, f"Candidate models: cross-validated {metric}", height=340)
+
+
+def release_comparison_figure(
+    metrics_by_version: Mapping[str, Mapping[str, float]], metric_names: Sequence[str]
+) -> go.Figure:
+    """One panel per metric, one bar per version (tags in order, then the workspace)."""
+    names = list(metric_names)
+    figure = make_subplots(rows=1, cols=max(len(names), 1), subplot_titles=names)
+    palette = ["#90a4ae", REFERENCE_COLOUR, CURRENT_COLOUR, "#26a69a", "#8d6e63"]
+    for index, (version, metrics) in enumerate(metrics_by_version.items()):
+        for col, name in enumerate(names, start=1):
+            value = metrics.get(name)
+            figure.add_trace(
+                go.Bar(
+                    x=[version],
+                    y=[value],
+                    name=version,
+                    marker_color=palette[index % len(palette)],
+                    text=[f"{value:.3f}" if isinstance(value, (int, float)) else "n/a"],
+                    textposition="auto",
+                    showlegend=col == 1,
+                    legendgroup=version,
+                ),
+                row=1,
+                col=col,
+            )
+    figure.update_xaxes(type="category")
+    return _base_layout(figure, "Released versions, out-of-time test metrics", height=340)
+
+
+def roc_figure(curve: pd.DataFrame, auc: float | None = None) -> go.Figure:
+    """ROC curve (`fpr`, `tpr`) with the chance diagonal."""
+    label = f"model (AUC {auc:.3f})" if auc is not None else "model"
+    figure = go.Figure(
+        [
+            go.Scatter(x=curve["fpr"], y=curve["tpr"], mode="lines", name=label, line={"color": CURRENT_COLOUR}),
+            go.Scatter(x=[0, 1], y=[0, 1], mode="lines", name="chance", line={"color": NEUTRAL_COLOUR, "dash": "dash"}),
+        ]
+    )
+    figure.update_xaxes(title="false positive rate", range=[0, 1])
+    figure.update_yaxes(title="true positive rate", range=[0, 1])
+    return _base_layout(figure, "ROC curve, out-of-time test")
+
+
+def calibration_figure(curve: pd.DataFrame) -> go.Figure:
+    """Mean predicted PD vs observed default rate per bin (`mean_pd`, `observed_default_rate`)."""
+    top = float(max(curve["mean_pd"].max(), curve["observed_default_rate"].max(), 0.01)) * 1.05
+    figure = go.Figure(
+        [
+            go.Scatter(x=curve["mean_pd"], y=curve["observed_default_rate"], mode="lines+markers", name="model",
+                       line={"color": CURRENT_COLOUR}),
+            go.Scatter(x=[0, top], y=[0, top], mode="lines", name="perfect calibration",
+                       line={"color": NEUTRAL_COLOUR, "dash": "dash"}),
+        ]
+    )
+    figure.update_xaxes(title="mean predicted PD", tickformat=".0%")
+    figure.update_yaxes(title="observed default rate", tickformat=".0%")
+    return _base_layout(figure, "Calibration, out-of-time test")
+
+
+def histogram_figure(values_by_class: Mapping[str, pd.Series], column: str) -> go.Figure:
+    """Overlaid, share-normalised histograms of one column, one per class."""
+    colours = [REFERENCE_COLOUR, CURRENT_COLOUR, NEUTRAL_COLOUR]
+    figure = go.Figure(
+        [
+            go.Histogram(x=values, name=label, histnorm="probability", opacity=0.6,
+                         marker_color=colours[index % len(colours)], nbinsx=40)
+            for index, (label, values) in enumerate(values_by_class.items())
+        ]
+    )
+    figure.update_layout(barmode="overlay")
+    figure.update_xaxes(title=column)
+    figure.update_yaxes(title="share of rows", tickformat=".0%")
+    return _base_layout(figure, f"{column}: distribution by outcome")
+
+
+def box_figure(values_by_class: Mapping[str, pd.Series], column: str) -> go.Figure:
+    colours = [REFERENCE_COLOUR, CURRENT_COLOUR, NEUTRAL_COLOUR]
+    figure = go.Figure(
+        [
+            go.Box(y=values, name=label, marker_color=colours[index % len(colours)], boxpoints="outliers")
+            for index, (label, values) in enumerate(values_by_class.items())
+        ]
+    )
+    figure.update_yaxes(title=column)
+    return _base_layout(figure, f"{column}: box plot by outcome")
+
+
+def default_rate_by_bin_figure(table: pd.DataFrame, column: str, overall_rate: float | None = None) -> go.Figure:
+    """Observed default rate per bin (`bin`, `rows`, `default_rate`), the overall rate dashed."""
+    figure = go.Figure(
+        go.Bar(
+            x=[str(label) for label in table["bin"]],
+            y=table["default_rate"],
+            customdata=table["rows"],
+            hovertemplate="%{x}<br>default rate %{y:.1%}<br>%{customdata} rows<extra></extra>",
+            marker_color=CURRENT_COLOUR,
+            name="default rate",
+        )
+    )
+    _reference_line(figure, overall_rate, "overall")
+    figure.update_xaxes(title=f"{column} bin", type="category")
+    figure.update_yaxes(title="default rate", tickformat=".1%", rangemode="tozero")
+    return _base_layout(figure, f"Default rate by {column}")
+
+
+def correlation_figure(matrix: pd.DataFrame, title: str = "Spearman correlation") -> go.Figure:
+    """Symmetric correlation matrix on a diverging scale fixed to [-1, 1]."""
+    figure = go.Figure(
+        go.Heatmap(
+            z=matrix.to_numpy(dtype=float),
+            x=[str(c) for c in matrix.columns],
+            y=[str(i) for i in matrix.index],
+            zmin=-1,
+            zmax=1,
+            colorscale="RdBu",
+            reversescale=True,
+            colorbar={"title": "ρ"},
+            hovertemplate="%{y} × %{x}<br>ρ = %{z:.2f}<extra></extra>",
+        )
+    )
+    figure.update_yaxes(autorange="reversed")
+    size = max(420, 26 * len(matrix.columns) + 160)
+    return _base_layout(figure, title, height=size)

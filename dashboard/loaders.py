@@ -1,0 +1,285 @@
+"""Cached readers of the artifacts the pipeline and the API wrote.
+
+Loaders only read: each returns the artifact as written (or None when the
+file is not there yet) and raises `UnreadableArtifact`, naming the file, when
+it exists but cannot be parsed. Caches are keyed by the file's modification
+time, so a fresh `dvc repro` shows up on the next page load.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import streamlit as st
+
+RELEASE_TAGS = ("v1.0.0", "v1.1.0")
+WORKSPACE = "workspace"
+RELEASE_METRICS_FILE = "reports/metrics.json"
+"""Where the evaluate stage's metrics live inside the repository, at every revision (see dvc.yaml)."""
+
+RELEASES_TTL_SECONDS = 300
+PREDICTION_LOG_TTL_SECONDS = 30
+
+
+class UnreadableArtifact(ValueError):
+    """An artifact exists but cannot be read; the message names the file and the reason."""
+
+
+@dataclass(frozen=True)
+class DashboardPaths:
+    """Where the dashboard looks for artifacts (environment variables, defaults in docs/interfaces.md)."""
+
+    reports_dir: Path = Path("reports")
+    prepared_dir: Path = Path("data/prepared")
+    models_dir: Path = Path("models")
+    prediction_log: Path = Path("data/monitoring/predictions.sqlite")
+    repo_dir: Path = Path(".")
+
+    @classmethod
+    def from_environment(cls, environ: Mapping[str, str] | None = None) -> DashboardPaths:
+        environ = os.environ if environ is None else environ
+        defaults = cls()
+        return cls(
+            reports_dir=Path(environ.get("CREDITRISK_REPORTS_DIR", defaults.reports_dir)),
+            prepared_dir=Path(environ.get("CREDITRISK_PREPARED_DIR", defaults.prepared_dir)),
+            models_dir=Path(environ.get("CREDITRISK_MODELS_DIR", defaults.models_dir)),
+            prediction_log=Path(environ.get("CREDITRISK_PREDICTION_LOG", defaults.prediction_log)),
+            repo_dir=Path(environ.get("CREDITRISK_REPO_DIR", defaults.repo_dir)),
+        )
+
+    @property
+    def metrics(self) -> Path:
+        return self.reports_dir / "metrics.json"
+
+    @property
+    def model_comparison(self) -> Path:
+        return self.reports_dir / "model_comparison.json"
+
+    @property
+    def plots_dir(self) -> Path:
+        return self.reports_dir / "plots"
+
+    @property
+    def leakage(self) -> Path:
+        return self.reports_dir / "leakage.json"
+
+    @property
+    def data_quality(self) -> Path:
+        return self.reports_dir / "data_quality.json"
+
+    @property
+    def drift_dir(self) -> Path:
+        return self.reports_dir / "drift"
+
+    @property
+    def drift_summary(self) -> Path:
+        return self.drift_dir / "summary.json"
+
+    @property
+    def drift_windows(self) -> Path:
+        return self.drift_dir / "windows.json"
+
+    @property
+    def drift_features(self) -> Path:
+        return self.drift_dir / "features.csv"
+
+    @property
+    def drift_distributions(self) -> Path:
+        return self.drift_dir / "distributions.json"
+
+    @property
+    def model_card(self) -> Path:
+        return self.models_dir / "model_card.json"
+
+    @property
+    def train(self) -> Path:
+        return self.prepared_dir / "train.parquet"
+
+
+def _modified(path: Path) -> float | None:
+    try:
+        return path.stat().st_mtime
+    except FileNotFoundError:
+        return None
+
+
+@st.cache_data(show_spinner=False, max_entries=64)
+def _read_json(path: str, modified: float) -> Any:
+    try:
+        return json.loads(Path(path).read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+        raise UnreadableArtifact(f"{path} is not valid JSON ({error}); rerun the stage that writes it") from error
+
+
+@st.cache_data(show_spinner=False, max_entries=64)
+def _read_csv(path: str, modified: float) -> pd.DataFrame:
+    try:
+        return pd.read_csv(path)
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as error:
+        raise UnreadableArtifact(f"{path} is not a readable CSV file ({error}); rerun the stage that writes it") from error
+
+
+@st.cache_data(show_spinner=False, max_entries=8)
+def _read_parquet(path: str, modified: float) -> pd.DataFrame:
+    try:
+        return pd.read_parquet(path)
+    except (OSError, ValueError) as error:
+        raise UnreadableArtifact(f"{path} is not a readable parquet file ({error}); rerun `dvc repro`") from error
+
+
+def read_json(path: Path) -> Any | None:
+    modified = _modified(path)
+    return None if modified is None else _read_json(str(path), modified)
+
+
+def read_csv(path: Path) -> pd.DataFrame | None:
+    modified = _modified(path)
+    return None if modified is None else _read_csv(str(path), modified)
+
+
+def read_parquet(path: Path) -> pd.DataFrame | None:
+    modified = _modified(path)
+    return None if modified is None else _read_parquet(str(path), modified)
+
+
+def read_drift_windows(path: Path) -> pd.DataFrame | None:
+    """`windows.json` as a frame, one row per window in time order (band_mix kept as dicts)."""
+    records = read_json(path)
+    if records is None:
+        return None
+    if not isinstance(records, list):
+        raise UnreadableArtifact(f"{path} should hold a list of windows, found {type(records).__name__}")
+    frame = pd.DataFrame.from_records(records)
+    if frame.empty:
+        return frame
+    if "window" not in frame.columns:
+        raise UnreadableArtifact(f"{path}: windows have no 'window' field")
+    return frame.sort_values("window", kind="stable").reset_index(drop=True)
+
+
+@dataclass(frozen=True)
+class ApiActivity:
+    """What the prediction log says about recent scoring."""
+
+    daily: pd.DataFrame
+    total_rows: int
+    recent_rows: int
+    last_logged_at: str | None
+    model_versions: list[str] = field(default_factory=list)
+
+
+@st.cache_data(show_spinner=False, ttl=PREDICTION_LOG_TTL_SECONDS, max_entries=8)
+def _read_activity(path: str, since: str, stamp: tuple[float | None, ...]) -> ApiActivity:
+    uri = Path(path).resolve().as_uri() + "?mode=ro"
+    try:
+        with sqlite3.connect(uri, uri=True, timeout=5) as connection:
+            total, last = connection.execute("SELECT COUNT(*), MAX(logged_at) FROM predictions").fetchone()
+            daily = pd.read_sql_query(
+                "SELECT substr(logged_at, 1, 10) AS day, COUNT(*) AS rows FROM predictions "
+                "WHERE logged_at >= ? GROUP BY day ORDER BY day",
+                connection,
+                params=(since,),
+            )
+            versions = [
+                row[0] for row in connection.execute(
+                    "SELECT DISTINCT model_version FROM predictions WHERE logged_at >= ? ORDER BY model_version",
+                    (since,),
+                )
+            ]
+        connection.close()
+    except sqlite3.Error as error:
+        raise UnreadableArtifact(f"prediction log {path} cannot be read ({error})") from error
+    return ApiActivity(
+        daily=daily,
+        total_rows=int(total or 0),
+        recent_rows=int(daily["rows"].sum()) if not daily.empty else 0,
+        last_logged_at=last,
+        model_versions=[str(v) for v in versions if v is not None],
+    )
+
+
+def read_api_activity(path: Path, days: int = 30, now: datetime | None = None) -> ApiActivity | None:
+    """Rows scored per day over the last `days` days, read-only; None when there is no log yet."""
+    modified = _modified(path)
+    if modified is None:
+        return None
+    now = now or datetime.now(UTC)
+    since = (now - timedelta(days=days)).strftime("%Y-%m-%d")
+    stamp = (modified, _modified(path.with_name(path.name + "-wal")))
+    return _read_activity(str(path), since, stamp)
+
+
+@dataclass(frozen=True)
+class ReleasedMetrics:
+    """Test metrics per version label (tags in order, then the workspace)."""
+
+    versions: dict[str, dict[str, float]]
+    missing_tags: list[str]
+    problems: dict[str, str]
+
+
+def _numbers(metrics: Mapping[str, Any]) -> dict[str, float]:
+    return {
+        str(name): float(value) for name, value in metrics.items()
+        if isinstance(value, (int, float)) and not isinstance(value, bool)
+    }
+
+
+@st.cache_data(show_spinner="Reading released versions with DVC...", ttl=RELEASES_TTL_SECONDS, max_entries=4)
+def read_released_metrics(repo_dir: str, tags: Sequence[str] = RELEASE_TAGS) -> ReleasedMetrics:
+    """Metrics of the git tags and of the workspace, through DVC's Python API.
+
+    Tags that do not exist are listed in `missing_tags`; a revision whose
+    metrics cannot be read is listed in `problems` with the reason.
+    """
+    import dvc.api
+    from dvc.exceptions import DvcException
+    from dvc.repo import Repo
+
+    versions: dict[str, dict[str, float]] = {}
+    problems: dict[str, str] = {}
+    try:
+        with Repo(repo_dir) as repo:
+            existing = set(repo.scm.list_tags()) if repo.scm is not None else set()
+    except (DvcException, OSError) as error:
+        return ReleasedMetrics({}, list(tags), {"repository": f"{repo_dir} is not a DVC repository ({error})"})
+    missing = [tag for tag in tags if tag not in existing]
+    for label, revision in [(tag, tag) for tag in tags if tag in existing] + [(WORKSPACE, None)]:
+        try:
+            metrics = dvc.api.metrics_show(RELEASE_METRICS_FILE, repo=repo_dir, rev=revision)
+        except Exception as error:  # DVC raises many types for a revision without the file
+            problems[label] = f"no readable {RELEASE_METRICS_FILE} at {label} ({type(error).__name__}: {error})"
+            continue
+        numbers = _numbers(metrics)
+        if numbers:
+            versions[label] = numbers
+        else:
+            problems[label] = f"{RELEASE_METRICS_FILE} at {label} holds no metrics"
+    return ReleasedMetrics(versions=versions, missing_tags=missing, problems=problems)
+
+
+def read_model_comparison(path: Path) -> pd.DataFrame | None:
+    """The train stage's candidate table, one row per model (`model`, `<metric>_mean`, `<metric>_std`, ...).
+
+    Accepts the records as a list or wrapped in an object under `candidates`/`models`/`table`.
+    """
+    payload = read_json(path)
+    if payload is None:
+        return None
+    records = payload
+    if isinstance(payload, dict):
+        records = next((payload[key] for key in ("candidates", "models", "table") if key in payload), None)
+    if not isinstance(records, list) or not all(isinstance(item, dict) for item in records):
+        raise UnreadableArtifact(f"{path} should hold one record per candidate model")
+    frame = pd.DataFrame.from_records(records)
+    if not frame.empty and "model" not in frame.columns:
+        raise UnreadableArtifact(f"{path}: the candidate records have no 'model' field")
+    return frame

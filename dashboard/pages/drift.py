@@ -1,0 +1,98 @@
+"""Drift: per window, which features moved, how far, since when; drill down into one feature."""
+
+import streamlit as st
+
+from dashboard import figures
+from dashboard.components import (
+    REPRO_DRIFT,
+    by_severity,
+    format_number,
+    level_styled,
+    paths,
+    require,
+    status_badge,
+)
+from dashboard.loaders import read_csv, read_drift_windows, read_json
+
+SCORE_KEY = "__score__"
+TABLE_COLUMNS = (
+    "feature", "kind", "level", "psi", "js", "ks_stat", "ks_pvalue_adj", "chi2_pvalue_adj",
+    "missing_share_ref", "missing_share_cur", "missing_share_change", "status", "reason",
+)
+HISTORY_STATISTICS = {
+    "numeric": ("psi", "js", "ks_stat", "missing_share_change"),
+    "categorical": ("psi", "js", "chi2_pvalue_adj", "missing_share_change"),
+}
+
+where = paths()
+st.title("Drift")
+
+features = require(read_csv(where.drift_features), "The per-feature drift table", where.drift_features, REPRO_DRIFT)
+windows = require(read_drift_windows(where.drift_windows), "The drift windows", where.drift_windows, REPRO_DRIFT)
+if features.empty or windows.empty:
+    st.info(f"The drift stage found no incoming data to compare. Add monthly batches and run `{REPRO_DRIFT}`.")
+    st.stop()
+summary = read_json(where.drift_summary) or {}
+distributions = read_json(where.drift_distributions) or {}
+thresholds = summary.get("thresholds") or {}
+
+window_names = windows["window"].astype(str).tolist()
+chosen_window = st.selectbox("Window", window_names, index=len(window_names) - 1, key="drift_window")
+window = windows[windows["window"].astype(str) == chosen_window].iloc[0]
+
+head = st.columns(5)
+head[0].markdown(f"Status  \n{status_badge(str(window.get('status', 'unknown')))}")
+head[1].metric("Rows", format_number(window.get("rows"), "{:,.0f}"))
+head[2].metric("Share of features drifted", format_number(window.get("share_drifted"), "{:.0%}"))
+head[3].metric("Score PSI", format_number(window.get("score_psi")))
+head[4].metric("Source", str(window.get("source", "n/a")))
+
+st.subheader(f"Features in {chosen_window}, most severe first")
+in_window = features[features["window"].astype(str) == chosen_window]
+table = by_severity(in_window[[c for c in TABLE_COLUMNS if c in in_window.columns]])
+st.dataframe(level_styled(table), hide_index=True, key="drift_table")
+
+st.subheader("Drill-down")
+feature_names = table["feature"].astype(str).tolist()
+chosen_feature = st.selectbox("Feature", feature_names, index=0, key="drift_feature")
+st.markdown(f"#### {chosen_feature}")
+row = table[table["feature"].astype(str) == chosen_feature].iloc[0]
+kind = str(row.get("kind", "numeric"))
+st.markdown(
+    f"{status_badge(str(row.get('level', 'ok')))} in {chosen_window} · {kind}"
+    + (f" · {row['reason']}" if isinstance(row.get("reason"), str) and row.get("reason") else "")
+)
+overlay_column, history_column = st.columns(2)
+with overlay_column:
+    overlay = distributions.get(chosen_window, {}).get(chosen_feature)
+    if overlay:
+        st.plotly_chart(
+            figures.distribution_overlay_figure(
+                chosen_feature, overlay["bins"], overlay["reference"], overlay["current"], kind
+            ),
+            key="drift_overlay",
+        )
+    else:
+        st.info(f"No distribution for {chosen_feature} in {chosen_window} in `{where.drift_distributions}`.")
+with history_column:
+    history = features[features["feature"].astype(str) == chosen_feature].sort_values("window")
+    st.plotly_chart(
+        figures.feature_history_figure(
+            chosen_feature, history, HISTORY_STATISTICS.get(kind, HISTORY_STATISTICS["numeric"]), thresholds
+        ),
+        key="drift_history",
+    )
+
+score_overlay = distributions.get(chosen_window, {}).get(SCORE_KEY)
+if score_overlay:
+    st.subheader("Predicted PD, reference vs current")
+    st.plotly_chart(
+        figures.distribution_overlay_figure(
+            "PD", score_overlay["bins"], score_overlay["reference"], score_overlay["current"], "numeric"
+        ),
+        key="drift_score_overlay",
+    )
+
+st.subheader("All windows")
+statistic = st.radio("Heatmap statistic", ["psi", "js"], horizontal=True, key="drift_heatmap_statistic")
+st.plotly_chart(figures.psi_heatmap_figure(features, value=statistic), key="drift_heatmap")

@@ -1,0 +1,82 @@
+"""Data exploration: the prepared training split, and what prepare and the leakage guard reported about it."""
+
+import pandas as pd
+import streamlit as st
+
+from creditrisk import exploration
+from creditrisk.schema import TARGET
+from dashboard import figures
+from dashboard.components import REPRO, empty_state, paths, require
+from dashboard.loaders import read_json, read_parquet
+
+where = paths()
+st.title("Data exploration")
+
+train = require(read_parquet(where.train), "The prepared training data", where.train, REPRO)
+if TARGET not in train.columns or train.empty:
+    st.info(f"`{where.train}` has no labelled rows to explore; rerun `{REPRO}`.")
+    st.stop()
+
+labelled = train[train[TARGET].notna()]
+overall_default_rate = float((labelled[TARGET] == 0).mean()) if len(labelled) else None
+numeric = exploration.numeric_columns(train)
+categorical = exploration.categorical_columns(train)
+st.caption(
+    f"{len(train):,} training loans, {len(numeric)} numeric and {len(categorical)} categorical columns; "
+    + (f"default rate {overall_default_rate:.2%}." if overall_default_rate is not None else "no labels.")
+)
+
+st.subheader("One column")
+column = st.selectbox("Column", numeric + categorical, key="exploration_column")
+if column in numeric:
+    by_outcome = exploration.split_by_outcome(train, column)
+    left, right = st.columns(2)
+    left.plotly_chart(figures.histogram_figure(by_outcome, column), key="exploration_histogram")
+    right.plotly_chart(figures.box_figure(by_outcome, column), key="exploration_box")
+bins = st.slider("Bins", min_value=2, max_value=20, value=10, key="exploration_bins")
+rates = exploration.default_rate_by_bins(train, column, bins=bins)
+st.plotly_chart(
+    figures.default_rate_by_bin_figure(rates, column, overall_default_rate), key="exploration_default_rate"
+)
+
+st.subheader("Correlation between numeric columns")
+st.plotly_chart(figures.correlation_figure(exploration.correlation_matrix(train, numeric)), key="exploration_corr")
+
+
+def show_report(report: dict) -> None:
+    """Scalars as a small table, per-column mappings as a table, the rest as JSON."""
+    scalars = {key: value for key, value in report.items() if not isinstance(value, (dict, list))}
+    if scalars:
+        st.dataframe(pd.DataFrame({"value": [str(v) for v in scalars.values()]}, index=list(scalars)))
+    for key, value in report.items():
+        if isinstance(value, dict) and value and all(isinstance(item, dict) for item in value.values()):
+            st.markdown(f"**{key}**")
+            st.dataframe(pd.DataFrame.from_dict(value, orient="index"))
+        elif isinstance(value, list) and value and all(isinstance(item, dict) for item in value):
+            st.markdown(f"**{key}**")
+            st.dataframe(pd.DataFrame.from_records(value), hide_index=True)
+        elif isinstance(value, (dict, list)):
+            with st.expander(key):
+                st.json(value)
+
+
+quality_column, leakage_column = st.columns(2)
+with quality_column:
+    st.subheader("Data-quality report")
+    quality = read_json(where.data_quality)
+    if quality is None:
+        empty_state("The data-quality report", where.data_quality, REPRO)
+    else:
+        show_report(quality)
+with leakage_column:
+    st.subheader("Leakage report")
+    leakage = read_json(where.leakage)
+    if leakage is None:
+        empty_state("The leakage report", where.leakage, REPRO)
+    else:
+        dropped = leakage.get("dropped") or {}
+        if dropped:
+            st.error("Dropped as target leaks: " + ", ".join(f"`{name}`" for name in dropped))
+        else:
+            st.success("The leakage guard dropped no column.")
+        show_report(leakage)

@@ -1,0 +1,69 @@
+"""Models and versions: the candidates training compared, the released versions side by side, test curves."""
+
+import pandas as pd
+import streamlit as st
+
+from dashboard import figures
+from dashboard.components import REPRO, empty_state, paths
+from dashboard.loaders import RELEASE_TAGS, read_csv, read_json, read_model_comparison, read_released_metrics
+
+RELEASE_METRICS = ("roc_auc", "pr_auc", "ks", "brier")
+COMPARISON_METRICS = ("roc_auc", "pr_auc", "ks", "gini", "brier", "log_loss", "f1", "recall", "precision")
+ROC_FILE = "roc.csv"
+CALIBRATION_FILE = "calibration.csv"
+
+where = paths()
+st.title("Models and versions")
+
+st.subheader("Candidate models (cross-validation on the training split)")
+comparison = read_model_comparison(where.model_comparison)
+card = read_json(where.model_card) or {}
+if comparison is None:
+    empty_state("The candidate comparison", where.model_comparison, REPRO)
+elif comparison.empty:
+    st.info(f"`{where.model_comparison}` lists no candidate model.")
+else:
+    available = [m for m in COMPARISON_METRICS if f"{m}_mean" in comparison.columns]
+    if card.get("model"):
+        st.markdown(f"Selected and calibrated: **{card['model']}**"
+                    + (f" (by {card['selected_by']})" if card.get("selected_by") else ""))
+    st.dataframe(comparison, hide_index=True, key="models_comparison_table")
+    if available:
+        metric = st.selectbox("Metric", available, key="models_comparison_metric")
+        st.plotly_chart(figures.model_comparison_figure(comparison, metric), key="models_comparison_chart")
+
+st.subheader("Released versions")
+releases = read_released_metrics(str(where.repo_dir), RELEASE_TAGS)
+if releases.missing_tags:
+    st.warning(
+        "Release tag(s) not found in the repository: " + ", ".join(f"`{tag}`" for tag in releases.missing_tags)
+        + ". Releases are annotated git tags on commits whose `dvc.lock` and reports match their code."
+    )
+for label, problem in releases.problems.items():
+    st.caption(f"{label}: {problem}")
+if releases.versions:
+    labels = list(releases.versions)
+    table = pd.DataFrame(releases.versions).sort_index()
+    for before, after in zip(labels, labels[1:]):
+        table[f"change {before} → {after}"] = table[after] - table[before]
+    st.dataframe(table, key="models_release_table")
+    chosen = [name for name in RELEASE_METRICS if name in table.index]
+    st.plotly_chart(figures.release_comparison_figure(releases.versions, chosen), key="models_release_chart")
+else:
+    st.info(f"No version metrics could be read with DVC from `{where.repo_dir}`.")
+
+st.subheader("Out-of-time test curves")
+metrics = read_json(where.metrics) or {}
+roc_column, calibration_column = st.columns(2)
+with roc_column:
+    roc = read_csv(where.plots_dir / ROC_FILE)
+    if roc is None:
+        empty_state("The ROC curve", where.plots_dir / ROC_FILE, REPRO)
+    else:
+        st.plotly_chart(figures.roc_figure(roc, metrics.get("roc_auc")), key="models_roc")
+with calibration_column:
+    calibration = read_csv(where.plots_dir / CALIBRATION_FILE)
+    if calibration is None:
+        empty_state("The calibration curve", where.plots_dir / CALIBRATION_FILE, REPRO)
+    else:
+        st.plotly_chart(figures.calibration_figure(calibration), key="models_calibration")

@@ -1,0 +1,94 @@
+"""Overview: the model in service, its out-of-time metrics, this week's drift verdict and what to do."""
+
+import streamlit as st
+
+from dashboard import figures
+from dashboard.advice import next_steps
+from dashboard.components import (
+    REPRO,
+    REPRO_DRIFT,
+    START_API,
+    empty_state,
+    first_present,
+    format_number,
+    paths,
+    status_badge,
+)
+from dashboard.loaders import read_api_activity, read_drift_windows, read_json
+
+HEADLINE_METRICS = (
+    ("roc_auc", "ROC-AUC", "{:.3f}"),
+    ("gini", "Gini", "{:.3f}"),
+    ("ks", "KS", "{:.3f}"),
+    ("brier", "Brier", "{:.4f}"),
+    ("default_rate", "Observed default rate", "{:.2%}"),
+    ("pd_mean", "Mean PD", "{:.2%}"),
+)
+
+where = paths()
+st.title("Credit-risk model overview")
+
+card = read_json(where.model_card)
+metrics = read_json(where.metrics)
+summary = read_json(where.drift_summary)
+windows = read_drift_windows(where.drift_windows)
+
+st.subheader("Model in service")
+if card is None:
+    empty_state("The model card", where.model_card, REPRO)
+else:
+    window = first_present(card, "data_window", "training_window", "train_window") or {}
+    model_columns = st.columns(3)
+    model_columns[0].metric("Model version", str(first_present(card, "version", "model_version") or "unversioned"))
+    model_columns[1].metric("Model", str(first_present(card, "model", "model_name", "estimator") or "n/a"))
+    if isinstance(window, dict) and window:
+        start = first_present(window, "start", "from", "min")
+        end = first_present(window, "end", "to", "max")
+        model_columns[2].metric("Training window", f"{str(start)[:10]} → {str(end)[:10]}")
+
+st.subheader("Out-of-time test metrics")
+if metrics is None:
+    empty_state("Test metrics", where.metrics, REPRO)
+else:
+    metric_columns = st.columns(len(HEADLINE_METRICS))
+    for column, (key, label, pattern) in zip(metric_columns, HEADLINE_METRICS):
+        column.metric(label, format_number(metrics.get(key), pattern))
+    st.caption(f"{format_number(metrics.get('rows'), '{:,.0f}')} loans after the training period.")
+
+st.subheader("Drift, latest window")
+if summary is None:
+    empty_state("The drift summary", where.drift_summary, REPRO_DRIFT)
+else:
+    status = str(summary.get("status", "unknown"))
+    latest = first_present(summary, "latest_window", "window") or "n/a"
+    light, counts_column, score_column = st.columns([1, 2, 2])
+    with light:
+        st.markdown(f"### {status_badge(status)}")
+        st.markdown(f"Window **{latest}**")
+        st.metric("Score PSI (PD drift)", format_number(summary.get("score_psi")))
+    counts = first_present(summary, "counts", "counts_by_level", "levels") or {}
+    with counts_column:
+        if counts:
+            st.plotly_chart(figures.alert_counts_figure(counts), width="stretch")
+    with score_column:
+        if windows is not None and not windows.empty and "score_psi" in windows:
+            cutoffs = (summary.get("thresholds") or {}).get("score_psi")
+            st.plotly_chart(figures.score_drift_figure(windows, cutoffs), width="stretch")
+
+st.subheader("What to do next")
+for step in next_steps(summary, windows):
+    st.markdown(f"- {step}")
+
+st.subheader("Scoring API")
+activity = read_api_activity(where.prediction_log)
+if activity is None:
+    empty_state("The API prediction log", where.prediction_log, f"{START_API}` and send requests to `POST /predict")
+else:
+    api_columns = st.columns(3)
+    api_columns[0].metric("Rows scored, last 30 days", f"{activity.recent_rows:,}")
+    api_columns[1].metric("Rows scored, all time", f"{activity.total_rows:,}")
+    api_columns[2].metric("Last request (UTC)", (activity.last_logged_at or "never")[:19].replace("T", " "))
+    if activity.model_versions:
+        st.caption("Model versions serving: " + ", ".join(activity.model_versions))
+    if not activity.daily.empty:
+        st.plotly_chart(figures.api_activity_figure(activity.daily), width="stretch")

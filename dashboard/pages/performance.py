@@ -1,0 +1,48 @@
+"""Performance over time: how the model does on each window that has labels, against the out-of-time test."""
+
+import streamlit as st
+
+from dashboard import figures
+from dashboard.components import REPRO, REPRO_DRIFT, empty_state, level_styled, paths, require
+from dashboard.loaders import read_drift_windows, read_json
+
+TABLE_COLUMNS = (
+    "window", "rows", "labelled_rows", "roc_auc", "delta_roc_auc", "mean_pd", "default_rate", "brier",
+    "score_psi", "status",
+)
+
+where = paths()
+st.title("Performance over time")
+
+windows = require(read_drift_windows(where.drift_windows), "The drift windows", where.drift_windows, REPRO_DRIFT)
+if windows.empty:
+    st.info(f"The drift stage found no incoming data. Add monthly batches and run `{REPRO_DRIFT}`.")
+    st.stop()
+metrics = read_json(where.metrics)
+if metrics is None:
+    empty_state("The out-of-time test metrics (reference lines)", where.metrics, REPRO)
+summary = read_json(where.drift_summary) or {}
+score_cutoffs = (summary.get("thresholds") or {}).get("score_psi")
+
+labelled = windows[windows["roc_auc"].notna()] if "roc_auc" in windows else windows.iloc[0:0]
+if labelled.empty:
+    st.info(
+        "No window has matured labels yet, so ROC-AUC, default rate and Brier cannot be shown; "
+        "mean PD and score PSI are shown for every window."
+    )
+else:
+    st.caption(
+        f"{len(labelled)} of {len(windows)} windows have labels; dashed lines are the out-of-time test values."
+    )
+
+test_metrics = {key: value for key, value in (metrics or {}).items() if isinstance(value, (int, float))}
+st.plotly_chart(figures.performance_figure(windows, test_metrics, score_cutoffs), key="performance_curves")
+
+st.subheader("Per window")
+shown = windows[[column for column in TABLE_COLUMNS if column in windows.columns]]
+st.dataframe(level_styled(shown), hide_index=True, key="performance_table")
+
+if "band_mix" in windows:
+    test_bands = (metrics or {}).get("bands") or {}
+    test_shares = {band: values.get("share", 0.0) for band, values in test_bands.items() if isinstance(values, dict)}
+    st.plotly_chart(figures.band_mix_figure(windows, test_shares), key="performance_band_mix")
