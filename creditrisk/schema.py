@@ -135,8 +135,9 @@ def format_issues(issues: list[Issue], source: str) -> str:
             f"row {row} = {value!r}" for row, value in zip(issue.rows, issue.values)
         )
         detail = f" ({issue.message})" if issue.message else ""
+        extent = f" in {issue.count} row(s)" if issue.rows else ""
         lines.append(
-            f"  column {issue.column!r}: rule {issue.rule!r} broken in {issue.count} row(s){detail}"
+            f"  column {issue.column!r}: rule {issue.rule!r} broken{extent}{detail}"
             + (f"; e.g. {examples}" if examples else "")
         )
     return "\n".join(lines)
@@ -353,8 +354,13 @@ def _issue(column: str, rule: str, mask: pd.Series, raw: pd.Series, max_examples
         rule=rule,
         count=int(len(positions)),
         rows=tuple(int(p) for p in examples),
-        values=tuple(str(raw.iloc[p]) for p in examples),
+        values=tuple(_shown(raw.iloc[p]) for p in examples),
     )
+
+
+def _shown(value: object) -> str:
+    """A raw value as a message shows it; a missing one as an empty cell."""
+    return "" if pd.api.types.is_scalar(value) and pd.isna(value) else str(value)
 
 
 def coerce_and_validate(

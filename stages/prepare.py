@@ -1,0 +1,39 @@
+"""DVC stage `prepare`: the export -> data/prepared/{train,test}.parquet + reports/data_quality.json.
+
+A file that breaks the data contract stops the stage: the message (file,
+column, rule, example rows) goes to stderr, the exit code is 1 and nothing
+is written.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+from creditrisk.artifacts import atomic_write_json, atomic_write_parquet
+from creditrisk.params import ParamsError, load_params, section
+from creditrisk.prepare import PrepareError, PrepareParams, prepare_export
+from creditrisk.schema import ContractError
+from creditrisk.sources import SourceError
+
+
+def main() -> int:
+    try:
+        params = section(load_params(), "prepare", PrepareParams)
+        prepared = prepare_export(params)
+    except (ParamsError, SourceError, ContractError, PrepareError) as error:
+        print(f"prepare: {error}", file=sys.stderr)
+        return 1
+    atomic_write_parquet(Path(params.train_path), prepared.train)
+    atomic_write_parquet(Path(params.test_path), prepared.test)
+    atomic_write_json(Path(params.quality_report), prepared.report)
+    rows = prepared.report["rows"]
+    print(
+        f"prepare: {rows['read']} rows read, {prepared.report['values_nulled']} values nulled, "
+        f"{rows['duplicates_dropped']} duplicates dropped -> train {rows['train']}, test {rows['test']}"
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
