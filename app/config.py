@@ -1,0 +1,66 @@
+"""API settings from environment variables (names and defaults in docs/interfaces.md)."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+
+class ConfigError(ValueError):
+    """An environment variable holds a value the API cannot use."""
+
+
+@dataclass(frozen=True)
+class ApiConfig:
+    model_path: Path = Path("models/model.skops")
+    dvc_lock: Path = Path("dvc.lock")
+    prediction_log: Path | None = Path("data/monitoring/predictions.sqlite")
+    max_rows: int = 50_000
+    max_body_mb: float = 32.0
+    max_errors: int = 50
+    api_token: str | None = None
+    log_busy_timeout_ms: int = 10_000
+
+    @property
+    def max_body_bytes(self) -> int:
+        return int(self.max_body_mb * 1024 * 1024)
+
+    @property
+    def model_card_path(self) -> Path:
+        return self.model_path.with_name("model_card.json")
+
+
+def _positive_number(environ: Mapping[str, str], name: str, default: float, kind: type) -> float:
+    text = environ.get(name, "").strip()
+    if not text:
+        return default
+    try:
+        value = kind(text)
+    except ValueError:
+        raise ConfigError(f"environment variable {name}={text!r} must be a {kind.__name__}") from None
+    if value <= 0:
+        raise ConfigError(f"environment variable {name}={text!r} must be > 0")
+    return value
+
+
+def config_from_env(environ: Mapping[str, str] | None = None) -> ApiConfig:
+    """Read CREDITRISK_* variables; an empty CREDITRISK_PREDICTION_LOG turns the log off."""
+    environ = os.environ if environ is None else environ
+    log_setting = environ.get("CREDITRISK_PREDICTION_LOG")
+    if log_setting is None:
+        prediction_log: Path | None = ApiConfig.prediction_log
+    else:
+        prediction_log = Path(log_setting) if log_setting.strip() else None
+    return ApiConfig(
+        model_path=Path(environ.get("CREDITRISK_MODEL_PATH") or ApiConfig.model_path),
+        dvc_lock=Path(environ.get("CREDITRISK_DVC_LOCK") or ApiConfig.dvc_lock),
+        prediction_log=prediction_log,
+        max_rows=int(_positive_number(environ, "CREDITRISK_MAX_ROWS", ApiConfig.max_rows, int)),
+        max_body_mb=float(_positive_number(environ, "CREDITRISK_MAX_BODY_MB", ApiConfig.max_body_mb, float)),
+        max_errors=int(_positive_number(environ, "CREDITRISK_MAX_ERRORS", ApiConfig.max_errors, int)),
+        api_token=environ.get("CREDITRISK_API_TOKEN") or None,
+        log_busy_timeout_ms=int(_positive_number(
+            environ, "CREDITRISK_LOG_BUSY_TIMEOUT_MS", ApiConfig.log_busy_timeout_ms, int)),
+    )

@@ -1,0 +1,57 @@
+"""`create_app()`: the Flask app, its model (loaded once per process) and its metrics."""
+
+from __future__ import annotations
+
+import re
+import time
+import uuid
+
+from flask import Flask, Response, g, request
+
+from app.config import ApiConfig, config_from_env
+from app.errors import register_error_handlers
+from app.metrics import ApiMetrics
+from app.model_state import load_model_state
+from app.routes import ApiState, api, build_spec
+from creditrisk.predlog import PredictionLog
+
+_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
+
+
+def create_app(config: ApiConfig | None = None) -> Flask:
+    """Build the app. The model is loaded here, once: under gunicorn's preload_app in the
+    master before the workers fork; scoring happens only in the workers."""
+    config = config or config_from_env()
+    app = Flask(__name__)
+    app.config["MAX_CONTENT_LENGTH"] = config.max_body_bytes
+    metrics = ApiMetrics()
+    model = load_model_state(config)
+    metrics.model_ready.set(1 if model.ready else 0)
+    log = (PredictionLog(config.prediction_log, config.log_busy_timeout_ms)
+           if config.prediction_log is not None else None)
+    app.extensions["creditrisk"] = ApiState(config=config, model=model, metrics=metrics, log=log,
+                                            spec=build_spec(config))
+    app.register_blueprint(api)
+    register_error_handlers(app)
+    _register_request_hooks(app, metrics)
+    return app
+
+
+def _register_request_hooks(app: Flask, metrics: ApiMetrics) -> None:
+    @app.before_request
+    def start_request() -> None:
+        g.started = time.perf_counter()
+        given = request.headers.get("X-Request-Id", "")
+        g.request_id = given if _REQUEST_ID.match(given) else uuid.uuid4().hex
+
+    @app.after_request
+    def finish_request(response: Response) -> Response:
+        endpoint = request.url_rule.rule if request.url_rule is not None else "unmatched"
+        started = getattr(g, "started", None)
+        if started is not None:
+            metrics.latency.labels(endpoint=endpoint).observe(time.perf_counter() - started)
+        metrics.model_ready.set(1 if app.extensions["creditrisk"].model.ready else 0)
+        metrics.requests.labels(endpoint=endpoint, method=request.method,
+                                status=str(response.status_code)).inc()
+        response.headers["X-Request-Id"] = getattr(g, "request_id", "")
+        return response

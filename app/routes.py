@@ -1,0 +1,238 @@
+"""The endpoints. Each one parses, calls creditrisk, and answers; no scoring logic here."""
+
+from __future__ import annotations
+
+import hmac
+import logging
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from flask import Blueprint, Response, current_app, g, request
+
+from app.config import ApiConfig
+from app.errors import ApiError
+from app.metrics import ApiMetrics
+from app.model_state import ModelState
+from app.openapi import openapi_document
+from app.responses import json_response
+from creditrisk import predlog
+from creditrisk.scoring import (
+    ScoredBatch,
+    ValidatedBatch,
+    check_row_limit,
+    parse_csv_body,
+    parse_json_body,
+    prediction_records,
+    predictions_csv,
+    score_batch,
+    validate_batch,
+)
+
+logger = logging.getLogger(__name__)
+api = Blueprint("api", __name__)
+
+JSON_TYPES = ("application/json",)
+CSV_TYPES = ("text/csv", "application/csv")
+
+
+@dataclass
+class ApiState:
+    """What one app (one worker) holds: settings, model, metrics, prediction log."""
+
+    config: ApiConfig
+    model: ModelState
+    metrics: ApiMetrics
+    log: predlog.PredictionLog | None
+    spec: dict[str, Any] = field(default_factory=dict)
+
+
+def state() -> ApiState:
+    return current_app.extensions["creditrisk"]
+
+
+@contextmanager
+def timed(stage: str, timings: dict[str, float]) -> Iterator[None]:
+    start = time.perf_counter()
+    try:
+        yield
+    finally:
+        elapsed = time.perf_counter() - start
+        timings[stage] = elapsed
+        state().metrics.stage.labels(stage=stage).observe(elapsed)
+
+
+def require_token(config: ApiConfig) -> None:
+    if config.api_token is None:
+        return
+    header = request.headers.get("Authorization", "")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not hmac.compare_digest(token.strip().encode(),
+                                                             config.api_token.encode()):
+        raise ApiError(401, "unauthorized",
+                       "this API needs 'Authorization: Bearer <token>' with the configured token",
+                       headers={"WWW-Authenticate": 'Bearer realm="creditrisk"'})
+
+
+def require_model() -> ModelState:
+    model = state().model
+    if not model.ready:
+        raise ApiError(503, "model_not_ready", f"the model is not available: {model.reason}",
+                       reason=model.reason, ready=False)
+    return model
+
+
+def day_first_argument() -> bool | None:
+    text = request.args.get("day_first")
+    if text is None or text == "":
+        return None
+    if text.lower() in ("true", "1", "yes"):
+        return True
+    if text.lower() in ("false", "0", "no"):
+        return False
+    raise ApiError(400, "invalid_query", f"day_first={text!r} must be true or false")
+
+
+def wants_csv() -> bool:
+    accept = request.accept_mimetypes
+    return accept["text/csv"] > accept["application/json"] and accept["text/csv"] > 0
+
+
+def parse_body(mimetype: str) -> Any:
+    if mimetype not in JSON_TYPES + CSV_TYPES:
+        raise ApiError(415, "unsupported_media_type",
+                       f"Content-Type {mimetype or '(none)'!r} is not accepted; "
+                       "send application/json or text/csv")
+    body = request.get_data(cache=False)
+    return parse_json_body(body) if mimetype in JSON_TYPES else parse_csv_body(body)
+
+
+def write_prediction_log(batch: ValidatedBatch, scored: ScoredBatch, model_version: str) -> bool:
+    """Append the batch to the log; a failure is counted and logged, never raised."""
+    api_state = state()
+    if api_state.log is None:
+        return False
+    try:
+        rows = predlog.log_rows(batch.frame, g.request_id, model_version, scored.pds,
+                                scored.bands, scored.decisions)
+        api_state.log.append(rows)
+    except Exception:
+        api_state.metrics.log_failures.inc()
+        logger.exception("prediction log write failed for request %s (%d rows); response still sent",
+                         g.request_id, len(batch))
+        return False
+    api_state.metrics.log_rows.inc(len(batch))
+    return True
+
+
+def record_metrics(batch: ValidatedBatch, scored: ScoredBatch) -> None:
+    metrics = state().metrics
+    metrics.rows_scored.inc(len(batch))
+    metrics.observe_pds(scored.pds)
+    metrics.count_decisions(scored.bands, scored.decisions)
+    for column, rules in batch.nulled.items():
+        for rule, count in rules.items():
+            metrics.values_nulled.labels(field=column, rule=rule).inc(count)
+
+
+@api.post("/predict")
+def predict() -> Response:
+    api_state = state()
+    config = api_state.config
+    require_token(config)
+    bundle = require_model().bundle
+    assert bundle is not None
+    day_first = day_first_argument()
+    timings: dict[str, float] = {}
+    with timed("parse", timings):
+        raw = parse_body(request.mimetype)
+        check_row_limit(raw, config.max_rows)
+    with timed("validate", timings):
+        batch = validate_batch(raw, config.max_errors, day_first, datetime.now(UTC))
+    with timed("predict", timings):
+        scored = score_batch(bundle, batch)
+    with timed("log", timings):
+        logged = write_prediction_log(batch, scored, bundle.version)
+    record_metrics(batch, scored)
+    with timed("respond", timings):
+        response = scoring_response(batch, scored, bundle.version, bundle.threshold, logged)
+    response.headers["Server-Timing"] = ", ".join(
+        f"{stage};dur={seconds * 1000:.3f}" for stage, seconds in timings.items())
+    return response
+
+
+def scoring_response(batch: ValidatedBatch, scored: ScoredBatch, version: str, threshold: float,
+                     logged: bool) -> Response:
+    headers = {"X-Model-Version": version, "X-Prediction-Logged": str(logged).lower()}
+    if batch.unknown_columns:
+        headers["X-Ignored-Columns"] = ",".join(batch.unknown_columns)
+    if wants_csv():
+        response = Response(predictions_csv(batch, scored), mimetype="text/csv")
+    else:
+        response = json_response({
+            "request_id": g.request_id,
+            "model_version": version,
+            "threshold": threshold,
+            "rows": len(batch),
+            "rows_with_warnings": len(batch.warnings),
+            "ignored_columns": batch.unknown_columns,
+            "prediction_logged": logged,
+            "predictions": prediction_records(batch, scored),
+        })
+    response.headers.update(headers)
+    return response
+
+
+@api.get("/health")
+def health() -> Response:
+    return json_response({"status": "ok"})
+
+
+@api.get("/ready")
+def ready() -> Response:
+    model = require_model()
+    assert model.bundle is not None
+    return json_response({"ready": True, "model_version": model.bundle.version,
+                          "verified": model.verified, "loaded_at": model.loaded_at})
+
+
+@api.get("/model")
+def model_info() -> Response:
+    require_token(state().config)
+    model = require_model()
+    bundle = model.bundle
+    assert bundle is not None
+    card = model.card
+    metadata = bundle.metadata
+    return json_response({
+        "version": bundle.version,
+        "threshold": bundle.threshold,
+        "bands": [{"name": band.name, "upper_pd": band.upper_pd} for band in bundle.bands],
+        "features": bundle.features,
+        "training_window": card.get("data_window") or card.get("training_window")
+        or metadata.get("data_window") or metadata.get("training_window"),
+        "test_metrics": card.get("test_metrics") or metadata.get("test_metrics"),
+        "verified": model.verified,
+        "loaded_at": model.loaded_at,
+        "metadata": metadata,
+        "model_card": card,
+    })
+
+
+@api.get("/metrics")
+def metrics() -> Response:
+    body, content_type = state().metrics.render()
+    return Response(body, content_type=content_type)
+
+
+@api.get("/openapi.json")
+def openapi() -> Response:
+    return json_response(state().spec)
+
+
+def build_spec(config: ApiConfig) -> dict[str, Any]:
+    return openapi_document(max_rows=config.max_rows, max_body_mb=config.max_body_mb,
+                            max_errors=config.max_errors, token_required=config.api_token is not None)

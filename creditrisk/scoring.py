@@ -1,0 +1,367 @@
+"""Scoring a batch of loan applications: request body -> contract frame -> PD, band, decision.
+
+Plain functions the API calls (the app only moves bytes and status codes).
+Validation is the data contract itself, `schema.coerce_and_validate` with
+purpose "scoring", applied column-wise to the whole batch; this module only
+turns its findings into per-row messages:
+
+* fatal findings (a required column missing, a non-nullable value missing or
+  not a number, a value of the wrong JSON type) reject the batch with a list
+  of `{row, field, value, rule}` errors (row = 0-based position in the batch);
+* nullable violations are nulled by the contract, the row is scored, and the
+  row carries `warnings` saying which value was dropped and why.
+"""
+
+from __future__ import annotations
+
+import io
+import operator
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import numpy as np
+import orjson
+import pandas as pd
+
+from creditrisk.artifacts import ModelBundle
+from creditrisk.schema import DATE, SPECS, coerce_and_validate
+
+ID_COLUMN = "id"
+_WRONG_JSON_TYPES = (bool, dict, list)
+
+
+@dataclass(frozen=True)
+class RowError:
+    """One broken rule; `row` is None when the whole column or body is at fault."""
+
+    row: int | None
+    field: str | None
+    value: str | None
+    rule: str
+    message: str = ""
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"row": self.row, "field": self.field, "value": self.value, "rule": self.rule,
+                "message": self.message}
+
+
+class RequestError(ValueError):
+    """The request cannot be scored; `status` is the HTTP status to answer with."""
+
+    def __init__(self, status: int, code: str, message: str,
+                 errors: Sequence[RowError] = (), error_count: int | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code
+        self.message = message
+        self.errors = list(errors)
+        self.error_count = len(self.errors) if error_count is None else error_count
+
+
+@dataclass
+class ValidatedBatch:
+    """A request batch after the contract: what the model sees, plus what to echo."""
+
+    frame: pd.DataFrame
+    ids: list[Any]
+    warnings: dict[int, list[dict[str, Any]]] = field(default_factory=dict)
+    unknown_columns: list[str] = field(default_factory=list)
+    nulled: dict[str, dict[str, int]] = field(default_factory=dict)
+
+    def __len__(self) -> int:
+        return len(self.frame)
+
+
+@dataclass
+class ScoredBatch:
+    pds: np.ndarray
+    bands: np.ndarray
+    decisions: np.ndarray
+
+
+def _malformed(code: str, message: str) -> RequestError:
+    return RequestError(400, code, message, [RowError(None, None, None, code, message)])
+
+
+def frame_from_columns(columns: dict[str, Sequence[Any]], rows: int) -> pd.DataFrame:
+    """Build a frame from Python lists, letting pandas infer each column's type in C."""
+    return pd.DataFrame({name: pd.Series(values) for name, values in columns.items()},
+                        index=pd.RangeIndex(rows), copy=False)
+
+
+def _records_to_columns(records: list[Any]) -> dict[str, Sequence[Any]]:
+    not_objects = [i for i, record in enumerate(records) if type(record) is not dict]
+    if not_objects:
+        errors = [RowError(i, None, _text(records[i]), "record_not_an_object",
+                           "each record must be a JSON object of column: value")
+                  for i in not_objects]
+        raise RequestError(400, "invalid_records", "some records are not JSON objects",
+                           errors, len(not_objects))
+    if not records:
+        return {}
+    first = records[0].keys()
+    if all(record.keys() == first for record in records):
+        names = list(first)
+        if len(names) == 1:
+            return {names[0]: [record[names[0]] for record in records]}
+        rows = map(operator.itemgetter(*names), records)
+        return dict(zip(names, zip(*rows), strict=True)) if names else {}
+    names = list(dict.fromkeys(name for record in records for name in record))
+    return {name: [record.get(name) for record in records] for name in names}
+
+
+def _columnar_to_columns(payload: dict[str, Any]) -> dict[str, Sequence[Any]]:
+    names, data = payload.get("columns"), payload.get("data")
+    if not isinstance(names, list) or not all(isinstance(name, str) for name in names):
+        raise _malformed("invalid_columns", '"columns" must be a list of column names (strings)')
+    duplicated = sorted({name for name in names if names.count(name) > 1})
+    if duplicated:
+        raise _malformed("duplicate_columns", f'"columns" names {duplicated} more than once')
+    if not isinstance(data, list):
+        raise _malformed("invalid_data", '"data" must be a list of rows (lists of values)')
+    width = len(names)
+    bad_rows = [i for i, row in enumerate(data) if type(row) is not list or len(row) != width]
+    if bad_rows:
+        errors = [RowError(i, None, _text(data[i]), "row_length_mismatch",
+                           f"each row must be a list of {width} values, one per column")
+                  for i in bad_rows]
+        raise RequestError(400, "invalid_data", "some rows do not match \"columns\"",
+                           errors, len(bad_rows))
+    if not data:
+        return {name: [] for name in names}
+    return dict(zip(names, zip(*data), strict=True))
+
+
+def parse_json_body(body: bytes) -> pd.DataFrame:
+    """Accept `[record, ...]`, `{"records": [...]}` or `{"columns": [...], "data": [[...], ...]}`."""
+    try:
+        payload = orjson.loads(body)
+    except orjson.JSONDecodeError as error:
+        raise _malformed("malformed_json", f"the body is not valid JSON: {error}") from None
+    if isinstance(payload, list):
+        return frame_from_columns(_records_to_columns(payload), len(payload))
+    if isinstance(payload, dict) and isinstance(payload.get("records"), list):
+        return frame_from_columns(_records_to_columns(payload["records"]), len(payload["records"]))
+    if isinstance(payload, dict) and "columns" in payload and "data" in payload:
+        columns = _columnar_to_columns(payload)
+        return frame_from_columns(columns, len(payload["data"]))
+    raise _malformed(
+        "unrecognised_body",
+        'expected a list of records, {"records": [...]}, or {"columns": [...], "data": [[...], ...]}',
+    )
+
+
+def parse_csv_body(body: bytes) -> pd.DataFrame:
+    """A CSV export with a header row; quoted comma decimals are left for the contract to coerce."""
+    if not body.strip():
+        raise _malformed("empty_body", "the CSV body is empty; send a header row and data rows")
+    try:
+        frame = pd.read_csv(io.BytesIO(body), dtype={ID_COLUMN: str}, index_col=False,
+                            encoding="utf-8", on_bad_lines="error")
+    except UnicodeDecodeError as error:
+        raise _malformed("malformed_csv", f"the CSV body is not UTF-8 text: {error}") from None
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, ValueError) as error:
+        raise _malformed("malformed_csv", f"the CSV body cannot be parsed: {error}") from None
+    return _booleans_as_text(frame)
+
+
+def _booleans_as_text(frame: pd.DataFrame) -> pd.DataFrame:
+    """pandas reads the words True/False as booleans; in an export they are just text."""
+    for name in frame.columns:
+        values = frame[name]
+        if pd.api.types.is_bool_dtype(values) or (
+            values.dtype == object and values.map(lambda v: isinstance(v, bool)).any()
+        ):
+            frame[name] = values.map(lambda v: str(v) if isinstance(v, bool) else v).astype(object)
+    return frame
+
+
+def check_row_limit(frame: pd.DataFrame, max_rows: int) -> None:
+    if len(frame) > max_rows:
+        raise RequestError(413, "too_many_rows",
+                           f"the batch has {len(frame)} rows; at most {max_rows} are accepted per request",
+                           [RowError(None, None, str(len(frame)), "too_many_rows",
+                                     f"split the batch into requests of at most {max_rows} rows")])
+
+
+def _text(value: Any) -> str | None:
+    if value is None:
+        return None
+    if isinstance(value, (dict, list, bool)):
+        return orjson.dumps(value).decode()
+    return str(value)
+
+
+def _wrong_type_mask(values: pd.Series) -> np.ndarray:
+    """Booleans, objects and arrays where the contract expects a scalar number, text or date."""
+    if pd.api.types.is_bool_dtype(values):
+        return np.ones(len(values), dtype=bool)
+    if values.dtype != object:
+        return np.zeros(len(values), dtype=bool)
+    return np.fromiter((isinstance(v, _WRONG_JSON_TYPES) for v in values.to_numpy()),
+                       dtype=bool, count=len(values))
+
+
+def wrong_type_errors(raw: pd.DataFrame, max_errors: int) -> tuple[list[RowError], int]:
+    """JSON values no contract rule can read (true/false, {...}, [...]) are the caller's error."""
+    errors: list[RowError] = []
+    total = 0
+    for name in raw.columns:
+        if name not in SPECS and name != ID_COLUMN:
+            continue
+        positions = np.flatnonzero(_wrong_type_mask(raw[name]))
+        total += len(positions)
+        for position in positions[: max(0, max_errors - len(errors))]:
+            value = raw[name].iloc[position]
+            errors.append(RowError(int(position), str(name), _text(value), "wrong_json_type",
+                                   f"expected a number, text or null, got {type(value).__name__}"))
+    return errors, total
+
+
+def _blank_mask(values: pd.Series) -> np.ndarray:
+    missing = values.isna().to_numpy(dtype=bool)
+    if values.dtype == object or pd.api.types.is_string_dtype(values):
+        text = values.astype("string").str.strip()
+        missing = missing | (text == "").fillna(False).to_numpy(dtype=bool)
+    return missing
+
+
+def fill_loan_date(raw: pd.DataFrame, now: datetime) -> tuple[pd.DataFrame, np.ndarray]:
+    """The loan date is optional at scoring: absent or empty means the request time.
+
+    Returns the frame and the positions whose date was filled in (the whole
+    column missing is not a warning: it is the documented default).
+    """
+    stamp = pd.Timestamp(now.astimezone(UTC).replace(tzinfo=None)).floor("s")
+    if DATE not in raw.columns:
+        filled = raw.assign(**{DATE: pd.Series(stamp, index=raw.index, dtype="datetime64[ns]")})
+        return filled, np.array([], dtype=int)
+    blank = _blank_mask(raw[DATE])
+    if not blank.any():
+        return raw, np.array([], dtype=int)
+    column = raw[DATE].astype(object).where(~blank, stamp.isoformat())
+    return raw.assign(**{DATE: column}), np.flatnonzero(blank)
+
+
+def contract_errors(issues: Sequence[Any], max_errors: int) -> tuple[list[RowError], int]:
+    """Flatten the contract's aggregated issues into per-row errors, at most `max_errors`."""
+    errors: list[RowError] = []
+    total = 0
+    for issue in issues:
+        if not issue.rows:
+            total += 1
+            message = issue.message or f"rule {issue.rule!r} broken"
+            if issue.rule == "ambiguous_date_order":
+                message += "; in a request pass ?day_first=true or false, or send ISO 8601 dates"
+            errors.append(RowError(None, issue.column, None, issue.rule, message))
+            continue
+        total += issue.count
+        for row, value in zip(issue.rows, issue.values, strict=True):
+            errors.append(RowError(int(row), issue.column, value, issue.rule,
+                                   issue.message or _rule_message(issue.column, issue.rule)))
+    errors.sort(key=lambda error: (-1 if error.row is None else error.row, error.field or ""))
+    return errors[:max_errors], total
+
+
+def _rule_message(column: str, rule: str) -> str:
+    spec = SPECS.get(column)
+    if spec is None:
+        return f"rule {rule!r} broken"
+    bounds = {
+        "below_minimum": f"must be {'>=' if spec.minimum_inclusive else '>'} {spec.minimum}",
+        "above_maximum": f"must be <= {spec.maximum}",
+        "not_a_number": "must be a number (comma or dot decimals)",
+        "missing_value": "is required and may not be empty",
+        "not_an_integer": "must be a whole number",
+        "unparseable_date": "must be a date: ISO 8601, dd/mm/yy HH:MM or mm/dd/yyyy HH:MM",
+        "not_finite": "must be a finite number",
+    }
+    return f"{column} {bounds.get(rule, f'breaks rule {rule!r}')}"
+
+
+def row_warnings(nulled_rows: dict[tuple[str, str], np.ndarray], raw: pd.DataFrame,
+                 defaulted_dates: np.ndarray) -> dict[int, list[dict[str, Any]]]:
+    """Per-row warnings for values the contract nulled (the row is still scored).
+
+    Loops over the nulled cells only, never over every cell of the batch.
+    """
+    warnings: dict[int, list[dict[str, Any]]] = {}
+    for (column, rule), positions in nulled_rows.items():
+        raw_values = raw[column].to_numpy()[positions]
+        message = _rule_message(column, rule)
+        for position, value in zip(positions.tolist(), raw_values.tolist(), strict=True):
+            warnings.setdefault(position, []).append(
+                {"field": column, "value": _text(value), "rule": rule,
+                 "message": f"{message}; the value was treated as missing"})
+    for position in defaulted_dates.tolist():
+        warnings.setdefault(position, []).append(
+            {"field": DATE, "value": None, "rule": "defaulted_to_request_time",
+             "message": f"{DATE} was empty; the request time was used"})
+    return warnings
+
+
+def _ids(raw: pd.DataFrame) -> list[Any]:
+    if ID_COLUMN not in raw.columns:
+        return list(range(len(raw)))
+    values = raw[ID_COLUMN].astype(object)
+    return values.where(values.notna(), None).tolist()
+
+
+def validate_batch(raw: pd.DataFrame, max_errors: int = 50, day_first: bool | None = None,
+                   now: datetime | None = None) -> ValidatedBatch:
+    """Apply the data contract to a parsed request; raises RequestError(400) if it is fatal."""
+    errors, total = wrong_type_errors(raw, max_errors)
+    if total:
+        raise RequestError(400, "invalid_values",
+                           f"{total} value(s) have a JSON type no column accepts", errors, total)
+    with_dates, defaulted = fill_loan_date(raw, now or datetime.now(UTC))
+    result = coerce_and_validate(with_dates, purpose="scoring", day_first=day_first,
+                                 max_examples=max_errors)
+    if result.fatal:
+        errors, total = contract_errors(result.fatal, max_errors)
+        raise RequestError(400, "invalid_values",
+                           f"{total} contract violation(s); the batch was not scored", errors, total)
+    return ValidatedBatch(
+        frame=result.frame,
+        ids=_ids(raw),
+        warnings=row_warnings(result.nulled_rows, with_dates, defaulted),
+        unknown_columns=[name for name in result.unknown_columns if name != ID_COLUMN],
+        nulled=result.nulled,
+    )
+
+
+def score_batch(bundle: ModelBundle, batch: ValidatedBatch) -> ScoredBatch:
+    pds = bundle.predict_pd(batch.frame)
+    return ScoredBatch(pds=pds, bands=bundle.band_of(pds), decisions=bundle.decide(pds))
+
+
+def prediction_records(batch: ValidatedBatch, scored: ScoredBatch) -> list[dict[str, Any]]:
+    """One result per input row, in input order."""
+    no_warnings: list[dict[str, Any]] = []
+    warnings = batch.warnings
+    return [
+        {"row": row, "id": row_id, "pd": pd_value, "band": band, "decision": decision,
+         "warnings": warnings.get(row, no_warnings)}
+        for row, row_id, pd_value, band, decision in zip(
+            range(len(batch)), batch.ids, scored.pds.tolist(), scored.bands.tolist(),
+            scored.decisions.tolist(), strict=True)
+    ]
+
+
+def predictions_csv(batch: ValidatedBatch, scored: ScoredBatch) -> str:
+    """The results as CSV: row, id, pd, band, decision, warnings ("field:rule; ...")."""
+    warning_text = [
+        "; ".join(f"{w['field']}:{w['rule']}" for w in batch.warnings.get(row, ()))
+        for row in range(len(batch))
+    ] if batch.warnings else [""] * len(batch)
+    table = pd.DataFrame({
+        "row": np.arange(len(batch)),
+        "id": pd.Series(batch.ids, dtype=object),
+        "pd": scored.pds,
+        "band": scored.bands,
+        "decision": scored.decisions,
+        "warnings": warning_text,
+    })
+    return table.to_csv(index=False, float_format="%.10g", lineterminator="\n")
