@@ -1,0 +1,192 @@
+"""docker-compose.yml against the Compose Specification and the project's own wiring.
+
+The schema is the Compose Specification JSON schema that the pinned check-jsonschema
+package ships (no network at test time).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from importlib import resources
+from pathlib import Path, PurePosixPath
+
+import jsonschema
+import pytest
+import yaml
+
+from container_spec import REPO_ROOT, image_config
+
+COMPOSE_FILE = REPO_ROOT / "docker-compose.yml"
+INTERFACES = REPO_ROOT / "docs" / "interfaces.md"
+CODE_DIRS = ("app", "dashboard", "creditrisk", "stages")
+PATH_VARIABLES = re.compile(r"^CREDITRISK_\w+_(PATH|DIR|LOCK|LOG)$")
+
+
+def compose() -> dict:
+    return yaml.safe_load(COMPOSE_FILE.read_text())
+
+
+def compose_schema() -> dict:
+    schema = resources.files("check_jsonschema.builtin_schemas.vendor").joinpath("compose-spec.json")
+    return json.loads(schema.read_text())
+
+
+def interpolate(value: str, environ: dict[str, str]) -> str:
+    """Compose's `${NAME:-default}` / `${NAME}` interpolation, as on a machine with `environ`."""
+    return re.sub(r"\$\{(\w+)(?::?-([^}]*))?\}", lambda m: environ.get(m.group(1)) or (m.group(2) or ""), value)
+
+
+def service_image(name: str):
+    build = compose()["services"][name]["build"]
+    return image_config(REPO_ROOT / build["dockerfile"], build.get("target"))
+
+
+def effective_environment(name: str, environ: dict[str, str] | None = None) -> dict[str, str]:
+    """The image's ENV overlaid with the service's `environment`, as the container sees it."""
+    env = dict(service_image(name).env)
+    for key, value in (compose()["services"][name].get("environment") or {}).items():
+        if value is None:  # `NAME:` alone passes the host's value through, if any
+            value = (environ or {}).get(key)
+        if value is None:
+            env.pop(key, None)
+        else:
+            env[key] = interpolate(str(value), environ or {})
+    return env
+
+
+def volume_mounts(name: str) -> dict[str, str]:
+    mounts = {}
+    for volume in compose()["services"][name].get("volumes") or []:
+        source, target = (volume.split(":")[:2] if isinstance(volume, str) else (volume["source"], volume["target"]))
+        mounts[target] = source
+    return mounts
+
+
+def test_compose_file_is_valid_against_the_compose_specification() -> None:
+    schema = compose_schema()
+    validator = jsonschema.validators.validator_for(schema)(schema)
+    errors = sorted(validator.iter_errors(compose()), key=lambda error: list(error.absolute_path))
+    assert not errors, "\n".join(f"{'/'.join(map(str, e.absolute_path))}: {e.message}" for e in errors)
+
+
+def test_schema_rejects_a_broken_depends_on_condition() -> None:
+    """The validation above has teeth: a misspelt condition fails it."""
+    schema = compose_schema()
+    broken = compose()
+    broken["services"]["api"]["depends_on"]["pipeline"]["condition"] = "service_finished"
+    assert list(jsonschema.validators.validator_for(schema)(schema).iter_errors(broken))
+
+
+def test_services_start_in_order_pipeline_then_api_then_dashboard() -> None:
+    services = compose()["services"]
+    assert set(services) == {"pipeline", "api", "dashboard"}
+    assert "depends_on" not in services["pipeline"]
+    assert services["api"]["depends_on"] == {"pipeline": {"condition": "service_completed_successfully"}}
+    assert services["dashboard"]["depends_on"] == {
+        "pipeline": {"condition": "service_completed_successfully"},
+        "api": {"condition": "service_healthy"},
+    }
+
+
+def test_api_can_become_healthy() -> None:
+    """`service_healthy` waits forever on a service without a health check."""
+    assert service_image("api").healthcheck or compose()["services"]["api"].get("healthcheck")
+
+
+def test_build_targets_exist_and_pipeline_is_a_one_shot_dvc_run() -> None:
+    services = compose()["services"]
+    for name, service in services.items():
+        build = service["build"]
+        assert build["context"] == "."
+        stages = [stage.name for stage in image_config(REPO_ROOT / build["dockerfile"]).stages]
+        assert build.get("target", stages[-1]) in stages, f"{name}: unknown build target"
+    pipeline = service_image("pipeline")
+    argv = pipeline.entrypoint + (services["pipeline"].get("command") or pipeline.cmd)
+    assert argv[-1] == "repro" and "exec dvc" in argv[2]
+    assert services["pipeline"]["restart"] == "no"
+    for name in ("api", "dashboard"):
+        assert services[name]["restart"] in ("always", "unless-stopped", "on-failure")
+
+
+def test_one_named_volume_is_shared_by_all_three_services_at_the_workspace() -> None:
+    document = compose()
+    assert list(document["volumes"]) == ["workspace"]
+    for name in document["services"]:
+        assert volume_mounts(name) == {"/workspace": "workspace"}, name
+
+
+@pytest.mark.parametrize("name", ["pipeline", "api", "dashboard"])
+def test_every_path_a_service_reads_lies_on_the_shared_volume(name: str) -> None:
+    mounts = volume_mounts(name)
+    env = effective_environment(name)
+    paths = {key: value for key, value in env.items() if PATH_VARIABLES.match(key)}
+    if name == "pipeline":
+        paths = {"WORKSPACE_DIR": env["WORKSPACE_DIR"]}
+    assert paths, f"{name}: no path variables"
+    for key, value in paths.items():
+        assert any(PurePosixPath(value).is_relative_to(target) for target in mounts), (
+            f"{name}: {key}={value} is not on a mounted volume {sorted(mounts)}")
+
+
+def _params() -> dict:
+    return yaml.safe_load((REPO_ROOT / "params.yaml").read_text())
+
+
+def _workspace_relative(value: str) -> str:
+    return PurePosixPath(value).relative_to(service_image("pipeline").env["WORKSPACE_DIR"]).as_posix()
+
+
+def test_api_reads_the_model_and_lock_the_pipeline_writes() -> None:
+    """The API's model and dvc.lock are the pair the pipeline wrote in the workspace."""
+    env = effective_environment("api")
+    assert _workspace_relative(env["CREDITRISK_DVC_LOCK"]) == "dvc.lock"
+    model = _workspace_relative(env["CREDITRISK_MODEL_PATH"])
+    outputs = json.dumps(yaml.safe_load((REPO_ROOT / "dvc.yaml").read_text()))
+    declared = json.dumps(_params())
+    assert model in outputs or model in declared, f"{model} is not an output of the pipeline"
+
+
+def test_dashboard_reads_the_directories_the_pipeline_writes() -> None:
+    env = effective_environment("dashboard")
+    prepare = _params()["prepare"]
+    assert _workspace_relative(env["CREDITRISK_PREPARED_DIR"]) == str(PurePosixPath(prepare["train_path"]).parent)
+    assert _workspace_relative(env["CREDITRISK_REPORTS_DIR"]) == str(PurePosixPath(prepare["quality_report"]).parent)
+    assert _workspace_relative(env["CREDITRISK_MODELS_DIR"]) == str(
+        PurePosixPath(_workspace_relative(effective_environment("api")["CREDITRISK_MODEL_PATH"])).parent)
+    assert env["CREDITRISK_PREDICTION_LOG"] == effective_environment("api")["CREDITRISK_PREDICTION_LOG"]
+
+
+@pytest.mark.parametrize("name", ["api", "dashboard"])
+def test_every_environment_variable_is_documented_and_read_by_the_code(name: str) -> None:
+    documented = set(re.findall(r"`(\w+)`", INTERFACES.read_text()))
+    code = "\n".join(path.read_text() for folder in CODE_DIRS for path in (REPO_ROOT / folder).rglob("*.py"))
+    code += (REPO_ROOT / "gunicorn.conf.py").read_text() if (REPO_ROOT / "gunicorn.conf.py").exists() else ""
+    for key in compose()["services"][name].get("environment") or {}:
+        assert key in documented, f"{name}: {key} is not in docs/interfaces.md"
+        assert re.search(rf"[\"']{key}[\"']", code), f"{name}: no code reads {key}"
+
+
+def test_ports_published_on_localhost_match_the_images() -> None:
+    services = compose()["services"]
+    expected = {"api": service_image("api").expose, "dashboard": service_image("dashboard").expose}
+    for name, exposed in expected.items():
+        published = [port.rsplit(":", 2) for port in services[name]["ports"]]
+        assert [(host, container) for _, host, container in published] == [(exposed[0], exposed[0])]
+        assert all(address == "127.0.0.1" for address, _, _ in published)
+    assert effective_environment("api")["PORT"] == expected["api"][0]
+
+
+def test_every_service_has_laptop_sized_limits() -> None:
+    for name, service in compose()["services"].items():
+        limits = service["deploy"]["resources"]["limits"]
+        assert 0 < float(limits["cpus"]) <= 2, name
+        memory = limits["memory"].lower()
+        assert re.fullmatch(r"\d+[mg]", memory), name
+        gigabytes = int(memory[:-1]) / (1024 if memory.endswith("m") else 1)
+        assert 0.25 <= gigabytes <= 4, name
+
+
+def test_api_token_is_passed_through_and_empty_when_unset() -> None:
+    assert effective_environment("api", {})["CREDITRISK_API_TOKEN"] == ""
+    assert effective_environment("api", {"CREDITRISK_API_TOKEN": "s3cret"})["CREDITRISK_API_TOKEN"] == "s3cret"

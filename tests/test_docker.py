@@ -1,0 +1,206 @@
+"""The images, checked without a Docker engine.
+
+Static checks read the Dockerfiles with a Dockerfile parser (base, layers, user,
+health check, command). The slow checks run each image's own command on the host,
+with the image's environment pointing at a workspace that the pipeline image's
+command filled, and probe the URLs the HEALTHCHECKs use.
+"""
+
+from __future__ import annotations
+
+import re
+import shlex
+from pathlib import Path
+
+import pytest
+import yaml
+
+from container_spec import REPO_ROOT, ContextFilter, image_config, stage_chain
+
+DOCKERFILE_API = REPO_ROOT / "Dockerfile.api"
+DOCKERFILE_DASHBOARD = REPO_ROOT / "Dockerfile.dashboard"
+DOCKERIGNORE = REPO_ROOT / ".dockerignore"
+IMAGES = {  # image -> (Dockerfile, target)
+    "api": (DOCKERFILE_API, None),
+    "pipeline": (DOCKERFILE_API, "pipeline"),
+    "dashboard": (DOCKERFILE_DASHBOARD, None),
+}
+PINNED_BASE = re.compile(r"^python:3\.11\.\d+-slim-(bookworm|trixie)(@sha256:[0-9a-f]{64})?$")
+BUILD_TOOLS = ("build-essential", "gcc", "g++", "make", "cmake", "cargo", "rustc")
+
+
+def config_of(image: str):
+    dockerfile, target = IMAGES[image]
+    return image_config(dockerfile, target)
+
+
+@pytest.mark.parametrize("dockerfile", [DOCKERFILE_API, DOCKERFILE_DASHBOARD], ids=lambda path: path.name)
+def test_every_external_base_image_is_a_pinned_python_311_slim(dockerfile: Path) -> None:
+    stages = image_config(dockerfile).stages
+    names = {stage.name for stage in stages}
+    external = [stage.base for stage in stages if stage.base not in names]
+    assert external, f"{dockerfile.name} has no base image"
+    for base in external:
+        assert PINNED_BASE.match(base), f"{dockerfile.name}: base {base!r} is not python:3.11.<patch>-slim-<debian>"
+
+
+def test_both_images_share_the_base_and_the_dependency_layers() -> None:
+    """Same base, same builder and runtime stages: the second build reuses the first one's layers."""
+    api = {stage.name: stage for stage in image_config(DOCKERFILE_API).stages}
+    dashboard = {stage.name: stage for stage in image_config(DOCKERFILE_DASHBOARD).stages}
+    for shared in ("builder", "runtime"):
+        assert api[shared] == dashboard[shared], f"stage {shared!r} differs between the two Dockerfiles"
+
+
+@pytest.mark.parametrize("dockerfile", [DOCKERFILE_API, DOCKERFILE_DASHBOARD], ids=lambda path: path.name)
+def test_locked_dependencies_are_installed_in_their_own_layer_before_the_source(dockerfile: Path) -> None:
+    builder = {stage.name: stage for stage in image_config(dockerfile).stages}["builder"]
+    steps = [(instruction.keyword, instruction.value) for instruction in builder.instructions]
+    lock_copy = next(index for index, (keyword, value) in enumerate(steps)
+                     if keyword == "COPY" and value.split()[0] == "requirements.lock")
+    install = next(index for index, (keyword, value) in enumerate(steps)
+                   if keyword == "RUN" and "pip install" in value and "requirements.lock" in value)
+    first_source = next(index for index, (keyword, value) in enumerate(steps)
+                        if keyword == "COPY" and value.split()[0] != "requirements.lock")
+    assert lock_copy < install < first_source
+    assert steps[lock_copy + 1] == steps[install], "the lock's install must directly follow its COPY"
+
+
+@pytest.mark.parametrize("image", list(IMAGES))
+def test_final_image_has_no_build_tools_and_no_pip_install_from_the_index(image: str) -> None:
+    dockerfile, target = IMAGES[image]
+    config = config_of(image)
+    chain = stage_chain(config.stages, target)
+    runs = [instruction.value for stage in chain for instruction in stage.instructions if instruction.keyword == "RUN"]
+    for command in runs:
+        words = set(shlex.split(command.replace("&&", " ")))
+        assert not words & set(BUILD_TOOLS), f"{image}: build tools installed in the final image: {command}"
+        if "pip" in words and "install" in words:
+            assert "--no-deps" in words, f"{image}: only local wheels may be pip-installed in the final image: {command}"
+    venv_copy = [copy for copy in config.copies if copy.from_stage == "builder" and "/opt/venv" in copy.sources]
+    assert venv_copy, f"{image}: the virtual environment must come from the builder stage"
+
+
+@pytest.mark.parametrize("image", list(IMAGES))
+def test_images_run_as_a_non_root_user(image: str) -> None:
+    user = config_of(image).user
+    assert user is not None, f"{image}: no USER instruction, the image would run as root"
+    name, _, group = user.partition(":")
+    assert name not in ("root", "0") and group not in ("root", "0"), f"{image}: USER {user} is root"
+
+
+@pytest.mark.parametrize("image", list(IMAGES))
+def test_the_runtime_user_owns_the_workspace_mount_point(image: str) -> None:
+    """An empty named volume takes the owner of the image directory it is mounted on."""
+    config = config_of(image)
+    uid = config.user.split(":")[0]
+    runs = " ".join(command for _, command in config.runs)
+    assert re.search(rf"install -d -o {uid} -g \d+ /workspace\b", runs), runs
+
+
+def test_api_image_runs_gunicorn_with_the_project_config_on_port_from_the_environment() -> None:
+    config = config_of("api")
+    assert config.entrypoint == []
+    assert config.cmd[:3] == ["gunicorn", "-c", "gunicorn.conf.py"], config.cmd
+    assert (REPO_ROOT / "gunicorn.conf.py").is_file()
+    assert config.expose == [config.env["PORT"]] == ["8000"]
+
+
+def test_api_health_check_probes_ready_on_the_configured_port() -> None:
+    config = config_of("api")
+    assert config.healthcheck is not None
+    assert config.healthcheck[0] == "python", "slim images have no curl: the check must use python"
+    script = config.healthcheck[-1]
+    assert "/ready" in script and "os.environ.get('PORT', '8000')" in script, script
+    assert config.healthcheck_options.get("start-period"), "the model loads at start: give it a start period"
+
+
+def test_dashboard_image_runs_streamlit_headless_and_its_health_check_uses_the_same_port() -> None:
+    config = config_of("dashboard")
+    argv = config.cmd
+    assert argv[:3] == ["streamlit", "run", "dashboard/app.py"], argv
+    options = dict(zip(argv[3::2], argv[4::2]))
+    assert options["--server.headless"] == "true"
+    assert options["--server.address"] == "0.0.0.0"
+    assert config.expose == [options["--server.port"]] == ["8501"]
+    script = config.healthcheck[-1]
+    assert f"http://127.0.0.1:{options['--server.port']}/_stcore/health" in script, script
+
+
+def test_pipeline_image_syncs_the_pipeline_definition_and_runs_dvc() -> None:
+    config = config_of("pipeline")
+    assert config.entrypoint[:2] == ["/bin/sh", "-c"]
+    assert config.cmd == ["repro"]
+    assert config.entrypoint[2].rstrip().endswith('exec dvc "$@"')
+    assert config.workdir == config.env["WORKSPACE_DIR"] == "/workspace"
+    assert any("dvc config --local core.no_scm true" in command for _, command in config.runs)
+
+
+def _synced_paths(script: str) -> set[str]:
+    return set(re.findall(r"\$PROJECT_DIR/([\w./-]+)", script))
+
+
+def _pipeline_inputs() -> set[str]:
+    """Every dependency in dvc.yaml that no stage produces, as a repository path."""
+    params = yaml.safe_load((REPO_ROOT / "params.yaml").read_text())
+
+    def resolve(text: str) -> str:
+        def lookup(match: re.Match[str]) -> str:
+            value = params
+            for key in match.group(1).split("."):
+                value = value[key]
+            return str(value)
+        return re.sub(r"\$\{([\w.]+)\}", lookup, text)
+
+    stages = yaml.safe_load((REPO_ROOT / "dvc.yaml").read_text())["stages"]
+    outputs = [resolve(next(iter(out)) if isinstance(out, dict) else out).rstrip("/")
+               for stage in stages.values() for kind in ("outs", "metrics", "plots")
+               for out in stage.get(kind) or []]
+    inputs = set()
+    for stage in stages.values():
+        for dep in stage.get("deps") or []:
+            path = resolve(dep).rstrip("/")
+            if not any(path == out or path.startswith(out + "/") for out in outputs):
+                inputs.add(path)
+    return inputs
+
+
+def test_pipeline_image_holds_and_syncs_every_input_of_the_dvc_pipeline() -> None:
+    config = config_of("pipeline")
+    synced = _synced_paths(config.entrypoint[2])
+    copied = {source for copy in config.copies if copy.from_stage is None for source in copy.sources}
+    for path in sorted(_pipeline_inputs()):
+        top = path.split("/")[0]
+        assert top in synced, f"dvc.yaml input {path} is not copied into the workspace by the pipeline entrypoint"
+        assert top in copied, f"dvc.yaml input {path} is not COPYed into the pipeline image"
+    assert {"dvc.yaml", "params.yaml", "dvc.lock", ".dvc/config", ".dvc/config.local"} <= synced
+
+
+@pytest.mark.parametrize("image", list(IMAGES))
+def test_every_copy_source_is_in_the_build_context(image: str) -> None:
+    context = ContextFilter(DOCKERIGNORE)
+    files = context.files(REPO_ROOT)
+    for copy in config_of(image).copies:
+        if copy.from_stage is not None:
+            continue
+        for source in copy.sources:
+            assert any(name == source or name.startswith(source + "/") for name in files), (
+                f"{image}: COPY {source} finds nothing in the build context (.dockerignore or missing file)")
+
+
+@pytest.mark.parametrize("path", [
+    ".git/HEAD", ".venv/bin/python", "data/source/loans.xlsx", "data/monitoring/predictions.sqlite",
+    "models/model.skops", "reports/metrics.json", ".dvc/cache/files/md5/ab/cdef", ".dvc/tmp/lock",
+    ".dvc/config.local", "creditrisk/__pycache__/schema.cpython-311.pyc", ".pytest_cache/v/cache",
+    "dvc-remote/files/md5/ab/cd", "tests/test_docker.py", ".env",
+])
+def test_build_context_leaves_out_data_caches_and_secrets(path: str) -> None:
+    assert ContextFilter(DOCKERIGNORE).excluded(path)
+
+
+@pytest.mark.parametrize("path", [
+    "requirements.lock", "pyproject.toml", "creditrisk/schema.py", "app/__init__.py", "dashboard/app.py",
+    "stages/prepare.py", "dvc.yaml", "dvc.lock", "params.yaml", ".dvc/config", "gunicorn.conf.py",
+])
+def test_build_context_keeps_what_the_images_copy(path: str) -> None:
+    assert not ContextFilter(DOCKERIGNORE).excluded(path)
