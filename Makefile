@@ -29,6 +29,9 @@ repro: setup ## run the DVC pipeline (only what changed)
 run: repro ## set up, run the pipeline, then start the API and the dashboard
 	$(MAKE) --no-print-directory serve-and-dashboard
 
+serve: setup ## start the scoring API (gunicorn.conf.py; port from PORT, default 8000)
+	PORT=$${PORT:-$(API_PORT)} $(BIN)/gunicorn -c gunicorn.conf.py
+
 test: setup ## set up and run the whole test suite (what CI runs)
 	$(BIN)/python -m pytest
 

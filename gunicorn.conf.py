@@ -1,0 +1,69 @@
+"""gunicorn settings for the scoring API: `make serve`, or `gunicorn -c gunicorn.conf.py`.
+
+Environment: PORT (8000), WEB_CONCURRENCY (workers, default: the usable cores),
+the CREDITRISK_* variables the app reads (docs/interfaces.md), and
+GUNICORN_CMD_ARGS for any other gunicorn setting (e.g. "--timeout 120").
+
+This file is read before the app is imported, which is why the thread limits
+and the Prometheus multiprocess directory are set here.
+"""
+
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+# One BLAS/OpenMP thread per worker, so N workers use N cores and do not oversubscribe them.
+for _variable in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS",
+                  "NUMEXPR_NUM_THREADS", "VECLIB_MAXIMUM_THREADS"):
+    os.environ.setdefault(_variable, "1")
+
+# Every worker writes its metrics here; /metrics aggregates them (see app/metrics.py).
+# A directory given from outside starts empty: files of an earlier run would be summed in.
+_OWN_METRICS_DIR = not os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+if _OWN_METRICS_DIR:
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="creditrisk-metrics-")
+else:
+    Path(os.environ["PROMETHEUS_MULTIPROC_DIR"]).mkdir(parents=True, exist_ok=True)
+    for _stale in Path(os.environ["PROMETHEUS_MULTIPROC_DIR"]).glob("*.db"):
+        _stale.unlink()
+
+
+def _usable_cores() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:
+        return os.cpu_count() or 1
+
+
+wsgi_app = "app:create_app()"
+bind = f"0.0.0.0:{os.environ.get('PORT', '8000')}"
+workers = int(os.environ.get("WEB_CONCURRENCY") or _usable_cores())
+worker_class = "sync"
+preload_app = True            # load and verify the model once, before forking; workers share its pages
+timeout = 60                  # a worker silent this long is killed and replaced
+graceful_timeout = 30
+keepalive = 5
+backlog = 512
+accesslog = "-"
+errorlog = "-"
+loglevel = "info"
+logger_class = "app.access_log.JsonAccessLogger"
+control_socket_disable = True  # several servers (tests, benchmarks) may run side by side
+
+
+def post_fork(server, worker):  # noqa: ANN001, ANN201 (gunicorn hook)
+    from threadpoolctl import threadpool_limits
+
+    threadpool_limits(limits=1)
+
+
+def child_exit(server, worker):  # noqa: ANN001, ANN201
+    from prometheus_client import multiprocess
+
+    multiprocess.mark_process_dead(worker.pid)
+
+
+def on_exit(server):  # noqa: ANN001, ANN201
+    if _OWN_METRICS_DIR:
+        shutil.rmtree(os.environ["PROMETHEUS_MULTIPROC_DIR"], ignore_errors=True)
