@@ -1,0 +1,164 @@
+"""Out-of-time evaluation of a model bundle: the metrics report and the plot tables."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from sklearn.inspection import permutation_importance
+from sklearn.metrics import precision_recall_curve, roc_curve
+
+from creditrisk.artifacts import ModelBundle
+from creditrisk.bands import band_table, monotonicity_warnings
+from creditrisk.metrics import calibration_table, expected_calibration_error, summarize_classification
+
+DEFAULT_LABEL, PAYER_LABEL = "default", "paid"
+
+
+@dataclass(frozen=True)
+class EvaluateParams:
+    """The `evaluate` block of params.yaml."""
+
+    ece_bins: int = 10
+    calibration_bins: int = 10
+    distribution_bins: int = 20
+    curve_points: int = 200
+    importance_repeats: int = 3
+    importance_max_rows: int = 5000
+    seed: int = 0
+    metrics_path: str = "reports/metrics.json"
+    plots_dir: str = "reports/plots"
+    card_path: str = "models/model_card.json"
+
+
+@dataclass
+class Evaluation:
+    metrics: dict[str, Any]
+    plots: dict[str, pd.DataFrame] = field(default_factory=dict)
+
+
+def _thin(frame: pd.DataFrame, points: int) -> pd.DataFrame:
+    """At most `points` rows, evenly spaced, always keeping the first and last."""
+    if len(frame) <= points:
+        return frame.reset_index(drop=True)
+    keep = np.unique(np.linspace(0, len(frame) - 1, points).round().astype(int))
+    return frame.iloc[keep].reset_index(drop=True)
+
+
+def roc_points(y: np.ndarray, proba: np.ndarray, points: int) -> pd.DataFrame:
+    fpr, tpr, _ = roc_curve(y, proba)
+    return _thin(pd.DataFrame({"fpr": fpr, "tpr": tpr}), points).round(6)
+
+
+def precision_recall_points(y: np.ndarray, proba: np.ndarray, points: int) -> pd.DataFrame:
+    precision, recall, _ = precision_recall_curve(y, proba)
+    frame = pd.DataFrame({"recall": recall, "precision": precision}).iloc[::-1]
+    return _thin(frame, points).round(6)
+
+
+def calibration_points(y: np.ndarray, proba: np.ndarray, bins: int) -> pd.DataFrame:
+    table = calibration_table(y, proba, bins, "quantile")
+    return pd.DataFrame({
+        "mean_pd": table["mean_pd"], "observed_default_rate": table["observed_default_rate"],
+        "perfect_calibration": table["mean_pd"], "rows": table["rows"],
+    }).round(6)
+
+
+def confusion_rows(y: np.ndarray, proba: np.ndarray, threshold: float) -> pd.DataFrame:
+    """One row per test loan: actual and predicted class at the threshold (DVC's confusion template counts)."""
+    label = np.array([PAYER_LABEL, DEFAULT_LABEL], dtype=object)
+    return pd.DataFrame({"actual": label[y], "predicted": label[(proba >= threshold).astype(int)]})
+
+
+def pd_distribution(y: np.ndarray, proba: np.ndarray, bins: int) -> pd.DataFrame:
+    """Share of each class's loans per PD bin (equal width up to the 99th percentile PD)."""
+    top = float(np.quantile(proba, 0.99)) if len(proba) else 1.0
+    edges = np.linspace(0.0, max(top, 1e-6), bins + 1)
+    edges[-1] = max(edges[-1], float(proba.max(initial=0.0)))
+    shares = {}
+    for name, mask in ((DEFAULT_LABEL, y == 1), (PAYER_LABEL, y == 0)):
+        counts, _ = np.histogram(proba[mask], bins=edges)
+        shares[f"share_{name}"] = counts / max(int(mask.sum()), 1)
+    return pd.DataFrame({"pd_bin_mid": (edges[:-1] + edges[1:]) / 2, **shares}).round(6)
+
+
+def importance_table(bundle: ModelBundle, frame: pd.DataFrame, y: np.ndarray,
+                     params: EvaluateParams) -> pd.DataFrame:
+    """Permutation importance (drop in ROC-AUC) of each raw input column on the test split."""
+    inputs = frame.reindex(columns=bundle.features)
+    if len(inputs) > params.importance_max_rows:
+        sample = np.random.default_rng(params.seed).choice(len(inputs), params.importance_max_rows, replace=False)
+        inputs, y = inputs.iloc[np.sort(sample)], y[np.sort(sample)]
+    result = permutation_importance(bundle.pipeline, inputs, y, scoring="roc_auc",
+                                    n_repeats=params.importance_repeats, random_state=params.seed, n_jobs=1)
+    table = pd.DataFrame({"feature": bundle.features, "importance": result.importances_mean,
+                          "std": result.importances_std})
+    return table.sort_values("importance", ascending=False, kind="stable").reset_index(drop=True).round(6)
+
+
+def evaluate_bundle(bundle: ModelBundle, frame: pd.DataFrame, y: np.ndarray,
+                    params: EvaluateParams) -> Evaluation:
+    """Score the out-of-time test rows with the bundle exactly as the API would, and measure."""
+    y = np.asarray(y).astype(int)
+    proba = bundle.predict_pd(frame)
+    bands = band_table(bundle.bands, proba, y)
+    metrics: dict[str, Any] = summarize_classification(y, proba, bundle.threshold)
+    metrics.update({
+        "ece": expected_calibration_error(y, proba, params.ece_bins, "quantile"),
+        "default_rate": float(y.mean()),
+        "pd_mean": float(proba.mean()),
+        "threshold": float(bundle.threshold),
+        "rows": int(len(y)),
+        "reject_rate": float((proba >= bundle.threshold).mean()),
+        "bands": {row.band: {"share": float(row.share), "default_rate": _none_if_nan(row.default_rate)}
+                  for row in bands.itertuples()},
+        "band_warnings": monotonicity_warnings(bands),
+    })
+    metrics = {key: _round(value) for key, value in metrics.items()}
+    plots = {
+        "roc": roc_points(y, proba, params.curve_points),
+        "precision_recall": precision_recall_points(y, proba, params.curve_points),
+        "calibration": calibration_points(y, proba, params.calibration_bins),
+        "confusion": confusion_rows(y, proba, bundle.threshold),
+        "pd_distribution": pd_distribution(y, proba, params.distribution_bins),
+        "importance": importance_table(bundle, frame, y, params),
+    }
+    return Evaluation(metrics=metrics, plots=plots)
+
+
+def _none_if_nan(value: float) -> float | None:
+    return None if value is None or np.isnan(value) else float(value)
+
+
+def _round(value: Any) -> Any:
+    if isinstance(value, float):
+        return None if np.isnan(value) else round(value, 6)
+    if isinstance(value, dict):
+        return {key: _round(item) for key, item in value.items()}
+    return value
+
+
+def model_card(bundle: ModelBundle, evaluation: Evaluation, test_window: dict[str, Any]) -> dict[str, Any]:
+    """The model card: what the bundle recorded at training plus the out-of-time test metrics."""
+    meta = bundle.metadata
+    return {
+        "version": bundle.version,
+        "model": meta.get("model"),
+        "calibration": meta.get("calibration"),
+        "threshold": bundle.threshold,
+        "threshold_policy": meta.get("threshold_policy"),
+        "bands": [{"name": band.name, "upper_pd": band.upper_pd} for band in bundle.bands],
+        "data_window": {"train": meta.get("data_window", {}), "test": test_window},
+        "train_rows": meta.get("train_rows"),
+        "train_default_rate": meta.get("train_default_rate"),
+        "features": bundle.features,
+        "engineered_features": meta.get("engineered_features", []),
+        "dropped_leaks": meta.get("dropped_leaks", {}),
+        "selected_by": meta.get("selected_by"),
+        "cv": meta.get("cv", []),
+        "train_oof_metrics": meta.get("train_oof_metrics", {}),
+        "train_bands": meta.get("train_bands", []),
+        "test_metrics": evaluation.metrics,
+    }

@@ -1,0 +1,461 @@
+"""Domain features, the model's input frame, and the leakage guard.
+
+`DomainFeatures` is the first step of every model pipeline: it takes RAW
+contract columns (what the API receives) and returns the model frame, the kept
+raw columns plus the engineered ones, with uniform dtypes. Engineered features
+are named in a registry and computed by plain functions, so a fitted pipeline
+stores only their names (skops-friendly) and scoring needs nothing else.
+
+`screen_leakage` runs on the TRAIN split only and scores every candidate column,
+raw and engineered, with four checks; a column at or above the threshold on
+any check is dropped, and so is every engineered column built from a dropped
+one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from typing import Any, Literal
+
+import numpy as np
+import pandas as pd
+from sklearn.base import BaseEstimator, TransformerMixin
+from sklearn.metrics import roc_auc_score
+from sklearn.model_selection import StratifiedKFold
+from sklearn.tree import DecisionTreeClassifier
+
+from creditrisk.schema import CATEGORICAL_FEATURES, DATE, MISSING_CATEGORY, SPECS, TARGET
+
+FeatureKind = Literal["numeric", "category"]
+
+
+@dataclass(frozen=True)
+class FeaturizeParams:
+    """The `featurize` block of params.yaml."""
+
+    engineered_features: bool = True
+    leak_auc_threshold: float = 0.98
+    drop: list[str] = field(default_factory=list)
+    guard_folds: int = 5
+    guard_tree_depth: int = 3
+    guard_min_class_rows: int = 5
+    seed: int = 0
+    train_path: str = "data/features/train.parquet"
+    test_path: str = "data/features/test.parquet"
+    columns_path: str = "data/features/columns.json"
+    leakage_report: str = "reports/leakage.json"
+
+
+# ---------------------------------------------------------------- engineered features
+
+
+def _ratio(numerator: pd.Series, denominator: pd.Series) -> pd.Series:
+    """numerator / denominator, missing where the denominator is missing or not positive."""
+    denominator = denominator.where(denominator > 0)
+    return numerator / denominator
+
+
+def _flag(condition: pd.Series, source: pd.Series) -> pd.Series:
+    """1.0 / 0.0, missing where the source value is missing."""
+    return condition.astype("float64").where(source.notna())
+
+
+def _missing(source: pd.Series) -> pd.Series:
+    return source.isna().astype("float64")
+
+
+@dataclass(frozen=True)
+class EngineeredFeature:
+    name: str
+    inputs: tuple[str, ...]
+    kind: FeatureKind
+    description: str
+    compute: Callable[[pd.DataFrame], pd.Series]
+
+
+ENGINEERED: dict[str, EngineeredFeature] = {
+    feature.name: feature
+    for feature in (
+        EngineeredFeature(
+            "debt_to_income", ("cuota_pactada", "salario_cliente"), "numeric",
+            "installment / declared salary",
+            lambda f: _ratio(f["cuota_pactada"], f["salario_cliente"])),
+        EngineeredFeature(
+            "loan_to_income", ("capital_prestado", "salario_cliente"), "numeric",
+            "principal / declared salary",
+            lambda f: _ratio(f["capital_prestado"], f["salario_cliente"])),
+        EngineeredFeature(
+            "other_debt_to_income", ("total_otros_prestamos", "salario_cliente"), "numeric",
+            "other loans / declared salary",
+            lambda f: _ratio(f["total_otros_prestamos"], f["salario_cliente"])),
+        EngineeredFeature(
+            "balance_to_income", ("saldo_total", "salario_cliente"), "numeric",
+            "total bureau balance / declared salary",
+            lambda f: _ratio(f["saldo_total"], f["salario_cliente"])),
+        EngineeredFeature(
+            "bureau_to_declared_income", ("promedio_ingresos_datacredito", "salario_cliente"), "numeric",
+            "bureau-estimated income / declared salary (over-declared income is a risk sign)",
+            lambda f: _ratio(f["promedio_ingresos_datacredito"], f["salario_cliente"])),
+        EngineeredFeature(
+            "repayment_ratio", ("cuota_pactada", "plazo_meses", "capital_prestado"), "numeric",
+            "installment x term / principal: the price of the loan",
+            lambda f: _ratio(f["cuota_pactada"] * f["plazo_meses"], f["capital_prestado"])),
+        EngineeredFeature(
+            "has_arrears", ("saldo_mora",), "numeric",
+            "1 when the client has a balance in arrears",
+            lambda f: _flag(f["saldo_mora"] > 0, f["saldo_mora"])),
+        EngineeredFeature(
+            "cosigner_has_arrears", ("saldo_mora_codeudor",), "numeric",
+            "1 when a co-signer has a balance in arrears",
+            lambda f: _flag(f["saldo_mora_codeudor"] > 0, f["saldo_mora_codeudor"])),
+        EngineeredFeature(
+            "bureau_income_missing", ("promedio_ingresos_datacredito",), "numeric",
+            "1 when the bureau has no income estimate",
+            lambda f: _missing(f["promedio_ingresos_datacredito"])),
+        EngineeredFeature(
+            "income_trend_missing", ("tendencia_ingresos",), "numeric",
+            "1 when the income trend is unknown",
+            lambda f: _missing(f["tendencia_ingresos"])),
+        EngineeredFeature(
+            "bureau_score_missing", ("puntaje_datacredito",), "numeric",
+            "1 when the bureau score is missing or 'no record'",
+            lambda f: _missing(f["puntaje_datacredito"])),
+        EngineeredFeature(
+            "loan_month", (DATE,), "numeric",
+            "calendar month of the loan (known at scoring time)",
+            lambda f: _as_datetime(f[DATE]).dt.month.astype("float64")),
+        EngineeredFeature(
+            "loan_weekday", (DATE,), "category",
+            "weekday of the loan, 0 = Monday (known at scoring time)",
+            lambda f: _as_datetime(f[DATE]).dt.day_of_week.astype("float64")),
+        EngineeredFeature(
+            "internal_to_bureau_score", ("puntaje", "puntaje_datacredito"), "numeric",
+            "lender's internal score / bureau score: a natural idea that inherits the leak "
+            "of `puntaje`; left as a candidate so the guard proves it screens derived columns",
+            lambda f: _ratio(f["puntaje"], f["puntaje_datacredito"])),
+    )
+}
+
+
+def _as_datetime(values: pd.Series) -> pd.Series:
+    if pd.api.types.is_datetime64_any_dtype(values):
+        return values
+    return pd.to_datetime(values, errors="coerce", format="ISO8601")
+
+
+def feature_kind(name: str) -> FeatureKind:
+    """Numeric or category, for a contract column or an engineered feature."""
+    if name in ENGINEERED:
+        return ENGINEERED[name].kind
+    if name in CATEGORICAL_FEATURES:
+        return "category"
+    spec = SPECS.get(name)
+    if spec is not None and spec.kind == "category":
+        return "category"
+    return "numeric"
+
+
+def raw_inputs(columns: Sequence[str]) -> list[str]:
+    """The raw contract columns a set of model columns is computed from, in order."""
+    needed: list[str] = []
+    for name in columns:
+        for source in ENGINEERED[name].inputs if name in ENGINEERED else (name,):
+            if source not in needed:
+                needed.append(source)
+    return needed
+
+
+def _as_category(values: pd.Series) -> np.ndarray:
+    """Text categories, integral numbers without a decimal part, missing as MISSING_CATEGORY."""
+    if pd.api.types.is_numeric_dtype(values):
+        numbers = values.astype("float64")
+        text = numbers.map(lambda v: MISSING_CATEGORY if np.isnan(v)
+                           else str(int(v)) if float(v).is_integer() else str(v))
+        return text.to_numpy(dtype=object)
+    text = values.astype("string").str.strip()
+    return text.fillna(MISSING_CATEGORY).replace("", MISSING_CATEGORY).to_numpy(dtype=object)
+
+
+def _as_numeric(values: pd.Series) -> np.ndarray:
+    return pd.to_numeric(values, errors="coerce").to_numpy(dtype="float64", na_value=np.nan)
+
+
+class DomainFeatures(TransformerMixin, BaseEstimator):
+    """Raw contract columns -> the model frame (kept raw + engineered columns).
+
+    Stateless: `fit` learns nothing, so the same rows always give the same
+    frame. Numeric columns come out float64, categories as text with missing
+    values as MISSING_CATEGORY; absent input columns count as missing.
+    """
+
+    def __init__(self, numeric: Sequence[str] = (), categorical: Sequence[str] = ()) -> None:
+        self.numeric = numeric
+        self.categorical = categorical
+
+    def fit(self, frame: pd.DataFrame, y: Any = None) -> DomainFeatures:
+        unknown = [n for n in (*self.numeric, *self.categorical) if n not in ENGINEERED and n not in SPECS]
+        if unknown:
+            raise ValueError(f"{unknown} are neither contract columns nor engineered features "
+                             f"(known engineered: {sorted(ENGINEERED)})")
+        self.n_features_in_ = frame.shape[1]
+        return self
+
+    def transform(self, frame: pd.DataFrame) -> pd.DataFrame:
+        return build_model_frame(frame, list(self.numeric), list(self.categorical))
+
+    def get_feature_names_out(self, input_features: Any = None) -> np.ndarray:
+        return np.asarray([*self.numeric, *self.categorical], dtype=object)
+
+
+def build_model_frame(frame: pd.DataFrame, numeric: list[str], categorical: list[str]) -> pd.DataFrame:
+    """Compute the named columns from raw contract columns (see DomainFeatures)."""
+    source = frame.reindex(columns=raw_inputs([*numeric, *categorical]))
+    for name in source.columns:
+        if name == DATE:
+            continue
+        if feature_kind(name) == "numeric":
+            source[name] = _as_numeric(source[name])
+    columns: dict[str, np.ndarray] = {}
+    for name in numeric:
+        values = ENGINEERED[name].compute(source) if name in ENGINEERED else source[name]
+        columns[name] = _as_numeric(values)
+    for name in categorical:
+        values = ENGINEERED[name].compute(source) if name in ENGINEERED else source[name]
+        columns[name] = _as_category(values)
+    return pd.DataFrame(columns, index=frame.index)
+
+
+def split_by_kind(columns: Sequence[str]) -> tuple[list[str], list[str]]:
+    numeric = [c for c in columns if feature_kind(c) == "numeric"]
+    categorical = [c for c in columns if feature_kind(c) == "category"]
+    return numeric, categorical
+
+
+def candidate_columns(frame: pd.DataFrame, engineered: bool) -> list[str]:
+    """Every column the guard screens: all columns but target and date, plus engineered ones."""
+    raw = [c for c in frame.columns if c not in (TARGET, DATE)]
+    if not engineered:
+        return raw
+    available = set(frame.columns)
+    extra = [name for name, feature in ENGINEERED.items() if set(feature.inputs) <= available]
+    return raw + extra
+
+
+def default_target(frame: pd.DataFrame) -> np.ndarray:
+    """y = 1 for a default (Pago_atiempo == 0): the model predicts PD."""
+    return (1.0 - frame[TARGET].to_numpy(dtype="float64")).astype(int)
+
+
+# ---------------------------------------------------------------- leakage guard
+
+
+@dataclass(frozen=True)
+class GuardConfig:
+    threshold: float = 0.98
+    folds: int = 5
+    tree_depth: int = 3
+    min_class_rows: int = 5
+    seed: int = 0
+    drop: tuple[str, ...] = ()
+
+
+@dataclass
+class ColumnScreen:
+    """The guard's scores for one column; every AUC is folded to max(AUC, 1 - AUC)."""
+
+    column: str
+    kind: FeatureKind
+    engineered: bool
+    rank_auc: float
+    separates_perfectly: bool
+    tree_oof_auc: float
+    missing_indicator_auc: float
+    missing_share: float
+    dropped: bool = False
+    reasons: list[str] = field(default_factory=list)
+
+
+@dataclass
+class LeakageReport:
+    threshold: float
+    rows: int
+    default_rate: float
+    columns: list[ColumnScreen]
+
+    @property
+    def dropped(self) -> list[str]:
+        return [c.column for c in self.columns if c.dropped]
+
+    @property
+    def kept(self) -> list[str]:
+        return [c.column for c in self.columns if not c.dropped]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "threshold": self.threshold,
+            "rows": self.rows,
+            "default_rate": self.default_rate,
+            "checks": ["rank_auc", "separates_perfectly", "tree_oof_auc", "missing_indicator_auc"],
+            "dropped": {c.column: c.reasons for c in self.columns if c.dropped},
+            "kept": self.kept,
+            "columns": [asdict(c) for c in self.columns],
+        }
+
+
+def folded_auc(y: np.ndarray, score: np.ndarray) -> float:
+    """max(AUC, 1 - AUC) over rows where the score is present; 0.5 when undefined."""
+    score = np.asarray(score, dtype="float64")
+    present = ~np.isnan(score)
+    y_present = y[present]
+    if y_present.size == 0 or y_present.min() == y_present.max():
+        return 0.5
+    auc = float(roc_auc_score(y_present, score[present]))
+    return max(auc, 1.0 - auc)
+
+
+def separates_perfectly(y: np.ndarray, values: np.ndarray, min_class_rows: int) -> bool:
+    """True when one threshold puts every present default on one side and every payer on the other."""
+    present = ~np.isnan(values)
+    defaults, payers = values[present & (y == 1)], values[present & (y == 0)]
+    if len(defaults) < min_class_rows or len(payers) < min_class_rows:
+        return False
+    return bool(defaults.max() < payers.min() or defaults.min() > payers.max())
+
+
+def _category_codes(values: np.ndarray, y: np.ndarray, fit_rows: np.ndarray) -> np.ndarray:
+    """Each category's default rate on `fit_rows` (unseen categories get the overall rate)."""
+    frame = pd.DataFrame({"value": values[fit_rows], "y": y[fit_rows]})
+    rates = frame.groupby("value")["y"].mean()
+    overall = float(y[fit_rows].mean())
+    return pd.Series(values).map(rates).fillna(overall).to_numpy(dtype="float64")
+
+
+def _tree_oof_auc(values: np.ndarray, y: np.ndarray, kind: FeatureKind, config: GuardConfig) -> float:
+    """Out-of-fold AUC of a shallow one-feature tree (numeric) or target-rate encoding (category).
+
+    Catches leaks a rank AUC misses, e.g. a column whose extremes on BOTH
+    sides mean default.
+    """
+    if y.min() == y.max() or min(np.bincount(y)) < config.folds:
+        return 0.5
+    folds = StratifiedKFold(n_splits=config.folds, shuffle=True, random_state=config.seed)
+    oof = np.full(len(y), np.nan)
+    for fit_rows, held_rows in folds.split(np.zeros(len(y)), y):
+        if kind == "category":
+            oof[held_rows] = _category_codes(values, y, fit_rows)[held_rows]
+            continue
+        column = values.reshape(-1, 1)
+        if np.isnan(column[fit_rows]).all():
+            oof[held_rows] = float(y[fit_rows].mean())
+            continue
+        tree = DecisionTreeClassifier(max_depth=config.tree_depth, min_samples_leaf=config.min_class_rows,
+                                      random_state=config.seed)
+        tree.fit(column[fit_rows], y[fit_rows])
+        oof[held_rows] = tree.predict_proba(column[held_rows])[:, 1]
+    return folded_auc(y, oof)
+
+
+def screen_column(frame: pd.DataFrame, y: np.ndarray, column: str, config: GuardConfig) -> ColumnScreen:
+    """Score one candidate column with every check and decide whether it leaks."""
+    kind = feature_kind(column)
+    numeric, categorical = ([column], []) if kind == "numeric" else ([], [column])
+    values = build_model_frame(frame, numeric, categorical)[column].to_numpy()
+    if kind == "category":
+        missing = values == MISSING_CATEGORY
+        scores = _category_codes(values, y, np.arange(len(y)))
+        separable = False
+    else:
+        values = values.astype("float64")
+        missing = np.isnan(values)
+        scores = values
+        separable = separates_perfectly(y, values, config.min_class_rows)
+    screen = ColumnScreen(
+        column=column,
+        kind=kind,
+        engineered=column in ENGINEERED,
+        rank_auc=round(folded_auc(y, scores), 6),
+        separates_perfectly=separable,
+        tree_oof_auc=round(_tree_oof_auc(values, y, kind, config), 6),
+        missing_indicator_auc=round(folded_auc(y, missing.astype("float64")), 6),
+        missing_share=round(float(missing.mean()), 6),
+    )
+    screen.reasons = _leak_reasons(screen, config.threshold)
+    screen.dropped = bool(screen.reasons)
+    return screen
+
+
+def _leak_reasons(screen: ColumnScreen, threshold: float) -> list[str]:
+    reasons = []
+    for check in ("rank_auc", "tree_oof_auc", "missing_indicator_auc"):
+        score = getattr(screen, check)
+        if score >= threshold:
+            reasons.append(f"{check} {score:.4f} >= {threshold}")
+    if screen.separates_perfectly:
+        reasons.append("one threshold separates defaults from payers perfectly")
+    return reasons
+
+
+def screen_leakage(frame: pd.DataFrame, y: np.ndarray, columns: Sequence[str],
+                   config: GuardConfig) -> LeakageReport:
+    """Screen `columns` on the training rows in `frame` (never the test split).
+
+    Drops: columns at or above the threshold on any check, columns in the
+    explicit drop list, and engineered columns computed from a dropped column.
+    """
+    y = np.asarray(y).astype(int)
+    screens = [screen_column(frame, y, column, config) for column in columns]
+    for screen in screens:
+        if screen.column in config.drop:
+            screen.reasons.append("listed in featurize.drop")
+    dropped = {s.column for s in screens if s.reasons}
+    for screen in screens:
+        if screen.column in ENGINEERED:
+            parents = [p for p in ENGINEERED[screen.column].inputs if p in dropped]
+            if parents:
+                screen.reasons.append(f"computed from dropped column(s) {parents}")
+        screen.dropped = bool(screen.reasons)
+    return LeakageReport(threshold=config.threshold, rows=len(y),
+                         default_rate=round(float(y.mean()), 6) if len(y) else 0.0, columns=screens)
+
+
+def guard_config(params: FeaturizeParams) -> GuardConfig:
+    return GuardConfig(threshold=params.leak_auc_threshold, folds=params.guard_folds,
+                       tree_depth=params.guard_tree_depth, min_class_rows=params.guard_min_class_rows,
+                       seed=params.seed, drop=tuple(params.drop))
+
+
+@dataclass(frozen=True)
+class FeatureSet:
+    """What the train stage reads from featurize: the model columns and their raw inputs."""
+
+    numeric: list[str]
+    categorical: list[str]
+    raw_inputs: list[str]
+    engineered: list[str]
+    dropped: dict[str, list[str]]
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> FeatureSet:
+        return cls(numeric=list(data["numeric"]), categorical=list(data["categorical"]),
+                   raw_inputs=list(data["raw_inputs"]), engineered=list(data["engineered"]),
+                   dropped={str(k): list(v) for k, v in data["dropped"].items()})
+
+
+def feature_set(report: LeakageReport) -> FeatureSet:
+    numeric, categorical = split_by_kind(report.kept)
+    return FeatureSet(numeric=numeric, categorical=categorical, raw_inputs=raw_inputs(report.kept),
+                      engineered=[c for c in report.kept if c in ENGINEERED],
+                      dropped={c.column: c.reasons for c in report.columns if c.dropped})
+
+
+def featurize_frame(frame: pd.DataFrame, features: FeatureSet) -> pd.DataFrame:
+    """The feature data written for a split: the raw inputs as prepared (the model
+    pipeline scores these), date and target, and the engineered columns for inspection."""
+    raw = [c for c in (DATE, *features.raw_inputs, TARGET) if c in frame.columns]
+    raw = list(dict.fromkeys(raw))
+    engineered = build_model_frame(frame, *split_by_kind(features.engineered))
+    return pd.concat([frame[raw], engineered], axis=1)

@@ -1,0 +1,255 @@
+"""Candidate models, cross-validated comparison, calibration, and the model bundle.
+
+Every candidate is one sklearn Pipeline that scores RAW contract columns:
+DomainFeatures (contract -> model frame) -> ColumnTransformer (impute, scale,
+one-hot) -> estimator. PD = P(default) = P(Pago_atiempo == 0), so models are
+trained on y = 1 - Pago_atiempo.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import asdict, dataclass, field
+from typing import Any, Literal
+
+import numpy as np
+import pandas as pd
+import sklearn
+from sklearn.base import clone
+from sklearn.calibration import CalibratedClassifierCV
+from sklearn.compose import ColumnTransformer
+from sklearn.ensemble import HistGradientBoostingClassifier, RandomForestClassifier
+from sklearn.impute import SimpleImputer
+from sklearn.linear_model import LogisticRegression
+from sklearn.model_selection import StratifiedKFold
+from sklearn.pipeline import Pipeline
+from sklearn.preprocessing import OneHotEncoder, QuantileTransformer, StandardScaler
+
+from creditrisk.artifacts import ModelBundle
+from creditrisk.bands import ThresholdPolicy, band_table, choose_threshold, fit_bands
+from creditrisk.features import DomainFeatures, FeatureSet
+from creditrisk.metrics import METRIC_NAMES, summarize_classification
+from creditrisk.schema import DATE
+
+ModelName = Literal["logistic", "random_forest", "hist_gradient_boosting"]
+MODEL_NAMES: tuple[str, ...] = ("logistic", "random_forest", "hist_gradient_boosting")
+Calibration = Literal["isotonic", "sigmoid", "none"]
+HIGHER_IS_BETTER = {"accuracy", "precision", "recall", "f1", "roc_auc", "pr_auc", "ks", "gini"}
+
+
+@dataclass(frozen=True)
+class TrainParams:
+    """The `train` block of params.yaml."""
+
+    version: str = "0.0.0"
+    candidates: list[str] = field(default_factory=lambda: list(MODEL_NAMES))
+    select_metric: str = "roc_auc"
+    cv_folds: int = 5
+    seed: int = 0
+    class_weight: str | None = "balanced"
+    scaler: Literal["quantile", "standard"] = "quantile"
+    calibration: Calibration = "isotonic"
+    calibration_folds: int = 5
+    threshold_policy: ThresholdPolicy = "max_f1"
+    cost_ratio: float = 5.0
+    band_names: list[str] = field(default_factory=lambda: ["A", "B", "C", "D", "E"])
+    band_cut_points: list[float] | None = None
+    band_quantiles: list[float] = field(default_factory=lambda: [0.3, 0.6, 0.8, 0.95])
+    logistic: dict[str, Any] = field(default_factory=dict)
+    random_forest: dict[str, Any] = field(default_factory=dict)
+    hist_gradient_boosting: dict[str, Any] = field(default_factory=dict)
+    model_path: str = "models/model.skops"
+    comparison_json: str = "reports/model_comparison.json"
+    comparison_csv: str = "reports/model_comparison.csv"
+
+    def validate(self) -> None:
+        unknown = [name for name in self.candidates if name not in MODEL_NAMES]
+        if unknown or not self.candidates:
+            raise ValueError(f"params.yaml: train.candidates {self.candidates} must be a non-empty "
+                             f"list of {list(MODEL_NAMES)}")
+        if self.select_metric not in METRIC_NAMES:
+            raise ValueError(f"params.yaml: train.select_metric {self.select_metric!r} must be one of "
+                             f"{list(METRIC_NAMES)}")
+        if self.cv_folds < 2 or self.calibration_folds < 2:
+            raise ValueError("params.yaml: train.cv_folds and train.calibration_folds must be >= 2")
+
+
+def build_preprocessor(numeric: list[str], categorical: list[str], scaler: str) -> ColumnTransformer:
+    """Impute and scale numbers (rank-based by default: money columns are heavy-tailed), one-hot categories.
+
+    Fitted inside the pipeline, so on training rows only.
+    """
+    scale = (QuantileTransformer(n_quantiles=200, output_distribution="normal", subsample=100_000,
+                                 random_state=0)
+             if scaler == "quantile" else StandardScaler())
+    numeric_steps = Pipeline([("impute", SimpleImputer(strategy="median")), ("scale", scale)])
+    categorical_steps = OneHotEncoder(handle_unknown="ignore", min_frequency=5, sparse_output=False)
+    transformers = []
+    if numeric:
+        transformers.append(("numeric", numeric_steps, list(numeric)))
+    if categorical:
+        transformers.append(("categorical", categorical_steps, list(categorical)))
+    return ColumnTransformer(transformers, remainder="drop", verbose_feature_names_out=False)
+
+
+def build_estimator(name: str, params: TrainParams) -> Any:
+    """One candidate estimator; its hyperparameters come from the block of the same name."""
+    class_weight = params.class_weight
+    settings = dict(getattr(params, name, {}) or {}) if name in MODEL_NAMES else {}
+    try:
+        if name == "logistic":
+            return LogisticRegression(class_weight=class_weight, **{"max_iter": 1000, **settings})
+        if name == "random_forest":
+            defaults = {"n_estimators": 200, "max_depth": 6, "min_samples_leaf": 20, "n_jobs": 1}
+            return RandomForestClassifier(class_weight=class_weight, random_state=params.seed,
+                                          **{**defaults, **settings})
+        if name == "hist_gradient_boosting":
+            defaults = {"max_iter": 200, "learning_rate": 0.05, "max_depth": 3, "early_stopping": False}
+            return HistGradientBoostingClassifier(class_weight=class_weight, random_state=params.seed,
+                                                  **{**defaults, **settings})
+    except TypeError as error:
+        raise ValueError(f"params.yaml: train.{name}: {error}") from error
+    raise ValueError(f"params.yaml: unknown model {name!r}; candidates are {list(MODEL_NAMES)}")
+
+
+def build_model(name: str, params: TrainParams, features: FeatureSet) -> Pipeline:
+    """The whole scoring recipe for candidate `name`: raw contract columns in, P(default) out."""
+    return Pipeline([
+        ("domain", DomainFeatures(numeric=list(features.numeric), categorical=list(features.categorical))),
+        ("preprocess", build_preprocessor(features.numeric, features.categorical, params.scaler)),
+        ("model", build_estimator(name, params)),
+    ])
+
+
+def stratified_folds(n_splits: int, seed: int) -> StratifiedKFold:
+    """Shuffled: row order in a real export correlates with the target."""
+    return StratifiedKFold(n_splits=n_splits, shuffle=True, random_state=seed)
+
+
+@dataclass
+class CandidateResult:
+    name: str
+    fold_metrics: list[dict[str, float]]
+    oof_pd: np.ndarray
+    seconds: float
+
+    def summary(self) -> dict[str, float]:
+        table = pd.DataFrame(self.fold_metrics)
+        row: dict[str, float] = {}
+        for metric in METRIC_NAMES:
+            row[f"{metric}_mean"] = float(table[metric].mean())
+            row[f"{metric}_std"] = float(table[metric].std(ddof=1)) if len(table) > 1 else 0.0
+        return row
+
+
+def cross_validate_candidate(name: str, params: TrainParams, features: FeatureSet,
+                             frame: pd.DataFrame, y: np.ndarray) -> CandidateResult:
+    """Stratified shuffled k-fold on train; per fold, threshold metrics at that fold's policy threshold."""
+    started = time.perf_counter()
+    oof = np.full(len(y), np.nan)
+    fold_metrics = []
+    for fit_rows, held_rows in stratified_folds(params.cv_folds, params.seed).split(frame, y):
+        model = build_model(name, params, features)
+        model.fit(frame.iloc[fit_rows], y[fit_rows])
+        proba = model.predict_proba(frame.iloc[held_rows])[:, 1]
+        oof[held_rows] = proba
+        threshold = choose_threshold(y[held_rows], proba, params.threshold_policy, params.cost_ratio)
+        fold_metrics.append(summarize_classification(y[held_rows], proba, threshold))
+    return CandidateResult(name, fold_metrics, oof, time.perf_counter() - started)
+
+
+def comparison_table(results: list[CandidateResult]) -> pd.DataFrame:
+    """One row per model: mean and std of every metric over the CV folds."""
+    rows = [{"model": r.name, "folds": len(r.fold_metrics), "seconds": round(r.seconds, 3), **r.summary()}
+            for r in results]
+    return pd.DataFrame(rows)
+
+
+def select_best(table: pd.DataFrame, metric: str) -> str:
+    """The model with the best mean `metric` (ties: the first, i.e. the simplest listed)."""
+    column = table[f"{metric}_mean"]
+    best = column.idxmax() if metric in HIGHER_IS_BETTER else column.idxmin()
+    return str(table.loc[best, "model"])
+
+
+def fit_final(name: str, params: TrainParams, features: FeatureSet, frame: pd.DataFrame,
+              y: np.ndarray, cv_oof: np.ndarray) -> tuple[Any, np.ndarray]:
+    """Refit `name` on all of train, calibrated per params; return it and out-of-fold train PDs.
+
+    With calibration, CalibratedClassifierCV fits one (estimator, calibrator)
+    pair per fold of the TRAIN split. The out-of-fold PD of a training row comes
+    from the pair whose estimator did not see that row (its calibrator did, a
+    small optimism we accept to avoid refitting). Without calibration the
+    cross-validation predictions serve.
+    """
+    model = build_model(name, params, features)
+    if params.calibration == "none":
+        model.fit(frame, y)
+        return model, cv_oof
+    folds = stratified_folds(params.calibration_folds, params.seed)
+    calibrated = CalibratedClassifierCV(model, method=params.calibration, cv=folds, ensemble=True)
+    calibrated.fit(frame, y)
+    oof = np.full(len(y), np.nan)
+    for pair, (_, held_rows) in zip(calibrated.calibrated_classifiers_, folds.split(frame, y)):
+        oof[held_rows] = pair.predict_proba(frame.iloc[held_rows])[:, 1]
+    return calibrated, oof
+
+
+@dataclass
+class TrainingResult:
+    bundle: ModelBundle
+    comparison: pd.DataFrame
+    oof_pd: np.ndarray
+    timings: dict[str, float]
+
+
+def data_window(frame: pd.DataFrame) -> dict[str, Any]:
+    if DATE not in frame.columns or frame[DATE].isna().all():
+        return {}
+    dates = pd.to_datetime(frame[DATE])
+    return {"start": dates.min().isoformat(), "end": dates.max().isoformat()}
+
+
+def train_bundle(frame: pd.DataFrame, y: np.ndarray, features: FeatureSet, params: TrainParams) -> TrainingResult:
+    """Compare the candidates, refit and calibrate the best, fit threshold and bands: the whole train stage."""
+    params.validate()
+    y = np.asarray(y).astype(int)
+    inputs = frame.reindex(columns=features.raw_inputs)
+    timings: dict[str, float] = {}
+    results = []
+    for name in params.candidates:
+        result = cross_validate_candidate(name, params, features, inputs, y)
+        timings[f"cv_{name}"] = round(result.seconds, 3)
+        results.append(result)
+    table = comparison_table(results)
+    best = select_best(table, params.select_metric)
+    best_result = next(r for r in results if r.name == best)
+    started = time.perf_counter()
+    pipeline, oof = fit_final(best, params, features, inputs, y, best_result.oof_pd)
+    timings["fit_final"] = round(time.perf_counter() - started, 3)
+    threshold = choose_threshold(y, oof, params.threshold_policy, params.cost_ratio)
+    bands = fit_bands(oof, y, params.band_names, params.band_cut_points, params.band_quantiles)
+    train_bands = band_table(bands, oof, y)
+    metadata = {
+        "version": params.version,
+        "model": best,
+        "selected_by": params.select_metric,
+        "calibration": params.calibration,
+        "threshold_policy": params.threshold_policy,
+        "cost_ratio": params.cost_ratio,
+        "data_window": data_window(frame),
+        "train_rows": int(len(y)),
+        "train_default_rate": float(y.mean()),
+        "train_oof_metrics": summarize_classification(y, oof, threshold),
+        "train_bands": train_bands.to_dict(orient="records"),
+        "features": features.raw_inputs,
+        "model_columns": [*features.numeric, *features.categorical],
+        "engineered_features": features.engineered,
+        "dropped_leaks": features.dropped,
+        "cv": table.to_dict(orient="records"),
+        "params": asdict(params),
+        "sklearn_version": sklearn.__version__,
+    }
+    bundle = ModelBundle(pipeline=pipeline, threshold=threshold, bands=bands,
+                         features=list(features.raw_inputs), metadata=metadata)
+    return TrainingResult(bundle=bundle, comparison=table, oof_pd=oof, timings=timings)

@@ -1,0 +1,46 @@
+"""DVC stage `evaluate`: out-of-time metrics, plot tables and the model card."""
+
+from __future__ import annotations
+
+import sys
+import time
+from pathlib import Path
+
+import pandas as pd
+
+from creditrisk.artifacts import ArtifactError, atomic_write_json, atomic_write_text, load_bundle
+from creditrisk.evaluation import EvaluateParams, evaluate_bundle, model_card
+from creditrisk.features import FeaturizeParams, default_target
+from creditrisk.models import TrainParams, data_window
+from creditrisk.params import load_params, section
+
+
+def main() -> None:
+    started = time.perf_counter()
+    params = load_params()
+    config = section(params, "evaluate", EvaluateParams)
+    featurize = section(params, "featurize", FeaturizeParams)
+    train = section(params, "train", TrainParams)
+    try:
+        bundle = load_bundle(Path(train.model_path))
+    except ArtifactError as error:
+        sys.exit(f"evaluate: {error}")
+    if not Path(featurize.test_path).exists():
+        sys.exit(f"evaluate: {featurize.test_path} does not exist (run the featurize stage first)")
+    test = pd.read_parquet(featurize.test_path)
+    evaluation = evaluate_bundle(bundle, test, default_target(test), config)
+    atomic_write_json(Path(config.metrics_path), evaluation.metrics)
+    for name, table in evaluation.plots.items():
+        atomic_write_text(Path(config.plots_dir) / f"{name}.csv", table.to_csv(index=False))
+    atomic_write_json(Path(config.card_path), model_card(bundle, evaluation, data_window(test)))
+    metrics = evaluation.metrics
+    print(f"evaluate: {metrics['rows']} test rows, ROC-AUC {metrics['roc_auc']}, PR-AUC {metrics['pr_auc']}, "
+          f"KS {metrics['ks']}, Brier {metrics['brier']}, ECE {metrics['ece']}, "
+          f"PD mean {metrics['pd_mean']} vs default rate {metrics['default_rate']}")
+    for warning in metrics["band_warnings"]:
+        print(f"evaluate: warning: {warning}")
+    print(f"evaluate: {time.perf_counter() - started:.1f} s")
+
+
+if __name__ == "__main__":
+    main()

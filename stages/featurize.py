@@ -1,0 +1,54 @@
+"""DVC stage `featurize`: leakage guard on the train split, then the feature data for train/evaluate."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import pandas as pd
+
+from creditrisk.artifacts import atomic_write_json, atomic_write_parquet
+from creditrisk.features import (
+    FeaturizeParams,
+    candidate_columns,
+    default_target,
+    feature_set,
+    featurize_frame,
+    guard_config,
+    screen_leakage,
+)
+from creditrisk.params import load_params, section
+from creditrisk.schema import TARGET
+
+
+def read_split(path: Path) -> pd.DataFrame:
+    if not path.exists():
+        sys.exit(f"featurize: {path} does not exist (run the prepare stage first)")
+    frame = pd.read_parquet(path)
+    if TARGET not in frame.columns:
+        sys.exit(f"featurize: {path} has no target column {TARGET!r}")
+    return frame
+
+
+def main() -> None:
+    params = load_params()
+    config = section(params, "featurize", FeaturizeParams)
+    prepare = params.get("prepare", {})
+    train = read_split(Path(prepare.get("train_path", "data/prepared/train.parquet")))
+    test = read_split(Path(prepare.get("test_path", "data/prepared/test.parquet")))
+    report = screen_leakage(train, default_target(train),
+                            candidate_columns(train, config.engineered_features), guard_config(config))
+    features = feature_set(report)
+    atomic_write_json(Path(config.leakage_report), report.to_dict())
+    atomic_write_json(Path(config.columns_path), features.to_dict())
+    atomic_write_parquet(Path(config.train_path), featurize_frame(train, features))
+    atomic_write_parquet(Path(config.test_path), featurize_frame(test, features))
+    print(f"featurize: {len(report.columns)} candidate columns screened on {len(train)} train rows; "
+          f"dropped {json.dumps(features.dropped, ensure_ascii=False)}")
+    print(f"featurize: model reads {len(features.raw_inputs)} raw columns, "
+          f"{len(features.engineered)} engineered features")
+
+
+if __name__ == "__main__":
+    main()

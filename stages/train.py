@@ -1,0 +1,47 @@
+"""DVC stage `train`: compare candidates by CV on train, calibrate the best, save the bundle."""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from pathlib import Path
+
+import pandas as pd
+
+from creditrisk.artifacts import atomic_write_json, atomic_write_text, save_bundle
+from creditrisk.features import FeatureSet, FeaturizeParams, default_target
+from creditrisk.models import TrainParams, train_bundle
+from creditrisk.params import load_params, section
+
+
+def main() -> None:
+    started = time.perf_counter()
+    params = load_params()
+    featurize = section(params, "featurize", FeaturizeParams)
+    config = section(params, "train", TrainParams)
+    for path in (featurize.columns_path, featurize.train_path):
+        if not Path(path).exists():
+            sys.exit(f"train: {path} does not exist (run the featurize stage first)")
+    features = FeatureSet.from_dict(json.loads(Path(featurize.columns_path).read_text()))
+    train = pd.read_parquet(featurize.train_path)
+    result = train_bundle(train, default_target(train), features, config)
+    save_bundle(result.bundle, Path(config.model_path))
+    comparison = result.comparison.round(6)
+    atomic_write_json(Path(config.comparison_json), {
+        "select_metric": config.select_metric,
+        "selected": result.bundle.metadata["model"],
+        "folds": config.cv_folds,
+        "models": comparison.to_dict(orient="records"),
+    })
+    atomic_write_text(Path(config.comparison_csv), comparison.to_csv(index=False))
+    columns = ["model", f"{config.select_metric}_mean", f"{config.select_metric}_std", "seconds"]
+    print(comparison[columns].to_string(index=False))
+    print(f"train: selected {result.bundle.metadata['model']} ({config.calibration} calibration), "
+          f"threshold {result.bundle.threshold:.4f}, bands "
+          + ", ".join(f"{b.name}<={b.upper_pd:.4f}" for b in result.bundle.bands))
+    print(f"train: {time.perf_counter() - started:.1f} s ({result.timings})")
+
+
+if __name__ == "__main__":
+    main()
