@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import traceback
 from datetime import UTC, datetime
 
@@ -23,7 +24,7 @@ def access_record(atoms: dict[str, object], duration_us: int) -> dict[str, objec
         "duration_ms": round(duration_us / 1000, 3),
         "request_id": atoms.get("{x-request-id}o"),
         "user_agent": atoms.get("a"),
-        "pid": atoms.get("p"),
+        "pid": os.getpid(),
     }
 
 
