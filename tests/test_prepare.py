@@ -1,0 +1,182 @@
+"""The prepare stage: data-quality report, deduplication, out-of-time split, the stage script."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import runpy
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+from export_files import rows_of, write_csv, write_xlsx
+
+from creditrisk.params import ParamsError, section
+from creditrisk.prepare import PrepareError, PrepareParams, prepare_export, split_out_of_time
+from creditrisk.schema import DATE, TARGET
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def loan_rows(moments: list[pd.Timestamp], defaults: set[int] = frozenset(), **overrides_by_row: dict) -> list[dict]:
+    """One valid loan per moment (day-first text dates); rows in `defaults` did not pay on time."""
+    rows = []
+    for position, moment in enumerate(moments):
+        row = {DATE: moment.strftime("%d/%m/%y %H:%M"), TARGET: "0" if position in defaults else "1"}
+        row.update(overrides_by_row.get(f"row{position}", {}))
+        rows.append(row)
+    return rows_of(rows)
+
+
+def spread_moments(count: int, seed: int = 0) -> list[pd.Timestamp]:
+    rng = np.random.default_rng(seed)
+    minutes = rng.integers(0, 400 * 24 * 60, count)
+    return [pd.Timestamp("2024-11-13") + pd.Timedelta(minutes=int(m)) for m in minutes]
+
+
+def prepare_csv(path: Path, test_fraction: float = 0.2) -> tuple[pd.DataFrame, pd.DataFrame, dict]:
+    prepared = prepare_export(PrepareParams(source=str(path), test_fraction=test_fraction))
+    return prepared.train, prepared.test, prepared.report
+
+
+def test_quality_report_counts_nulled_values_and_missing_shares(tmp_path: Path) -> None:
+    rows = loan_rows(spread_moments(10), defaults={1, 7}, row2={"edad_cliente": "122"},
+                     row5={"edad_cliente": "121", "tendencia_ingresos": "123.5"},
+                     row6={"tendencia_ingresos": ""}, row8={"salario_cliente": "5000000000"})
+    path = write_csv(tmp_path / "loans.csv", rows)
+    train, test, report = prepare_csv(path)
+
+    assert report["rows"] == {"read": 10, "duplicates_dropped": 0, "written": 10, "train": 8, "test": 2}
+    assert report["values_nulled"] == 4
+    age = report["columns"]["edad_cliente"]
+    assert age["nulled_by_rule"] == {"placeholder": 2}
+    assert age["nulled_example_rows"] == {"placeholder": [4, 7]}
+    assert (age["missing"], age["missing_share"]) == (2, 0.2)
+    trend = report["columns"]["tendencia_ingresos"]
+    assert trend["nulled_by_rule"] == {"unknown_category": 1}
+    assert (trend["missing"], trend["missing_share"]) == (2, 0.2)
+    assert report["columns"]["salario_cliente"]["nulled_by_rule"] == {"above_maximum": 1}
+    assert report["columns"]["capital_prestado"] == {
+        "dtype": "float64", "nulled_by_rule": {}, "nulled_example_rows": {}, "missing": 0, "missing_share": 0.0}
+    assert report["source"]["sha256"] == hashlib.sha256(path.read_bytes()).hexdigest()
+    assert report["source"]["md5"] == hashlib.md5(path.read_bytes()).hexdigest()
+    assert report["source"]["date_order"] == "day-first (detected)"
+    defaults_in_train = int((train[TARGET] == 0).sum())
+    assert report["split"]["train"]["defaults"] == defaults_in_train
+    assert report["split"]["train"]["default_rate"] == round(defaults_in_train / len(train), 6)
+    assert report["split"]["test"]["date_min"] == test[DATE].min().isoformat()
+    json.dumps(report)
+
+
+def test_split_is_out_of_time(tmp_path: Path) -> None:
+    moments = spread_moments(60, seed=1)
+    moments[10:14] = [moments[0]] * 4
+    ages = {f"row{position}": {"edad_cliente": str(20 + position)} for position in range(60)}
+    rows = loan_rows(moments, **ages)
+    train, test, report = prepare_csv(write_csv(tmp_path / "loans.csv", rows), test_fraction=0.25)
+    assert train[DATE].max() < test[DATE].min()
+    assert len(train) + len(test) == 60
+    assert len(test) == 15
+    assert train[DATE].is_monotonic_increasing and test[DATE].is_monotonic_increasing
+    assert report["split"]["train"]["date_max"] == train[DATE].max().isoformat()
+
+
+def test_loans_sharing_the_cut_date_stay_on_one_side() -> None:
+    dates = pd.to_datetime(["2025-01-01"] * 5 + ["2025-02-01"] * 4 + ["2025-03-01"])
+    frame = pd.DataFrame({DATE: dates, TARGET: 1.0})
+    split = split_out_of_time(frame, test_fraction=0.3)
+    assert (len(split.train), len(split.test)) == (5, 5)
+    assert split.train[DATE].max() < split.test[DATE].min()
+    assert split.ties_at_cut == "test"
+    split = split_out_of_time(frame, test_fraction=0.2)
+    assert (len(split.train), len(split.test)) == (9, 1)
+    assert split.ties_at_cut == "train"
+
+
+def test_split_refuses_a_single_date() -> None:
+    frame = pd.DataFrame({DATE: pd.to_datetime(["2025-01-01"] * 3), TARGET: 1.0})
+    with pytest.raises(PrepareError, match="all 3 loans share the date 2025-01-01"):
+        split_out_of_time(frame, test_fraction=0.2)
+
+
+def test_result_does_not_depend_on_row_order(tmp_path: Path) -> None:
+    moments = spread_moments(30, seed=2)
+    moments[20:23] = [moments[5]] * 3
+    rows = loan_rows(moments, defaults={3, 17, 25}, row20={"huella_consulta": "7"}, row21={"edad_cliente": "55"},
+                     row22={"plazo_meses": "6"})
+    shuffled = [rows[i] for i in np.random.default_rng(3).permutation(len(rows))]
+    first = prepare_csv(write_csv(tmp_path / "a.csv", rows))
+    second = prepare_csv(write_csv(tmp_path / "b.csv", shuffled))
+    for left, right in zip(first[:2], second[:2]):
+        pd.testing.assert_frame_equal(left.reset_index(drop=True), right.reset_index(drop=True))
+    assert first[2]["split"] == second[2]["split"]
+
+
+def test_exact_duplicates_are_dropped_and_counted(tmp_path: Path) -> None:
+    moments = spread_moments(12, seed=4)
+    rows = loan_rows(moments)
+    same_loan_other_format = {**rows[3], "plazo_meses": "12.0", "capital_prestado": "1500000,0"}
+    near_duplicate = {**rows[4], "edad_cliente": "41"}
+    path = write_csv(tmp_path / "loans.csv", rows + [dict(rows[0]), same_loan_other_format, near_duplicate])
+    train, test, report = prepare_csv(path)
+    assert report["rows"]["read"] == 15
+    assert report["rows"]["duplicates_dropped"] == 2
+    assert report["rows"]["written"] == len(train) + len(test) == 13
+    both = pd.concat([train, test])
+    assert not both.duplicated().any()
+
+
+def test_xlsx_source_is_prepared_like_its_csv_twin(tmp_path: Path) -> None:
+    rows = loan_rows(spread_moments(8, seed=5), defaults={2}, row4={"capital_prestado": "88,768094"})
+    from_csv = prepare_csv(write_csv(tmp_path / "loans.csv", rows))
+    from_xlsx = prepare_csv(write_xlsx(tmp_path / "loans.xlsx", rows))
+    for left, right in zip(from_csv[:2], from_xlsx[:2]):
+        pd.testing.assert_frame_equal(left, right)
+    assert from_xlsx[2]["source"]["format"] == "xlsx"
+    assert from_xlsx[2]["source"]["date_order"] == "spreadsheet datetimes"
+
+
+def test_params_block_is_typed_and_checked() -> None:
+    params = section({"prepare": {"source": "x.csv", "day_first": True, "test_fraction": 0.3}}, "prepare",
+                     PrepareParams)
+    assert params == PrepareParams(source="x.csv", day_first=True, test_fraction=0.3)
+    with pytest.raises(ParamsError, match="prepare.test_fraction = 1.5 must be between 0 and 1"):
+        PrepareParams(source="x.csv", test_fraction=1.5)
+    with pytest.raises(ParamsError, match="prepare.day_first"):
+        section({"prepare": {"source": "x.csv", "day_first": "yes"}}, "prepare", PrepareParams)
+
+
+def run_stage(directory: Path, source: Path, monkeypatch: pytest.MonkeyPatch) -> int:
+    (directory / "params.yaml").write_text(yaml.safe_dump({"prepare": {
+        "source": str(source), "train_path": "out/train.parquet", "test_path": "out/test.parquet",
+        "quality_report": "reports/data_quality.json"}}))
+    monkeypatch.chdir(directory)
+    return runpy.run_path(str(REPO / "stages" / "prepare.py"), run_name="prepare_stage")["main"]()
+
+
+def test_stage_writes_the_prepared_files_and_report(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                     capsys: pytest.CaptureFixture[str]) -> None:
+    source = write_csv(tmp_path / "loans.csv", loan_rows(spread_moments(20, seed=6), defaults={4}))
+    assert run_stage(tmp_path, source, monkeypatch) == 0
+    train = pd.read_parquet(tmp_path / "out" / "train.parquet")
+    test = pd.read_parquet(tmp_path / "out" / "test.parquet")
+    report = json.loads((tmp_path / "reports" / "data_quality.json").read_text())
+    assert (len(train), len(test)) == (16, 4)
+    assert train[DATE].dtype == "datetime64[ns]" and train["capital_prestado"].dtype == "float64"
+    assert train["tipo_laboral"].dtype == "string" and set(train[TARGET]) <= {0.0, 1.0}
+    assert train.index.tolist() == list(range(16))
+    assert report["rows"]["written"] == 20
+    assert "train 16, test 4" in capsys.readouterr().out
+
+
+def test_stage_stops_on_a_bad_file_and_writes_nothing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                      capsys: pytest.CaptureFixture[str]) -> None:
+    rows = loan_rows(spread_moments(5, seed=7), row2={TARGET: "2"})
+    source = write_csv(tmp_path / "loans.csv", rows)
+    assert run_stage(tmp_path, source, monkeypatch) == 1
+    error = capsys.readouterr().err
+    assert f"prepare: {source} (rows numbered as in the file" in error
+    assert "column 'Pago_atiempo': rule 'not_0_or_1' broken in 1 row(s); e.g. row 4 = '2'" in error
+    assert not (tmp_path / "out").exists() and not (tmp_path / "reports").exists()
