@@ -1,0 +1,341 @@
+"""Drift of one window of current data against the reference profile, and alert levels.
+
+A window is compared feature by feature in one pass (each numeric column is
+sorted once; bins, KS and the bootstrap limit all reuse that sort):
+
+- numeric: KS statistic and p-value, PSI and Jensen-Shannon distance on the
+  reference quantile bins of the non-missing values;
+- categorical: PSI and Jensen-Shannon on category shares with explicit missing
+  and unseen bins, and a chi-square test of homogeneity on the same bins;
+- every feature: the change of its missing share, with a two-proportion test.
+
+Levels: a distribution shift is `warn`/`alert` only when its effect reaches
+the cut-off (PSI, JS, or for numeric columns the KS distance) *and* its test
+is significant after a Holm (or Benjamini-Hochberg) correction across the
+window's features. The effect cut-offs are the minimum effect size: a window
+of a million rows makes every trivial shift significant but not large. The
+missing share is judged the same way, on its own, so a jump from 0% to 30%
+missing alerts even when the remaining values look unchanged.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any, Literal
+
+import numpy as np
+import pandas as pd
+
+from creditrisk.drift_profile import (
+    CategoricalProfile,
+    NumericProfile,
+    ReferenceProfile,
+    numeric_sample,
+)
+from creditrisk.drift_stats import (
+    PAdjust,
+    adjust_pvalues,
+    chi2_homogeneity,
+    js_distance,
+    ks_2samp_compact,
+    psi,
+    psi_many,
+    shares,
+    two_proportion_test,
+)
+
+LEVELS = ("ok", "warn", "alert")
+WindowKind = Literal["month", "quarter", "week"]
+
+
+@dataclass(frozen=True)
+class DriftParams:
+    """The `drift` block of params.yaml. Paths are required; every statistic has a default."""
+
+    reference_path: str
+    incoming_dir: str
+    model_path: str
+    metrics_path: str
+    prediction_log: str
+    output_dir: str
+    incoming_pattern: str = "loans_*.csv"
+    window: WindowKind = "month"
+    features: list[str] = field(default_factory=list)
+    day_first: bool | None = None
+    psi_bins: int = 10
+    psi_epsilon: float = 1e-4
+    psi_warn: float = 0.10
+    psi_alert: float = 0.25
+    js_warn: float = 0.10
+    js_alert: float = 0.20
+    ks_warn: float = 0.10
+    ks_alert: float = 0.20
+    alpha: float = 0.05
+    p_adjust: PAdjust = "holm"
+    missing_warn: float = 0.05
+    missing_alert: float = 0.10
+    min_window_rows: int = 30
+    dataset_warn_share: float = 0.10
+    dataset_alert_share: float = 0.25
+    roc_auc_drop_warn: float = 0.05
+    roc_auc_drop_alert: float = 0.10
+    min_labelled_defaults: int = 20
+    bootstrap_samples: int = 200
+    bootstrap_quantile: float = 0.99
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        for name in ("psi", "js", "ks", "missing", "dataset"):
+            suffix = "_share" if name == "dataset" else ""
+            warn = getattr(self, f"{name}_warn{suffix}")
+            alert = getattr(self, f"{name}_alert{suffix}")
+            if not 0 <= warn <= alert:
+                raise ValueError(f"drift.{name}_warn{suffix} ({warn}) must be >= 0 and <= drift.{name}_alert{suffix} ({alert})")
+        if not 0 < self.alpha < 1:
+            raise ValueError(f"drift.alpha must be in (0, 1), got {self.alpha}")
+        if self.psi_bins < 2:
+            raise ValueError(f"drift.psi_bins must be >= 2, got {self.psi_bins}")
+        if not 0 < self.psi_epsilon < 0.01:
+            raise ValueError(f"drift.psi_epsilon must be in (0, 0.01), got {self.psi_epsilon}")
+        if not 0 < self.bootstrap_quantile < 1 or self.bootstrap_samples < 0:
+            raise ValueError("drift.bootstrap_samples must be >= 0 and drift.bootstrap_quantile in (0, 1)")
+
+
+@dataclass
+class FeatureDrift:
+    """One row of features.csv: one feature in one window."""
+
+    feature: str
+    kind: str
+    status: str
+    rows: int
+    values: int
+    missing_share_ref: float
+    missing_share_cur: float
+    missing_share_change: float
+    missing_pvalue: float
+    ks_stat: float = float("nan")
+    ks_pvalue: float = float("nan")
+    psi: float = float("nan")
+    js: float = float("nan")
+    chi2_stat: float = float("nan")
+    chi2_pvalue: float = float("nan")
+    psi_limit: float = float("nan")
+    ks_pvalue_adj: float = float("nan")
+    chi2_pvalue_adj: float = float("nan")
+    missing_pvalue_adj: float = float("nan")
+    level: str = "ok"
+    reason: str = ""
+
+    @property
+    def test_pvalue_adj(self) -> float:
+        return self.ks_pvalue_adj if self.kind == "numeric" else self.chi2_pvalue_adj
+
+
+@dataclass
+class WindowDrift:
+    features: list[FeatureDrift]
+    distributions: dict[str, dict[str, Any]]
+    score: FeatureDrift | None = None
+
+
+def _missing_part(rows: int, missing: int, ref_rows: int, ref_missing: int) -> dict[str, float]:
+    share_ref = ref_missing / ref_rows if ref_rows else float("nan")
+    share_cur = missing / rows if rows else float("nan")
+    test = two_proportion_test(ref_missing, ref_rows, missing, rows)
+    return {
+        "missing_share_ref": share_ref,
+        "missing_share_cur": share_cur,
+        "missing_share_change": share_cur - share_ref,
+        "missing_pvalue": test.pvalue,
+    }
+
+
+def bootstrap_psi_limit(
+    reference_shares: np.ndarray, size: int, params: DriftParams, rng: np.random.Generator
+) -> float:
+    """The `bootstrap_quantile` of PSI between the reference and samples of `size` drawn from it.
+
+    Resampling reference rows with replacement gives multinomial bin counts
+    with the reference shares, so the bin counts are drawn directly: exact,
+    and independent of the reference size.
+    """
+    if params.bootstrap_samples == 0 or size == 0:
+        return float("nan")
+    draws = rng.multinomial(size, reference_shares / reference_shares.sum(), size=params.bootstrap_samples)
+    values = psi_many(reference_shares, draws / size, params.psi_epsilon)
+    return float(np.quantile(values, params.bootstrap_quantile))
+
+
+def _distribution(labels: list[str], reference: np.ndarray, current: np.ndarray,
+                  missing_ref: float, missing_cur: float) -> dict[str, Any]:
+    return {
+        "bins": labels,
+        "reference": reference.tolist(),
+        "current": current.tolist(),
+        "missing_reference": missing_ref,
+        "missing_current": missing_cur,
+    }
+
+
+def compare_numeric(
+    profile: NumericProfile, column: pd.Series | np.ndarray, params: DriftParams, rng: np.random.Generator
+) -> tuple[FeatureDrift, dict[str, Any]]:
+    current = numeric_sample(column)
+    result = FeatureDrift(
+        feature=profile.name, kind="numeric", status="ok", rows=current.rows, values=current.values,
+        **_missing_part(current.rows, current.missing, profile.rows, profile.missing),
+    )
+    reference_shares = profile.shares
+    if current.values == 0 or profile.sample.size == 0:
+        result.status = "empty"
+        current_shares = np.zeros_like(reference_shares)
+    else:
+        current_shares = shares(current.bin_counts(profile.edges))
+        ks = ks_2samp_compact(profile.sample, current.sample)
+        result.ks_stat, result.ks_pvalue = ks.statistic, ks.pvalue
+        result.psi = psi(reference_shares, current_shares, params.psi_epsilon)
+        result.js = js_distance(reference_shares, current_shares)
+        result.psi_limit = bootstrap_psi_limit(reference_shares, current.values, params, rng)
+        current_constant = current.values >= 2 and current.sample.values.size == 1
+        result.status = "constant" if profile.constant or current_constant else "ok"
+    distribution = _distribution(profile.labels, reference_shares, current_shares,
+                                 result.missing_share_ref, result.missing_share_cur)
+    return result, distribution
+
+
+def compare_categorical(
+    profile: CategoricalProfile, column: pd.Series, params: DriftParams, rng: np.random.Generator
+) -> tuple[FeatureDrift, dict[str, Any]]:
+    counts = profile.bin_counts(column)
+    rows = int(counts.sum())
+    missing = int(counts[-2])
+    result = FeatureDrift(
+        feature=profile.name, kind="categorical", status="ok", rows=rows, values=rows - missing,
+        **_missing_part(rows, missing, profile.rows, profile.missing),
+    )
+    reference_shares = profile.shares
+    current_shares = shares(counts)
+    if rows == missing or profile.rows == profile.missing:
+        result.status = "empty"
+    else:
+        test = chi2_homogeneity(profile.counts, counts)
+        result.chi2_stat, result.chi2_pvalue = test.statistic, test.pvalue
+        result.psi = psi(reference_shares, current_shares, params.psi_epsilon)
+        result.js = js_distance(reference_shares, current_shares)
+        result.psi_limit = bootstrap_psi_limit(reference_shares, rows, params, rng)
+        observed = np.count_nonzero(counts[:-2]) + int(counts[-1] > 0)
+        result.status = "constant" if profile.constant or (result.values >= 2 and observed == 1) else "ok"
+    distribution = _distribution(profile.labels, reference_shares, current_shares,
+                                 result.missing_share_ref, result.missing_share_cur)
+    return result, distribution
+
+
+def _level_index(value: float, warn: float, alert: float) -> int:
+    if not np.isfinite(value):
+        return 0
+    return 2 if value >= alert else 1 if value >= warn else 0
+
+
+def _effect_level(result: FeatureDrift, params: DriftParams) -> tuple[int, str]:
+    parts = [
+        (_level_index(result.psi, params.psi_warn, params.psi_alert), f"PSI {result.psi:.3f}"),
+        (_level_index(result.js, params.js_warn, params.js_alert), f"JS {result.js:.3f}"),
+    ]
+    if result.kind == "numeric":
+        parts.append((_level_index(result.ks_stat, params.ks_warn, params.ks_alert), f"KS {result.ks_stat:.3f}"))
+    level = max(index for index, _ in parts)
+    return level, ", ".join(text for index, text in parts if index == level and level > 0)
+
+
+def assign_level(result: FeatureDrift, params: DriftParams, window_rows: int) -> None:
+    """Set `level` and `reason` from the effect cut-offs and the adjusted p-values."""
+    reasons: list[str] = []
+    if result.status != "ok":
+        reasons.append(result.status)
+    if window_rows < params.min_window_rows:
+        result.level = "ok"
+        result.reason = "; ".join([*reasons, f"{window_rows} rows < min_window_rows {params.min_window_rows}: not judged"])
+        return
+    effect, effect_text = _effect_level(result, params)
+    pvalue = result.test_pvalue_adj
+    test = "KS" if result.kind == "numeric" else "chi2"
+    distribution_level = 0
+    if effect and pvalue < params.alpha:
+        distribution_level = effect
+        reasons.append(f"{effect_text}; {test} p_adj {pvalue:.2g}")
+    elif effect:
+        reasons.append(f"{effect_text} but {test} p_adj {pvalue:.2g} >= alpha {params.alpha}")
+    elif np.isfinite(pvalue) and pvalue < params.alpha:
+        reasons.append(f"{test} p_adj {pvalue:.2g} significant but effect below the minimum")
+    change = abs(result.missing_share_change)
+    missing_level = _level_index(change, params.missing_warn, params.missing_alert)
+    if missing_level and result.missing_pvalue_adj < params.alpha:
+        reasons.append(
+            f"missing share {result.missing_share_ref:.1%} -> {result.missing_share_cur:.1%}"
+            f" (p_adj {result.missing_pvalue_adj:.2g})"
+        )
+    else:
+        missing_level = 0
+    result.level = LEVELS[max(distribution_level, missing_level)]
+    result.reason = "; ".join(reasons)
+
+
+def _adjust(results: list[FeatureDrift], params: DriftParams) -> None:
+    """Correct the features' tests for multiplicity within the window (one family each)."""
+    primary = np.array([r.ks_pvalue if r.kind == "numeric" else r.chi2_pvalue for r in results], float)
+    adjusted = adjust_pvalues(primary, params.p_adjust)
+    missing = adjust_pvalues(np.array([r.missing_pvalue for r in results], float), params.p_adjust)
+    for result, value, missing_value in zip(results, adjusted, missing):
+        if result.kind == "numeric":
+            result.ks_pvalue_adj = float(value)
+        else:
+            result.chi2_pvalue_adj = float(value)
+        result.missing_pvalue_adj = float(missing_value)
+
+
+def _absent_column(frame: pd.DataFrame, profile: NumericProfile | CategoricalProfile) -> pd.Series:
+    dtype = "float64" if profile.kind == "numeric" else "string"
+    return pd.Series(pd.NA if dtype == "string" else np.nan, index=frame.index, dtype=dtype)
+
+
+def compare_window(
+    profile: ReferenceProfile,
+    frame: pd.DataFrame,
+    params: DriftParams,
+    rng: np.random.Generator,
+    pd_values: np.ndarray | None = None,
+) -> WindowDrift:
+    """Compare every profiled feature (and the PD, when given) of one window with the reference.
+
+    A feature absent from the window counts as all missing. Never raises on
+    empty, all-missing or constant data: those get a status instead.
+    """
+    results: list[FeatureDrift] = []
+    distributions: dict[str, dict[str, Any]] = {}
+    for name, feature in profile.features.items():
+        column = frame[name] if name in frame.columns else _absent_column(frame, feature)
+        if isinstance(feature, NumericProfile):
+            result, distribution = compare_numeric(feature, column, params, rng)
+        else:
+            result, distribution = compare_categorical(feature, column, params, rng)
+        results.append(result)
+        distributions[name] = distribution
+    _adjust(results, params)
+    for result in results:
+        assign_level(result, params, len(frame))
+    score = None
+    if profile.score is not None and pd_values is not None:
+        score, distributions[profile.score.name] = compare_numeric(profile.score, pd_values, params, rng)
+        score.ks_pvalue_adj = score.ks_pvalue
+        score.missing_pvalue_adj = score.missing_pvalue
+        assign_level(score, params, len(frame))
+    return WindowDrift(results, distributions, score)
+
+
+def feature_rows(window: str, source: str, drift: WindowDrift) -> list[dict[str, Any]]:
+    return [{"window": window, "source": source, **asdict(result)} for result in drift.features]
+
+
+def level_counts(results: list[FeatureDrift]) -> dict[str, int]:
+    return {level: sum(result.level == level for result in results) for level in LEVELS}

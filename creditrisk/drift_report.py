@@ -1,0 +1,291 @@
+"""The drift run: reference profile, every window, score and performance drift, the report files.
+
+`run_drift` takes data already loaded (reference frame, model bundle, test
+metrics) and paths of the current data; `write_report` writes the files the
+dashboard reads (formats in docs/interfaces.md). Windows are processed one at
+a time and only their small results are kept.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from itertools import chain
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from sklearn.metrics import roc_auc_score
+
+from creditrisk.artifacts import ModelBundle, atomic_write_json, atomic_write_text
+from creditrisk.drift import LEVELS, DriftParams, FeatureDrift, WindowDrift, compare_window, feature_rows, level_counts
+from creditrisk.drift_profile import ReferenceProfile, band_shares, build_reference_profile
+from creditrisk.drift_windows import (
+    FileIndex,
+    WindowData,
+    index_batches,
+    iter_incoming_windows,
+    iter_log_windows,
+)
+from creditrisk.schema import FEATURE_COLUMNS, TARGET
+
+FEATURE_COLUMNS_ORDER = (
+    "window", "feature", "kind", "status", "rows", "missing_share_ref", "missing_share_cur",
+    "missing_share_change", "ks_stat", "ks_pvalue", "ks_pvalue_adj", "psi", "js", "chi2_stat",
+    "chi2_pvalue", "chi2_pvalue_adj", "level", "reason",
+    "source", "values", "missing_pvalue", "missing_pvalue_adj", "psi_limit",
+)
+REPORT_FILES = ("summary.json", "windows.json", "features.csv", "distributions.json", "reference_profile.json")
+
+
+@dataclass
+class DriftReport:
+    summary: dict[str, Any]
+    windows: list[dict[str, Any]]
+    features: pd.DataFrame
+    distributions: dict[str, dict[str, Any]]
+    profile: dict[str, Any]
+
+
+def performance(frame: pd.DataFrame, pd_values: np.ndarray | None,
+                test_metrics: dict[str, Any] | None) -> dict[str, Any]:
+    """Performance on the labelled rows of a window, and its change from the out-of-time test."""
+    if pd_values is None or TARGET not in frame.columns:
+        return {"labelled_rows": 0}
+    labelled = frame[TARGET].notna().to_numpy()
+    if not labelled.any():
+        return {"labelled_rows": 0}
+    defaulted = 1.0 - frame[TARGET].to_numpy(dtype=float, na_value=np.nan)[labelled]
+    predicted = pd_values[labelled]
+    both_classes = 0 < defaulted.sum() < defaulted.size
+    result: dict[str, Any] = {
+        "labelled_rows": int(labelled.sum()),
+        "defaults": int(defaulted.sum()),
+        "default_rate": float(defaulted.mean()),
+        "mean_pd_labelled": float(predicted.mean()),
+        "calibration_gap": float(defaulted.mean() - predicted.mean()),
+        "brier": float(np.mean((predicted - defaulted) ** 2)),
+        "roc_auc": float(roc_auc_score(defaulted, predicted)) if both_classes else None,
+    }
+    for name, reference_key in (("roc_auc", "roc_auc"), ("brier", "brier"), ("default_rate", "default_rate")):
+        reference = (test_metrics or {}).get(reference_key)
+        value = result[name]
+        result[f"delta_{name}"] = value - reference if value is not None and reference is not None else None
+    return result
+
+
+def _band_mix(model: ModelBundle | None, pd_values: np.ndarray | None,
+              test_metrics: dict[str, Any] | None) -> dict[str, Any]:
+    if model is None or pd_values is None or pd_values.size == 0:
+        return {"band_mix": None, "band_mix_change": None}
+    mix = band_shares(model.band_of(pd_values))
+    mix = {band.name: mix.get(band.name, 0.0) for band in model.bands}
+    test_bands = (test_metrics or {}).get("bands") or {}
+    change = {name: share - test_bands[name]["share"] for name, share in mix.items()
+              if isinstance(test_bands.get(name), dict) and "share" in test_bands[name]}
+    return {"band_mix": mix, "band_mix_change": change or None}
+
+
+def _performance_level(perf: dict[str, Any], params: DriftParams) -> int:
+    delta = perf.get("delta_roc_auc")
+    if delta is None or perf.get("defaults", 0) < params.min_labelled_defaults:
+        return 0
+    drop = -delta
+    return 2 if drop >= params.roc_auc_drop_alert else 1 if drop >= params.roc_auc_drop_warn else 0
+
+
+def window_status(drift: WindowDrift, perf: dict[str, Any], rows: int,
+                  params: DriftParams) -> tuple[str, list[str]]:
+    """Dataset-level status: alert on score or performance alert, or a large share of features in alert."""
+    if rows == 0:
+        return "warn", ["no rows in this window"]
+    if rows < params.min_window_rows:
+        return "warn", [f"only {rows} rows (< min_window_rows {params.min_window_rows}): not judged"]
+    counts = level_counts(drift.features)
+    features = max(len(drift.features), 1)
+    share_alert = counts["alert"] / features
+    share_drifted = (counts["warn"] + counts["alert"]) / features
+    score_level = LEVELS.index(drift.score.level) if drift.score is not None else 0
+    perf_level = _performance_level(perf, params)
+    reasons = []
+    if score_level:
+        reasons.append(f"score {drift.score.level}: {drift.score.reason}")  # type: ignore[union-attr]
+    if perf_level:
+        reasons.append(f"ROC-AUC {perf['roc_auc']:.3f}, {perf['delta_roc_auc']:+.3f} vs out-of-time test")
+    if counts["alert"] or counts["warn"]:
+        reasons.append(f"{counts['alert']} feature(s) in alert, {counts['warn']} in warn ({share_drifted:.0%} drifted)")
+    if score_level == 2 or perf_level == 2 or share_alert >= params.dataset_alert_share:
+        return "alert", reasons
+    if score_level or perf_level or counts["alert"] or share_drifted >= params.dataset_warn_share:
+        return "warn", reasons
+    return "ok", reasons
+
+
+def _finite_or_none(value: Any) -> Any:
+    if isinstance(value, (float, np.floating)):
+        return float(value) if math.isfinite(value) else None
+    if isinstance(value, np.integer):
+        return int(value)
+    if isinstance(value, dict):
+        return {key: _finite_or_none(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_finite_or_none(item) for item in value]
+    if isinstance(value, np.ndarray):
+        return _finite_or_none(value.tolist())
+    return value
+
+
+def window_record(data: WindowData, drift: WindowDrift, pd_values: np.ndarray | None, model: ModelBundle | None,
+                  test_metrics: dict[str, Any] | None, params: DriftParams) -> dict[str, Any]:
+    rows = len(data.frame)
+    perf = performance(data.frame, pd_values, test_metrics)
+    status, reasons = window_status(drift, perf, rows, params)
+    counts = level_counts(drift.features)
+    score: FeatureDrift | None = drift.score
+    record: dict[str, Any] = {
+        "window": data.window.label,
+        "start": data.window.start.isoformat(),
+        "end": data.window.end.isoformat(),
+        "source": data.window.source,
+        "rows": rows,
+        "status": status,
+        "reason": "; ".join(reasons),
+        "share_drifted": (counts["warn"] + counts["alert"]) / max(len(drift.features), 1),
+        "features_warn": counts["warn"],
+        "features_alert": counts["alert"],
+        "features_warn_names": [r.feature for r in drift.features if r.level == "warn"],
+        "features_alert_names": [r.feature for r in drift.features if r.level == "alert"],
+        "counts_by_level": counts,
+        "score_psi": score.psi if score else None,
+        "score_js": score.js if score else None,
+        "score_ks": score.ks_stat if score else None,
+        "score_ks_pvalue": score.ks_pvalue if score else None,
+        "score_psi_limit": score.psi_limit if score else None,
+        "score_level": score.level if score else None,
+        "mean_pd": float(pd_values.mean()) if pd_values is not None and pd_values.size else None,
+        **_band_mix(model, pd_values, test_metrics),
+        **perf,
+        "files": data.files,
+        "values_nulled": data.values_nulled,
+        "contract_issues": data.contract_issues,
+    }
+    return _finite_or_none(record)
+
+
+def features_in_alert(windows: Sequence[dict[str, Any]], table: pd.DataFrame) -> dict[str, str]:
+    """Features in alert in the latest window, each with the first window of its current alert streak."""
+    if not windows:
+        return {}
+    latest = windows[-1]
+    same_source = [w["window"] for w in windows if w["source"] == latest["source"]]
+    levels = table[table["source"] == latest["source"]].pivot(index="window", columns="feature", values="level")
+    since: dict[str, str] = {}
+    for feature in latest["features_alert_names"]:
+        first = latest["window"]
+        for label in reversed(same_source):
+            if levels.at[label, feature] != "alert":
+                break
+            first = label
+        since[feature] = first
+    return since
+
+
+def thresholds(params: DriftParams) -> dict[str, dict[str, float]]:
+    """The fixed cut-offs per statistic and level, for the dashboard's reference lines."""
+    return {
+        "psi": {"warn": params.psi_warn, "alert": params.psi_alert},
+        "js": {"warn": params.js_warn, "alert": params.js_alert},
+        "ks_stat": {"warn": params.ks_warn, "alert": params.ks_alert},
+        "missing_share_change": {"warn": params.missing_warn, "alert": params.missing_alert},
+        "score_psi": {"warn": params.psi_warn, "alert": params.psi_alert},
+    }
+
+
+def build_summary(windows: Sequence[dict[str, Any]], table: pd.DataFrame, profile: ReferenceProfile,
+                  skipped: dict[str, int], params: DriftParams) -> dict[str, Any]:
+    by_status = {level: sum(w["status"] == level for w in windows) for level in LEVELS}
+    summary: dict[str, Any] = {
+        "latest_window": None, "source": None, "status": "warn", "reason": "no current data",
+        "counts_by_level": {level: 0 for level in LEVELS}, "score_psi": None, "share_drifted": None,
+        "features_in_alert": {},
+    }
+    if windows:
+        latest = windows[-1]
+        summary.update({
+            "latest_window": latest["window"], "source": latest["source"], "status": latest["status"],
+            "reason": latest["reason"], "counts_by_level": latest["counts_by_level"],
+            "score_psi": latest["score_psi"], "share_drifted": latest["share_drifted"],
+            "features_in_alert": features_in_alert(windows, table),
+        })
+    labelled = [w for w in windows if w.get("roc_auc") is not None]
+    summary.update({
+        "windows": len(windows),
+        "windows_by_status": by_status,
+        "rows": sum(w["rows"] for w in windows),
+        "reference_rows": profile.rows,
+        "latest_labelled_window": labelled[-1]["window"] if labelled else None,
+        "latest_labelled_roc_auc": labelled[-1]["roc_auc"] if labelled else None,
+        "latest_labelled_delta_roc_auc": labelled[-1]["delta_roc_auc"] if labelled else None,
+        "rows_without_date": skipped,
+        "alpha": params.alpha,
+        "p_adjust": params.p_adjust,
+        "thresholds": thresholds(params),
+    })
+    return _finite_or_none(summary)
+
+
+def _score(model: ModelBundle | None, frame: pd.DataFrame) -> np.ndarray | None:
+    if model is None:
+        return None
+    if len(frame) == 0:
+        return np.empty(0)
+    return np.asarray(model.predict_pd(frame), dtype=float)
+
+
+def _windows(index: Sequence[FileIndex], prediction_log: Path | None, params: DriftParams) -> Iterable[WindowData]:
+    incoming = iter_incoming_windows(index, params.window)
+    logged = iter_log_windows(prediction_log, params.window) if prediction_log is not None else iter(())
+    return chain(incoming, logged)
+
+
+def run_drift(
+    params: DriftParams,
+    reference: pd.DataFrame,
+    incoming_paths: Sequence[Path],
+    model: ModelBundle | None = None,
+    test_metrics: dict[str, Any] | None = None,
+    prediction_log: Path | None = None,
+) -> DriftReport:
+    """Profile the reference once, then compare each window of current data with it."""
+    features = list(params.features) or [name for name in FEATURE_COLUMNS if name in reference.columns]
+    reference_pd = _score(model, reference)
+    profile = build_reference_profile(reference, features, params.psi_bins, reference_pd,
+                                      model.band_of if model is not None else None)
+    index = index_batches(incoming_paths, params.window, params.day_first)
+    records: list[dict[str, Any]] = []
+    rows: list[dict[str, Any]] = []
+    distributions: dict[str, dict[str, Any]] = {}
+    for ordinal, data in enumerate(_windows(index, prediction_log, params)):
+        rng = np.random.default_rng([params.seed, ordinal])
+        pd_values = _score(model, data.frame)
+        drift = compare_window(profile, data.frame, params, rng, pd_values)
+        records.append(window_record(data, drift, pd_values, model, test_metrics, params))
+        rows.extend(feature_rows(data.window.label, data.window.source, drift))
+        distributions[data.window.label] = _finite_or_none(drift.distributions)
+    table = pd.DataFrame(rows, columns=list(FEATURE_COLUMNS_ORDER))
+    records.sort(key=lambda record: (record["end"], record["source"] != "incoming"))
+    skipped = {entry.path.name: entry.rows_without_date for entry in index if entry.rows_without_date}
+    profile_json = _finite_or_none({**profile.to_json(), "psi_epsilon": params.psi_epsilon})
+    return DriftReport(build_summary(records, table, profile, skipped, params), records, table, distributions, profile_json)
+
+
+def write_report(report: DriftReport, output_dir: Path) -> None:
+    """Write every report file atomically (each is complete or absent, never half-written)."""
+    output_dir = Path(output_dir)
+    atomic_write_json(output_dir / "windows.json", report.windows)
+    atomic_write_text(output_dir / "features.csv", report.features.to_csv(index=False, float_format="%.6g"))
+    atomic_write_json(output_dir / "distributions.json", report.distributions)
+    atomic_write_json(output_dir / "reference_profile.json", report.profile)
+    atomic_write_json(output_dir / "summary.json", report.summary)

@@ -1,0 +1,62 @@
+"""DVC stage `drift`: training reference vs incoming batches (and the API prediction log).
+
+The prediction log is deliberately not a DVC dependency (a live database would
+keep the stage always out of date): after new API traffic, refresh with
+`dvc repro --force drift`.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from pathlib import Path
+
+import pandas as pd
+
+from creditrisk.artifacts import ArtifactError, load_bundle
+from creditrisk.drift import DriftParams
+from creditrisk.drift_report import run_drift, write_report
+from creditrisk.params import ParamsError, load_params, section
+from creditrisk.schema import ContractError
+from creditrisk.sources import SourceError
+
+
+def main() -> None:
+    started = time.perf_counter()
+    try:
+        params = section(load_params(), "drift", DriftParams)
+    except (ParamsError, ValueError) as error:
+        sys.exit(f"drift: {error}")
+    reference_path = Path(params.reference_path)
+    if not reference_path.exists():
+        sys.exit(f"drift: reference {reference_path} does not exist (run the prepare stage first)")
+    reference = pd.read_parquet(reference_path)
+    try:
+        model = load_bundle(Path(params.model_path))
+    except ArtifactError as error:
+        sys.exit(f"drift: {error}")
+    metrics_path = Path(params.metrics_path)
+    test_metrics = json.loads(metrics_path.read_text()) if metrics_path.exists() else None
+    incoming = sorted(Path(params.incoming_dir).glob(params.incoming_pattern))
+    log_path = Path(params.prediction_log)
+    try:
+        report = run_drift(params, reference, incoming, model, test_metrics, log_path)
+    except (ContractError, SourceError) as error:
+        sys.exit(f"drift: {error}")
+    write_report(report, Path(params.output_dir))
+    summary = report.summary
+    for window in report.windows:
+        print(f"drift: {window['window']:>12} {window['source']:<14} {window['rows']:>7} rows  "
+              f"{window['status']:<5}  score PSI {_number(window['score_psi'])}  {window['reason']}")
+    log_note = f"prediction log {log_path} read" if log_path.exists() else f"no prediction log at {log_path}"
+    print(f"drift: {len(incoming)} incoming file(s), {log_note}; latest window {summary['latest_window']} "
+          f"is {summary['status']}; {time.perf_counter() - started:.1f} s")
+
+
+def _number(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.3f}"
+
+
+if __name__ == "__main__":
+    main()
