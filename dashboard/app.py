@@ -18,11 +18,11 @@ from dashboard.loaders import UnreadableArtifact  # noqa: E402
 st.set_page_config(page_title="Credit risk monitoring", page_icon="📉", layout="wide")
 
 PAGES = [
-    st.Page("pages/overview.py", title="Overview", icon="🚦", default=True),
-    st.Page("pages/drift.py", title="Drift", icon="🌊"),
-    st.Page("pages/performance.py", title="Performance over time", icon="📈"),
-    st.Page("pages/models.py", title="Models and versions", icon="🏷️"),
-    st.Page("pages/exploration.py", title="Data exploration", icon="🔎"),
+    st.Page("views/overview.py", title="Overview", icon="🚦", default=True),
+    st.Page("views/drift.py", title="Drift", icon="🌊"),
+    st.Page("views/performance.py", title="Performance over time", icon="📈"),
+    st.Page("views/models.py", title="Models and versions", icon="🏷️"),
+    st.Page("views/exploration.py", title="Data exploration", icon="🔎"),
 ]
 
 try:

@@ -252,9 +252,10 @@ def read_released_metrics(repo_dir: str, tags: Sequence[str] = RELEASE_TAGS) -> 
     except (DvcException, OSError) as error:
         return ReleasedMetrics({}, list(tags), {"repository": f"{repo_dir} is not a DVC repository ({error})"})
     missing = [tag for tag in tags if tag not in existing]
+    target = str(Path(repo_dir).resolve() / RELEASE_METRICS_FILE)  # DVC resolves relative targets against the cwd
     for label, revision in [(tag, tag) for tag in tags if tag in existing] + [(WORKSPACE, None)]:
         try:
-            metrics = dvc.api.metrics_show(RELEASE_METRICS_FILE, repo=repo_dir, rev=revision)
+            metrics = dvc.api.metrics_show(target, repo=repo_dir, rev=revision)
         except Exception as error:  # DVC raises many types for a revision without the file
             problems[label] = f"no readable {RELEASE_METRICS_FILE} at {label} ({type(error).__name__}: {error})"
             continue

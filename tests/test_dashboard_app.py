@@ -1,0 +1,154 @@
+"""Every dashboard page through Streamlit's AppTest: with a full artifact set, with nothing, with a broken file."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from dashboard_support import environment_for, write_artifact_set
+
+APP = Path(__file__).resolve().parent.parent / "dashboard" / "app.py"
+PAGES = ("views/overview.py", "views/drift.py", "views/performance.py", "views/models.py", "views/exploration.py")
+PAGE_TITLES = {
+    "views/overview.py": "Credit-risk model overview",
+    "views/drift.py": "Drift",
+    "views/performance.py": "Performance over time",
+    "views/models.py": "Models and versions",
+    "views/exploration.py": "Data exploration",
+}
+
+
+def open_page(page: str, environment: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> AppTest:
+    for name, value in environment.items():
+        monkeypatch.setenv(name, value)
+    return AppTest.from_file(str(APP), default_timeout=60).switch_page(page).run()
+
+
+def chart_titles(app: AppTest) -> list[str]:
+    return [json.loads(chart.proto.spec)["layout"]["title"]["text"] for chart in app.get("plotly_chart")]
+
+
+def texts(app: AppTest) -> str:
+    parts = [element.value for kind in ("markdown", "info", "warning", "error", "caption", "subheader")
+             for element in getattr(app, kind)]
+    return "\n".join(str(part) for part in parts)
+
+
+@pytest.fixture(scope="module")
+def artifacts(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+    return write_artifact_set(tmp_path_factory.mktemp("artifacts"))
+
+
+@pytest.fixture(scope="module")
+def nothing(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+    return environment_for(tmp_path_factory.mktemp("empty"))
+
+
+@pytest.mark.parametrize("page", PAGES)
+def test_every_page_renders_without_exception(page, artifacts, monkeypatch):
+    app = open_page(page, artifacts, monkeypatch)
+    assert not app.exception, [e.value for e in app.exception]
+    assert [title.value for title in app.title] == [PAGE_TITLES[page]]
+    assert app.get("plotly_chart"), "every page draws at least one chart"
+
+
+def test_overview_shows_model_metrics_drift_verdict_and_next_step(artifacts, monkeypatch):
+    app = open_page("views/overview.py", artifacts, monkeypatch)
+    metrics = {metric.label: metric.value for metric in app.metric}
+    assert metrics["Model version"] == "1.1.0"
+    assert metrics["Training window"] == "2024-11-01 → 2025-12-31"
+    assert metrics["ROC-AUC"] == "0.702"
+    assert metrics["Score PSI (PD drift)"] == "0.280"
+    assert metrics["Rows scored, last 30 days"] == "60"
+    body = texts(app)
+    assert "🔴 **ALERT**" in body and "Window **2026-10**" in body
+    assert "3 features in alert since 2026-09: review" in body
+    assert chart_titles(app) == [
+        "Features by drift level, latest window", "PD drift (score PSI) by window", "Rows scored by the API",
+    ]
+
+
+def test_drift_table_is_sorted_by_severity_and_the_feature_selector_drives_the_drill_down(artifacts, monkeypatch):
+    app = open_page("views/drift.py", artifacts, monkeypatch)
+    assert app.selectbox(key="drift_window").value == "2026-10"
+    table = app.dataframe[0].value
+    assert table["level"].tolist()[:3] == ["alert"] * 3 and table["level"].tolist()[-1] == "ok"
+    first_feature = app.selectbox(key="drift_feature").value
+    assert f"{first_feature}: reference vs current distribution" in chart_titles(app)
+
+    app.selectbox(key="drift_feature").select("tendencia_ingresos").run()
+
+    titles = chart_titles(app)
+    assert "tendencia_ingresos: reference vs current distribution" in titles
+    assert "tendencia_ingresos: statistics over time" in titles
+    assert f"{first_feature}: reference vs current distribution" not in titles
+    assert "#### tendencia_ingresos" in texts(app)
+    assert "PSI by window and feature" in titles
+
+
+def test_drift_window_selector_changes_the_table(artifacts, monkeypatch):
+    app = open_page("views/drift.py", artifacts, monkeypatch)
+    app.selectbox(key="drift_window").select("2026-05").run()
+    assert set(app.dataframe[0].value["level"]) == {"ok"}
+    assert "🟢 **OK**" in texts(app)
+
+
+def test_performance_shows_curves_table_and_band_mix(artifacts, monkeypatch):
+    app = open_page("views/performance.py", artifacts, monkeypatch)
+    assert chart_titles(app) == ["Model performance over time", "Risk-band mix over time"]
+    assert app.dataframe[0].value["window"].tolist()[0] == "2026-05"
+    assert "3 of 6 windows have labels" in texts(app)
+
+
+def test_models_page_compares_candidates_and_names_missing_release_tags(artifacts, monkeypatch):
+    app = open_page("views/models.py", artifacts, monkeypatch)
+    assert app.dataframe[0].value["model"].tolist() == ["logistic", "random_forest", "hist_gradient_boosting"]
+    assert "Selected and calibrated: **hist_gradient_boosting**" in texts(app)
+    assert "`v1.0.0`, `v1.1.0`" in app.warning[0].value
+    assert chart_titles(app) == [
+        "Candidate models: cross-validated roc_auc", "ROC curve, out-of-time test", "Calibration, out-of-time test",
+    ]
+
+
+def test_exploration_column_selector_changes_the_charts(artifacts, monkeypatch):
+    app = open_page("views/exploration.py", artifacts, monkeypatch)
+    assert "Dropped as target leaks: `puntaje`" in app.error[0].value
+    app.selectbox(key="exploration_column").select("huella_consulta").run()
+    titles = chart_titles(app)
+    assert "huella_consulta: distribution by outcome" in titles
+    assert "Default rate by huella_consulta" in titles
+    assert "Spearman correlation" in titles
+    app.selectbox(key="exploration_column").select("tipo_credito").run()
+    assert "Default rate by tipo_credito" in chart_titles(app)
+    assert not app.exception
+
+
+@pytest.mark.parametrize(
+    ("page", "expected"),
+    [
+        ("views/overview.py", ["model_card.json", "metrics.json", "summary.json", "predictions.sqlite"]),
+        ("views/drift.py", ["features.csv"]),
+        ("views/performance.py", ["windows.json"]),
+        ("views/models.py", ["model_comparison.json", "roc.csv", "calibration.csv"]),
+        ("views/exploration.py", ["train.parquet"]),
+    ],
+)
+def test_empty_directory_says_what_is_missing_and_how_to_make_it(page, expected, nothing, monkeypatch):
+    app = open_page(page, nothing, monkeypatch)
+    assert not app.exception, [e.value for e in app.exception]
+    messages = "\n".join(info.value for info in app.info)
+    for name in expected:
+        assert name in messages
+    assert any(command in messages for command in ("`make run`", "`dvc repro`", "`dvc repro drift`"))
+    assert not app.get("plotly_chart")
+
+
+def test_a_broken_artifact_is_an_error_message_not_a_traceback(tmp_path, monkeypatch):
+    environment = write_artifact_set(tmp_path)
+    (tmp_path / "reports" / "drift" / "summary.json").write_text("{truncated")
+    app = open_page("views/overview.py", environment, monkeypatch)
+    assert not app.exception
+    assert "summary.json is not valid JSON" in app.error[0].value

@@ -1,0 +1,196 @@
+"""The dashboard's plain parts: artifact loaders, released versions via DVC, advice, exploration tables."""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import subprocess
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from creditrisk import exploration
+from dashboard import advice, loaders
+from dashboard.components import by_severity
+from dashboard_support import write_artifact_set
+
+NOW = datetime(2026, 3, 10, 12, 0, tzinfo=UTC)
+
+
+def test_paths_default_to_the_documented_locations_and_follow_the_environment():
+    defaults = loaders.DashboardPaths.from_environment({})
+    assert defaults.drift_summary == Path("reports/drift/summary.json")
+    assert defaults.train == Path("data/prepared/train.parquet")
+    assert defaults.model_card == Path("models/model_card.json")
+    assert defaults.prediction_log == Path("data/monitoring/predictions.sqlite")
+    assert defaults.repo_dir == Path(".")
+    moved = loaders.DashboardPaths.from_environment({"CREDITRISK_REPORTS_DIR": "/srv/r", "CREDITRISK_REPO_DIR": "/x"})
+    assert moved.drift_features == Path("/srv/r/drift/features.csv")
+    assert moved.repo_dir == Path("/x")
+
+
+def test_missing_artifacts_read_as_none(tmp_path):
+    assert loaders.read_json(tmp_path / "absent.json") is None
+    assert loaders.read_csv(tmp_path / "absent.csv") is None
+    assert loaders.read_parquet(tmp_path / "absent.parquet") is None
+    assert loaders.read_drift_windows(tmp_path / "absent.json") is None
+    assert loaders.read_api_activity(tmp_path / "absent.sqlite") is None
+
+
+def test_a_corrupt_artifact_names_the_file(tmp_path):
+    broken = tmp_path / "summary.json"
+    broken.write_text("{not json")
+    with pytest.raises(loaders.UnreadableArtifact, match="summary.json is not valid JSON"):
+        loaders.read_json(broken)
+    wrong_shape = tmp_path / "windows.json"
+    wrong_shape.write_text(json.dumps({"window": "2026-01"}))
+    with pytest.raises(loaders.UnreadableArtifact, match="windows.json should hold a list"):
+        loaders.read_drift_windows(wrong_shape)
+
+
+def test_a_rewritten_artifact_is_read_again(tmp_path):
+    path = tmp_path / "metrics.json"
+    path.write_text(json.dumps({"roc_auc": 0.6}))
+    assert loaders.read_json(path) == {"roc_auc": 0.6}
+    path.write_text(json.dumps({"roc_auc": 0.7}))
+    os.utime(path, (path.stat().st_atime, path.stat().st_mtime + 5))
+    assert loaders.read_json(path) == {"roc_auc": 0.7}
+
+
+def test_windows_come_back_in_time_order(tmp_path):
+    path = tmp_path / "windows.json"
+    path.write_text(json.dumps([{"window": "2026-02", "rows": 2}, {"window": "2026-01", "rows": 1}]))
+    assert loaders.read_drift_windows(path)["window"].tolist() == ["2026-01", "2026-02"]
+
+
+def test_model_comparison_accepts_a_list_or_a_wrapped_list(tmp_path):
+    records = [{"model": "logistic", "roc_auc_mean": 0.66}]
+    plain, wrapped = tmp_path / "plain.json", tmp_path / "wrapped.json"
+    plain.write_text(json.dumps(records))
+    wrapped.write_text(json.dumps({"selected": "logistic", "candidates": records}))
+    assert loaders.read_model_comparison(plain)["model"].tolist() == ["logistic"]
+    assert loaders.read_model_comparison(wrapped)["roc_auc_mean"].tolist() == [0.66]
+
+
+def test_api_activity_counts_recent_rows_per_day_read_only(tmp_path):
+    write_artifact_set(tmp_path, now=NOW)
+    log = tmp_path / "data" / "monitoring" / "predictions.sqlite"
+    with sqlite3.connect(log) as connection:
+        connection.execute(
+            "INSERT INTO predictions (logged_at, request_id, model_version, row_index, pd, band, decision) "
+            "VALUES ('2025-01-01T00:00:00+00:00', 'old', '1.0.0', 0, 0.1, 'C', 'approve')"
+        )
+    connection.close()
+    activity = loaders.read_api_activity(log, days=30, now=NOW)
+    assert activity.total_rows == 10 + 11 + 12 + 13 + 14 + 1
+    assert activity.recent_rows == 60
+    assert activity.daily["day"].tolist() == ["2026-03-06", "2026-03-07", "2026-03-08", "2026-03-09", "2026-03-10"]
+    assert activity.daily["rows"].tolist() == [14, 13, 12, 11, 10]
+    assert activity.model_versions == ["1.1.0"]
+    assert activity.last_logged_at.startswith("2026-03-10T12:00:00")
+
+
+def _git(repo: Path, *args: str) -> None:
+    environment = {**os.environ, "GIT_AUTHOR_NAME": "test", "GIT_AUTHOR_EMAIL": "test@example.org",
+                   "GIT_COMMITTER_NAME": "test", "GIT_COMMITTER_EMAIL": "test@example.org"}
+    subprocess.run(["git", *args], cwd=repo, check=True, capture_output=True, env=environment)
+
+
+def test_released_metrics_reads_existing_tags_and_names_the_missing_ones(tmp_path):
+    repo = tmp_path / "repo"
+    (repo / "reports").mkdir(parents=True)
+    _git(repo, "init", "-q")
+    subprocess.run([str(Path(sys.executable).parent / "dvc"), "init", "-q"], cwd=repo, check=True)
+    metrics = repo / "reports" / "metrics.json"
+    metrics.write_text(json.dumps({"roc_auc": 0.64, "brier": 0.05, "bands": {"A": {"share": 1.0}}}))
+    _git(repo, "add", "-A")
+    _git(repo, "commit", "-qm", "baseline")
+    _git(repo, "tag", "-a", "v1.0.0", "-m", "baseline")
+    metrics.write_text(json.dumps({"roc_auc": 0.71, "brier": 0.045}))
+
+    released = loaders.read_released_metrics(str(repo), ("v1.0.0", "v1.1.0"))
+
+    assert released.missing_tags == ["v1.1.0"]
+    assert list(released.versions) == ["v1.0.0", "workspace"]
+    assert released.versions["v1.0.0"] == {"roc_auc": 0.64, "brier": 0.05}
+    assert released.versions["workspace"]["roc_auc"] == 0.71
+    assert released.problems == {}
+
+
+def test_released_metrics_outside_a_repository_reports_a_problem(tmp_path):
+    released = loaders.read_released_metrics(str(tmp_path), ("v1.0.0",))
+    assert released.versions == {}
+    assert released.missing_tags == ["v1.0.0"]
+    assert "not a DVC repository" in released.problems["repository"]
+
+
+def test_next_steps_groups_alerts_by_first_window():
+    summary = {"status": "alert", "features_in_alert": [
+        {"feature": "salario_cliente", "since": "2026-03"},
+        {"feature": "tipo_credito", "since": "2026-03"},
+        {"feature": "huella_consulta", "since": "2026-04"},
+    ]}
+    steps = advice.next_steps(summary, None)
+    assert steps[0] == "2 features in alert since 2026-03: review salario_cliente, tipo_credito on the Drift page."
+    assert steps[1].startswith("1 feature in alert since 2026-04: review huella_consulta")
+
+
+def test_next_steps_accepts_a_mapping_and_flags_a_performance_drop():
+    windows = pd.DataFrame({"window": ["2026-01", "2026-02"], "delta_roc_auc": [-0.01, -0.08]})
+    steps = advice.next_steps({"status": "alert", "features_in_alert": {"tipo_credito": "2026-02"}}, windows)
+    assert steps[0].startswith("1 feature in alert since 2026-02")
+    assert steps[1].startswith("ROC-AUC in 2026-02 is 0.080 below the out-of-time test")
+
+
+def test_next_steps_when_quiet_or_not_run():
+    assert advice.next_steps({"status": "ok", "features_in_alert": []}, None) == [
+        "No feature is in alert and performance holds: nothing to do this week."
+    ]
+    assert "dvc repro drift" in advice.next_steps(None, None)[0]
+    assert "warn" in advice.next_steps({"status": "warn"}, None)[0]
+
+
+def test_severity_order_is_alert_warn_ok_then_largest_psi():
+    table = pd.DataFrame({"feature": list("abcd"), "level": ["ok", "alert", "warn", "alert"],
+                          "psi": [0.01, 0.3, 0.2, 0.5]})
+    assert by_severity(table)["feature"].tolist() == ["d", "b", "c", "a"]
+
+
+def test_default_rate_by_bins_numeric_with_missing_bin():
+    frame = pd.DataFrame({"x": [1.0, 2.0, 3.0, 4.0, np.nan, np.nan], "Pago_atiempo": [1, 1, 0, 0, 0, 1.0]})
+    table = exploration.default_rate_by_bins(frame, "x", bins=2)
+    assert table["bin"].tolist() == ["(0.999, 2.5]", "(2.5, 4]", "missing"]
+    assert table["rows"].tolist() == [2, 2, 2]
+    assert table["default_rate"].tolist() == [0.0, 1.0, 0.5]
+
+
+def test_default_rate_by_bins_categorical_skips_unlabelled_rows():
+    frame = pd.DataFrame({"c": pd.Series(["4", "9", "9", "4", None], dtype="str"),
+                          "Pago_atiempo": [1.0, 0.0, 1.0, np.nan, 0.0]})
+    table = exploration.default_rate_by_bins(frame, "c")
+    assert table.to_dict("list") == {"bin": ["4", "9", "missing"], "rows": [1, 2, 1], "default_rate": [0.0, 0.5, 1.0]}
+
+
+def test_default_rate_by_bins_refuses_zero_bins():
+    with pytest.raises(ValueError, match="bins must be at least 1"):
+        exploration.default_rate_by_bins(pd.DataFrame({"x": [1.0], "Pago_atiempo": [1.0]}), "x", bins=0)
+
+
+def test_correlation_matrix_is_spearman_and_drops_constant_columns():
+    frame = pd.DataFrame({"a": [1.0, 2.0, 3.0, 4.0], "b": [1.0, 4.0, 9.0, 16.0], "c": [5.0] * 4,
+                          "d": [4.0, 3.0, 2.0, 1.0]})
+    matrix = exploration.correlation_matrix(frame)
+    assert list(matrix.columns) == ["a", "b", "d"]
+    assert matrix.loc["a", "b"] == pytest.approx(1.0)
+    assert matrix.loc["a", "d"] == pytest.approx(-1.0)
+
+
+def test_column_kinds_leave_the_target_out():
+    frame = pd.DataFrame({"x": [1.0], "c": pd.Series(["4"], dtype="str"), "flag": [True], "Pago_atiempo": [1.0]})
+    assert exploration.numeric_columns(frame) == ["x"]
+    assert exploration.categorical_columns(frame) == ["c"]

@@ -1,0 +1,194 @@
+"""Every figure builder on small frames: the right traces, axes and threshold lines."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import plotly.graph_objects as go
+import pytest
+
+from dashboard import figures
+
+CUTOFFS = {"warn": 0.1, "alert": 0.25}
+
+
+def hline_values(figure: go.Figure) -> list[float]:
+    return sorted(shape.y0 for shape in figure.layout.shapes if shape.y0 == shape.y1)
+
+
+def trace_types(figure: go.Figure) -> list[str]:
+    return [trace.type for trace in figure.data]
+
+
+@pytest.fixture
+def windows() -> pd.DataFrame:
+    return pd.DataFrame({
+        "window": ["2026-01", "2026-02", "2026-03"],
+        "status": ["ok", "warn", "alert"],
+        "features_warn": [0, 2, 1],
+        "features_alert": [0, 0, 3],
+        "score_psi": [0.02, 0.12, 0.31],
+        "mean_pd": [0.05, 0.055, 0.07],
+        "roc_auc": [0.70, 0.66, np.nan],
+        "default_rate": [0.048, 0.06, np.nan],
+        "brier": [0.045, 0.05, np.nan],
+        "band_mix": [{"A": 0.5, "B": 0.5}, {"A": 0.4, "B": 0.6}, {"A": 0.2, "B": 0.7, "C": 0.1}],
+    })
+
+
+def test_alert_counts_colours_each_level_in_order():
+    figure = figures.alert_counts_figure({"alert": 3, "ok": 10, "warn": 2})
+    bar = figure.data[0]
+    assert trace_types(figure) == ["bar"]
+    assert list(bar.x) == ["ok", "warn", "alert"]
+    assert list(bar.y) == [10, 2, 3]
+    assert list(bar.marker.color) == [figures.LEVEL_COLOURS[level] for level in ("ok", "warn", "alert")]
+
+
+def test_window_status_stacks_warn_and_alert_and_marks_status(windows):
+    figure = figures.window_status_figure(windows)
+    assert trace_types(figure) == ["bar", "bar", "scatter"]
+    assert figure.layout.barmode == "stack"
+    assert list(figure.data[1].y) == [0, 0, 3]
+    assert list(figure.data[2].marker.color) == [figures.LEVEL_COLOURS[s] for s in ("ok", "warn", "alert")]
+
+
+def test_score_drift_draws_the_cutoffs(windows):
+    figure = figures.score_drift_figure(windows, CUTOFFS)
+    assert trace_types(figure) == ["scatter"]
+    assert list(figure.data[0].y) == [0.02, 0.12, 0.31]
+    assert hline_values(figure) == [0.1, 0.25]
+    assert figure.layout.xaxis.type == "category"
+
+
+def test_score_drift_without_cutoffs_draws_no_line(windows):
+    assert hline_values(figures.score_drift_figure(windows, None)) == []
+
+
+def test_api_activity_is_bars_per_day():
+    daily = pd.DataFrame({"day": ["2026-03-01", "2026-03-02"], "rows": [10, 25]})
+    figure = figures.api_activity_figure(daily)
+    assert trace_types(figure) == ["bar"]
+    assert list(figure.data[0].y) == [10, 25]
+    assert figure.layout.yaxis.title.text == "rows scored"
+
+
+@pytest.mark.parametrize(("kind", "barmode"), [("numeric", "overlay"), ("categorical", "group")])
+def test_distribution_overlay_has_reference_and_current(kind, barmode):
+    figure = figures.distribution_overlay_figure(
+        "tipo_credito", ["4", "9", "__missing__", "__unseen__"], [0.7, 0.27, 0.03, 0.0], [0.5, 0.4, 0.05, 0.05], kind
+    )
+    assert trace_types(figure) == ["bar", "bar"]
+    assert [trace.name for trace in figure.data] == ["reference (train)", "current window"]
+    assert list(figure.data[1].x) == ["4", "9", "__missing__", "__unseen__"]
+    assert figure.layout.barmode == barmode
+    assert figure.layout.yaxis.tickformat == ".0%"
+
+
+def test_feature_history_one_panel_per_statistic_with_thresholds():
+    history = pd.DataFrame({
+        "window": ["2026-01", "2026-02"], "psi": [0.05, 0.3], "js": [0.02, 0.15], "ks_stat": [0.03, 0.2],
+        "level": ["ok", "alert"],
+    })
+    thresholds = {"psi": CUTOFFS, "js": {"warn": 0.05, "alert": 0.1}}
+    figure = figures.feature_history_figure("salario_cliente", history, ["psi", "js", "ks_stat", "absent"], thresholds)
+    assert trace_types(figure) == ["scatter"] * 3
+    assert [annotation.text for annotation in figure.layout.annotations][:3] == [
+        "PSI", "Jensen-Shannon distance", "KS statistic"
+    ]
+    lines = {(shape.yref, shape.y0) for shape in figure.layout.shapes}
+    assert lines == {("y", 0.1), ("y", 0.25), ("y2", 0.05), ("y2", 0.1)}
+    assert list(figure.data[0].marker.color) == [figures.LEVEL_COLOURS["ok"], figures.LEVEL_COLOURS["alert"]]
+
+
+def test_psi_heatmap_is_feature_by_window_with_levels():
+    features = pd.DataFrame({
+        "window": ["2026-01", "2026-01", "2026-02", "2026-02"],
+        "feature": ["a", "b", "a", "b"],
+        "psi": [0.01, 0.2, 0.05, 0.4],
+        "level": ["ok", "warn", "ok", "alert"],
+    })
+    figure = figures.psi_heatmap_figure(features)
+    heatmap = figure.data[0]
+    assert trace_types(figure) == ["heatmap"]
+    assert list(heatmap.x) == ["2026-01", "2026-02"]
+    assert list(heatmap.y) == ["a", "b"]
+    assert np.allclose(np.array(heatmap.z), [[0.01, 0.05], [0.2, 0.4]])
+    assert heatmap.customdata[1][1] == "alert"
+
+
+def test_performance_panels_carry_test_reference_lines(windows):
+    test = {"roc_auc": 0.7, "default_rate": 0.047, "brier": 0.045}
+    figure = figures.performance_figure(windows, test, CUTOFFS)
+    names = [trace.name for trace in figure.data]
+    assert names == ["ROC-AUC", "mean PD", "observed default rate", "Brier", "score PSI"]
+    assert list(figure.data[0].x) == ["2026-01", "2026-02"]  # only labelled windows
+    lines = sorted((shape.yref, round(shape.y0, 4)) for shape in figure.layout.shapes)
+    assert lines == [("y", 0.7), ("y2", 0.047), ("y3", 0.045), ("y4", 0.1), ("y4", 0.25)]
+
+
+def test_band_mix_stacks_bands_with_the_test_mix_first(windows):
+    figure = figures.band_mix_figure(windows, {"A": 0.5, "B": 0.5})
+    assert trace_types(figure) == ["bar"] * 3
+    assert [trace.name for trace in figure.data] == ["band A", "band B", "band C"]
+    assert list(figure.data[0].x) == ["test (out-of-time)", "2026-01", "2026-02", "2026-03"]
+    assert list(figure.data[2].y) == [0.0, 0.0, 0.0, 0.1]
+    assert figure.layout.barmode == "stack"
+
+
+def test_model_comparison_sorts_by_mean_with_error_bars():
+    table = pd.DataFrame({"model": ["logistic", "forest"], "roc_auc_mean": [0.66, 0.7], "roc_auc_std": [0.01, 0.02]})
+    figure = figures.model_comparison_figure(table, "roc_auc")
+    bar = figure.data[0]
+    assert list(bar.x) == ["forest", "logistic"]
+    assert list(bar.error_y.array) == [0.02, 0.01]
+
+
+def test_release_comparison_one_panel_per_metric_one_bar_per_version():
+    versions = {"v1.0.0": {"roc_auc": 0.64, "brier": 0.05}, "v1.1.0": {"roc_auc": 0.7, "brier": 0.045},
+                "workspace": {"roc_auc": 0.7}}
+    figure = figures.release_comparison_figure(versions, ["roc_auc", "brier"])
+    assert trace_types(figure) == ["bar"] * 6
+    assert [a.text for a in figure.layout.annotations] == ["roc_auc", "brier"]
+    workspace_brier = figure.data[5]
+    assert workspace_brier.name == "workspace" and list(workspace_brier.text) == ["n/a"]
+    assert sum(trace.showlegend for trace in figure.data) == 3
+
+
+def test_roc_has_curve_and_chance_diagonal():
+    figure = figures.roc_figure(pd.DataFrame({"fpr": [0, 0.5, 1], "tpr": [0, 0.8, 1]}), auc=0.71)
+    assert [trace.name for trace in figure.data] == ["model (AUC 0.710)", "chance"]
+    assert list(figure.data[1].x) == [0, 1]
+    assert figure.layout.xaxis.title.text == "false positive rate"
+
+
+def test_calibration_has_curve_and_identity():
+    curve = pd.DataFrame({"mean_pd": [0.01, 0.1], "observed_default_rate": [0.02, 0.08]})
+    figure = figures.calibration_figure(curve)
+    assert [trace.name for trace in figure.data] == ["model", "perfect calibration"]
+    assert figure.data[1].x[0] == 0 and figure.data[1].x[1] == pytest.approx(0.105)
+
+
+def test_histogram_and_box_one_trace_per_class():
+    values = {"paid on time": pd.Series([1.0, 2.0, 3.0]), "default": pd.Series([3.0, 4.0])}
+    histogram = figures.histogram_figure(values, "edad_cliente")
+    assert trace_types(histogram) == ["histogram", "histogram"]
+    assert histogram.data[0].histnorm == "probability" and histogram.layout.barmode == "overlay"
+    box = figures.box_figure(values, "edad_cliente")
+    assert trace_types(box) == ["box", "box"]
+    assert [trace.name for trace in box.data] == ["paid on time", "default"]
+
+
+def test_default_rate_by_bin_draws_overall_rate():
+    table = pd.DataFrame({"bin": ["(0, 1]", "missing"], "rows": [10, 5], "default_rate": [0.1, 0.2]})
+    figure = figures.default_rate_by_bin_figure(table, "huella_consulta", overall_rate=0.13)
+    assert trace_types(figure) == ["bar"]
+    assert list(figure.data[0].customdata) == [10, 5]
+    assert hline_values(figure) == [0.13]
+
+
+def test_correlation_is_fixed_to_minus_one_one():
+    matrix = pd.DataFrame([[1.0, -0.4], [-0.4, 1.0]], index=["a", "b"], columns=["a", "b"])
+    heatmap = figures.correlation_figure(matrix).data[0]
+    assert heatmap.type == "heatmap" and (heatmap.zmin, heatmap.zmax) == (-1, 1)
+    assert list(heatmap.x) == ["a", "b"]
