@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import io
 import operator
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -158,11 +159,14 @@ def parse_csv_body(body: bytes) -> pd.DataFrame:
     if not body.strip():
         raise _malformed("empty_body", "the CSV body is empty; send a header row and data rows")
     try:
-        frame = pd.read_csv(io.BytesIO(body), dtype={ID_COLUMN: str}, index_col=False,
-                            encoding="utf-8", on_bad_lines="error")
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", pd.errors.ParserWarning)  # a row longer than the header
+            frame = pd.read_csv(io.BytesIO(body), dtype={ID_COLUMN: str}, index_col=False,
+                                encoding="utf-8", on_bad_lines="error")
     except UnicodeDecodeError as error:
         raise _malformed("malformed_csv", f"the CSV body is not UTF-8 text: {error}") from None
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, ValueError) as error:
+    except (pd.errors.ParserError, pd.errors.ParserWarning, pd.errors.EmptyDataError,
+            ValueError) as error:
         raise _malformed("malformed_csv", f"the CSV body cannot be parsed: {error}") from None
     return _booleans_as_text(frame)
 
@@ -259,7 +263,8 @@ def contract_errors(issues: Sequence[Any], max_errors: int) -> tuple[list[RowErr
             continue
         total += issue.count
         for row, value in zip(issue.rows, issue.values, strict=True):
-            errors.append(RowError(int(row), issue.column, value, issue.rule,
+            shown = None if issue.rule == "missing_value" else value
+            errors.append(RowError(int(row), issue.column, shown, issue.rule,
                                    issue.message or _rule_message(issue.column, issue.rule)))
     errors.sort(key=lambda error: (-1 if error.row is None else error.row, error.field or ""))
     return errors[:max_errors], total

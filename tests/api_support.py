@@ -83,7 +83,7 @@ def save_test_bundle(directory: Path, bundle: ModelBundle | None = None) -> Path
     return path
 
 
-def test_config(directory: Path, model_path: Path, **overrides: object) -> ApiConfig:
+def api_config(directory: Path, model_path: Path, **overrides: object) -> ApiConfig:
     config = ApiConfig(model_path=model_path, dvc_lock=Path(directory) / "dvc.lock",
                        prediction_log=Path(directory) / "predictions.sqlite")
     return replace(config, **overrides)  # type: ignore[arg-type]
