@@ -15,14 +15,14 @@ import streamlit as st  # noqa: E402  (the project root must be importable first
 
 from dashboard.loaders import UnreadableArtifact  # noqa: E402
 
-st.set_page_config(page_title="Credit risk monitoring", page_icon="📉", layout="wide")
+st.set_page_config(page_title="Credit risk monitoring", page_icon=":material/monitoring:", layout="wide")
 
 PAGES = [
-    st.Page("views/overview.py", title="Overview", icon="🚦", default=True),
-    st.Page("views/drift.py", title="Drift", icon="🌊"),
-    st.Page("views/performance.py", title="Performance over time", icon="📈"),
-    st.Page("views/models.py", title="Models and versions", icon="🏷️"),
-    st.Page("views/exploration.py", title="Data exploration", icon="🔎"),
+    st.Page("views/overview.py", title="Overview", icon=":material/traffic:", default=True),
+    st.Page("views/drift.py", title="Drift", icon=":material/waves:"),
+    st.Page("views/performance.py", title="Performance over time", icon=":material/trending_up:"),
+    st.Page("views/models.py", title="Models and versions", icon=":material/sell:"),
+    st.Page("views/exploration.py", title="Data exploration", icon=":material/search:"),
 ]
 
 try:

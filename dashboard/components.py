@@ -19,7 +19,7 @@ REPRO = "dvc repro"
 REPRO_DRIFT = "dvc repro drift"
 START_API = "make serve"
 
-STATUS_ICONS = {"ok": "🟢", "warn": "🟡", "alert": "🔴"}
+STATUS_COLOURS = {"ok": "green", "warn": "orange", "alert": "red"}
 LEVEL_RANK = {"alert": 0, "warn": 1, "ok": 2}
 
 
@@ -29,7 +29,7 @@ def paths() -> DashboardPaths:
 
 def empty_state(what: str, path: Path, command: str) -> None:
     """Say what is missing, where it was looked for, and which command writes it."""
-    st.info(f"**{what}** not found yet: `{path}` does not exist. Run `{command}` to produce it.", icon="ℹ️")
+    st.info(f"**{what}** not found yet: `{path}` does not exist. Run `{command}` to produce it.", icon=":material/info:")
 
 
 def require(value: T | None, what: str, path: Path, command: str) -> T:
@@ -41,7 +41,9 @@ def require(value: T | None, what: str, path: Path, command: str) -> T:
 
 
 def status_badge(status: str) -> str:
-    return f"{STATUS_ICONS.get(status, '⚪')} **{status.upper()}**"
+    """Markdown for a traffic-light status: a coloured dot and the level in capitals."""
+    colour = STATUS_COLOURS.get(status, "gray")
+    return f":{colour}[● **{status.upper()}**]"
 
 
 def format_number(value: Any, pattern: str = "{:.3f}") -> str:

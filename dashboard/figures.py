@@ -46,6 +46,7 @@ def _base_layout(figure: go.Figure, title: str, height: int = 360) -> go.Figure:
         margin={"l": 40, "r": 20, "t": 60, "b": 40},
         legend={"orientation": "h", "yanchor": "bottom", "y": 1.02, "x": 0},
         template="plotly_white",
+        modebar={"orientation": "v"},
     )
     return figure
 
@@ -154,7 +155,7 @@ def score_drift_figure(windows: pd.DataFrame, cutoffs: Mapping[str, float] | Non
 def api_activity_figure(daily: pd.DataFrame) -> go.Figure:
     """Rows scored by the API per day (`day`, `rows`)."""
     figure = go.Figure(go.Bar(x=daily["day"], y=daily["rows"], marker_color=REFERENCE_COLOUR, name="rows"))
-    figure.update_xaxes(title="day (UTC)")
+    figure.update_xaxes(title="day (UTC)", type="category")
     figure.update_yaxes(title="rows scored", rangemode="tozero")
     return _base_layout(figure, "Rows scored by the API", height=260)
 

@@ -94,7 +94,7 @@ def _windows(features: pd.DataFrame) -> list[dict]:
 def _distributions(features: pd.DataFrame) -> dict:
     payload: dict[str, dict] = {}
     for index, window in enumerate(WINDOWS):
-        shift = max(0, index - 2) * 0.04
+        shift = max(0, index - 2) * 0.025
         payload[window] = {}
         for feature in NUMERIC_FEATURES:
             reference = [0.1] * 10

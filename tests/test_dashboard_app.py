@@ -64,7 +64,7 @@ def test_overview_shows_model_metrics_drift_verdict_and_next_step(artifacts, mon
     assert metrics["Score PSI (PD drift)"] == "0.280"
     assert metrics["Rows scored, last 30 days"] == "60"
     body = texts(app)
-    assert "🔴 **ALERT**" in body and "Window **2026-10**" in body
+    assert ":red[● **ALERT**]" in body and "Window **2026-10**" in body
     assert "3 features in alert since 2026-09: review" in body
     assert chart_titles(app) == [
         "Features by drift level, latest window", "PD drift (score PSI) by window", "Rows scored by the API",
@@ -93,7 +93,7 @@ def test_drift_window_selector_changes_the_table(artifacts, monkeypatch):
     app = open_page("views/drift.py", artifacts, monkeypatch)
     app.selectbox(key="drift_window").select("2026-05").run()
     assert set(app.dataframe[0].value["level"]) == {"ok"}
-    assert "🟢 **OK**" in texts(app)
+    assert ":green[● **OK**]" in texts(app)
 
 
 def test_performance_shows_curves_table_and_band_mix(artifacts, monkeypatch):

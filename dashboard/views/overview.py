@@ -38,7 +38,7 @@ if card is None:
     empty_state("The model card", where.model_card, REPRO)
 else:
     window = first_present(card, "data_window", "training_window", "train_window") or {}
-    model_columns = st.columns(3)
+    model_columns = st.columns([1, 2, 3])
     model_columns[0].metric("Model version", str(first_present(card, "version", "model_version") or "unversioned"))
     model_columns[1].metric("Model", str(first_present(card, "model", "model_name", "estimator") or "n/a"))
     if isinstance(window, dict) and window:

@@ -1,0 +1,147 @@
+"""The dashboard in a real browser: `streamlit run` on loopback, Debian's headless Chromium driven by Selenium.
+
+The browser and driver come from the system packages `chromium` and
+`chromium-driver`; Selenium is given both paths, so it never downloads one.
+Screenshots go to test-output/ (git-ignored) for a human to look at.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import requests
+
+from dashboard_support import write_artifact_set
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMEDRIVER = Path("/usr/bin/chromedriver")
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+SCREENSHOTS = PROJECT_ROOT / "test-output"
+STARTUP_SECONDS = 60
+RENDER_SECONDS = 60
+
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.browser,
+    pytest.mark.skipif(
+        not (CHROMIUM.exists() and CHROMEDRIVER.exists()),
+        reason="needs Debian's headless browser: apt-get install chromium chromium-driver "
+        f"({CHROMIUM} and {CHROMEDRIVER})",
+    ),
+]
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def wait_until_healthy(url: str, process: subprocess.Popen, log: Path) -> None:
+    deadline = time.monotonic() + STARTUP_SECONDS
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            pytest.fail(f"streamlit exited with {process.returncode}:\n{log.read_text()}")
+        try:
+            if requests.get(url, timeout=2).text.strip() == "ok":
+                return
+        except requests.ConnectionError:
+            pass
+        time.sleep(0.3)
+    pytest.fail(f"streamlit did not become healthy at {url} in {STARTUP_SECONDS} s:\n{log.read_text()}")
+
+
+@pytest.fixture(scope="module")
+def dashboard_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    root = tmp_path_factory.mktemp("browser-artifacts")
+    environment = {**os.environ, **write_artifact_set(root), "STREAMLIT_BROWSER_GATHER_USAGE_STATS": "false"}
+    port = free_port()
+    log = root / "streamlit.log"
+    command = [
+        sys.executable, "-m", "streamlit", "run", "dashboard/app.py",
+        "--server.headless", "true", "--server.address", "127.0.0.1", "--server.port", str(port),
+        "--server.fileWatcherType", "none",
+    ]
+    with open(log, "wb") as output:
+        process = subprocess.Popen(command, cwd=PROJECT_ROOT, env=environment, stdout=output, stderr=subprocess.STDOUT)
+    try:
+        wait_until_healthy(f"http://127.0.0.1:{port}/_stcore/health", process, log)
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(timeout=10)
+
+
+@pytest.fixture(scope="module")
+def browser(tmp_path_factory: pytest.TempPathFactory):
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    options = webdriver.ChromeOptions()
+    options.binary_location = str(CHROMIUM)
+    for flag in ("--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync", "--disable-dev-shm-usage",
+                 "--window-size=1400,2200", f"--user-data-dir={tmp_path_factory.mktemp('chromium-profile')}"):
+        options.add_argument(flag)
+    driver = webdriver.Chrome(options=options, service=Service(str(CHROMEDRIVER)))
+    try:
+        yield driver
+    finally:
+        driver.quit()
+
+
+def wait_for_page(driver, title: str, charts: int) -> None:
+    """Until the page title is drawn, `charts` Plotly SVGs exist and Streamlit has finished the run."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    def rendered(current) -> bool:
+        headings = [element.text for element in current.find_elements(By.CSS_SELECTOR, "h1")]
+        svgs = current.find_elements(By.CSS_SELECTOR, ".js-plotly-plot .main-svg")
+        running = current.find_elements(By.CSS_SELECTOR, "[data-testid='stStatusWidget']")
+        return title in headings and len(svgs) >= charts and not any(w.is_displayed() for w in running)
+
+    WebDriverWait(driver, RENDER_SECONDS, poll_frequency=0.5).until(rendered)
+
+
+def test_overview_renders_key_texts_and_plotly_charts(dashboard_url, browser):
+    from selenium.webdriver.common.by import By
+
+    browser.get(dashboard_url)
+    wait_for_page(browser, "Credit-risk model overview", charts=3)
+
+    body = browser.find_element(By.TAG_NAME, "body").text
+    for text in ("Model in service", "Out-of-time test metrics", "ROC-AUC", "0.702", "ALERT", "2026-10",
+                 "What to do next", "in alert since 2026-09", "Rows scored, last 30 days"):
+        assert text in body, f"{text!r} is not visible on the overview"
+    plots = browser.find_elements(By.CSS_SELECTOR, ".js-plotly-plot")
+    assert len(plots) >= 3 and all(plot.is_displayed() for plot in plots)
+    bars = browser.find_elements(By.CSS_SELECTOR, ".js-plotly-plot .main-svg .barlayer .point")
+    assert bars, "the bar charts drew no bars"
+    assert "Traceback" not in body
+    SCREENSHOTS.mkdir(exist_ok=True)
+    assert browser.save_screenshot(str(SCREENSHOTS / "dashboard-overview.png"))
+
+
+def test_drift_page_draws_the_drill_down_and_heatmap(dashboard_url, browser):
+    from selenium.webdriver.common.by import By
+
+    browser.get(f"{dashboard_url}/drift")
+    wait_for_page(browser, "Drift", charts=3)
+    body = browser.find_element(By.TAG_NAME, "body").text
+    for text in ("Features in 2026-10, most severe first", "Drill-down", "All windows"):
+        assert text in body
+    assert browser.find_elements(By.CSS_SELECTOR, ".js-plotly-plot .heatmaplayer, .js-plotly-plot image")
+    SCREENSHOTS.mkdir(exist_ok=True)
+    assert browser.save_screenshot(str(SCREENSHOTS / "dashboard-drift.png"))
