@@ -30,6 +30,7 @@ from creditrisk.schema import (
     Issue,
     coerce_and_validate,
     detect_day_first,
+    required_columns,
     to_datetime,
 )
 from creditrisk.sources import read_export
@@ -101,13 +102,17 @@ def _file_day_first(path: Path, dates_text: pd.Series, day_first: bool | None) -
 
 
 def index_file(path: Path, window: str, day_first: bool | None) -> FileIndex:
-    """Parse only the date column; decide the date order once for the whole file."""
+    """Check the header, parse only the date column, decide the date order once for the whole file.
+
+    A batch without a required column stops the run here, before any window is computed.
+    """
     raw = read_export(path)
     if len(raw) == 0:
         return FileIndex(path, day_first, frozenset(), 0, 0)
-    if DATE not in raw.columns:
-        raise ContractError([Issue(DATE, "required_column_missing", len(raw), (), (),
-                                   f"the batch has no column {DATE!r}")], str(path))
+    absent = [name for name in (DATE, *required_columns("scoring")) if name not in raw.columns]
+    if absent:
+        raise ContractError([Issue(name, "required_column_missing", len(raw), (), (),
+                                   f"the batch has no column {name!r}") for name in absent], str(path))
     order = _file_day_first(path, raw[DATE], day_first)
     dates, _ = to_datetime(raw[DATE], order)
     periods = periods_of(dates.dropna(), window)

@@ -1,0 +1,230 @@
+"""The drift stage end to end on files the test writes: reference, raw batches, a tiny model, a prediction log."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+from sklearn.compose import ColumnTransformer
+from sklearn.impute import SimpleImputer
+from sklearn.linear_model import LogisticRegression
+from sklearn.pipeline import Pipeline
+
+from creditrisk.artifacts import ModelBundle, RiskBand, save_bundle
+from creditrisk.drift import DriftParams
+from creditrisk.drift_report import run_drift
+from creditrisk.predlog import PredictionLog, log_rows
+from creditrisk.schema import DATE, FEATURE_COLUMNS, TARGET, ContractError
+
+REPO = Path(__file__).resolve().parents[1]
+MODEL_INPUTS = ["puntaje_datacredito", "huella_consulta", "edad_cliente"]
+WINDOW_KEYS = {
+    "window", "start", "end", "source", "rows", "status", "share_drifted", "features_warn", "features_alert",
+    "score_psi", "score_ks", "score_ks_pvalue", "mean_pd", "band_mix",
+}
+FEATURE_CSV_COLUMNS = [
+    "window", "feature", "kind", "status", "rows", "missing_share_ref", "missing_share_cur", "missing_share_change",
+    "ks_stat", "ks_pvalue", "ks_pvalue_adj", "psi", "js", "chi2_stat", "chi2_pvalue", "chi2_pvalue_adj", "level",
+    "reason",
+]
+
+
+def contract_loans(rows: int, seed: int, month: str, drift: float = 0.0, labelled: bool = True) -> pd.DataFrame:
+    """Contract-typed loans of one month; `drift` lowers bureau scores, adds inquiries and moves products to 9."""
+    rng = np.random.default_rng(seed)
+    start = pd.Timestamp(f"{month}-01")
+    dates = start + pd.to_timedelta(rng.integers(0, 27 * 24 * 60, rows), unit="min")
+    bureau = np.round(np.clip(rng.normal(792 - 60 * drift, 50, rows), 300, 999))
+    inquiries = rng.poisson(4.2 + 4 * drift, rows).astype(float)
+    age = np.round(np.clip(rng.normal(43, 12, rows), 19, 69))
+    logit = -3.0 - 0.015 * (bureau - 792) + 0.15 * (inquiries - 4.2) - 0.03 * (age - 43)
+    default = rng.random(rows) < 1 / (1 + np.exp(-logit))
+    capital = np.round(np.exp(rng.normal(14.48, 0.66, rows)), -3)
+    term = rng.choice([6.0, 10.0, 12.0, 24.0], rows)
+    trend = rng.choice(["Creciente", "Decreciente", "Estable"], rows).astype(object)
+    trend[rng.random(rows) < 0.28] = None
+    frame = pd.DataFrame({
+        "tipo_credito": pd.Series(rng.choice(["4", "9", "10"], rows, p=[0.72 - 0.3 * drift, 0.27 + 0.3 * drift, 0.01]),
+                                  dtype="string"),
+        DATE: dates.astype("datetime64[ns]"),
+        "capital_prestado": capital,
+        "plazo_meses": term,
+        "edad_cliente": age,
+        "tipo_laboral": pd.Series(rng.choice(["Empleado", "Independiente"], rows, p=[0.63, 0.37]), dtype="string"),
+        "salario_cliente": np.round(np.exp(rng.normal(14.99, 0.81, rows)), -5) + 100_000,
+        "total_otros_prestamos": np.round(np.exp(rng.normal(13.83, 1.12, rows)), -3),
+        "cuota_pactada": np.round(capital / term * 1.1),
+        "puntaje_datacredito": bureau,
+        "cant_creditosvigentes": rng.poisson(5.7, rows).astype(float),
+        "huella_consulta": inquiries,
+        "saldo_mora": np.where(rng.random(rows) < 0.02, 250.0, 0.0),
+        "saldo_total": np.round(np.exp(rng.normal(9.56, 1.95, rows))),
+        "saldo_principal": np.round(np.exp(rng.normal(9.4, 1.95, rows))),
+        "saldo_mora_codeudor": np.where(rng.random(rows) < 0.05, np.nan, 0.0),
+        "creditos_sectorFinanciero": rng.poisson(2.8, rows).astype(float),
+        "creditos_sectorCooperativo": rng.poisson(0.27, rows).astype(float),
+        "creditos_sectorReal": rng.poisson(1.3, rows).astype(float),
+        "promedio_ingresos_datacredito": np.where(trend == None, np.nan, 1.2e6),  # noqa: E711
+        "tendencia_ingresos": pd.Series(trend, dtype="string"),
+        TARGET: np.where(default, 0.0, 1.0) if labelled else np.nan,
+    })
+    return frame
+
+
+def write_raw_batch(frame: pd.DataFrame, path: Path) -> None:
+    """The export's own format: day-first two-digit-year dates, comma decimals in quotes, empty cells."""
+    raw = frame.astype(object).where(frame.notna(), "")
+    raw[DATE] = frame[DATE].dt.strftime("%d/%m/%y %H:%M")
+    raw["cuota_pactada"] = [f"{value:.2f}".replace(".", ",") for value in frame["cuota_pactada"]]
+    raw.to_csv(path, index=False)
+
+
+def tiny_model(reference: pd.DataFrame) -> ModelBundle:
+    pipeline = Pipeline([
+        ("columns", ColumnTransformer([("numbers", SimpleImputer(strategy="median"), MODEL_INPUTS)])),
+        ("model", LogisticRegression(max_iter=500)),
+    ])
+    pipeline.fit(reference[MODEL_INPUTS], 1 - reference[TARGET].to_numpy())
+    bands = [RiskBand("A", 0.03), RiskBand("B", 0.08), RiskBand("C", 1.0)]
+    return ModelBundle(pipeline, threshold=0.1, bands=bands, features=MODEL_INPUTS, metadata={"version": "test"})
+
+
+def write_project(root: Path) -> dict[str, object]:
+    reference = pd.concat([contract_loans(1500, seed, month) for seed, month in ((1, "2025-11"), (2, "2025-12"))],
+                          ignore_index=True)
+    (root / "data" / "prepared").mkdir(parents=True)
+    reference.to_parquet(root / "data" / "prepared" / "train.parquet", index=False)
+    incoming = root / "data" / "incoming"
+    incoming.mkdir(parents=True)
+    write_raw_batch(contract_loans(600, 3, "2026-05"), incoming / "loans_2026-05.csv")
+    drifted = contract_loans(600, 4, "2026-07", drift=1.0)
+    drifted["saldo_mora_codeudor"] = np.nan
+    drifted["plazo_meses"] = 12.0
+    drifted.loc[drifted.index[:60], "tipo_credito"] = "68"
+    write_raw_batch(drifted, incoming / "loans_2026-07.csv")
+    single = contract_loans(1, 5, "2026-08", labelled=False)
+    single["salario_cliente"] = np.inf
+    write_raw_batch(single, incoming / "loans_2026-08.csv")
+    (root / "models").mkdir()
+    save_bundle(tiny_model(reference), root / "models" / "model.skops")
+    (root / "reports").mkdir()
+    metrics = {"roc_auc": 0.70, "brier": 0.05, "default_rate": 0.05,
+               "bands": {"A": {"share": 0.5, "default_rate": 0.02}, "B": {"share": 0.4, "default_rate": 0.05},
+                         "C": {"share": 0.1, "default_rate": 0.12}}}
+    (root / "reports" / "metrics.json").write_text(json.dumps(metrics))
+    logged = contract_loans(200, 6, "2026-09", drift=0.5, labelled=False)
+    bundle = tiny_model(reference)
+    pds = bundle.predict_pd(logged)
+    log = PredictionLog(root / "data" / "monitoring" / "predictions.sqlite")
+    log.append(log_rows(logged, "request-1", "test", pds, bundle.band_of(pds), bundle.decide(pds)))
+    log.close()
+    params = {"drift": {
+        "reference_path": "data/prepared/train.parquet", "incoming_dir": "data/incoming",
+        "model_path": "models/model.skops", "metrics_path": "reports/metrics.json",
+        "prediction_log": "data/monitoring/predictions.sqlite", "output_dir": "reports/drift",
+        "bootstrap_samples": 50, "seed": 7,
+    }}
+    (root / "params.yaml").write_text(yaml.safe_dump(params))
+    return params
+
+
+def run_stage(root: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, str(REPO / "stages" / "drift.py")], cwd=root,
+                          capture_output=True, text=True, timeout=300)
+
+
+@pytest.mark.slow
+def test_stage_writes_every_report_in_the_documented_format(tmp_path: Path) -> None:
+    write_project(tmp_path)
+    completed = run_stage(tmp_path)
+    assert completed.returncode == 0, completed.stderr
+    out = tmp_path / "reports" / "drift"
+
+    windows = json.loads((out / "windows.json").read_text())
+    by_label = {window["window"]: window for window in windows}
+    assert list(by_label) == ["2026-05", "2026-06", "2026-07", "2026-08", "log:2026-09"]
+    for window in windows:
+        assert WINDOW_KEYS <= set(window)
+    assert by_label["2026-05"]["status"] == "ok" and by_label["2026-05"]["rows"] == 600
+    assert by_label["2026-06"]["rows"] == 0 and by_label["2026-06"]["status"] == "warn"
+    assert by_label["2026-07"]["status"] == "alert" and by_label["2026-07"]["features_alert"] >= 3
+    assert by_label["2026-08"]["rows"] == 1
+    assert by_label["log:2026-09"]["source"] == "prediction_log" and by_label["log:2026-09"]["rows"] == 200
+    for label in ("2026-05", "2026-07"):
+        labelled = by_label[label]
+        assert labelled["labelled_rows"] == 600
+        assert 0 <= labelled["default_rate"] <= 1 and 0 <= labelled["roc_auc"] <= 1
+        assert labelled["delta_roc_auc"] == pytest.approx(labelled["roc_auc"] - 0.70)
+        assert set(labelled["band_mix"]) == {"A", "B", "C"}
+        assert sum(labelled["band_mix"].values()) == pytest.approx(1.0)
+    assert by_label["2026-07"]["score_psi"] > by_label["2026-05"]["score_psi"]
+    assert by_label["2026-08"]["labelled_rows"] == 0
+
+    features = pd.read_csv(out / "features.csv")
+    assert list(features.columns[: len(FEATURE_CSV_COLUMNS)]) == FEATURE_CSV_COLUMNS
+    assert len(features) == len(windows) * len(FEATURE_COLUMNS)
+    assert set(features["level"]) <= {"ok", "warn", "alert"}
+    assert set(features["status"]) <= {"ok", "empty", "constant"}
+    july = features[features["window"] == "2026-07"].set_index("feature")
+    assert july.loc["saldo_mora_codeudor", "status"] == "empty"
+    assert july.loc["saldo_mora_codeudor", "level"] == "alert"
+    assert july.loc["plazo_meses", "status"] == "constant"
+    assert july.loc["tipo_credito", "level"] == "alert"
+    assert july.loc["puntaje_datacredito", "level"] in ("warn", "alert")
+    assert features.loc[features["window"] == "2026-06", "status"].eq("empty").all()
+    august = features[features["window"] == "2026-08"].set_index("feature")
+    assert august.loc["salario_cliente", "status"] == "empty"
+    may = features[features["window"] == "2026-05"]
+    assert may["level"].eq("ok").all(), may[may["level"] != "ok"][["feature", "reason"]]
+
+    distributions = json.loads((out / "distributions.json").read_text())
+    assert list(distributions) == list(by_label)
+    overlay = distributions["2026-07"]["tipo_credito"]
+    assert overlay["bins"][-2:] == ["__missing__", "__unseen__"]
+    assert len(overlay["bins"]) == len(overlay["reference"]) == len(overlay["current"])
+    assert overlay["current"][-1] == pytest.approx(0.1)
+    assert len(distributions["2026-05"]["__score__"]["bins"]) == 10
+
+    profile = json.loads((out / "reference_profile.json").read_text())
+    assert profile["rows"] == 3000
+    assert len(profile["features"]["edad_cliente"]["bins"]) == 10
+    assert profile["features"]["saldo_mora_codeudor"]["missing_share"] > 0
+
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["latest_window"] == "log:2026-09"
+    assert summary["status"] in ("ok", "warn", "alert")
+    assert sum(summary["counts_by_level"].values()) == len(FEATURE_COLUMNS)
+    assert summary["windows"] == 5
+    assert summary["latest_labelled_window"] == "2026-07"
+    for feature, since in summary["features_in_alert"].items():
+        assert since.startswith("log:")
+        assert features.set_index(["window", "feature"]).loc[(summary["latest_window"], feature), "level"] == "alert"
+
+
+def test_run_without_prediction_log_then_a_batch_missing_a_required_column(tmp_path: Path) -> None:
+    write_project(tmp_path)
+    params = drift_params(tmp_path)
+    reference = pd.read_parquet(tmp_path / "data" / "prepared" / "train.parquet")
+    batches = sorted((tmp_path / "data" / "incoming").glob("loans_*.csv"))
+    missing_log = tmp_path / "no-such-log.sqlite"
+    report = run_drift(params, reference, batches, None, None, missing_log)
+    assert [window["source"] for window in report.windows] == ["incoming"] * 4
+    assert report.summary["latest_window"] == "2026-08"
+    assert report.windows[0]["score_psi"] is None and report.windows[0]["labelled_rows"] == 0
+
+    broken = contract_loans(50, 9, "2026-10").drop(columns=["capital_prestado"])
+    write_raw_batch(broken, tmp_path / "data" / "incoming" / "loans_2026-10.csv")
+    with pytest.raises(ContractError, match="capital_prestado") as error:
+        run_drift(params, reference, sorted((tmp_path / "data" / "incoming").glob("loans_*.csv")))
+    assert "loans_2026-10.csv" in str(error.value)
+
+
+def drift_params(root: Path) -> DriftParams:
+    block = yaml.safe_load((root / "params.yaml").read_text())["drift"]
+    return DriftParams(**block)
