@@ -10,17 +10,25 @@ WORKDIR (`materialize_image_tree`), so that an image's own command can run on th
 from __future__ import annotations
 
 import io
-import os
 import json
+import os
 import re
 import shlex
 import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from dockerfile_parse import DockerfileParser
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
+COMPOSE_FILE = REPO_ROOT / "docker-compose.yml"
 WORKSPACE_MOUNT = "/workspace"
 
 
@@ -278,19 +286,209 @@ def _copy_tree(source: Path, target: Path, context: Path, context_filter: Contex
             shutil.copy2(path, destination)
 
 
-def host_env(image_env: dict[str, str], workspace: Path, venv_bin: Path, base: dict[str, str]) -> dict[str, str]:
-    """The image's environment for a process on the host: /workspace -> `workspace`,
-    /opt/venv/bin -> the project's venv."""
+def host_env(image_env: dict[str, str], mounts: dict[str, Path], venv_bin: Path,
+             base: dict[str, str]) -> dict[str, str]:
+    """The image's environment for a process on the host: each image directory in `mounts`
+    (e.g. /workspace, /app) becomes its host directory, /opt/venv/bin the project's venv."""
     env = dict(base)
     for name, value in image_env.items():
         if name == "PATH":
             env["PATH"] = f"{venv_bin}:{base.get('PATH', '')}"
             continue
-        env[name] = _rehome(value, workspace)
+        env[name] = rehome(value, mounts)
     return env
 
 
-def _rehome(value: str, workspace: Path) -> str:
-    if value == WORKSPACE_MOUNT or value.startswith(WORKSPACE_MOUNT + "/"):
-        return str(workspace) + value[len(WORKSPACE_MOUNT):]
+def rehome(value: str, mounts: dict[str, Path]) -> str:
+    for image_dir, host_dir in mounts.items():
+        if value == image_dir or value.startswith(image_dir + "/"):
+            return str(host_dir) + value[len(image_dir):]
     return value
+
+
+def dvc_paths(root: Path = REPO_ROOT) -> tuple[set[str], set[str]]:
+    """(inputs, outputs) of dvc.yaml with params.yaml interpolated: inputs are the
+    dependencies no stage produces, outputs every out, metric and plot a stage writes."""
+    import yaml
+
+    params = yaml.safe_load((root / "params.yaml").read_text())
+
+    def resolve(text: str) -> str:
+        def lookup(match: re.Match[str]) -> str:
+            value = params
+            for key in match.group(1).split("."):
+                value = value[key]
+            return str(value)
+        return re.sub(r"\$\{([\w.]+)\}", lookup, text).rstrip("/")
+
+    stages = yaml.safe_load((root / "dvc.yaml").read_text())["stages"]
+    outputs = {resolve(next(iter(out)) if isinstance(out, dict) else out)
+               for stage in stages.values() for kind in ("outs", "metrics", "plots")
+               for out in stage.get(kind) or []}
+    inputs = {resolve(dep) for stage in stages.values() for dep in stage.get("deps") or []}
+    produced = {path for path in inputs if any(path == out or path.startswith(out + "/") for out in outputs)}
+    return inputs - produced, outputs
+
+
+VENV_BIN = Path(sys.executable).parent
+IMAGE_WORKDIR = "/app"
+
+# Small enough for a test run of the whole pipeline, large enough for every stage to judge.
+SMALL_PARAMS: dict[tuple[str, str], object] = {
+    ("generate", "rows"): 2400,
+    ("generate", "incoming_rows"): 250,
+    ("featurize", "guard_folds"): 3,
+    ("train", "candidates"): ["logistic"],
+    ("train", "cv_folds"): 3,
+    ("train", "calibration_folds"): 3,
+    ("evaluate", "importance_repeats"): 1,
+    ("drift", "bootstrap_samples"): 20,
+}
+
+
+@dataclass(frozen=True)
+class PipelineRun:
+    project: Path      # the pipeline image's /app
+    workspace: Path    # the shared volume
+    output: str
+
+
+def shrink_params(params_path: Path, overrides: dict[tuple[str, str], object]) -> None:
+    import yaml
+
+    params = yaml.safe_load(params_path.read_text())
+    for (block, key), value in overrides.items():
+        if key in params.get(block, {}):
+            params[block][key] = value
+    params_path.write_text(yaml.safe_dump(params, sort_keys=False))
+
+
+def build_image_tree(dockerfile: Path, target: str | None, destination: Path) -> ImageConfig:
+    """The image's /app on the host, with the RUN steps of the target's own stage applied."""
+    config = image_config(dockerfile, target)
+    materialize_image_tree(config, REPO_ROOT, ContextFilter(REPO_ROOT / ".dockerignore"), destination,
+                           IMAGE_WORKDIR)
+    return config
+
+
+def run_pipeline_image(root: Path, overrides: dict[tuple[str, str], object] = SMALL_PARAMS,
+                       timeout: float = 300) -> PipelineRun:
+    """Run the pipeline image's entrypoint and command on the host: /app and /workspace are
+    directories under `root`; returns once `dvc repro` has filled the workspace."""
+    project, workspace = root / "app", root / "workspace"
+    workspace.mkdir(parents=True, exist_ok=True)
+    config = build_image_tree(REPO_ROOT / "Dockerfile.api", "pipeline", project)
+    shrink_params(project / "params.yaml", overrides)
+    mounts = {IMAGE_WORKDIR: project, WORKSPACE_MOUNT: workspace}
+    env = host_env(config.env, mounts, VENV_BIN, dict(os.environ))
+    target_stage = stage_chain(config.stages, "pipeline")[-1]
+    for instruction in target_stage.instructions:
+        if instruction.keyword == "RUN":
+            subprocess.run(["/bin/sh", "-c", instruction.value], cwd=project, env=env, check=True,
+                           capture_output=True, timeout=60)
+    output = run_image_command(config, workspace, env, timeout)
+    return PipelineRun(project=project, workspace=workspace, output=output)
+
+
+def run_image_command(config: ImageConfig, cwd: Path, env: dict[str, str], timeout: float,
+                      argv: list[str] | None = None) -> str:
+    completed = subprocess.run(argv or config.argv, cwd=cwd, env=env, capture_output=True, text=True,
+                               timeout=timeout)
+    output = completed.stdout + completed.stderr
+    if completed.returncode != 0:
+        raise AssertionError(f"{(argv or config.argv)[-1]!r} exited {completed.returncode}:\n{output[-4000:]}")
+    return output
+
+
+_PIPELINE_RUNS: dict[str, PipelineRun] = {}
+
+
+def shared_pipeline_run(tmp_path_factory) -> PipelineRun:  # noqa: ANN001 (pytest's TempPathFactory)
+    """One small pipeline-image run per test session, shared by the container and README tests."""
+    if "run" not in _PIPELINE_RUNS:
+        _PIPELINE_RUNS["run"] = run_pipeline_image(tmp_path_factory.mktemp("pipeline-image"))
+    return _PIPELINE_RUNS["run"]
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@contextmanager
+def running(argv: list[str], cwd: Path, env: dict[str, str]) -> Iterator[subprocess.Popen]:
+    """Start a server process in its own process group; stop it (and its workers) on exit."""
+    process = subprocess.Popen(argv, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                               text=True, start_new_session=True)
+    try:
+        yield process
+    finally:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGTERM)
+            try:
+                process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                os.killpg(process.pid, signal.SIGKILL)
+                process.wait(timeout=10)
+
+
+def wait_until_healthy(check: list[str], env: dict[str, str], process: subprocess.Popen,
+                       timeout: float = 90) -> float:
+    """Run the image's HEALTHCHECK command until it passes, as Docker would; returns seconds."""
+    started = time.monotonic()
+    while time.monotonic() - started < timeout:
+        if process.poll() is not None:
+            raise AssertionError(f"server exited {process.returncode} before it was healthy:\n"
+                                 f"{process.stdout.read()[-4000:]}")
+        if subprocess.run(check, env=env, capture_output=True, timeout=10).returncode == 0:
+            return time.monotonic() - started
+        time.sleep(0.5)
+    raise AssertionError(f"HEALTHCHECK {check[-1]!r} still failing after {timeout:.0f} s")
+
+
+def compose_document() -> dict:
+    import yaml
+
+    return yaml.safe_load(COMPOSE_FILE.read_text())
+
+
+def interpolate(value: str, environ: dict[str, str]) -> str:
+    """Compose's `${NAME:-default}` / `${NAME}` interpolation, as on a machine with `environ`."""
+    return re.sub(r"\$\{(\w+)(?::?-([^}]*))?\}", lambda m: environ.get(m.group(1)) or (m.group(2) or ""), value)
+
+
+def service_image(name: str) -> ImageConfig:
+    build = compose_document()["services"][name]["build"]
+    return image_config(REPO_ROOT / build["dockerfile"], build.get("target"))
+
+
+def service_environment(name: str, environ: dict[str, str] | None = None) -> dict[str, str]:
+    """The image's ENV overlaid with the service's `environment`, as the container sees it
+    when compose runs on a machine whose environment is `environ` (default: empty)."""
+    environ = environ or {}
+    env = dict(service_image(name).env)
+    for key, value in (compose_document()["services"][name].get("environment") or {}).items():
+        if value is None:  # `NAME:` alone passes the host's value through, if it has one
+            value = environ.get(key)
+        if value is None:
+            env.pop(key, None)
+        else:
+            env[key] = interpolate(str(value), environ)
+    return env
+
+
+def wait_until_up(url: str, process: subprocess.Popen, timeout: float = 90) -> None:
+    """Poll `url` until the server answers at all (any status)."""
+    import requests
+
+    started = time.monotonic()
+    while time.monotonic() - started < timeout:
+        if process.poll() is not None:
+            raise AssertionError(f"server exited {process.returncode}:\n{process.stdout.read()[-4000:]}")
+        try:
+            requests.get(url, timeout=2)
+            return
+        except requests.ConnectionError:
+            time.sleep(0.3)
+    raise AssertionError(f"{url} did not answer within {timeout:.0f} s")

@@ -15,16 +15,15 @@ import jsonschema
 import pytest
 import yaml
 
-from container_spec import REPO_ROOT, image_config
+from container_spec import REPO_ROOT, compose_document, dvc_paths, image_config, service_environment, service_image
 
-COMPOSE_FILE = REPO_ROOT / "docker-compose.yml"
 INTERFACES = REPO_ROOT / "docs" / "interfaces.md"
 CODE_DIRS = ("app", "dashboard", "creditrisk", "stages")
 PATH_VARIABLES = re.compile(r"^CREDITRISK_\w+_(PATH|DIR|LOCK|LOG)$")
 
 
 def compose() -> dict:
-    return yaml.safe_load(COMPOSE_FILE.read_text())
+    return compose_document()
 
 
 def compose_schema() -> dict:
@@ -32,27 +31,8 @@ def compose_schema() -> dict:
     return json.loads(schema.read_text())
 
 
-def interpolate(value: str, environ: dict[str, str]) -> str:
-    """Compose's `${NAME:-default}` / `${NAME}` interpolation, as on a machine with `environ`."""
-    return re.sub(r"\$\{(\w+)(?::?-([^}]*))?\}", lambda m: environ.get(m.group(1)) or (m.group(2) or ""), value)
-
-
-def service_image(name: str):
-    build = compose()["services"][name]["build"]
-    return image_config(REPO_ROOT / build["dockerfile"], build.get("target"))
-
-
 def effective_environment(name: str, environ: dict[str, str] | None = None) -> dict[str, str]:
-    """The image's ENV overlaid with the service's `environment`, as the container sees it."""
-    env = dict(service_image(name).env)
-    for key, value in (compose()["services"][name].get("environment") or {}).items():
-        if value is None:  # `NAME:` alone passes the host's value through, if any
-            value = (environ or {}).get(key)
-        if value is None:
-            env.pop(key, None)
-        else:
-            env[key] = interpolate(str(value), environ or {})
-    return env
+    return service_environment(name, environ)
 
 
 def volume_mounts(name: str) -> dict[str, str]:
@@ -142,9 +122,8 @@ def test_api_reads_the_model_and_lock_the_pipeline_writes() -> None:
     env = effective_environment("api")
     assert _workspace_relative(env["CREDITRISK_DVC_LOCK"]) == "dvc.lock"
     model = _workspace_relative(env["CREDITRISK_MODEL_PATH"])
-    outputs = json.dumps(yaml.safe_load((REPO_ROOT / "dvc.yaml").read_text()))
-    declared = json.dumps(_params())
-    assert model in outputs or model in declared, f"{model} is not an output of the pipeline"
+    assert model in dvc_paths()[1], f"{model} is not an output of the pipeline"
+    assert _workspace_relative(env["CREDITRISK_PREDICTION_LOG"]) == _params()["drift"]["prediction_log"]
 
 
 def test_dashboard_reads_the_directories_the_pipeline_writes() -> None:

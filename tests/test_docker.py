@@ -8,14 +8,37 @@ command filled, and probe the URLs the HEALTHCHECKs use.
 
 from __future__ import annotations
 
+import os
 import re
 import shlex
+import shutil
+import subprocess
 from pathlib import Path
 
 import pytest
-import yaml
+import requests
 
-from container_spec import REPO_ROOT, ContextFilter, image_config, stage_chain
+from container_spec import (
+    REPO_ROOT,
+    VENV_BIN,
+    WORKSPACE_MOUNT,
+    ContextFilter,
+    PipelineRun,
+    build_image_tree,
+    compose_document,
+    dvc_paths,
+    free_port,
+    host_env,
+    image_config,
+    run_image_command,
+    running,
+    service_environment,
+    service_image,
+    shared_pipeline_run,
+    stage_chain,
+    wait_until_healthy,
+    wait_until_up,
+)
 
 DOCKERFILE_API = REPO_ROOT / "Dockerfile.api"
 DOCKERFILE_DASHBOARD = REPO_ROOT / "Dockerfile.dashboard"
@@ -102,7 +125,10 @@ def test_api_image_runs_gunicorn_with_the_project_config_on_port_from_the_enviro
     config = config_of("api")
     assert config.entrypoint == []
     assert config.cmd[:3] == ["gunicorn", "-c", "gunicorn.conf.py"], config.cmd
-    assert (REPO_ROOT / "gunicorn.conf.py").is_file()
+    settings = (REPO_ROOT / "gunicorn.conf.py").read_text()
+    app_spec = config.cmd[3] if len(config.cmd) > 3 else re.search(r"^wsgi_app = \"(.+)\"$", settings, re.M).group(1)
+    assert app_spec == "app:create_app()"
+    assert "os.environ.get('PORT', '8000')" in settings, "gunicorn.conf.py must bind to $PORT"
     assert config.expose == [config.env["PORT"]] == ["8000"]
 
 
@@ -140,36 +166,11 @@ def _synced_paths(script: str) -> set[str]:
     return set(re.findall(r"\$PROJECT_DIR/([\w./-]+)", script))
 
 
-def _pipeline_inputs() -> set[str]:
-    """Every dependency in dvc.yaml that no stage produces, as a repository path."""
-    params = yaml.safe_load((REPO_ROOT / "params.yaml").read_text())
-
-    def resolve(text: str) -> str:
-        def lookup(match: re.Match[str]) -> str:
-            value = params
-            for key in match.group(1).split("."):
-                value = value[key]
-            return str(value)
-        return re.sub(r"\$\{([\w.]+)\}", lookup, text)
-
-    stages = yaml.safe_load((REPO_ROOT / "dvc.yaml").read_text())["stages"]
-    outputs = [resolve(next(iter(out)) if isinstance(out, dict) else out).rstrip("/")
-               for stage in stages.values() for kind in ("outs", "metrics", "plots")
-               for out in stage.get(kind) or []]
-    inputs = set()
-    for stage in stages.values():
-        for dep in stage.get("deps") or []:
-            path = resolve(dep).rstrip("/")
-            if not any(path == out or path.startswith(out + "/") for out in outputs):
-                inputs.add(path)
-    return inputs
-
-
 def test_pipeline_image_holds_and_syncs_every_input_of_the_dvc_pipeline() -> None:
     config = config_of("pipeline")
     synced = _synced_paths(config.entrypoint[2])
     copied = {source for copy in config.copies if copy.from_stage is None for source in copy.sources}
-    for path in sorted(_pipeline_inputs()):
+    for path in sorted(dvc_paths()[0]):
         top = path.split("/")[0]
         assert top in synced, f"dvc.yaml input {path} is not copied into the workspace by the pipeline entrypoint"
         assert top in copied, f"dvc.yaml input {path} is not COPYed into the pipeline image"
@@ -204,3 +205,83 @@ def test_build_context_leaves_out_data_caches_and_secrets(path: str) -> None:
 ])
 def test_build_context_keeps_what_the_images_copy(path: str) -> None:
     assert not ContextFilter(DOCKERIGNORE).excluded(path)
+
+
+# ---- the images' own commands, run on the host -------------------------------------------
+
+@pytest.fixture(scope="module")
+def pipeline_run(tmp_path_factory: pytest.TempPathFactory) -> PipelineRun:
+    return shared_pipeline_run(tmp_path_factory)
+
+
+def _service_on_host(name: str, root: Path, workspace: Path, port: int) -> tuple[list[str], list[str], Path, dict]:
+    """(argv, healthcheck argv, working directory, environment) of a compose service, on the host."""
+    config = service_image(name)
+    project = root / f"{name}-image-app"
+    build_image_tree(REPO_ROOT / compose_document()["services"][name]["build"]["dockerfile"], None, project)
+    env = host_env(service_environment(name), {WORKSPACE_MOUNT: workspace}, VENV_BIN, dict(os.environ))
+    argv, check = list(config.argv), list(config.healthcheck)
+    check[0] = str(VENV_BIN / check[0])
+    return argv, check, project, env
+
+
+@pytest.mark.slow
+def test_pipeline_image_fills_the_workspace_and_a_second_start_reruns_nothing(pipeline_run: PipelineRun) -> None:
+    workspace = pipeline_run.workspace
+    for output in ("models/model.skops", "models/model_card.json", "reports/metrics.json",
+                   "reports/drift/summary.json", "data/prepared/train.parquet", "dvc.lock"):
+        assert (workspace / output).is_file(), f"the pipeline left no {output} in the workspace"
+    env = host_env(service_image("pipeline").env, {"/app": pipeline_run.project, WORKSPACE_MOUNT: workspace},
+                   VENV_BIN, dict(os.environ))
+    again = run_image_command(service_image("pipeline"), workspace, env, timeout=120)
+    assert "Running stage" not in again and "Data and pipelines are up to date." in again, again
+
+
+@pytest.mark.slow
+def test_api_image_command_serves_ready_on_the_pipeline_workspace(
+        pipeline_run: PipelineRun, tmp_path: Path) -> None:
+    port = free_port()
+    argv, check, project, env = _service_on_host("api", tmp_path, pipeline_run.workspace, port)
+    env["PORT"] = str(port)
+    with running(argv, project, env) as server:
+        wait_until_healthy(check, env, server)
+        base = f"http://127.0.0.1:{port}"
+        ready = requests.get(f"{base}/ready", timeout=10)
+        assert ready.status_code == 200 and ready.json()["ready"] is True
+        assert "dvc.lock" in ready.json()["verified"], "the API must check the model against the workspace's dvc.lock"
+        assert requests.get(f"{base}/health", timeout=10).json() == {"status": "ok"}
+        assert requests.get(f"{base}/openapi.json", timeout=10).json()["openapi"].startswith("3.")
+
+
+@pytest.mark.slow
+def test_api_image_is_not_ready_when_the_model_does_not_match_the_lock(
+        pipeline_run: PipelineRun, tmp_path: Path) -> None:
+    """The HEALTHCHECK fails (so compose holds the dashboard back) when the model was tampered with."""
+    workspace = tmp_path / "workspace"
+    (workspace / "models").mkdir(parents=True)
+    shutil.copy2(pipeline_run.workspace / "dvc.lock", workspace / "dvc.lock")
+    model = (pipeline_run.workspace / "models" / "model.skops").read_bytes()
+    (workspace / "models" / "model.skops").write_bytes(model + b"\0")
+    port = free_port()
+    argv, check, project, env = _service_on_host("api", tmp_path, workspace, port)
+    env["PORT"] = str(port)
+    with running(argv, project, env) as server:
+        wait_until_up(f"http://127.0.0.1:{port}/health", server)
+        assert subprocess.run(check, env=env, capture_output=True, timeout=10).returncode != 0
+        assert requests.get(f"http://127.0.0.1:{port}/ready", timeout=10).status_code == 503
+
+
+@pytest.mark.slow
+def test_dashboard_image_command_serves_streamlit_health_on_the_pipeline_workspace(
+        pipeline_run: PipelineRun, tmp_path: Path) -> None:
+    port = free_port()
+    argv, check, project, env = _service_on_host("dashboard", tmp_path, pipeline_run.workspace, port)
+    image_port = argv[argv.index("--server.port") + 1]
+    argv[argv.index("--server.port") + 1] = str(port)
+    argv[argv.index("--server.address") + 1] = "127.0.0.1"
+    check[-1] = check[-1].replace(f":{image_port}/", f":{port}/")
+    with running(argv, project, env) as server:
+        wait_until_healthy(check, env, server)
+        assert requests.get(f"http://127.0.0.1:{port}/_stcore/health", timeout=10).text == "ok"
+        page = requests.get(f"http://127.0.0.1:{port}/", timeout=10)
+        assert page.status_code == 200 and "<html" in page.text.lower()
