@@ -173,3 +173,14 @@ def test_categorical_bins_have_explicit_missing_and_unseen() -> None:
     assert profile.counts.tolist() == [2, 1, 1, 0]
     current = pd.Series(["9", "68", "68", None, None], dtype="string")
     assert profile.bin_counts(current).tolist() == [0, 1, 2, 2]
+
+
+@pytest.mark.parametrize(
+    ("n", "d"),
+    [(150, 0.15), (2000, 0.04), (20_000, 0.0105), (20_000, 0.05), (60_000, 0.02), (100_000, 0.0048),
+     (100_000, 0.03), (60_000, 0.0008), (500_000, 0.1), (3000, 0.6)],
+)
+def test_kstwo_sf_equals_scipy_in_every_region(n: int, d: float) -> None:
+    from creditrisk.drift_stats import kstwo_sf
+
+    assert kstwo_sf(d, n) == pytest.approx(stats.kstwo.sf(d, n), rel=1e-8, abs=1e-300)
