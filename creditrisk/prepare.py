@@ -21,7 +21,6 @@ from creditrisk.schema import DATE, TARGET, AmbiguousDatesError, ValidationResul
 from creditrisk.sources import export_format, file_rows, read_export, validate_export
 
 MAX_EXAMPLE_ROWS = 5
-_ORDER_KEY = "__row_hash__"
 
 
 class PrepareError(ValueError):
@@ -65,7 +64,7 @@ def prepare_export(params: PrepareParams) -> PreparedData:
     date_order = describe_date_order(raw, params.day_first)
     validated = validate_export(raw, str(source), day_first=params.day_first, purpose="training")
     del raw
-    unique, duplicates = drop_exact_duplicates(order_rows(validated.frame))
+    unique, duplicates = deduplicate_in_date_order(validated.frame)
     split = split_out_of_time(unique, params.test_fraction)
     report = quality_report(
         source=source,
@@ -96,20 +95,33 @@ def describe_date_order(raw: pd.DataFrame, day_first: bool | None) -> str:
     return "day-first (detected)" if detected else "month-first (detected)"
 
 
-def order_rows(frame: pd.DataFrame) -> pd.DataFrame:
-    """Rows by loan date, then by a hash of their content: independent of the input order.
+def row_hashes(frame: pd.DataFrame) -> np.ndarray:
+    """A 64-bit hash of each row's content (not of its position or index)."""
+    return pd.util.hash_pandas_object(frame, index=False).to_numpy()
 
-    The index (file row numbers) is kept, so examples can still point into the file.
+
+def deduplicate_in_date_order(frame: pd.DataFrame) -> tuple[pd.DataFrame, int]:
+    """Rows by loan date, then by content hash, without exact duplicates; returns the count dropped.
+
+    The order depends on the rows' content only, never on their order in the
+    export. The index (file row numbers) is kept, so examples still point into the file.
     """
-    hashes = pd.util.hash_pandas_object(frame, index=False)
-    ordered = frame.assign(**{_ORDER_KEY: hashes.to_numpy()})
-    ordered = ordered.sort_values([DATE, _ORDER_KEY], kind="stable")
-    return ordered.drop(columns=_ORDER_KEY)
+    hashes = row_hashes(frame)
+    order = np.lexsort((hashes, frame[DATE].to_numpy()))
+    return drop_exact_duplicates(frame.iloc[order], hashes[order])
 
 
-def drop_exact_duplicates(frame: pd.DataFrame) -> tuple[pd.DataFrame, int]:
-    """Drop rows identical in every (cleaned) column to an earlier row; returns the count dropped."""
-    duplicated = frame.duplicated(keep="first").to_numpy()
+def drop_exact_duplicates(frame: pd.DataFrame, hashes: np.ndarray | None = None) -> tuple[pd.DataFrame, int]:
+    """Drop rows identical in every (cleaned) column to an earlier row; returns the count dropped.
+
+    Only rows whose hashes collide are compared cell by cell, so the result is
+    exact and the full comparison stays small.
+    """
+    hashes = row_hashes(frame) if hashes is None else hashes
+    candidates = pd.Series(hashes).duplicated(keep=False).to_numpy()
+    duplicated = np.zeros(len(frame), dtype=bool)
+    if candidates.any():
+        duplicated[candidates] = frame[candidates].duplicated(keep="first").to_numpy()
     return frame[~duplicated], int(duplicated.sum())
 
 

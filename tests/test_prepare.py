@@ -14,7 +14,13 @@ import yaml
 from export_files import rows_of, write_csv, write_xlsx
 
 from creditrisk.params import ParamsError, section
-from creditrisk.prepare import PrepareError, PrepareParams, prepare_export, split_out_of_time
+from creditrisk.prepare import (
+    PrepareError,
+    PrepareParams,
+    drop_exact_duplicates,
+    prepare_export,
+    split_out_of_time,
+)
 from creditrisk.schema import DATE, TARGET
 
 REPO = Path(__file__).resolve().parents[1]
@@ -126,6 +132,12 @@ def test_exact_duplicates_are_dropped_and_counted(tmp_path: Path) -> None:
     assert report["rows"]["written"] == len(train) + len(test) == 13
     both = pd.concat([train, test])
     assert not both.duplicated().any()
+
+
+def test_colliding_hashes_never_drop_rows_that_differ() -> None:
+    frame = pd.DataFrame({"a": [1.0, 1.0, 2.0, 1.0], "b": ["x", "x", "x", "y"]})
+    unique, dropped = drop_exact_duplicates(frame, hashes=np.zeros(len(frame), dtype="uint64"))
+    assert dropped == 1 and unique.index.tolist() == [0, 2, 3]
 
 
 def test_xlsx_source_is_prepared_like_its_csv_twin(tmp_path: Path) -> None:
