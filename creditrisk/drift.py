@@ -13,7 +13,10 @@ Levels: a distribution shift is `warn`/`alert` only when its effect reaches
 the cut-off (PSI, JS, or for numeric columns the KS distance) *and* its test
 is significant after a Holm (or Benjamini-Hochberg) correction across the
 window's features. The effect cut-offs are the minimum effect size: a window
-of a million rows makes every trivial shift significant but not large. The
+of a million rows makes every trivial shift significant but not large. The JS
+and KS cut-offs default to the values that match PSI 0.1 / 0.25: JS distance^2
+is about PSI / (8 ln 2) for small shifts, and for a location shift of s
+standard deviations KS is about 0.4 s while PSI is about s^2. The
 missing share is judged the same way, on its own, so a jump from 0% to 30%
 missing alerts even when the remaining values look unchanged.
 """
@@ -66,16 +69,16 @@ class DriftParams:
     psi_epsilon: float = 1e-4
     psi_warn: float = 0.10
     psi_alert: float = 0.25
-    js_warn: float = 0.10
-    js_alert: float = 0.20
-    ks_warn: float = 0.10
-    ks_alert: float = 0.20
+    js_warn: float = 0.13
+    js_alert: float = 0.21
+    ks_warn: float = 0.13
+    ks_alert: float = 0.21
     alpha: float = 0.05
     p_adjust: PAdjust = "holm"
     missing_warn: float = 0.05
     missing_alert: float = 0.10
     min_window_rows: int = 30
-    dataset_warn_share: float = 0.10
+    dataset_warn_share: float = 0.25
     dataset_alert_share: float = 0.25
     roc_auc_drop_warn: float = 0.05
     roc_auc_drop_alert: float = 0.10
