@@ -128,16 +128,17 @@ def _sniff_separator(first_line: str) -> str:
     return max(CSV_SEPARATORS, key=lambda separator: counts[separator])
 
 
-def _first_line(path: Path, encoding: str) -> str:
+def _first_line(path: Path) -> str:
+    """The first non-blank line (for sniffing only: undecodable bytes are replaced)."""
     with open(path, "rb") as handle:
-        head = handle.read(1 << 16)
-    return head.decode(encoding, errors="replace").lstrip("\ufeff").splitlines()[0] if head.strip() else ""
+        head = handle.read(1 << 16).decode("utf-8", errors="replace").lstrip("\ufeff")
+    return next((line for line in head.splitlines() if line.strip()), "")
 
 
 def _read_csv(path: Path) -> pd.DataFrame:
     """Every column as text; UTF-8 (with or without BOM), else Windows-1252."""
     try:
-        header = _first_line(path, "utf-8")
+        header = _first_line(path)
     except OSError as error:
         raise SourceError(f"{path}: cannot read the file: {error}") from error
     if not header.strip():

@@ -89,7 +89,7 @@ def test_target_outside_0_1_names_the_file_rows_a_person_sees(tmp_path: Path) ->
     assert [issue.rows for issue in caught.value.issues] == [(3, 5)]
 
 
-@pytest.mark.parametrize("content", ["", "\n\n"])
+@pytest.mark.parametrize("content", ["", "\n\n", "\ufeff"])
 def test_empty_file_stops_with_the_documented_message(tmp_path: Path, content: str) -> None:
     path = tmp_path / "loans.csv"
     path.write_text(content)
