@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 from sklearn.inspection import permutation_importance
 from sklearn.metrics import precision_recall_curve, roc_curve
+from threadpoolctl import threadpool_limits
 
 from creditrisk.artifacts import ModelBundle
 from creditrisk.bands import band_table, monotonicity_warnings
@@ -28,6 +29,7 @@ class EvaluateParams:
     importance_repeats: int = 3
     importance_max_rows: int = 5000
     seed: int = 0
+    threads: int = 1
     metrics_path: str = "reports/metrics.json"
     plots_dir: str = "reports/plots"
     card_path: str = "models/model_card.json"
@@ -101,6 +103,11 @@ def importance_table(bundle: ModelBundle, frame: pd.DataFrame, y: np.ndarray,
 def evaluate_bundle(bundle: ModelBundle, frame: pd.DataFrame, y: np.ndarray,
                     params: EvaluateParams) -> Evaluation:
     """Score the out-of-time test rows with the bundle exactly as the API would, and measure."""
+    with threadpool_limits(limits=params.threads):
+        return _evaluate_bundle(bundle, frame, y, params)
+
+
+def _evaluate_bundle(bundle: ModelBundle, frame: pd.DataFrame, y: np.ndarray, params: EvaluateParams) -> Evaluation:
     y = np.asarray(y).astype(int)
     proba = bundle.predict_pd(frame)
     bands = band_table(bundle.bands, proba, y)

@@ -169,10 +169,13 @@ def raw_inputs(columns: Sequence[str]) -> list[str]:
 def _as_category(values: pd.Series) -> np.ndarray:
     """Text categories, integral numbers without a decimal part, missing as MISSING_CATEGORY."""
     if pd.api.types.is_numeric_dtype(values):
-        numbers = values.astype("float64")
-        text = numbers.map(lambda v: MISSING_CATEGORY if np.isnan(v)
-                           else str(int(v)) if float(v).is_integer() else str(v))
-        return text.to_numpy(dtype=object)
+        numbers = values.to_numpy(dtype="float64", na_value=np.nan)
+        present = ~np.isnan(numbers)
+        integral = present & (np.mod(numbers, 1, where=present, out=np.ones_like(numbers)) == 0)
+        text = np.full(len(numbers), MISSING_CATEGORY, dtype=object)
+        text[integral] = numbers[integral].astype("int64").astype(str)
+        text[present & ~integral] = numbers[present & ~integral].astype(str)
+        return text
     text = values.astype("string").str.strip()
     return text.fillna(MISSING_CATEGORY).replace("", MISSING_CATEGORY).to_numpy(dtype=object)
 

@@ -23,7 +23,13 @@ from sklearn.impute import SimpleImputer
 from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import StratifiedKFold
 from sklearn.pipeline import Pipeline
-from sklearn.preprocessing import OneHotEncoder, QuantileTransformer, StandardScaler
+from sklearn.preprocessing import (
+    OneHotEncoder,
+    QuantileTransformer,
+    SplineTransformer,
+    StandardScaler,
+)
+from threadpoolctl import threadpool_limits
 
 from creditrisk.artifacts import ModelBundle
 from creditrisk.bands import ThresholdPolicy, band_table, choose_threshold, fit_bands
@@ -46,8 +52,10 @@ class TrainParams:
     select_metric: str = "roc_auc"
     cv_folds: int = 5
     seed: int = 0
+    threads: int = 1
     class_weight: str | None = "balanced"
-    scaler: Literal["quantile", "standard"] = "quantile"
+    scaler: Literal["quantile", "standard", "spline"] = "standard"
+    spline_knots: int = 5
     calibration: Calibration = "isotonic"
     calibration_folds: int = 5
     threshold_policy: ThresholdPolicy = "max_f1"
@@ -74,15 +82,35 @@ class TrainParams:
             raise ValueError("params.yaml: train.cv_folds and train.calibration_folds must be >= 2")
 
 
-def build_preprocessor(numeric: list[str], categorical: list[str], scaler: str) -> ColumnTransformer:
-    """Impute and scale numbers (rank-based by default: money columns are heavy-tailed), one-hot categories.
+def numeric_encoder(scaler: str, knots: int) -> Any:
+    """How numbers reach the estimator (after median imputation).
+
+    quantile: rank -> normal scores (robust to heavy tails and absurd values);
+    standard: z-scores; spline: B-splines on quantile knots, which lets a
+    linear model bend (caps, hinges) like a scorecard with smooth bins.
+    """
+    if scaler == "quantile":
+        return QuantileTransformer(n_quantiles=200, output_distribution="normal", subsample=100_000,
+                                   random_state=0)
+    if scaler == "standard":
+        return StandardScaler()
+    if scaler == "spline":
+        return Pipeline([
+            ("rank", QuantileTransformer(n_quantiles=200, output_distribution="uniform", subsample=100_000,
+                                         random_state=0)),
+            ("spline", SplineTransformer(n_knots=knots, degree=3, knots="uniform", extrapolation="constant")),
+        ])
+    raise ValueError(f"params.yaml: train.scaler {scaler!r} must be quantile, standard or spline")
+
+
+def build_preprocessor(numeric: list[str], categorical: list[str], scaler: str,
+                       knots: int = 5) -> ColumnTransformer:
+    """Impute and encode numbers, one-hot categories (unknown ones ignored).
 
     Fitted inside the pipeline, so on training rows only.
     """
-    scale = (QuantileTransformer(n_quantiles=200, output_distribution="normal", subsample=100_000,
-                                 random_state=0)
-             if scaler == "quantile" else StandardScaler())
-    numeric_steps = Pipeline([("impute", SimpleImputer(strategy="median")), ("scale", scale)])
+    numeric_steps = Pipeline([("impute", SimpleImputer(strategy="median")),
+                              ("encode", numeric_encoder(scaler, knots))])
     categorical_steps = OneHotEncoder(handle_unknown="ignore", min_frequency=5, sparse_output=False)
     transformers = []
     if numeric:
@@ -93,30 +121,33 @@ def build_preprocessor(numeric: list[str], categorical: list[str], scaler: str) 
 
 
 def build_estimator(name: str, params: TrainParams) -> Any:
-    """One candidate estimator; its hyperparameters come from the block of the same name."""
-    class_weight = params.class_weight
-    settings = dict(getattr(params, name, {}) or {}) if name in MODEL_NAMES else {}
+    """One candidate estimator, from the params block of the same name.
+
+    `train.class_weight` applies to every candidate unless its block sets its own.
+    """
+    if name not in MODEL_NAMES:
+        raise ValueError(f"params.yaml: unknown model {name!r}; candidates are {list(MODEL_NAMES)}")
+    settings = {"class_weight": params.class_weight, **(getattr(params, name) or {})}
+    estimators: dict[str, tuple[type, dict[str, Any]]] = {
+        "logistic": (LogisticRegression, {"max_iter": 1000}),
+        "random_forest": (RandomForestClassifier, {"n_estimators": 200, "max_depth": 6, "min_samples_leaf": 20,
+                                                   "n_jobs": 1, "random_state": params.seed}),
+        "hist_gradient_boosting": (HistGradientBoostingClassifier, {
+            "max_iter": 200, "learning_rate": 0.05, "max_depth": 3, "early_stopping": False,
+            "random_state": params.seed}),
+    }
+    estimator_class, defaults = estimators[name]
     try:
-        if name == "logistic":
-            return LogisticRegression(class_weight=class_weight, **{"max_iter": 1000, **settings})
-        if name == "random_forest":
-            defaults = {"n_estimators": 200, "max_depth": 6, "min_samples_leaf": 20, "n_jobs": 1}
-            return RandomForestClassifier(class_weight=class_weight, random_state=params.seed,
-                                          **{**defaults, **settings})
-        if name == "hist_gradient_boosting":
-            defaults = {"max_iter": 200, "learning_rate": 0.05, "max_depth": 3, "early_stopping": False}
-            return HistGradientBoostingClassifier(class_weight=class_weight, random_state=params.seed,
-                                                  **{**defaults, **settings})
+        return estimator_class(**{**defaults, **settings})
     except TypeError as error:
         raise ValueError(f"params.yaml: train.{name}: {error}") from error
-    raise ValueError(f"params.yaml: unknown model {name!r}; candidates are {list(MODEL_NAMES)}")
 
 
 def build_model(name: str, params: TrainParams, features: FeatureSet) -> Pipeline:
     """The whole scoring recipe for candidate `name`: raw contract columns in, P(default) out."""
     return Pipeline([
         ("domain", DomainFeatures(numeric=list(features.numeric), categorical=list(features.categorical))),
-        ("preprocess", build_preprocessor(features.numeric, features.categorical, params.scaler)),
+        ("preprocess", build_preprocessor(features.numeric, features.categorical, params.scaler, params.spline_knots)),
         ("model", build_estimator(name, params)),
     ])
 
@@ -148,13 +179,14 @@ def cross_validate_candidate(name: str, params: TrainParams, features: FeatureSe
     started = time.perf_counter()
     oof = np.full(len(y), np.nan)
     fold_metrics = []
-    for fit_rows, held_rows in stratified_folds(params.cv_folds, params.seed).split(frame, y):
-        model = build_model(name, params, features)
-        model.fit(frame.iloc[fit_rows], y[fit_rows])
-        proba = model.predict_proba(frame.iloc[held_rows])[:, 1]
-        oof[held_rows] = proba
-        threshold = choose_threshold(y[held_rows], proba, params.threshold_policy, params.cost_ratio)
-        fold_metrics.append(summarize_classification(y[held_rows], proba, threshold))
+    with threadpool_limits(limits=params.threads):
+        for fit_rows, held_rows in stratified_folds(params.cv_folds, params.seed).split(frame, y):
+            model = build_model(name, params, features)
+            model.fit(frame.iloc[fit_rows], y[fit_rows])
+            proba = model.predict_proba(frame.iloc[held_rows])[:, 1]
+            oof[held_rows] = proba
+            threshold = choose_threshold(y[held_rows], proba, params.threshold_policy, params.cost_ratio)
+            fold_metrics.append(summarize_classification(y[held_rows], proba, threshold))
     return CandidateResult(name, fold_metrics, oof, time.perf_counter() - started)
 
 
@@ -173,26 +205,29 @@ def select_best(table: pd.DataFrame, metric: str) -> str:
 
 
 def fit_final(name: str, params: TrainParams, features: FeatureSet, frame: pd.DataFrame,
-              y: np.ndarray, cv_oof: np.ndarray) -> tuple[Any, np.ndarray]:
+              y: np.ndarray, cv_oof: np.ndarray) -> tuple[Pipeline, np.ndarray]:
     """Refit `name` on all of train, calibrated per params; return it and out-of-fold train PDs.
 
-    With calibration, CalibratedClassifierCV fits one (estimator, calibrator)
-    pair per fold of the TRAIN split. The out-of-fold PD of a training row comes
-    from the pair whose estimator did not see that row (its calibrator did, a
-    small optimism we accept to avoid refitting). Without calibration the
-    cross-validation predictions serve.
+    With calibration the result is Pipeline(domain features -> CalibratedClassifierCV),
+    which fits one (preprocess + estimator, calibrator) pair per fold of the
+    TRAIN split and averages them; the stateless domain step runs once, outside
+    the ensemble. The out-of-fold PD of a training row comes from the pair whose
+    estimator did not see it (its calibrator did: a small optimism accepted to
+    avoid refitting). Without calibration the cross-validation predictions serve.
     """
     model = build_model(name, params, features)
     if params.calibration == "none":
         model.fit(frame, y)
         return model, cv_oof
+    domain, scorer = model.steps[0][1], Pipeline(model.steps[1:])
+    model_frame = domain.fit(frame).transform(frame)
     folds = stratified_folds(params.calibration_folds, params.seed)
-    calibrated = CalibratedClassifierCV(model, method=params.calibration, cv=folds, ensemble=True)
-    calibrated.fit(frame, y)
+    calibrated = CalibratedClassifierCV(scorer, method=params.calibration, cv=folds, ensemble=True)
+    calibrated.fit(model_frame, y)
     oof = np.full(len(y), np.nan)
-    for pair, (_, held_rows) in zip(calibrated.calibrated_classifiers_, folds.split(frame, y)):
-        oof[held_rows] = pair.predict_proba(frame.iloc[held_rows])[:, 1]
-    return calibrated, oof
+    for pair, (_, held_rows) in zip(calibrated.calibrated_classifiers_, folds.split(model_frame, y)):
+        oof[held_rows] = pair.predict_proba(model_frame.iloc[held_rows])[:, 1]
+    return Pipeline([("domain", domain), ("calibrated", calibrated)]), oof
 
 
 @dataclass
@@ -211,8 +246,17 @@ def data_window(frame: pd.DataFrame) -> dict[str, Any]:
 
 
 def train_bundle(frame: pd.DataFrame, y: np.ndarray, features: FeatureSet, params: TrainParams) -> TrainingResult:
-    """Compare the candidates, refit and calibrate the best, fit threshold and bands: the whole train stage."""
+    """Compare the candidates, refit and calibrate the best, fit threshold and bands: the whole train stage.
+
+    BLAS/OpenMP threads are capped at `params.threads`: on a small shared
+    machine, multi-threaded BLAS on small matrices is several times slower.
+    """
     params.validate()
+    with threadpool_limits(limits=params.threads):
+        return _train_bundle(frame, y, features, params)
+
+
+def _train_bundle(frame: pd.DataFrame, y: np.ndarray, features: FeatureSet, params: TrainParams) -> TrainingResult:
     y = np.asarray(y).astype(int)
     inputs = frame.reindex(columns=features.raw_inputs)
     timings: dict[str, float] = {}

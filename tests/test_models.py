@@ -1,0 +1,215 @@
+"""Candidates, CV comparison, calibration, the saved artifact, and the checks a risk model must pass."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import skops.io as sio
+from sklearn.metrics import roc_auc_score
+from threadpoolctl import threadpool_limits
+
+from creditrisk.artifacts import TRUSTED_MODULE_PREFIXES, ArtifactError, load_bundle, save_bundle
+from creditrisk.bands import band_table
+from creditrisk.features import (
+    GuardConfig,
+    candidate_columns,
+    default_target,
+    feature_set,
+    screen_leakage,
+)
+from creditrisk.models import (
+    MODEL_NAMES,
+    TrainParams,
+    build_model,
+    comparison_table,
+    cross_validate_candidate,
+    select_best,
+    stratified_folds,
+    train_bundle,
+)
+from loan_frames import make_loans, split_out_of_time
+
+FAST = {"logistic": {"C": 0.5}, "random_forest": {"n_estimators": 30, "max_depth": 4},
+        "hist_gradient_boosting": {"max_iter": 40, "learning_rate": 0.1}}
+
+
+def small_params(**changes) -> TrainParams:
+    settings = dict(version="test", candidates=["logistic", "hist_gradient_boosting"], cv_folds=3,
+                    calibration_folds=3, seed=5, **FAST)
+    settings.update(changes)
+    return TrainParams(**settings)
+
+
+@pytest.fixture(scope="module")
+def split() -> tuple[pd.DataFrame, pd.DataFrame]:
+    return split_out_of_time(make_loans(3000, seed=21), test_fraction=0.25)
+
+
+@pytest.fixture(scope="module")
+def features(split):
+    train, _ = split
+    report = screen_leakage(train, default_target(train), candidate_columns(train, engineered=True),
+                            GuardConfig(seed=1))
+    return feature_set(report)
+
+
+@pytest.fixture(scope="module")
+def trained(split, features):
+    train, _ = split
+    return train_bundle(train, default_target(train), features, small_params())
+
+
+def test_every_candidate_builds_one_pipeline_that_scores_raw_columns(split, features):
+    train, test = split
+    y = default_target(train)
+    for name in MODEL_NAMES:
+        model = build_model(name, small_params(), features)
+        assert [step for step, _ in model.steps] == ["domain", "preprocess", "model"]
+        with threadpool_limits(limits=1):
+            model.fit(train[features.raw_inputs], y)
+            proba = model.predict_proba(test)[:, 1]  # extra columns (target, puntaje) are ignored
+        assert proba.shape == (len(test),) and np.all((proba >= 0) & (proba <= 1))
+
+
+def test_unknown_candidate_and_bad_hyperparameter_name_the_params_key(features):
+    with pytest.raises(ValueError, match="train.candidates"):
+        small_params(candidates=["svm"]).validate()
+    with pytest.raises(ValueError, match="train.logistic"):
+        build_model("logistic", small_params(logistic={"Cee": 1.0}), features)
+
+
+def test_folds_are_shuffled_and_stratified():
+    y = np.array([0] * 90 + [1] * 10)  # sorted by target, like a real export's tail
+    for _, held in stratified_folds(5, seed=0).split(np.zeros(len(y)), y):
+        assert y[held].sum() == 2
+        assert not np.array_equal(held, np.arange(held[0], held[0] + len(held)))
+
+
+def test_comparison_table_has_mean_and_std_per_metric(trained):
+    table = trained.comparison
+    assert list(table["model"]) == ["logistic", "hist_gradient_boosting"]
+    for metric in ("roc_auc", "pr_auc", "ks", "brier", "log_loss", "f1"):
+        assert {f"{metric}_mean", f"{metric}_std"} <= set(table.columns)
+    assert (table["folds"] == 3).all()
+    assert (table["roc_auc_std"] > 0).all()
+    assert not np.isnan(trained.oof_pd).any()
+    best = select_best(table, "roc_auc")
+    assert trained.bundle.metadata["model"] == best
+    assert table.loc[table["model"] == best, "roc_auc_mean"].item() == table["roc_auc_mean"].max()
+    lowest_brier = select_best(table, "brier")
+    assert table.loc[table["model"] == lowest_brier, "brier_mean"].item() == table["brier_mean"].min()
+
+
+def test_cross_validation_predicts_every_row_once(split, features):
+    train, _ = split
+    y = default_target(train)
+    result = cross_validate_candidate("logistic", small_params(), features, train[features.raw_inputs], y)
+    assert len(result.fold_metrics) == 3
+    assert not np.isnan(result.oof_pd).any()
+    assert comparison_table([result])["model"].tolist() == ["logistic"]
+
+
+def test_model_beats_a_constant_on_the_out_of_time_split(trained, split):
+    train, test = split
+    y_test = default_target(test)
+    proba = trained.bundle.predict_pd(test)
+    assert roc_auc_score(y_test, proba) > 0.62
+    constant = np.full(len(y_test), default_target(train).mean())
+    assert np.mean((proba - y_test) ** 2) < np.mean((constant - y_test) ** 2)
+
+
+def test_calibrated_pd_mean_is_close_to_the_default_rate(trained, split):
+    train, test = split
+    y_train, y_test = default_target(train), default_target(test)
+    assert trained.oof_pd.mean() == pytest.approx(y_train.mean(), abs=0.01)
+    assert trained.bundle.predict_pd(test).mean() == pytest.approx(y_test.mean(), abs=0.025)
+
+
+def test_uncalibrated_class_weighted_model_is_not_calibrated(split, features):
+    """The contrast that makes the calibration test meaningful."""
+    train, _ = split
+    y = default_target(train)
+    result = train_bundle(train, y, features, small_params(candidates=["logistic"], calibration="none"))
+    assert result.oof_pd.mean() > 3 * y.mean()
+
+
+def test_bands_are_monotonic_on_train(trained, split):
+    train, _ = split
+    table = band_table(trained.bundle.bands, trained.oof_pd, default_target(train))
+    assert table["default_rate"].is_monotonic_increasing
+    assert table["rows"].min() > 0
+    assert trained.bundle.bands[-1].upper_pd == 1.0
+
+
+def test_bundle_records_features_leaks_and_cv(trained, features):
+    bundle = trained.bundle
+    assert bundle.features == features.raw_inputs
+    assert "puntaje" not in bundle.features
+    assert set(bundle.metadata["dropped_leaks"]) == {"puntaje", "internal_to_bureau_score"}
+    assert bundle.metadata["version"] == "test"
+    assert bundle.metadata["model"] in ("logistic", "hist_gradient_boosting")
+    assert len(bundle.metadata["cv"]) == 2
+    assert 0 < bundle.threshold < 1
+
+
+def test_saved_artifact_loads_with_trusted_types_only_and_scores_the_same(trained, split, tmp_path: Path):
+    _, test = split
+    path = tmp_path / "model.skops"
+    save_bundle(trained.bundle, path)
+    untrusted = sio.get_untrusted_types(file=path)
+    assert all(name.startswith(TRUSTED_MODULE_PREFIXES) for name in untrusted)
+    assert "creditrisk.features.DomainFeatures" in untrusted
+    loaded = load_bundle(path)
+    np.testing.assert_array_equal(loaded.predict_pd(test), trained.bundle.predict_pd(test))
+    assert loaded.bands == trained.bundle.bands and loaded.threshold == trained.bundle.threshold
+
+
+def test_tampered_artifact_is_refused(trained, tmp_path: Path):
+    path = tmp_path / "model.skops"
+    save_bundle(trained.bundle, path)
+    data = bytearray(path.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    path.write_bytes(bytes(data))
+    with pytest.raises(ArtifactError, match="changed after it was saved"):
+        load_bundle(path)
+
+
+# ------------------------------------------------------------ behaviour a risk model must show
+
+
+def test_pd_is_a_probability_and_identical_rows_score_identically(trained, split):
+    _, test = split
+    row = test.iloc[[0]]
+    copies = pd.concat([row] * 5, ignore_index=True)
+    proba = trained.bundle.predict_pd(pd.concat([test, copies], ignore_index=True))
+    assert np.all((proba >= 0) & (proba <= 1))
+    assert np.unique(proba[-5:]).size == 1
+
+
+def test_scores_do_not_depend_on_row_order_or_batch(trained, split):
+    _, test = split
+    whole = trained.bundle.predict_pd(test)
+    shuffled = test.sample(frac=1.0, random_state=0)
+    np.testing.assert_allclose(trained.bundle.predict_pd(shuffled), whole[shuffled.index.to_numpy()])
+    np.testing.assert_allclose(trained.bundle.predict_pd(test.iloc[:7]), whole[:7])
+
+
+def test_more_bureau_inquiries_do_not_lower_pd_by_much(trained, split):
+    _, test = split
+    base = test.copy()
+    more = test.copy()
+    more["huella_consulta"] = base["huella_consulta"] + 5
+    delta = trained.bundle.predict_pd(more) - trained.bundle.predict_pd(base)
+    assert delta.mean() >= 0
+    assert np.quantile(delta, 0.05) > -0.02
+
+
+def test_scoring_tolerates_missing_optional_columns(trained, split):
+    """The API may send only required columns: absent optional ones count as missing."""
+    _, test = split
+    sparse = test.drop(columns=["promedio_ingresos_datacredito", "tendencia_ingresos", "fecha_prestamo"])
+    proba = trained.bundle.predict_pd(sparse)
+    assert np.isfinite(proba).all()
