@@ -15,6 +15,7 @@ so every message can point at the row to open.
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import numpy as np
@@ -99,14 +100,7 @@ def file_rows(index: pd.Index, positions: np.ndarray | list[int]) -> list[int]:
 
 
 def _with_file_rows(issue: Issue, index: pd.Index) -> Issue:
-    return Issue(
-        column=issue.column,
-        rule=issue.rule,
-        count=issue.count,
-        rows=tuple(file_rows(index, list(issue.rows))),
-        values=issue.values,
-        message=issue.message,
-    )
+    return dataclasses.replace(issue, rows=tuple(file_rows(index, list(issue.rows))))
 
 
 def _header_names(columns: pd.Index) -> list[str]:
@@ -147,30 +141,28 @@ def _read_csv(path: Path) -> pd.DataFrame:
     try:
         frame = _read_csv_text(path, separator, "utf-8-sig")
     except UnicodeDecodeError:
-        frame = _read_csv_text(path, separator, CSV_FALLBACK_ENCODING)
+        try:
+            frame = _read_csv_text(path, separator, CSV_FALLBACK_ENCODING)
+        except UnicodeDecodeError as error:
+            raise SourceError(f"{path}: text is neither UTF-8 nor {CSV_FALLBACK_ENCODING}: {error}") from error
     frame.index = pd.RangeIndex(FIRST_DATA_ROW, FIRST_DATA_ROW + len(frame))
     return frame
 
 
 def _read_csv_text(path: Path, separator: str, encoding: str) -> pd.DataFrame:
-    """Fast multi-threaded Arrow reader; the C reader only to word a malformed-file error."""
+    """The fast multi-threaded Arrow reader; on any failure the C reader, whose errors
+    name the line (and which raises UnicodeDecodeError for text in another encoding)."""
     options = {"sep": separator, "dtype": str, "encoding": encoding}
     try:
         return pd.read_csv(path, engine="pyarrow", **options)
-    except (pa.ArrowInvalid, ValueError) as arrow_error:
-        if _is_decode_error(arrow_error):
-            raise UnicodeDecodeError(encoding, b"", 0, 1, str(arrow_error)) from arrow_error
-        try:
-            return pd.read_csv(path, engine="c", **options)
-        except UnicodeDecodeError:
-            raise
-        except (pd.errors.ParserError, ValueError) as error:
-            raise SourceError(f"{path}: not a readable CSV file: {error}") from error
-
-
-def _is_decode_error(error: Exception) -> bool:
-    text = str(error).lower()
-    return "utf8" in text or "utf-8" in text or "decode" in text
+    except (pa.ArrowInvalid, ValueError):
+        pass
+    try:
+        return pd.read_csv(path, engine="c", **options)
+    except UnicodeDecodeError:
+        raise
+    except (pd.errors.ParserError, ValueError) as error:
+        raise SourceError(f"{path}: not a readable CSV file: {error}") from error
 
 
 def _read_xlsx(path: Path) -> pd.DataFrame:
