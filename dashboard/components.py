@@ -82,3 +82,4 @@ def first_present(mapping: dict[str, Any], *keys: str) -> Any:
         if key in mapping and mapping[key] is not None:
             return mapping[key]
     return None
+

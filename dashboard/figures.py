@@ -185,16 +185,32 @@ def distribution_overlay_figure(
 
 
 def feature_history_figure(
-    feature: str, history: pd.DataFrame, statistics: Sequence[str], thresholds: Thresholds | None = None
+    feature: str,
+    history: pd.DataFrame,
+    statistics: Sequence[str],
+    thresholds: Thresholds | None = None,
+    limits: Mapping[str, str] | None = None,
 ) -> go.Figure:
-    """One row per statistic over all windows; markers coloured by the window's level."""
+    """One row per statistic over all windows; markers coloured by the window's level.
+
+    `thresholds` are the fixed cut-offs (horizontal lines); `limits` maps a
+    statistic to a column of per-window limits (e.g. the bootstrap PSI limit)
+    drawn as a dotted series beside them.
+    """
     present = [name for name in statistics if name in history.columns]
+    limits = {
+        name: column for name, column in (limits or {}).items()
+        if column in history.columns and history[column].notna().any()
+    }
     figure = make_subplots(
         rows=max(len(present), 1),
         cols=1,
         shared_xaxes=True,
         vertical_spacing=0.08,
-        subplot_titles=[STATISTIC_TITLES.get(name, name) for name in present],
+        subplot_titles=[
+            STATISTIC_TITLES.get(name, name) + (" (dotted: bootstrap limit)" if name in limits else "")
+            for name in present
+        ],
     )
     colours = [level_colour(level) for level in history.get("level", pd.Series(["ok"] * len(history)))]
     for row, name in enumerate(present, start=1):
@@ -211,6 +227,19 @@ def feature_history_figure(
             row=row,
             col=1,
         )
+        if name in limits:
+            figure.add_trace(
+                go.Scatter(
+                    x=history["window"],
+                    y=history[limits[name]],
+                    mode="lines",
+                    line={"color": REFERENCE_COLOUR, "dash": "dot"},
+                    name=f"{STATISTIC_TITLES.get(name, name)} limit (bootstrap)",
+                    showlegend=False,
+                ),
+                row=row,
+                col=1,
+            )
         _threshold_lines(figure, (thresholds or {}).get(name), row=row, col=1)
     figure.update_xaxes(type="category")
     figure.update_xaxes(title="window", row=max(len(present), 1), col=1)
@@ -265,6 +294,10 @@ def performance_figure(
     if "default_rate" in labelled:
         figure.add_trace(go.Scatter(x=labelled["window"], y=labelled["default_rate"], mode="lines+markers",
                                     name="observed default rate", line={"color": CURRENT_COLOUR}), row=1, col=2)
+    if "mean_pd_labelled" in labelled:
+        figure.add_trace(go.Scatter(x=labelled["window"], y=labelled["mean_pd_labelled"], mode="lines+markers",
+                                    name="mean PD, labelled rows", line={"color": REFERENCE_COLOUR, "dash": "dot"}),
+                         row=1, col=2)
     _reference_line(figure, test_metrics.get("default_rate"), "test default rate", row=1, col=2)
     if "brier" in labelled:
         figure.add_trace(go.Scatter(x=labelled["window"], y=labelled["brier"], mode="lines+markers",
@@ -377,6 +410,25 @@ def calibration_figure(curve: pd.DataFrame) -> go.Figure:
     figure.update_xaxes(title="mean predicted PD", tickformat=".0%")
     figure.update_yaxes(title="observed default rate", tickformat=".0%")
     return _base_layout(figure, "Calibration, out-of-time test")
+
+
+def importance_figure(importance: pd.DataFrame, top: int = 15) -> go.Figure:
+    """Permutation importance (`feature`, `importance`, optional `std`), largest on top."""
+    rows = importance.sort_values("importance", ascending=False).head(top).iloc[::-1]
+    errors = rows["std"].fillna(0).to_list() if "std" in rows else None
+    figure = go.Figure(
+        go.Bar(
+            x=rows["importance"],
+            y=rows["feature"].astype(str),
+            orientation="h",
+            error_x={"type": "data", "array": errors, "visible": errors is not None},
+            marker_color=REFERENCE_COLOUR,
+            name="importance",
+        )
+    )
+    figure.update_xaxes(title="drop in ROC-AUC when shuffled")
+    figure.update_yaxes(type="category")
+    return _base_layout(figure, "Permutation importance, out-of-time test", height=max(320, 24 * len(rows) + 120))
 
 
 def histogram_figure(values_by_class: Mapping[str, pd.Series], column: str) -> go.Figure:

@@ -151,7 +151,11 @@ def read_parquet(path: Path) -> pd.DataFrame | None:
 
 
 def read_drift_windows(path: Path) -> pd.DataFrame | None:
-    """`windows.json` as a frame, one row per window in time order (band_mix kept as dicts)."""
+    """`windows.json` as a frame, one row per window in time order (band_mix kept as dicts).
+
+    Windows of the API prediction log have their own labels, so a month can
+    appear twice (incoming batch and log); they sort by end date.
+    """
     records = read_json(path)
     if records is None:
         return None
@@ -162,7 +166,8 @@ def read_drift_windows(path: Path) -> pd.DataFrame | None:
         return frame
     if "window" not in frame.columns:
         raise UnreadableArtifact(f"{path}: windows have no 'window' field")
-    return frame.sort_values("window", kind="stable").reset_index(drop=True)
+    order = ["end", "window"] if "end" in frame.columns else ["window"]
+    return frame.sort_values(order, kind="stable").reset_index(drop=True)
 
 
 @dataclass(frozen=True)

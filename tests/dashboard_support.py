@@ -1,18 +1,27 @@
-"""A small, realistic artifact set in the documented formats (docs/interfaces.md), for dashboard tests.
+"""Artifacts for the dashboard tests: a hand-written set, and the real stages run on a small sample.
 
-Early windows are quiet, late ones drift (salary, product mix, bureau score)
-and go to alert, like the sample export.
+`write_artifact_set` writes every file the dashboard reads, in the formats the
+stages write (docs/interfaces.md), with known values: early windows quiet,
+late ones drifting (salary, product mix, bureau score) into alert. It is fast
+and exact. `run_small_pipeline` runs the real pipeline in a clone of the
+project, for the end-to-end tests.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
+import subprocess
+import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pytest
+import yaml
+from streamlit.testing.v1 import AppTest
 
 WINDOWS = ("2026-05", "2026-06", "2026-07", "2026-08", "2026-09", "2026-10")
 LABELLED_WINDOWS = 3
@@ -63,6 +72,7 @@ def _feature_rows() -> pd.DataFrame:
                 "chi2_pvalue": None if numeric else 0.5 / (1 + 50 * drift),
                 "chi2_pvalue_adj": None if numeric else 0.9 / (1 + 50 * drift),
                 "level": level, "reason": f"psi {psi:.2f} >= {PSI_CUTOFFS[level]}" if level != "ok" else "",
+                "source": "incoming", "values": 700, "psi_limit": 0.05,
             })
     return pd.DataFrame(rows)
 
@@ -167,11 +177,12 @@ def write_artifact_set(root: Path, now: datetime | None = None) -> dict[str, str
         "bands": {band: {"share": share, "default_rate": rate}
                   for band, share, rate in zip(BANDS, (0.3, 0.3, 0.2, 0.15, 0.05), (0.02, 0.03, 0.05, 0.08, 0.15))},
     })
-    _write_json(reports / "model_comparison.json", [
+    _write_json(reports / "model_comparison.json", {"select_metric": "roc_auc", "selected": "hist_gradient_boosting",
+                                                     "folds": 5, "models": [
         {"model": name, "folds": 5, "seconds": 1.0, "roc_auc_mean": auc, "roc_auc_std": 0.02,
          "brier_mean": 0.045, "brier_std": 0.001, "pr_auc_mean": auc / 7, "pr_auc_std": 0.01}
         for name, auc in (("logistic", 0.68), ("random_forest", 0.69), ("hist_gradient_boosting", 0.70))
-    ])
+    ]})
     plots = reports / "plots"
     plots.mkdir(parents=True, exist_ok=True)
     grid = np.linspace(0, 1, 21)
@@ -184,13 +195,27 @@ def write_artifact_set(root: Path, now: datetime | None = None) -> dict[str, str
         "checks": ["rank_auc", "separates_perfectly", "tree_oof_auc", "missing_indicator_auc"],
         "dropped": {"puntaje": ["rank_auc 1.000 >= 0.98", "separates the classes perfectly"]},
         "kept": list(NUMERIC_FEATURES),
-        "columns": [{"column": "puntaje", "rank_auc": 1.0, "dropped": True},
-                    {"column": "puntaje_datacredito", "rank_auc": 0.58, "dropped": False}],
+        "columns": [{"column": "puntaje_datacredito", "kind": "numeric", "rank_auc": 0.58, "dropped": False,
+                     "reasons": []},
+                    {"column": "puntaje", "kind": "numeric", "rank_auc": 1.0, "dropped": True,
+                     "reasons": ["rank_auc 1.0000 >= 0.98", "one threshold separates the classes perfectly"]}],
     })
     _write_json(reports / "data_quality.json", {
-        "rows_in": 420, "rows_out": 400, "duplicates_dropped": 20,
-        "columns": {"edad_cliente": {"placeholder": 6, "missing_share": 0.015},
-                    "salario_cliente": {"above_maximum": 1, "missing_share": 0.003}},
+        "source": {"path": "data/source/loans.xlsx", "format": "xlsx", "date_order": "spreadsheet datetimes"},
+        "rows": {"read": 520, "duplicates_dropped": 20, "written": 500, "train": 400, "test": 100},
+        "values_nulled": 7,
+        "columns": {
+            "edad_cliente": {"dtype": "float64", "nulled_by_rule": {"placeholder": 6},
+                             "nulled_example_rows": {"placeholder": [1, 2]}, "missing": 6, "missing_share": 0.012},
+            "salario_cliente": {"dtype": "float64", "nulled_by_rule": {"above_maximum": 1}, "missing": 1,
+                                "missing_share": 0.002},
+            "tipo_credito": {"dtype": "str", "nulled_by_rule": {}, "missing": 0, "missing_share": 0.0},
+        },
+        "split": {"method": "out_of_time", "by": "fecha_prestamo", "test_fraction": 0.2,
+                  "train": {"rows": 400, "date_min": "2024-11-01T08:00:00", "date_max": "2025-12-31T18:00:00",
+                            "defaults": 19, "default_rate": 0.0475},
+                  "test": {"rows": 100, "date_min": "2026-01-01T08:00:00", "date_max": "2026-04-30T18:00:00",
+                           "defaults": 5, "default_rate": 0.05}},
     })
     drift = reports / "drift"
     drift.mkdir(parents=True, exist_ok=True)
@@ -199,17 +224,114 @@ def write_artifact_set(root: Path, now: datetime | None = None) -> dict[str, str
     _write_json(drift / "distributions.json", _distributions(features))
     _write_json(drift / "summary.json", {
         "latest_window": latest["window"], "status": latest["status"],
-        "counts": latest_features["level"].value_counts().reindex(["ok", "warn", "alert"], fill_value=0).to_dict(),
+        "counts_by_level": latest_features["level"].value_counts().reindex(["ok", "warn", "alert"],
+                                                                          fill_value=0).to_dict(),
         "score_psi": latest["score_psi"],
-        "features_in_alert": [{"feature": name, "since": "2026-09"} for name in in_alert],
+        "features_in_alert": {name: "2026-09" for name in in_alert},
         "thresholds": {"psi": PSI_CUTOFFS, "score_psi": PSI_CUTOFFS},
     })
     _write_json(root / "models" / "model_card.json", {
-        "version": "1.1.0", "model": "hist_gradient_boosting", "selected_by": "roc_auc",
-        "data_window": {"start": "2024-11-01T08:00:00", "end": "2025-12-31T18:00:00"},
+        "version": "1.1.0", "model": "hist_gradient_boosting", "selected_by": "roc_auc", "calibration": "isotonic",
+        "threshold": 0.08, "dropped_leaks": {"puntaje": ["rank_auc 1.0000 >= 0.98"]},
+        "data_window": {"train": {"start": "2024-11-01T08:00:00", "end": "2025-12-31T18:00:00"},
+                        "test": {"start": "2026-01-01T08:00:00", "end": "2026-04-30T18:00:00"}},
     })
     train = root / "data" / "prepared" / "train.parquet"
     train.parent.mkdir(parents=True, exist_ok=True)
     _train_frame().to_parquet(train, index=False)
     _write_prediction_log(root / "data" / "monitoring" / "predictions.sqlite", now)
     return environment_for(root)
+
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+SMALL_PIPELINE_PARAMS = {
+    "generate": {"rows": 2000, "incoming_rows": 300},
+    "featurize": {"guard_folds": 3},
+    "train": {"candidates": ["logistic", "hist_gradient_boosting"], "cv_folds": 3, "calibration_folds": 3},
+    "evaluate": {"importance_repeats": 1, "importance_max_rows": 1000},
+    "drift": {"bootstrap_samples": 20},
+}
+LOGGED_ROWS = 40
+_pipeline_roots: dict[Path, Path] = {}
+
+
+def _run(command: list[str], cwd: Path) -> None:
+    environment = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"}
+    finished = subprocess.run(command, cwd=cwd, env=environment, capture_output=True, text=True)
+    if finished.returncode != 0:
+        raise RuntimeError(f"{' '.join(command)} failed in {cwd}:\n{finished.stdout}\n{finished.stderr}")
+
+
+def _shrink_params(path: Path) -> None:
+    params = yaml.safe_load(path.read_text())
+    for block, values in SMALL_PIPELINE_PARAMS.items():
+        params[block].update(values)
+    params["train"]["hist_gradient_boosting"]["max_iter"] = 50
+    path.write_text(yaml.safe_dump(params, sort_keys=False))
+
+
+def _score_through_the_log(repo: Path) -> None:
+    """Score rows of the latest incoming batch with the trained model and log them, as the API does."""
+    from creditrisk.artifacts import load_bundle
+    from creditrisk.predlog import PredictionLog, log_rows
+    from creditrisk.schema import coerce_and_validate
+    from creditrisk.sources import read_export
+
+    params = yaml.safe_load((repo / "params.yaml").read_text())
+    bundle = load_bundle(repo / params["train"]["model_path"], repo / "dvc.lock")
+    latest_batch = sorted((repo / params["generate"]["incoming_dir"]).glob("loans_*.csv"))[-1]
+    # Coerce the whole file (the date order is detected per file), then score a few rows.
+    frame = coerce_and_validate(read_export(latest_batch), purpose="scoring").frame.head(LOGGED_ROWS)
+    pds = bundle.predict_pd(frame)
+    log = PredictionLog(repo / params["drift"]["prediction_log"])
+    log.append(log_rows(frame, "test-request", bundle.version, pds, bundle.band_of(pds), bundle.decide(pds)))
+    log.close()
+
+
+def run_small_pipeline(base: Path) -> Path:
+    """Clone the project into `base`, run the real stages on a small sample, return the clone.
+
+    The model is trained and evaluated first, a few rows are scored into the
+    prediction log like the API would, then the drift stage reads batches and
+    log. Runs once per test session (per `base`).
+    """
+    if base in _pipeline_roots:
+        return _pipeline_roots[base]
+    base.mkdir(parents=True, exist_ok=True)
+    repo = base / "repo"
+    _run(["git", "clone", "--quiet", str(PROJECT_ROOT), str(repo)], cwd=base)
+    _shrink_params(repo / "params.yaml")
+    dvc = str(Path(sys.executable).parent / "dvc")
+    _run([dvc, "repro", "--quiet", "evaluate"], cwd=repo)
+    _score_through_the_log(repo)
+    _run([dvc, "repro", "--quiet", "drift"], cwd=repo)
+    _pipeline_roots[base] = repo
+    return repo
+
+
+APP = Path(__file__).resolve().parent.parent / "dashboard" / "app.py"
+PAGES = ("views/overview.py", "views/drift.py", "views/performance.py", "views/models.py", "views/exploration.py")
+PAGE_TITLES = {
+    "views/overview.py": "Credit-risk model overview",
+    "views/drift.py": "Drift",
+    "views/performance.py": "Performance over time",
+    "views/models.py": "Models and versions",
+    "views/exploration.py": "Data exploration",
+}
+
+
+def open_page(page: str, environment: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> AppTest:
+    """The app with the environment pointing at the artifacts, run once on `page`."""
+    for name, value in environment.items():
+        monkeypatch.setenv(name, value)
+    return AppTest.from_file(str(APP), default_timeout=60).switch_page(page).run()
+
+
+def chart_titles(app: AppTest) -> list[str]:
+    return [json.loads(chart.proto.spec)["layout"]["title"]["text"] for chart in app.get("plotly_chart")]
+
+
+def texts(app: AppTest) -> str:
+    parts = [element.value for kind in ("markdown", "info", "warning", "error", "caption", "subheader")
+             for element in getattr(app, kind)]
+    return "\n".join(str(part) for part in parts)

@@ -1,40 +1,10 @@
-"""Every dashboard page through Streamlit's AppTest: with a full artifact set, with nothing, with a broken file."""
+"""Every dashboard page through Streamlit's AppTest on the hand-written artifact set, on nothing, on a broken file."""
 
 from __future__ import annotations
 
-import json
-from pathlib import Path
-
 import pytest
-from streamlit.testing.v1 import AppTest
 
-from dashboard_support import environment_for, write_artifact_set
-
-APP = Path(__file__).resolve().parent.parent / "dashboard" / "app.py"
-PAGES = ("views/overview.py", "views/drift.py", "views/performance.py", "views/models.py", "views/exploration.py")
-PAGE_TITLES = {
-    "views/overview.py": "Credit-risk model overview",
-    "views/drift.py": "Drift",
-    "views/performance.py": "Performance over time",
-    "views/models.py": "Models and versions",
-    "views/exploration.py": "Data exploration",
-}
-
-
-def open_page(page: str, environment: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> AppTest:
-    for name, value in environment.items():
-        monkeypatch.setenv(name, value)
-    return AppTest.from_file(str(APP), default_timeout=60).switch_page(page).run()
-
-
-def chart_titles(app: AppTest) -> list[str]:
-    return [json.loads(chart.proto.spec)["layout"]["title"]["text"] for chart in app.get("plotly_chart")]
-
-
-def texts(app: AppTest) -> str:
-    parts = [element.value for kind in ("markdown", "info", "warning", "error", "caption", "subheader")
-             for element in getattr(app, kind)]
-    return "\n".join(str(part) for part in parts)
+from dashboard_support import PAGE_TITLES, PAGES, chart_titles, environment_for, open_page, texts, write_artifact_set
 
 
 @pytest.fixture(scope="module")

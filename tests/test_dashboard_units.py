@@ -15,7 +15,7 @@ import pandas as pd
 import pytest
 
 from creditrisk import exploration
-from dashboard import advice, loaders
+from dashboard import advice, loaders, reports
 from dashboard.components import by_severity
 from dashboard_support import write_artifact_set
 
@@ -194,3 +194,29 @@ def test_column_kinds_leave_the_target_out():
     frame = pd.DataFrame({"x": [1.0], "c": pd.Series(["4"], dtype="str"), "flag": [True], "Pago_atiempo": [1.0]})
     assert exploration.numeric_columns(frame) == ["x"]
     assert exploration.categorical_columns(frame) == ["c"]
+
+
+def test_report_tables_reshape_what_prepare_and_featurize_wrote(tmp_path):
+    write_artifact_set(tmp_path, now=NOW)
+    quality = json.loads((tmp_path / "reports" / "data_quality.json").read_text())
+    leakage = json.loads((tmp_path / "reports" / "leakage.json").read_text())
+    assert reports.quality_rows(quality) == {"read": 520, "duplicates_dropped": 20, "written": 500, "train": 400,
+                                             "test": 100}
+    columns = reports.quality_columns_table(quality)
+    assert columns["column"].tolist() == ["edad_cliente", "salario_cliente", "tipo_credito"]
+    assert columns.loc[0, "nulled_by_rule"] == "placeholder: 6"
+    split = reports.quality_split_table(quality)
+    assert split["split"].tolist() == ["train", "test"] and split["rows"].tolist() == [400, 100]
+    screened = reports.leakage_table(leakage)
+    assert screened["column"].tolist() == ["puntaje", "puntaje_datacredito"]
+    assert screened.loc[0, "reasons"].startswith("rank_auc 1.0000")
+    assert reports.quality_columns_table({}) is None and reports.leakage_table({"columns": "?"}) is None
+
+
+def test_comparison_display_table_writes_mean_plus_minus_std():
+    comparison = pd.DataFrame({"model": ["logistic"], "roc_auc_mean": [0.61254], "roc_auc_std": [0.0057],
+                               "brier_mean": [0.045], "seconds": [1.8]})
+    table = reports.comparison_display_table(comparison, ["roc_auc", "brier"])
+    assert table.to_dict("records") == [
+        {"model": "logistic", "roc_auc": "0.6125 ± 0.0057", "brier": "0.0450 ± 0.0000", "CV seconds": 1.8}
+    ]

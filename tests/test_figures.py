@@ -192,3 +192,27 @@ def test_correlation_is_fixed_to_minus_one_one():
     heatmap = figures.correlation_figure(matrix).data[0]
     assert heatmap.type == "heatmap" and (heatmap.zmin, heatmap.zmax) == (-1, 1)
     assert list(heatmap.x) == ["a", "b"]
+
+
+def test_feature_history_draws_the_bootstrap_limit_when_present():
+    history = pd.DataFrame({"window": ["2026-01", "2026-02"], "psi": [0.05, 0.3], "psi_limit": [0.04, 0.06],
+                            "level": ["ok", "alert"]})
+    figure = figures.feature_history_figure("x", history, ["psi"], {"psi": CUTOFFS}, {"psi": "psi_limit"})
+    assert [trace.name for trace in figure.data] == ["PSI", "PSI limit (bootstrap)"]
+    assert list(figure.data[1].y) == [0.04, 0.06]
+    assert figure.layout.annotations[0].text == "PSI (dotted: bootstrap limit)"
+    without = figures.feature_history_figure("x", history.assign(psi_limit=np.nan), ["psi"], None, {"psi": "psi_limit"})
+    assert len(without.data) == 1
+
+
+def test_importance_puts_the_largest_on_top():
+    importance = pd.DataFrame({"feature": ["a", "b", "c"], "importance": [0.01, 0.05, 0.02], "std": [0.0, 0.01, 0.0]})
+    bar = figures.importance_figure(importance, top=2).data[0]
+    assert bar.orientation == "h"
+    assert list(bar.y) == ["c", "b"]
+    assert list(bar.error_x.array) == [0.0, 0.01]
+
+
+def test_performance_adds_mean_pd_of_labelled_rows_when_written(windows):
+    figure = figures.performance_figure(windows.assign(mean_pd_labelled=[0.05, 0.06, np.nan]), {}, None)
+    assert "mean PD, labelled rows" in [trace.name for trace in figure.data]

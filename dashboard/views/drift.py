@@ -16,13 +16,14 @@ from dashboard.loaders import read_csv, read_drift_windows, read_json
 
 SCORE_KEY = "__score__"
 TABLE_COLUMNS = (
-    "feature", "kind", "level", "psi", "js", "ks_stat", "ks_pvalue_adj", "chi2_pvalue_adj",
+    "feature", "kind", "level", "psi", "psi_limit", "js", "ks_stat", "ks_pvalue_adj", "chi2_pvalue_adj",
     "missing_share_ref", "missing_share_cur", "missing_share_change", "status", "reason",
 )
 HISTORY_STATISTICS = {
     "numeric": ("psi", "js", "ks_stat", "missing_share_change"),
     "categorical": ("psi", "js", "chi2_pvalue_adj", "missing_share_change"),
 }
+HISTORY_LIMITS = {"psi": "psi_limit"}
 
 where = paths()
 st.title("Drift")
@@ -39,13 +40,15 @@ thresholds = summary.get("thresholds") or {}
 window_names = windows["window"].astype(str).tolist()
 chosen_window = st.selectbox("Window", window_names, index=len(window_names) - 1, key="drift_window")
 window = windows[windows["window"].astype(str) == chosen_window].iloc[0]
+source = window.get("source")
 
-head = st.columns(5)
+head = st.columns(4)
 head[0].markdown(f"Status  \n{status_badge(str(window.get('status', 'unknown')))}")
 head[1].metric("Rows", format_number(window.get("rows"), "{:,.0f}"))
 head[2].metric("Share of features drifted", format_number(window.get("share_drifted"), "{:.0%}"))
 head[3].metric("Score PSI", format_number(window.get("score_psi")))
-head[4].metric("Source", str(window.get("source", "n/a")))
+reason = window.get("reason")
+st.caption(f"Source: {source or 'n/a'}" + (f" · why: {reason}" if isinstance(reason, str) and reason else ""))
 
 st.subheader(f"Features in {chosen_window}, most severe first")
 in_window = features[features["window"].astype(str) == chosen_window]
@@ -58,9 +61,10 @@ chosen_feature = st.selectbox("Feature", feature_names, index=0, key="drift_feat
 st.markdown(f"#### {chosen_feature}")
 row = table[table["feature"].astype(str) == chosen_feature].iloc[0]
 kind = str(row.get("kind", "numeric"))
+reason = row.get("reason")
 st.markdown(
     f"{status_badge(str(row.get('level', 'ok')))} in {chosen_window} · {kind}"
-    + (f" · {row['reason']}" if isinstance(row.get("reason"), str) and row.get("reason") else "")
+    + (f" · {reason}" if isinstance(reason, str) and reason else "")
 )
 overlay_column, history_column = st.columns(2)
 with overlay_column:
@@ -72,13 +76,23 @@ with overlay_column:
             ),
             key="drift_overlay",
         )
+        if "missing_reference" in overlay:
+            st.caption(
+                f"Missing values: reference {format_number(overlay.get('missing_reference'), '{:.1%}')}, "
+                f"current {format_number(overlay.get('missing_current'), '{:.1%}')} (bars share the non-missing rows)."
+            )
     else:
         st.info(f"No distribution for {chosen_feature} in {chosen_window} in `{where.drift_distributions}`.")
 with history_column:
-    history = features[features["feature"].astype(str) == chosen_feature].sort_values("window")
+    history = features[features["feature"].astype(str) == chosen_feature]
+    history = history.set_index("window").reindex(windows["window"]).dropna(how="all").reset_index()
     st.plotly_chart(
         figures.feature_history_figure(
-            chosen_feature, history, HISTORY_STATISTICS.get(kind, HISTORY_STATISTICS["numeric"]), thresholds
+            chosen_feature,
+            history,
+            HISTORY_STATISTICS.get(kind, HISTORY_STATISTICS["numeric"]),
+            thresholds,
+            HISTORY_LIMITS,
         ),
         key="drift_history",
     )

@@ -1,11 +1,10 @@
 """Data exploration: the prepared training split, and what prepare and the leakage guard reported about it."""
 
-import pandas as pd
 import streamlit as st
 
 from creditrisk import exploration
 from creditrisk.schema import TARGET
-from dashboard import figures
+from dashboard import figures, reports
 from dashboard.components import REPRO, empty_state, paths, require
 from dashboard.loaders import read_json, read_parquet
 
@@ -43,40 +42,40 @@ st.subheader("Correlation between numeric columns")
 st.plotly_chart(figures.correlation_figure(exploration.correlation_matrix(train, numeric)), key="exploration_corr")
 
 
-def show_report(report: dict) -> None:
-    """Scalars as a small table, per-column mappings as a table, the rest as JSON."""
-    scalars = {key: value for key, value in report.items() if not isinstance(value, (dict, list))}
-    if scalars:
-        st.dataframe(pd.DataFrame({"value": [str(v) for v in scalars.values()]}, index=list(scalars)))
-    for key, value in report.items():
-        if isinstance(value, dict) and value and all(isinstance(item, dict) for item in value.values()):
-            st.markdown(f"**{key}**")
-            st.dataframe(pd.DataFrame.from_dict(value, orient="index"))
-        elif isinstance(value, list) and value and all(isinstance(item, dict) for item in value):
-            st.markdown(f"**{key}**")
-            st.dataframe(pd.DataFrame.from_records(value), hide_index=True)
-        elif isinstance(value, (dict, list)):
-            with st.expander(key):
-                st.json(value)
+def show_raw(report: dict, label: str) -> None:
+    with st.expander(f"{label} as written"):
+        st.json(report, expanded=False)
 
 
-quality_column, leakage_column = st.columns(2)
-with quality_column:
-    st.subheader("Data-quality report")
-    quality = read_json(where.data_quality)
-    if quality is None:
-        empty_state("The data-quality report", where.data_quality, REPRO)
+st.subheader("Data-quality report (prepare)")
+quality = read_json(where.data_quality)
+if quality is None:
+    empty_state("The data-quality report", where.data_quality, REPRO)
+else:
+    rows = reports.quality_rows(quality)
+    if rows:
+        for column, (name, value) in zip(st.columns(len(rows)), rows.items()):
+            column.metric(name.replace("_", " "), f"{value:,}")
+    split = reports.quality_split_table(quality)
+    if split is not None:
+        st.dataframe(split, hide_index=True, key="exploration_quality_split")
+    columns = reports.quality_columns_table(quality)
+    if columns is not None:
+        st.markdown("Values nulled by a contract rule, and missing values, per column")
+        st.dataframe(columns, hide_index=True, key="exploration_quality_columns")
+    show_raw(quality, "The data-quality report")
+
+st.subheader("Leakage report (featurize)")
+leakage = read_json(where.leakage)
+if leakage is None:
+    empty_state("The leakage report", where.leakage, REPRO)
+else:
+    dropped = leakage.get("dropped") or {}
+    if dropped:
+        st.error("Dropped as target leaks: " + ", ".join(f"`{name}`" for name in dropped))
     else:
-        show_report(quality)
-with leakage_column:
-    st.subheader("Leakage report")
-    leakage = read_json(where.leakage)
-    if leakage is None:
-        empty_state("The leakage report", where.leakage, REPRO)
-    else:
-        dropped = leakage.get("dropped") or {}
-        if dropped:
-            st.error("Dropped as target leaks: " + ", ".join(f"`{name}`" for name in dropped))
-        else:
-            st.success("The leakage guard dropped no column.")
-        show_report(leakage)
+        st.success("The leakage guard dropped no column.")
+    screened = reports.leakage_table(leakage)
+    if screened is not None:
+        st.dataframe(screened, hide_index=True, key="exploration_leakage_table")
+    show_raw(leakage, "The leakage report")

@@ -3,7 +3,7 @@
 import pandas as pd
 import streamlit as st
 
-from dashboard import figures
+from dashboard import figures, reports
 from dashboard.components import REPRO, empty_state, paths
 from dashboard.loaders import RELEASE_TAGS, read_csv, read_json, read_model_comparison, read_released_metrics
 
@@ -11,6 +11,8 @@ RELEASE_METRICS = ("roc_auc", "pr_auc", "ks", "brier")
 COMPARISON_METRICS = ("roc_auc", "pr_auc", "ks", "gini", "brier", "log_loss", "f1", "recall", "precision")
 ROC_FILE = "roc.csv"
 CALIBRATION_FILE = "calibration.csv"
+IMPORTANCE_FILE = "importance.csv"
+
 
 where = paths()
 st.title("Models and versions")
@@ -26,8 +28,8 @@ else:
     available = [m for m in COMPARISON_METRICS if f"{m}_mean" in comparison.columns]
     if card.get("model"):
         st.markdown(f"Selected and calibrated: **{card['model']}**"
-                    + (f" (by {card['selected_by']})" if card.get("selected_by") else ""))
-    st.dataframe(comparison, hide_index=True, key="models_comparison_table")
+                    + (f" (best {card['selected_by']})" if card.get("selected_by") else ""))
+    st.dataframe(reports.comparison_display_table(comparison, available), hide_index=True, key="models_comparison_table")
     if available:
         metric = st.selectbox("Metric", available, key="models_comparison_metric")
         st.plotly_chart(figures.model_comparison_figure(comparison, metric), key="models_comparison_chart")
@@ -67,3 +69,7 @@ with calibration_column:
         empty_state("The calibration curve", where.plots_dir / CALIBRATION_FILE, REPRO)
     else:
         st.plotly_chart(figures.calibration_figure(calibration), key="models_calibration")
+
+importance = read_csv(where.plots_dir / IMPORTANCE_FILE)
+if importance is not None and not importance.empty:
+    st.plotly_chart(figures.importance_figure(importance), key="models_importance")

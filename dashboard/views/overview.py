@@ -25,6 +25,11 @@ HEADLINE_METRICS = (
     ("pd_mean", "Mean PD", "{:.2%}"),
 )
 
+
+def date_range(window: dict) -> str:
+    return f"{str(window.get('start'))[:10]} → {str(window.get('end'))[:10]}"
+
+
 where = paths()
 st.title("Credit-risk model overview")
 
@@ -37,14 +42,25 @@ st.subheader("Model in service")
 if card is None:
     empty_state("The model card", where.model_card, REPRO)
 else:
-    window = first_present(card, "data_window", "training_window", "train_window") or {}
+    window = first_present(card, "data_window", "training_window") or {}
+    train_window = window.get("train", window) if isinstance(window, dict) else {}
+    test_window = window.get("test") if isinstance(window, dict) else None
     model_columns = st.columns([1, 2, 3])
     model_columns[0].metric("Model version", str(first_present(card, "version", "model_version") or "unversioned"))
-    model_columns[1].metric("Model", str(first_present(card, "model", "model_name", "estimator") or "n/a"))
-    if isinstance(window, dict) and window:
-        start = first_present(window, "start", "from", "min")
-        end = first_present(window, "end", "to", "max")
-        model_columns[2].metric("Training window", f"{str(start)[:10]} → {str(end)[:10]}")
+    model_columns[1].metric("Model", str(first_present(card, "model", "model_name") or "n/a"))
+    if isinstance(train_window, dict) and train_window.get("start"):
+        model_columns[2].metric("Training window", date_range(train_window))
+    details = []
+    if card.get("calibration"):
+        details.append(f"calibration: {card['calibration']}")
+    if isinstance(card.get("threshold"), (int, float)):
+        details.append(f"decision threshold PD ≥ {card['threshold']:.3f}")
+    if isinstance(test_window, dict) and test_window.get("start"):
+        details.append(f"out-of-time test window {date_range(test_window)}")
+    if card.get("dropped_leaks"):
+        details.append("dropped leaks: " + ", ".join(card["dropped_leaks"]))
+    if details:
+        st.caption(" · ".join(details))
 
 st.subheader("Out-of-time test metrics")
 if metrics is None:
@@ -66,6 +82,8 @@ else:
         st.markdown(f"### {status_badge(status)}")
         st.markdown(f"Window **{latest}**")
         st.metric("Score PSI (PD drift)", format_number(summary.get("score_psi")))
+    if summary.get("reason"):
+        st.caption(f"Why: {summary['reason']}")
     counts = first_present(summary, "counts", "counts_by_level", "levels") or {}
     with counts_column:
         if counts:

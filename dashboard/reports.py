@@ -1,0 +1,80 @@
+"""Tables from the prepare and featurize reports (`data_quality.json`, `leakage.json`), for display.
+
+Reshaping only: every number comes from the report as the stage wrote it.
+A function returns None when the report does not have the part it reads, so
+the page can fall back to showing the raw JSON.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import pandas as pd
+
+
+def quality_rows(report: Mapping[str, Any]) -> dict[str, int] | None:
+    """Row counts through prepare (read, duplicates dropped, written, train, test)."""
+    rows = report.get("rows")
+    if not isinstance(rows, Mapping):
+        return None
+    return {str(key): value for key, value in rows.items() if isinstance(value, (int, float))}
+
+
+def quality_columns_table(report: Mapping[str, Any]) -> pd.DataFrame | None:
+    """Per column: type, missing values after cleaning, and the values nulled by each contract rule."""
+    columns = report.get("columns")
+    if not isinstance(columns, Mapping) or not columns:
+        return None
+    records = []
+    for name, detail in columns.items():
+        if not isinstance(detail, Mapping):
+            continue
+        rules = detail.get("nulled_by_rule") or {}
+        records.append({
+            "column": name,
+            "dtype": detail.get("dtype"),
+            "missing": detail.get("missing"),
+            "missing_share": detail.get("missing_share"),
+            "nulled": int(sum(rules.values())) if rules else 0,
+            "nulled_by_rule": "; ".join(f"{rule}: {count}" for rule, count in rules.items()),
+        })
+    table = pd.DataFrame.from_records(records)
+    return table.sort_values(["nulled", "missing"], ascending=False, kind="stable").reset_index(drop=True)
+
+
+def quality_split_table(report: Mapping[str, Any]) -> pd.DataFrame | None:
+    """The out-of-time split: rows, date range and default rate of train and test."""
+    split = report.get("split")
+    if not isinstance(split, Mapping):
+        return None
+    parts = {name: split[name] for name in ("train", "test") if isinstance(split.get(name), Mapping)}
+    if not parts:
+        return None
+    return pd.DataFrame.from_dict(parts, orient="index").rename_axis("split").reset_index()
+
+
+def leakage_table(report: Mapping[str, Any]) -> pd.DataFrame | None:
+    """Every screened column with its guard scores; dropped ones first, then by rank AUC."""
+    columns = report.get("columns")
+    if not isinstance(columns, list) or not all(isinstance(item, Mapping) for item in columns) or not columns:
+        return None
+    table = pd.DataFrame.from_records(columns)
+    if "reasons" in table:
+        table["reasons"] = table["reasons"].map(lambda reasons: "; ".join(reasons) if isinstance(reasons, list) else "")
+    order = [name for name in ("dropped", "rank_auc") if name in table]
+    if order:
+        table = table.sort_values(order, ascending=False, kind="stable")
+    return table.reset_index(drop=True)
+
+
+def comparison_display_table(comparison: pd.DataFrame, metrics: list[str]) -> pd.DataFrame:
+    """One row per candidate model, each metric as "mean ± std" text over the CV folds."""
+    table = comparison[["model"]].copy()
+    for metric in metrics:
+        means = comparison[f"{metric}_mean"]
+        deviations = comparison.get(f"{metric}_std", pd.Series(0.0, index=comparison.index)).fillna(0.0)
+        table[metric] = [f"{mean:.4f} ± {deviation:.4f}" for mean, deviation in zip(means, deviations)]
+    if "seconds" in comparison:
+        table["CV seconds"] = comparison["seconds"]
+    return table
