@@ -32,6 +32,11 @@ run: repro ## set up, run the pipeline, then start the API and the dashboard
 serve: setup ## start the scoring API (gunicorn.conf.py; port from PORT, default 8000)
 	PORT=$${PORT:-$(API_PORT)} $(BIN)/gunicorn -c gunicorn.conf.py
 
+dashboard: setup ## start the Streamlit dashboard on DASHBOARD_PORT (default 8501); reads reports/, models/, data/
+	@echo "Dashboard: http://127.0.0.1:$(DASHBOARD_PORT)"
+	$(BIN)/streamlit run dashboard/app.py --server.headless true --server.address 127.0.0.1 \
+		--server.port $(DASHBOARD_PORT) --browser.gatherUsageStats false
+
 test: setup ## set up and run the whole test suite (what CI runs)
 	$(BIN)/python -m pytest
 
