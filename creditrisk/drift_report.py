@@ -258,7 +258,12 @@ def run_drift(
     test_metrics: dict[str, Any] | None = None,
     prediction_log: Path | None = None,
 ) -> DriftReport:
-    """Profile the reference once, then compare each window of current data with it."""
+    """Profile the reference once, then compare each window of current data with it.
+
+    The PD of every window, prediction-log windows included, is computed by
+    `model` (the logged PD may come from an older model), so score drift is
+    always the current model's view of the reference versus the window.
+    """
     features = list(params.features) or [name for name in FEATURE_COLUMNS if name in reference.columns]
     reference_pd = _score(model, reference)
     profile = build_reference_profile(reference, features, params.psi_bins, reference_pd,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import subprocess
 import sys
@@ -18,7 +19,7 @@ from sklearn.pipeline import Pipeline
 
 from creditrisk.artifacts import ModelBundle, RiskBand, save_bundle
 from creditrisk.drift import DriftParams
-from creditrisk.drift_report import run_drift
+from creditrisk.drift_report import REPORT_FILES, run_drift, write_report
 from creditrisk.predlog import PredictionLog, log_rows
 from creditrisk.schema import DATE, FEATURE_COLUMNS, TARGET, ContractError
 
@@ -228,3 +229,35 @@ def test_run_without_prediction_log_then_a_batch_missing_a_required_column(tmp_p
 def drift_params(root: Path) -> DriftParams:
     block = yaml.safe_load((root / "params.yaml").read_text())["drift"]
     return DriftParams(**block)
+
+
+def test_batches_are_cut_by_loan_date_not_by_file(tmp_path: Path) -> None:
+    """One file spanning January and March gives January, an empty February and March; a month-first file too."""
+    january, march = contract_loans(40, 11, "2026-01"), contract_loans(30, 12, "2026-03")
+    write_raw_batch(pd.concat([january, march], ignore_index=True), tmp_path / "loans_a.csv")
+    april = contract_loans(35, 13, "2026-04")
+    raw = april.astype(object).where(april.notna(), "")
+    raw[DATE] = april[DATE].dt.strftime("%m/%d/%Y %H:%M")
+    raw.to_csv(tmp_path / "loans_b.csv", index=False)
+    reference = contract_loans(500, 14, "2025-12")
+    params = DriftParams(reference_path="", incoming_dir="", model_path="", metrics_path="",
+                         prediction_log="", output_dir="", bootstrap_samples=0)
+    report = run_drift(params, reference, [tmp_path / "loans_b.csv", tmp_path / "loans_a.csv"])
+    assert [(w["window"], w["rows"]) for w in report.windows] == [
+        ("2026-01", 40), ("2026-02", 0), ("2026-03", 30), ("2026-04", 35)]
+    assert report.windows[0]["files"] == ["loans_a.csv"] and report.windows[3]["files"] == ["loans_b.csv"]
+    assert report.windows[0]["start"] == "2026-01-01T00:00:00" and report.windows[0]["end"] == "2026-01-31T23:59:59"
+    quarterly = run_drift(dataclasses.replace(params, window="quarter"), reference,
+                          [tmp_path / "loans_a.csv", tmp_path / "loans_b.csv"])
+    assert [(w["window"], w["rows"]) for w in quarterly.windows] == [("2026-Q1", 70), ("2026-Q2", 35)]
+
+
+def test_no_current_data_gives_an_empty_report(tmp_path: Path) -> None:
+    params = DriftParams(reference_path="", incoming_dir="", model_path="", metrics_path="",
+                         prediction_log="", output_dir="")
+    report = run_drift(params, contract_loans(300, 15, "2025-12"), [], prediction_log=tmp_path / "absent.sqlite")
+    assert report.windows == [] and report.features.empty and report.distributions == {}
+    assert report.summary["latest_window"] is None and report.summary["reason"] == "no current data"
+    write_report(report, tmp_path / "drift")
+    assert sorted(p.name for p in (tmp_path / "drift").iterdir()) == sorted(REPORT_FILES)
+    assert list(pd.read_csv(tmp_path / "drift" / "features.csv").columns[:3]) == ["window", "feature", "kind"]
