@@ -261,3 +261,22 @@ def test_no_current_data_gives_an_empty_report(tmp_path: Path) -> None:
     write_report(report, tmp_path / "drift")
     assert sorted(p.name for p in (tmp_path / "drift").iterdir()) == sorted(REPORT_FILES)
     assert list(pd.read_csv(tmp_path / "drift" / "features.csv").columns[:3]) == ["window", "feature", "kind"]
+
+
+@pytest.mark.slow
+def test_on_the_sample_export_the_late_months_drift_and_the_early_ones_do_not(tmp_path: Path) -> None:
+    from creditrisk.prepare import PrepareParams, prepare_export
+    from creditrisk.synthetic import GenerateParams, write_sample_export
+
+    generate = GenerateParams(history_formats=("csv",))
+    write_sample_export(generate, root=tmp_path)
+    reference = prepare_export(PrepareParams(source=str(tmp_path / generate.history_dir / "loans.csv"))).train
+    params = DriftParams(reference_path="", incoming_dir="", model_path="", metrics_path="",
+                         prediction_log="", output_dir="")
+    report = run_drift(params, reference, sorted((tmp_path / generate.incoming_dir).glob("loans_*.csv")))
+    statuses = [window["status"] for window in report.windows]
+    assert len(statuses) == generate.incoming_months
+    assert statuses[:2] == ["ok", "ok"]
+    assert statuses[-1] in ("warn", "alert") and report.windows[-1]["features_alert"] >= 2
+    alerts = [window["features_alert"] for window in report.windows]
+    assert alerts[:2] == [0, 0] and alerts[-1] > alerts[2]
