@@ -265,6 +265,9 @@ def run_drift(
     always the current model's view of the reference versus the window.
     """
     features = list(params.features) or [name for name in FEATURE_COLUMNS if name in reference.columns]
+    absent = [name for name in features if name not in reference.columns]
+    if absent:
+        raise ValueError(f"drift.features names column(s) {absent} that the reference data does not have")
     reference_pd = _score(model, reference)
     profile = build_reference_profile(reference, features, params.psi_bins, reference_pd,
                                       model.band_of if model is not None else None)

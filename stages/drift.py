@@ -42,7 +42,7 @@ def main() -> None:
     log_path = Path(params.prediction_log)
     try:
         report = run_drift(params, reference, incoming, model, test_metrics, log_path)
-    except (ContractError, SourceError) as error:
+    except (ContractError, SourceError, ValueError) as error:
         sys.exit(f"drift: {error}")
     write_report(report, Path(params.output_dir))
     summary = report.summary

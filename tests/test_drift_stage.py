@@ -280,3 +280,10 @@ def test_on_the_sample_export_the_late_months_drift_and_the_early_ones_do_not(tm
     assert statuses[-1] in ("warn", "alert") and report.windows[-1]["features_alert"] >= 2
     alerts = [window["features_alert"] for window in report.windows]
     assert alerts[:2] == [0, 0] and alerts[-1] > alerts[2]
+
+
+def test_a_monitored_feature_missing_from_the_reference_is_named() -> None:
+    params = DriftParams(reference_path="", incoming_dir="", model_path="", metrics_path="",
+                         prediction_log="", output_dir="", features=["edad_cliente", "no_such_column"])
+    with pytest.raises(ValueError, match=r"drift.features .*no_such_column"):
+        run_drift(params, contract_loans(50, 16, "2025-12"), [])
