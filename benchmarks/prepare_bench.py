@@ -4,6 +4,8 @@ The export comes from the sample generator (quirks on: comma decimals in
 quotes, floats for integers, day-first dates, garbage categories, placeholder
 ages, duplicates). Writing it and preparing it run in separate fresh
 processes, so the peak RSS printed is the prepare step's own.
+Wall-clock seconds depend on what else the machine runs; the process CPU
+seconds are printed beside them for that reason.
 Usage: python benchmarks/prepare_bench.py [ROWS ...]
 """
 
@@ -68,10 +70,12 @@ def measure_prepare(path: Path) -> str:
     lap("write")
     total = sum(seconds.values())
     prepare = total - seconds["write"]
-    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    peak_mb = usage.ru_maxrss / 1024
+    cpu = usage.ru_utime + usage.ru_stime
     steps = "  ".join(f"{step}={value:.2f}" for step, value in seconds.items())
     return (f"rows={rows:>9,}  prepare={prepare:6.2f} s ({rows / prepare:,.0f} rows/s)  "
-            f"with parquet writes={total:6.2f} s  peak_rss={peak_mb:,.0f} MB  "
+            f"with parquet writes={total:6.2f} s  cpu={cpu:6.2f} s (process, imports included)  peak_rss={peak_mb:,.0f} MB  "
             f"nulled={report['values_nulled']:,}  duplicates={duplicates:,}\n    steps (s): {steps}")
 
 
