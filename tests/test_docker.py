@@ -8,6 +8,7 @@ command filled, and probe the URLs the HEALTHCHECKs use.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shlex
@@ -214,7 +215,7 @@ def pipeline_run(tmp_path_factory: pytest.TempPathFactory) -> PipelineRun:
     return shared_pipeline_run(tmp_path_factory)
 
 
-def _service_on_host(name: str, root: Path, workspace: Path, port: int) -> tuple[list[str], list[str], Path, dict]:
+def _service_on_host(name: str, root: Path, workspace: Path) -> tuple[list[str], list[str], Path, dict]:
     """(argv, healthcheck argv, working directory, environment) of a compose service, on the host."""
     config = service_image(name)
     project = root / f"{name}-image-app"
@@ -241,7 +242,7 @@ def test_pipeline_image_fills_the_workspace_and_a_second_start_reruns_nothing(pi
 def test_api_image_command_serves_ready_on_the_pipeline_workspace(
         pipeline_run: PipelineRun, tmp_path: Path) -> None:
     port = free_port()
-    argv, check, project, env = _service_on_host("api", tmp_path, pipeline_run.workspace, port)
+    argv, check, project, env = _service_on_host("api", tmp_path, pipeline_run.workspace)
     env["PORT"] = str(port)
     with running(argv, project, env) as server:
         wait_until_healthy(check, env, server)
@@ -263,7 +264,7 @@ def test_api_image_is_not_ready_when_the_model_does_not_match_the_lock(
     model = (pipeline_run.workspace / "models" / "model.skops").read_bytes()
     (workspace / "models" / "model.skops").write_bytes(model + b"\0")
     port = free_port()
-    argv, check, project, env = _service_on_host("api", tmp_path, workspace, port)
+    argv, check, project, env = _service_on_host("api", tmp_path, workspace)
     env["PORT"] = str(port)
     with running(argv, project, env) as server:
         wait_until_up(f"http://127.0.0.1:{port}/health", server)
@@ -275,7 +276,7 @@ def test_api_image_is_not_ready_when_the_model_does_not_match_the_lock(
 def test_dashboard_image_command_serves_streamlit_health_on_the_pipeline_workspace(
         pipeline_run: PipelineRun, tmp_path: Path) -> None:
     port = free_port()
-    argv, check, project, env = _service_on_host("dashboard", tmp_path, pipeline_run.workspace, port)
+    argv, check, project, env = _service_on_host("dashboard", tmp_path, pipeline_run.workspace)
     image_port = argv[argv.index("--server.port") + 1]
     argv[argv.index("--server.port") + 1] = str(port)
     argv[argv.index("--server.address") + 1] = "127.0.0.1"
@@ -285,3 +286,29 @@ def test_dashboard_image_command_serves_streamlit_health_on_the_pipeline_workspa
         assert requests.get(f"http://127.0.0.1:{port}/_stcore/health", timeout=10).text == "ok"
         page = requests.get(f"http://127.0.0.1:{port}/", timeout=10)
         assert page.status_code == 200 and "<html" in page.text.lower()
+
+
+@pytest.mark.slow
+def test_dashboard_in_the_image_layout_finds_the_pipeline_results(
+        pipeline_run: PipelineRun, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """With the image's files and environment, the overview shows the model the pipeline trained."""
+    from streamlit.testing.v1 import AppTest
+
+    _, _, project, env = _service_on_host("dashboard", tmp_path, pipeline_run.workspace)
+    for name, value in env.items():
+        if name.startswith("CREDITRISK_"):
+            monkeypatch.setenv(name, value)
+    app = AppTest.from_file(str(project / "dashboard" / "app.py"), default_timeout=90).run()
+    assert not app.exception, [error.value for error in app.exception]
+    card = json.loads((pipeline_run.workspace / "models" / "model_card.json").read_text())
+    shown = {metric.label: metric.value for metric in app.metric}
+    assert shown.get("Model version") == card["version"], shown
+    missing = [info.value for info in app.info if "not found yet" in info.value]
+    assert all("prediction log" in message for message in missing), missing
+
+
+def test_streamlit_settings_in_the_repository_are_in_the_dashboard_image() -> None:
+    """Streamlit reads .streamlit/config.toml from its working directory: ship it if there is one."""
+    settings = REPO_ROOT / ".streamlit" / "config.toml"
+    copied = {source for copy in config_of("dashboard").copies for source in copy.sources}
+    assert settings.exists() == bool(copied & {".streamlit", ".streamlit/config.toml"})
