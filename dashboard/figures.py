@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
+import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
@@ -39,12 +40,18 @@ def level_colour(level: object) -> str:
     return LEVEL_COLOURS.get(str(level), NEUTRAL_COLOUR)
 
 
-def _base_layout(figure: go.Figure, title: str, height: int = 360) -> go.Figure:
+def _base_layout(figure: go.Figure, title: str, height: int = 360, legend_below: bool = False) -> go.Figure:
+    """Common look; panels with their own titles get the legend below, clear of those titles."""
+    legend = (
+        {"orientation": "h", "yanchor": "top", "y": -0.12, "x": 0}
+        if legend_below
+        else {"orientation": "h", "yanchor": "bottom", "y": 1.02, "x": 0}
+    )
     figure.update_layout(
         title=title,
         height=height,
-        margin={"l": 40, "r": 20, "t": 60, "b": 40},
-        legend={"orientation": "h", "yanchor": "bottom", "y": 1.02, "x": 0},
+        margin={"l": 40, "r": 20, "t": 60, "b": 90 if legend_below else 40},
+        legend=legend,
         template="plotly_white",
         modebar={"orientation": "v"},
     )
@@ -310,7 +317,7 @@ def performance_figure(
     _threshold_lines(figure, score_cutoffs, row=2, col=2)
     figure.update_xaxes(type="category")
     figure.update_yaxes(tickformat=".1%", row=1, col=2)
-    return _base_layout(figure, "Model performance over time", height=620)
+    return _base_layout(figure, "Model performance over time", height=660, legend_below=True)
 
 
 def band_mix_figure(windows: pd.DataFrame, test_shares: Mapping[str, float] | None = None) -> go.Figure:
@@ -379,7 +386,7 @@ def release_comparison_figure(
                 col=col,
             )
     figure.update_xaxes(type="category")
-    return _base_layout(figure, "Released versions, out-of-time test metrics", height=340)
+    return _base_layout(figure, "Released versions, out-of-time test metrics", height=380, legend_below=True)
 
 
 def roc_figure(curve: pd.DataFrame, auc: float | None = None) -> go.Figure:
@@ -431,8 +438,14 @@ def importance_figure(importance: pd.DataFrame, top: int = 15) -> go.Figure:
     return _base_layout(figure, "Permutation importance, out-of-time test", height=max(320, 24 * len(rows) + 120))
 
 
-def histogram_figure(values_by_class: Mapping[str, pd.Series], column: str) -> go.Figure:
-    """Overlaid, share-normalised histograms of one column, one per class."""
+def histogram_figure(values_by_class: Mapping[str, pd.Series], column: str, log_x: bool = False) -> go.Figure:
+    """Overlaid, share-normalised histograms of one column, one per class.
+
+    With `log_x` the bins are cut on log10 of the values (money columns are
+    heavy-tailed); non-positive values have no logarithm and are left out.
+    """
+    if log_x:
+        values_by_class = {label: np.log10(values[values > 0]) for label, values in values_by_class.items()}
     colours = [REFERENCE_COLOUR, CURRENT_COLOUR, NEUTRAL_COLOUR]
     figure = go.Figure(
         [
@@ -442,7 +455,7 @@ def histogram_figure(values_by_class: Mapping[str, pd.Series], column: str) -> g
         ]
     )
     figure.update_layout(barmode="overlay")
-    figure.update_xaxes(title=column)
+    figure.update_xaxes(title=f"log10 {column}" if log_x else column)
     figure.update_yaxes(title="share of rows", tickformat=".0%")
     return _base_layout(figure, f"{column}: distribution by outcome")
 

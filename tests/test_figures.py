@@ -216,3 +216,15 @@ def test_importance_puts_the_largest_on_top():
 def test_performance_adds_mean_pd_of_labelled_rows_when_written(windows):
     figure = figures.performance_figure(windows.assign(mean_pd_labelled=[0.05, 0.06, np.nan]), {}, None)
     assert "mean PD, labelled rows" in [trace.name for trace in figure.data]
+
+
+def test_histogram_on_log_scale_bins_log10_of_positive_values():
+    values = {"paid on time": pd.Series([0.0, 10.0, 1000.0]), "default": pd.Series([100.0])}
+    figure = figures.histogram_figure(values, "salario_cliente", log_x=True)
+    assert list(figure.data[0].x) == [1.0, 3.0]
+    assert figure.layout.xaxis.title.text == "log10 salario_cliente"
+
+
+def test_subplot_figures_keep_the_legend_clear_of_panel_titles(windows):
+    assert figures.performance_figure(windows, {}, None).layout.legend.y < 0
+    assert figures.score_drift_figure(windows).layout.legend.y > 1
