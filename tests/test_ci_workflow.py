@@ -62,6 +62,17 @@ def test_runs_the_readme_test_command_like_the_local_ci_entry_point() -> None:
     assert "make test" in (REPO_ROOT / ".ci" / "run").read_text()
 
 
+def test_the_browser_test_finds_its_browser_before_the_tests_run() -> None:
+    """The dashboard's browser test uses fixed system paths; without them it would only be skipped."""
+    names = [item.get("name", "") for item in steps()]
+    browser = step("Browser for the dashboard test")
+    assert names.index(browser["name"]) < names.index(step("Tests (make test)")["name"])
+    browser_test = REPO_ROOT / "tests" / "test_dashboard_browser.py"
+    for path in ("/usr/bin/chromium", "/usr/bin/chromedriver"):
+        assert path in browser["run"]
+        assert not browser_test.exists() or path in browser_test.read_text()
+
+
 def test_metrics_diff_runs_only_on_pull_requests_and_never_interpolates_the_ref_into_the_script() -> None:
     diff = step("Metrics diff")
     assert diff["if"] == "github.event_name == 'pull_request'"
