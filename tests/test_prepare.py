@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import runpy
+from collections.abc import Collection
 from pathlib import Path
 
 import numpy as np
@@ -26,8 +27,13 @@ from creditrisk.schema import DATE, TARGET
 REPO = Path(__file__).resolve().parents[1]
 
 
-def loan_rows(moments: list[pd.Timestamp], defaults: set[int] = frozenset(), **overrides_by_row: dict) -> list[dict]:
-    """One valid loan per moment (day-first text dates); rows in `defaults` did not pay on time."""
+def loan_rows(
+    moments: list[pd.Timestamp], defaults: Collection[int] = (), **overrides_by_row: dict[str, str]
+) -> list[dict[str, str]]:
+    """One valid loan per moment (day-first text dates); rows in `defaults` did not pay on time.
+
+    `row3={"edad_cliente": "122"}` overrides cells of the fourth row.
+    """
     rows = []
     for position, moment in enumerate(moments):
         row = {DATE: moment.strftime("%d/%m/%y %H:%M"), TARGET: "0" if position in defaults else "1"}
