@@ -75,13 +75,14 @@ def confusion_rows(y: np.ndarray, proba: np.ndarray, threshold: float) -> pd.Dat
 
 
 def pd_distribution(y: np.ndarray, proba: np.ndarray, bins: int) -> pd.DataFrame:
-    """Share of each class's loans per PD bin (equal width up to the 99th percentile PD)."""
-    top = float(np.quantile(proba, 0.99)) if len(proba) else 1.0
-    edges = np.linspace(0.0, max(top, 1e-6), bins + 1)
-    edges[-1] = max(edges[-1], float(proba.max(initial=0.0)))
+    """Share of each class's loans per PD bin: equal width up to the 99th percentile PD
+    (the few PDs above it are counted in the last bin)."""
+    top = max(float(np.quantile(proba, 0.99)) if len(proba) else 1.0, 1e-6)
+    edges = np.linspace(0.0, top, bins + 1)
+    clipped = np.clip(proba, 0.0, top)
     shares = {}
     for name, mask in ((DEFAULT_LABEL, y == 1), (PAYER_LABEL, y == 0)):
-        counts, _ = np.histogram(proba[mask], bins=edges)
+        counts, _ = np.histogram(clipped[mask], bins=edges)
         shares[f"share_{name}"] = counts / max(int(mask.sum()), 1)
     return pd.DataFrame({"pd_bin_mid": (edges[:-1] + edges[1:]) / 2, **shares}).round(6)
 
