@@ -10,6 +10,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import quote
 
 from flask import Blueprint, Response, current_app, g, request
 
@@ -21,6 +22,8 @@ from app.openapi import openapi_document
 from app.responses import json_response
 from creditrisk import predlog
 from creditrisk.scoring import (
+    RequestError,
+    RowError,
     ScoredBatch,
     ValidatedBatch,
     check_row_limit,
@@ -151,7 +154,7 @@ def predict() -> Response:
         raw = parse_body(request.mimetype)
         check_row_limit(raw, config.max_rows)
     with timed("validate", timings):
-        batch = validate_batch(raw, config.max_errors, day_first, datetime.now(UTC))
+        batch = validate_contract(raw, config, day_first)
     with timed("predict", timings):
         scored = score_batch(bundle, batch)
     with timed("log", timings):
@@ -164,11 +167,25 @@ def predict() -> Response:
     return response
 
 
+def validate_contract(raw: Any, config: ApiConfig, day_first: bool | None) -> ValidatedBatch:
+    """The contract on the batch. A value the contract code itself chokes on is still the
+    caller's input: answer 400 naming the failure, and log the traceback as a contract bug."""
+    try:
+        return validate_batch(raw, config.max_errors, day_first, datetime.now(UTC))
+    except RequestError:
+        raise
+    except Exception as error:
+        logger.exception("the data contract failed on request %s", g.request_id)
+        raise ApiError(400, "unreadable_values",
+                       f"the data contract could not read this batch: {type(error).__name__}: {error}",
+                       [RowError(None, None, None, "unreadable_values", str(error))]) from None
+
+
 def scoring_response(batch: ValidatedBatch, scored: ScoredBatch, version: str, threshold: float,
                      logged: bool) -> Response:
     headers = {"X-Model-Version": version, "X-Prediction-Logged": str(logged).lower()}
     if batch.unknown_columns:
-        headers["X-Ignored-Columns"] = ",".join(batch.unknown_columns)
+        headers["X-Ignored-Columns"] = ",".join(quote(name, safe="") for name in batch.unknown_columns)
     if wants_csv():
         response = Response(predictions_csv(batch, scored), mimetype="text/csv")
     else:

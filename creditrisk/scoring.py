@@ -105,10 +105,12 @@ def _records_to_columns(records: list[Any]) -> dict[str, Sequence[Any]]:
     first = records[0].keys()
     if all(record.keys() == first for record in records):
         names = list(first)
+        if not names:
+            return {}
         if len(names) == 1:
             return {names[0]: [record[names[0]] for record in records]}
         rows = map(operator.itemgetter(*names), records)
-        return dict(zip(names, zip(*rows), strict=True)) if names else {}
+        return dict(zip(names, zip(*rows), strict=True))
     names = list(dict.fromkeys(name for record in records for name in record))
     return {name: [record.get(name) for record in records] for name in names}
 
