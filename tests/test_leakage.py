@@ -14,6 +14,9 @@ from creditrisk.features import (
     screen_leakage,
     separates_perfectly,
 )
+from creditrisk.prepare import split_out_of_time
+from creditrisk.schema import coerce_and_validate
+from creditrisk.synthetic import GenerateParams, generate_history
 from loan_frames import make_loans
 
 CONFIG = GuardConfig(threshold=0.98, folds=5, tree_depth=3, min_class_rows=5, seed=7)
@@ -42,6 +45,17 @@ def test_puntaje_and_its_ratio_are_dropped_and_nothing_else(loans):
     payload = report.to_dict()
     assert set(payload["dropped"]) == {"puntaje", "internal_to_bureau_score"}
     assert "puntaje" not in payload["kept"]
+
+
+def test_on_the_sample_export_the_guard_drops_puntaje_and_its_ratio_only():
+    """The project's own sample (quirks and all), prepared as the pipeline does, screened on its train split."""
+    export = generate_history(GenerateParams(rows=4000, seed=3))
+    prepared = coerce_and_validate(export).frame
+    train = split_out_of_time(prepared, test_fraction=0.2).train
+    report = screen_leakage(train, default_target(train), candidate_columns(train, engineered=True), CONFIG)
+    assert set(report.dropped) == {"puntaje", "internal_to_bureau_score"}
+    reasons = report.to_dict()["dropped"]["internal_to_bureau_score"]
+    assert any(reason.startswith("rank_auc") for reason in reasons)  # caught on its own scores too
 
 
 def test_a_column_built_to_leak_is_flagged(loans):

@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import skops.io as sio
+from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import roc_auc_score
 from threadpoolctl import threadpool_limits
 
@@ -30,6 +31,7 @@ from creditrisk.models import (
     stratified_folds,
     train_bundle,
 )
+from creditrisk.schema import FEATURE_COLUMNS
 from loan_frames import make_loans, split_out_of_time
 
 FAST = {"logistic": {"C": 0.5}, "random_forest": {"n_estimators": 30, "max_depth": 4},
@@ -128,12 +130,17 @@ def test_calibrated_pd_mean_is_close_to_the_default_rate(trained, split):
     assert trained.bundle.predict_pd(test).mean() == pytest.approx(y_test.mean(), abs=0.025)
 
 
-def test_uncalibrated_class_weighted_model_is_not_calibrated(split, features):
-    """The contrast that makes the calibration test meaningful."""
+def test_baseline_configuration_is_raw_columns_and_an_uncalibrated_logistic(split):
+    """v1.0.0 by params only: no engineered features, logistic, no calibration (guard still on)."""
     train, _ = split
     y = default_target(train)
-    result = train_bundle(train, y, features, small_params(candidates=["logistic"], calibration="none"))
-    assert result.oof_pd.mean() > 3 * y.mean()
+    report = screen_leakage(train, y, candidate_columns(train, engineered=False), GuardConfig(seed=1))
+    baseline = train_bundle(train, y, feature_set(report), small_params(candidates=["logistic"], calibration="none"))
+    assert baseline.bundle.metadata["engineered_features"] == []
+    assert set(baseline.bundle.features) <= set(FEATURE_COLUMNS)
+    assert isinstance(baseline.bundle.pipeline.steps[-1][1], LogisticRegression)
+    # class weights without calibration: PDs far above the default rate, which calibration fixes
+    assert baseline.oof_pd.mean() > 3 * y.mean()
 
 
 def test_bands_are_monotonic_on_train(trained, split):
