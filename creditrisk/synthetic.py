@@ -146,16 +146,16 @@ class DefaultModel:
     leaving most of the outcome to chance, as in the real file.
     """
 
-    bureau_per_sd: float = -0.15
-    bureau_low_hinge: float = 0.55
-    inquiry: float = 0.085
+    bureau_per_sd: float = -0.18
+    bureau_low_hinge: float = 0.60
+    inquiry: float = 0.095
     no_inquiry: float = 0.20
-    age_per_year: float = -0.018
+    age_per_year: float = -0.020
     self_employed: float = 0.20
     trend_decreasing: float = 0.45
     trend_stable: float = 0.15
     trend_missing: float = 0.25
-    burden_log: float = 0.20
+    burden_log: float = 0.25
 
     def logit_without_intercept(self, columns: dict[str, np.ndarray]) -> np.ndarray:
         bureau_z = (columns["puntaje_datacredito"] - 792.0) / 50.0
@@ -812,7 +812,9 @@ def write_xlsx(frame: pd.DataFrame, path: Path, quirks: bool, seed: int) -> None
     """Write the export as the lender's XLSX (openpyxl write-only mode), atomically.
 
     Dates are real datetimes; with quirks the comma-decimal cells stay text,
-    as they come out of the lender's warehouse.
+    as they come out of the lender's warehouse. Meant for export-sized files
+    (about 10^4 - 10^5 rows, a few seconds); for a million rows write the CSV
+    only (`history_formats: [csv]`).
     """
     from openpyxl import Workbook
 
