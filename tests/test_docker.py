@@ -252,6 +252,15 @@ def test_api_image_command_serves_ready_on_the_pipeline_workspace(
         assert "dvc.lock" in ready.json()["verified"], "the API must check the model against the workspace's dvc.lock"
         assert requests.get(f"{base}/health", timeout=10).json() == {"status": "ok"}
         assert requests.get(f"{base}/openapi.json", timeout=10).json()["openapi"].startswith("3.")
+        batch = sorted((pipeline_run.workspace / "data" / "incoming").glob("*.csv"))[0]
+        scored = requests.post(f"{base}/predict", data=batch.read_bytes(), headers={"Content-Type": "text/csv"},
+                               timeout=60)
+        assert scored.status_code == 200, scored.text[:500]
+        assert scored.json()["rows"] == len(batch.read_text().splitlines()) - 1
+        assert scored.json()["prediction_logged"] is True
+    dashboard_log = host_env(service_environment("dashboard"), {WORKSPACE_MOUNT: pipeline_run.workspace}, VENV_BIN,
+                             {})["CREDITRISK_PREDICTION_LOG"]
+    assert Path(dashboard_log).is_file(), "the API's prediction log is not where the dashboard reads it"
 
 
 @pytest.mark.slow

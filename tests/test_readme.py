@@ -154,7 +154,7 @@ def test_dvc_commands_parse_and_name_real_stages() -> None:
     commands += [shlex.split(span)[1:] for span in re.findall(r"`(dvc [^`]+)`", readme())]
     assert ["metrics", "diff", "v1.0.0", "v1.1.0"] in commands
     assert ["params", "diff", "v1.0.0", "v1.1.0"] in commands
-    assert ["repro", "--force", "drift"] in commands
+    assert ["repro", "--force", "--single-item", "drift"] in commands
     assert ["remote", "add", "-d", "s3store", "s3://bucket/path"] in commands
     for argv in commands:
         _check_dvc(argv)
@@ -347,3 +347,31 @@ def test_curl_examples_answer_as_documented(pipeline_run: PipelineRun, tmp_path:
                 assert int(status) == 200, f"{example.command}\n-> {status} {body[:500]}"
                 assert body.splitlines()[0] == example.documented.splitlines()[0]
                 assert len(body.splitlines()) > 1
+
+
+@pytest.mark.slow
+def test_docker_drift_command_picks_up_api_traffic(pipeline_run: PipelineRun) -> None:
+    """The monitoring loop in the containers: the API logs into the shared volume, then the README's
+    `docker compose run --rm pipeline ...` command (the pipeline image's entrypoint) reruns drift on it."""
+    from app import create_app
+    from app.config import config_from_env
+
+    from container_spec import run_image_command, service_image
+
+    workspace = pipeline_run.workspace
+    api_env = host_env(service_environment("api"), {WORKSPACE_MOUNT: workspace}, VENV_BIN, {})
+    client = create_app(config_from_env(api_env)).test_client()
+    batch = sorted((workspace / "data" / "incoming").glob("*.csv"))[-1]
+    answer = client.post("/predict", data=batch.read_bytes(), headers={"Content-Type": "text/csv"})
+    assert answer.status_code == 200 and answer.json["prediction_logged"] is True, answer.json
+
+    command = next(shlex.split(line) for line in shell_commands()
+                   if line.startswith("docker compose run --rm pipeline ") and "drift" in line)
+    pipeline = service_image("pipeline")
+    env = host_env(pipeline.env, {"/app": pipeline_run.project, WORKSPACE_MOUNT: workspace}, VENV_BIN,
+                   dict(os.environ))
+    output = run_image_command(pipeline, workspace, env, timeout=300,
+                               argv=[*pipeline.entrypoint, *command[command.index("pipeline") + 1:]])
+    assert "Running stage 'drift'" in output and "Running stage 'train'" not in output, output
+    windows = json.loads((workspace / "reports" / "drift" / "windows.json").read_text())
+    assert any(window["source"] == "prediction_log" for window in windows), [w["source"] for w in windows]
