@@ -14,6 +14,7 @@ from __future__ import annotations
 import os
 import sqlite3
 import threading
+from contextlib import closing
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
@@ -190,6 +191,10 @@ def _typed(raw: pd.DataFrame) -> pd.DataFrame:
     return typed
 
 
+def _read_only(path: Path) -> sqlite3.Connection:
+    return sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True, timeout=30)
+
+
 def read_log(path: Path | str, since: str | None = None) -> pd.DataFrame:
     """The logged rows, oldest first, with contract-typed columns.
 
@@ -197,13 +202,13 @@ def read_log(path: Path | str, since: str | None = None) -> pd.DataFrame:
     `coerce_and_validate` output (float64, pandas string, datetime64), plus
     `pd`, `band`, `decision`, `logged_at` (UTC), `request_id`,
     `model_version`, `row_index`. A missing file or table gives an empty
-    frame with the same columns. `since` (ISO text) keeps rows logged at or
-    after that moment.
+    frame with the same columns. `since` (ISO text; naive means UTC) keeps
+    rows logged at or after that moment.
     """
     path = Path(path)
     if not path.exists():
         return empty_log_frame()
-    with sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True, timeout=30) as connection:
+    with closing(_read_only(path)) as connection:
         present = {row[1] for row in connection.execute(f"PRAGMA table_info({TABLE})")}
         if not present:
             return empty_log_frame()
@@ -212,7 +217,9 @@ def read_log(path: Path | str, since: str | None = None) -> pd.DataFrame:
         parameters: tuple[str, ...] = ()
         if since is not None:
             query += " WHERE logged_at >= ?"
-            parameters = (utc_timestamp(pd.Timestamp(since).to_pydatetime()),)
+            moment = pd.Timestamp(since)
+            moment = moment.tz_localize("UTC") if moment.tz is None else moment
+            parameters = (utc_timestamp(moment.to_pydatetime()),)
         raw = pd.read_sql_query(query + " ORDER BY id", connection, params=parameters)
     return _typed(raw)
 
@@ -222,7 +229,7 @@ def count_rows(path: Path | str) -> int:
     path = Path(path)
     if not path.exists():
         return 0
-    with sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True, timeout=30) as connection:
+    with closing(_read_only(path)) as connection:
         exists = connection.execute(
             "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", (TABLE,)
         ).fetchone()
