@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import re
 from importlib import resources
-from pathlib import Path, PurePosixPath
+from pathlib import PurePosixPath
 
 import jsonschema
 import pytest
@@ -22,22 +22,14 @@ CODE_DIRS = ("app", "dashboard", "creditrisk", "stages")
 PATH_VARIABLES = re.compile(r"^CREDITRISK_\w+_(PATH|DIR|LOCK|LOG)$")
 
 
-def compose() -> dict:
-    return compose_document()
-
-
 def compose_schema() -> dict:
     schema = resources.files("check_jsonschema.builtin_schemas.vendor").joinpath("compose-spec.json")
     return json.loads(schema.read_text())
 
 
-def effective_environment(name: str, environ: dict[str, str] | None = None) -> dict[str, str]:
-    return service_environment(name, environ)
-
-
 def volume_mounts(name: str) -> dict[str, str]:
     mounts = {}
-    for volume in compose()["services"][name].get("volumes") or []:
+    for volume in compose_document()["services"][name].get("volumes") or []:
         source, target = (volume.split(":")[:2] if isinstance(volume, str) else (volume["source"], volume["target"]))
         mounts[target] = source
     return mounts
@@ -46,20 +38,20 @@ def volume_mounts(name: str) -> dict[str, str]:
 def test_compose_file_is_valid_against_the_compose_specification() -> None:
     schema = compose_schema()
     validator = jsonschema.validators.validator_for(schema)(schema)
-    errors = sorted(validator.iter_errors(compose()), key=lambda error: list(error.absolute_path))
+    errors = sorted(validator.iter_errors(compose_document()), key=lambda error: list(error.absolute_path))
     assert not errors, "\n".join(f"{'/'.join(map(str, e.absolute_path))}: {e.message}" for e in errors)
 
 
 def test_schema_rejects_a_broken_depends_on_condition() -> None:
     """The validation above has teeth: a misspelt condition fails it."""
     schema = compose_schema()
-    broken = compose()
+    broken = compose_document()
     broken["services"]["api"]["depends_on"]["pipeline"]["condition"] = "service_finished"
     assert list(jsonschema.validators.validator_for(schema)(schema).iter_errors(broken))
 
 
 def test_services_start_in_order_pipeline_then_api_then_dashboard() -> None:
-    services = compose()["services"]
+    services = compose_document()["services"]
     assert set(services) == {"pipeline", "api", "dashboard"}
     assert "depends_on" not in services["pipeline"]
     assert services["api"]["depends_on"] == {"pipeline": {"condition": "service_completed_successfully"}}
@@ -71,11 +63,11 @@ def test_services_start_in_order_pipeline_then_api_then_dashboard() -> None:
 
 def test_api_can_become_healthy() -> None:
     """`service_healthy` waits forever on a service without a health check."""
-    assert service_image("api").healthcheck or compose()["services"]["api"].get("healthcheck")
+    assert service_image("api").healthcheck or compose_document()["services"]["api"].get("healthcheck")
 
 
 def test_build_targets_exist_and_pipeline_is_a_one_shot_dvc_run() -> None:
-    services = compose()["services"]
+    services = compose_document()["services"]
     for name, service in services.items():
         build = service["build"]
         assert build["context"] == "."
@@ -90,7 +82,7 @@ def test_build_targets_exist_and_pipeline_is_a_one_shot_dvc_run() -> None:
 
 
 def test_one_named_volume_is_shared_by_all_three_services_at_the_workspace() -> None:
-    document = compose()
+    document = compose_document()
     assert list(document["volumes"]) == ["workspace"]
     for name in document["services"]:
         assert volume_mounts(name) == {"/workspace": "workspace"}, name
@@ -99,7 +91,7 @@ def test_one_named_volume_is_shared_by_all_three_services_at_the_workspace() -> 
 @pytest.mark.parametrize("name", ["pipeline", "api", "dashboard"])
 def test_every_path_a_service_reads_lies_on_the_shared_volume(name: str) -> None:
     mounts = volume_mounts(name)
-    env = effective_environment(name)
+    env = service_environment(name)
     paths = {key: value for key, value in env.items() if PATH_VARIABLES.match(key)}
     if name == "pipeline":
         paths = {"WORKSPACE_DIR": env["WORKSPACE_DIR"]}
@@ -119,7 +111,7 @@ def _workspace_relative(value: str) -> str:
 
 def test_api_reads_the_model_and_lock_the_pipeline_writes() -> None:
     """The API's model and dvc.lock are the pair the pipeline wrote in the workspace."""
-    env = effective_environment("api")
+    env = service_environment("api")
     assert _workspace_relative(env["CREDITRISK_DVC_LOCK"]) == "dvc.lock"
     model = _workspace_relative(env["CREDITRISK_MODEL_PATH"])
     assert model in dvc_paths()[1], f"{model} is not an output of the pipeline"
@@ -127,13 +119,13 @@ def test_api_reads_the_model_and_lock_the_pipeline_writes() -> None:
 
 
 def test_dashboard_reads_the_directories_the_pipeline_writes() -> None:
-    env = effective_environment("dashboard")
+    env = service_environment("dashboard")
     prepare = _params()["prepare"]
     assert _workspace_relative(env["CREDITRISK_PREPARED_DIR"]) == str(PurePosixPath(prepare["train_path"]).parent)
     assert _workspace_relative(env["CREDITRISK_REPORTS_DIR"]) == str(PurePosixPath(prepare["quality_report"]).parent)
     assert _workspace_relative(env["CREDITRISK_MODELS_DIR"]) == str(
-        PurePosixPath(_workspace_relative(effective_environment("api")["CREDITRISK_MODEL_PATH"])).parent)
-    assert env["CREDITRISK_PREDICTION_LOG"] == effective_environment("api")["CREDITRISK_PREDICTION_LOG"]
+        PurePosixPath(_workspace_relative(service_environment("api")["CREDITRISK_MODEL_PATH"])).parent)
+    assert env["CREDITRISK_PREDICTION_LOG"] == service_environment("api")["CREDITRISK_PREDICTION_LOG"]
 
 
 @pytest.mark.parametrize("name", ["api", "dashboard"])
@@ -141,23 +133,23 @@ def test_every_environment_variable_is_documented_and_read_by_the_code(name: str
     documented = set(re.findall(r"`(\w+)`", INTERFACES.read_text()))
     code = "\n".join(path.read_text() for folder in CODE_DIRS for path in (REPO_ROOT / folder).rglob("*.py"))
     code += (REPO_ROOT / "gunicorn.conf.py").read_text() if (REPO_ROOT / "gunicorn.conf.py").exists() else ""
-    for key in compose()["services"][name].get("environment") or {}:
+    for key in compose_document()["services"][name].get("environment") or {}:
         assert key in documented, f"{name}: {key} is not in docs/interfaces.md"
         assert re.search(rf"[\"']{key}[\"']", code), f"{name}: no code reads {key}"
 
 
 def test_ports_published_on_localhost_match_the_images() -> None:
-    services = compose()["services"]
+    services = compose_document()["services"]
     expected = {"api": service_image("api").expose, "dashboard": service_image("dashboard").expose}
     for name, exposed in expected.items():
         published = [port.rsplit(":", 2) for port in services[name]["ports"]]
         assert [(host, container) for _, host, container in published] == [(exposed[0], exposed[0])]
         assert all(address == "127.0.0.1" for address, _, _ in published)
-    assert effective_environment("api")["PORT"] == expected["api"][0]
+    assert service_environment("api")["PORT"] == expected["api"][0]
 
 
 def test_every_service_has_laptop_sized_limits() -> None:
-    for name, service in compose()["services"].items():
+    for name, service in compose_document()["services"].items():
         limits = service["deploy"]["resources"]["limits"]
         assert 0 < float(limits["cpus"]) <= 2, name
         memory = limits["memory"].lower()
@@ -167,5 +159,5 @@ def test_every_service_has_laptop_sized_limits() -> None:
 
 
 def test_api_token_is_passed_through_and_empty_when_unset() -> None:
-    assert effective_environment("api", {})["CREDITRISK_API_TOKEN"] == ""
-    assert effective_environment("api", {"CREDITRISK_API_TOKEN": "s3cret"})["CREDITRISK_API_TOKEN"] == "s3cret"
+    assert service_environment("api", {})["CREDITRISK_API_TOKEN"] == ""
+    assert service_environment("api", {"CREDITRISK_API_TOKEN": "s3cret"})["CREDITRISK_API_TOKEN"] == "s3cret"

@@ -25,13 +25,15 @@ import yaml
 
 from container_spec import (
     REPO_ROOT,
+    VENV_BIN,
     WORKSPACE_MOUNT,
     PipelineRun,
     compose_document,
     host_env,
+    run_image_command,
     service_environment,
+    service_image,
     shared_pipeline_run,
-    VENV_BIN,
 )
 
 README = REPO_ROOT / "README.md"
@@ -355,8 +357,6 @@ def test_docker_drift_command_picks_up_api_traffic(pipeline_run: PipelineRun) ->
     `docker compose run --rm pipeline ...` command (the pipeline image's entrypoint) reruns drift on it."""
     from app import create_app
     from app.config import config_from_env
-
-    from container_spec import run_image_command, service_image
 
     workspace = pipeline_run.workspace
     api_env = host_env(service_environment("api"), {WORKSPACE_MOUNT: workspace}, VENV_BIN, {})
