@@ -124,14 +124,16 @@ def window_status_figure(windows: pd.DataFrame) -> go.Figure:
                 marker_color=level_colour(level),
             )
         )
+    drifted = (windows["features_warn"].fillna(0) + windows["features_alert"].fillna(0)).to_list()
+    top = max(drifted, default=0)
     figure.add_trace(
         go.Scatter(
             x=windows["window"],
-            y=[0] * len(windows),
-            mode="markers",
+            y=[count + 0.08 * top + 0.3 for count in drifted],
+            mode="markers+text",
             marker={"size": 14, "symbol": "circle", "color": [level_colour(s) for s in windows["status"]]},
-            text=[f"{w}: {s}" for w, s in zip(windows["window"], windows["status"])],
-            hoverinfo="text",
+            text=[str(status) for status in windows["status"]],
+            textposition="top center",
             name="window status",
         )
     )

@@ -50,7 +50,10 @@ def test_window_status_stacks_warn_and_alert_and_marks_status(windows):
     assert trace_types(figure) == ["bar", "bar", "scatter"]
     assert figure.layout.barmode == "stack"
     assert list(figure.data[1].y) == [0, 0, 3]
-    assert list(figure.data[2].marker.color) == [figures.LEVEL_COLOURS[s] for s in ("ok", "warn", "alert")]
+    status = figure.data[2]
+    assert list(status.marker.color) == [figures.LEVEL_COLOURS[s] for s in ("ok", "warn", "alert")]
+    assert list(status.text) == ["ok", "warn", "alert"]
+    assert all(y > stacked for y, stacked in zip(status.y, [0, 2, 4])), "status markers sit above the bars"
 
 
 def test_score_drift_draws_the_cutoffs(windows):

@@ -108,5 +108,7 @@ if score_overlay:
     )
 
 st.subheader("All windows")
+if {"features_warn", "features_alert", "status"} <= set(windows.columns):
+    st.plotly_chart(figures.window_status_figure(windows), key="drift_window_status")
 statistic = st.radio("Heatmap statistic", ["psi", "js"], horizontal=True, key="drift_heatmap_statistic")
 st.plotly_chart(figures.psi_heatmap_figure(features, value=statistic), key="drift_heatmap")
