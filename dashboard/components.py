@@ -29,7 +29,10 @@ def paths() -> DashboardPaths:
 
 def empty_state(what: str, path: Path, command: str) -> None:
     """Say what is missing, where it was looked for, and which command writes it."""
-    st.info(f"**{what}** not found yet: `{path}` does not exist. Run `{command}` to produce it.", icon=":material/info:")
+    st.info(
+        f"**{what}** not found yet: `{path}` does not exist. Run `{command}` to produce it.",
+        icon=":material/info:",
+    )
 
 
 def require(value: T | None, what: str, path: Path, command: str) -> T:

@@ -279,7 +279,9 @@ def psi_heatmap_figure(features: pd.DataFrame, value: str = "psi") -> go.Figure:
 
 
 def performance_figure(
-    windows: pd.DataFrame, test_metrics: Mapping[str, float] | None = None, score_cutoffs: Mapping[str, float] | None = None
+    windows: pd.DataFrame,
+    test_metrics: Mapping[str, float] | None = None,
+    score_cutoffs: Mapping[str, float] | None = None,
 ) -> go.Figure:
     """ROC-AUC, mean PD vs observed default rate, Brier and score PSI per window.
 

@@ -124,7 +124,9 @@ def _read_csv(path: str, modified: float) -> pd.DataFrame:
     try:
         return pd.read_csv(path)
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as error:
-        raise UnreadableArtifact(f"{path} is not a readable CSV file ({error}); rerun the stage that writes it") from error
+        raise UnreadableArtifact(
+            f"{path} is not a readable CSV file ({error}); rerun the stage that writes it"
+        ) from error
 
 
 @st.cache_data(show_spinner=False, max_entries=8)

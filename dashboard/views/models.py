@@ -29,7 +29,9 @@ else:
     if card.get("model"):
         st.markdown(f"Selected and calibrated: **{card['model']}**"
                     + (f" (best {card['selected_by']})" if card.get("selected_by") else ""))
-    st.dataframe(reports.comparison_display_table(comparison, available), hide_index=True, key="models_comparison_table")
+    st.dataframe(
+        reports.comparison_display_table(comparison, available), hide_index=True, key="models_comparison_table"
+    )
     if available:
         metric = st.selectbox("Metric", available, key="models_comparison_metric")
         st.plotly_chart(figures.model_comparison_figure(comparison, metric), key="models_comparison_chart")
