@@ -39,6 +39,9 @@ def next_steps(summary: Mapping[str, Any] | None, windows: pd.DataFrame | None) 
     """Short, actionable sentences, most urgent first."""
     if summary is None:
         return ["Run `dvc repro drift` to check the incoming data for drift."]
+    if not summary.get("latest_window"):
+        return ["No incoming data has been monitored yet: add monthly batches (or score loans through the API) "
+                "and run `dvc repro drift`."]
     steps: list[str] = []
     by_since: dict[str, list[str]] = defaultdict(list)
     for feature, since in features_in_alert(summary):

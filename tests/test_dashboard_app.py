@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from dashboard_support import PAGE_TITLES, PAGES, chart_titles, environment_for, open_page, texts, write_artifact_set
@@ -122,3 +124,22 @@ def test_a_broken_artifact_is_an_error_message_not_a_traceback(tmp_path, monkeyp
     app = open_page("views/overview.py", environment, monkeypatch)
     assert not app.exception
     assert "summary.json is not valid JSON" in app.error[0].value
+
+
+def test_no_incoming_data_is_explained_on_every_drift_page(tmp_path, monkeypatch):
+    environment = write_artifact_set(tmp_path)
+    drift = tmp_path / "reports" / "drift"
+    (drift / "windows.json").write_text("[]")
+    (drift / "features.csv").write_text("window,feature,kind,status,level\n")
+    (drift / "distributions.json").write_text("{}")
+    (drift / "summary.json").write_text(json.dumps({
+        "latest_window": None, "status": "warn", "reason": "no current data",
+        "counts_by_level": {"ok": 0, "warn": 0, "alert": 0}, "features_in_alert": {},
+    }))
+    for page in ("views/drift.py", "views/performance.py"):
+        app = open_page(page, environment, monkeypatch)
+        assert not app.exception
+        assert "found no incoming data" in app.info[0].value and "`dvc repro drift`" in app.info[0].value
+    overview = open_page("views/overview.py", environment, monkeypatch)
+    assert not overview.exception
+    assert "No incoming data has been monitored yet" in texts(overview)

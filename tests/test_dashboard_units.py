@@ -135,24 +135,28 @@ def test_next_steps_groups_alerts_by_first_window():
         {"feature": "tipo_credito", "since": "2026-03"},
         {"feature": "huella_consulta", "since": "2026-04"},
     ]}
-    steps = advice.next_steps(summary, None)
+    steps = advice.next_steps({**summary, "latest_window": "2026-04"}, None)
     assert steps[0] == "2 features in alert since 2026-03: review salario_cliente, tipo_credito on the Drift page."
     assert steps[1].startswith("1 feature in alert since 2026-04: review huella_consulta")
 
 
 def test_next_steps_accepts_a_mapping_and_flags_a_performance_drop():
     windows = pd.DataFrame({"window": ["2026-01", "2026-02"], "delta_roc_auc": [-0.01, -0.08]})
-    steps = advice.next_steps({"status": "alert", "features_in_alert": {"tipo_credito": "2026-02"}}, windows)
+    summary = {"status": "alert", "latest_window": "2026-02", "features_in_alert": {"tipo_credito": "2026-02"}}
+    steps = advice.next_steps(summary, windows)
     assert steps[0].startswith("1 feature in alert since 2026-02")
     assert steps[1].startswith("ROC-AUC in 2026-02 is 0.080 below the out-of-time test")
 
 
 def test_next_steps_when_quiet_or_not_run():
-    assert advice.next_steps({"status": "ok", "features_in_alert": []}, None) == [
+    assert advice.next_steps({"status": "ok", "latest_window": "2026-01", "features_in_alert": []}, None) == [
         "No feature is in alert and performance holds: nothing to do this week."
     ]
     assert "dvc repro drift" in advice.next_steps(None, None)[0]
-    assert "warn" in advice.next_steps({"status": "warn"}, None)[0]
+    assert "warn" in advice.next_steps({"status": "warn", "latest_window": "2026-01"}, None)[0]
+    assert advice.next_steps({"status": "warn", "latest_window": None}, None)[0].startswith(
+        "No incoming data has been monitored yet"
+    )
 
 
 def test_severity_order_is_alert_warn_ok_then_largest_psi():
