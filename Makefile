@@ -9,7 +9,7 @@ DASHBOARD_PORT ?= 8501
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 
 .DEFAULT_GOAL := help
-.PHONY: help setup repro run serve dashboard test test-fast bench clean
+.PHONY: help setup repro run serve dashboard serve-and-dashboard monitor test test-fast bench clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN{FS=":.*## "}{printf "  make %-10s %s\n", $$1, $$2}'
@@ -32,10 +32,27 @@ run: repro ## set up, run the pipeline, then start the API and the dashboard
 serve: setup ## start the scoring API (gunicorn.conf.py; port from PORT, default 8000)
 	PORT=$${PORT:-$(API_PORT)} $(BIN)/gunicorn -c gunicorn.conf.py
 
+serve-and-dashboard: setup ## start the API and the dashboard together; Ctrl-C stops both
+	@PORT=$(API_PORT) $(BIN)/gunicorn -c gunicorn.conf.py & api=$$!; \
+	$(BIN)/streamlit run dashboard/app.py --server.headless true --server.address 127.0.0.1 \
+		--server.port $(DASHBOARD_PORT) --browser.gatherUsageStats false >/dev/null & board=$$!; \
+	trap 'kill $$api $$board 2>/dev/null' INT TERM EXIT; \
+	for attempt in $$(seq 60); do \
+		$(BIN)/python -c "import urllib.request as u; u.urlopen('http://127.0.0.1:$(API_PORT)/health', timeout=1)" 2>/dev/null && break; \
+		sleep 1; \
+	done; \
+	echo "API:       http://127.0.0.1:$(API_PORT)  (GET /ready, POST /predict, /openapi.json)"; \
+	echo "Dashboard: http://127.0.0.1:$(DASHBOARD_PORT)"; \
+	echo "Ctrl-C stops both."; \
+	wait $$api $$board
+
 dashboard: setup ## start the Streamlit dashboard on DASHBOARD_PORT (default 8501); reads reports/, models/, data/
 	@echo "Dashboard: http://127.0.0.1:$(DASHBOARD_PORT)"
 	$(BIN)/streamlit run dashboard/app.py --server.headless true --server.address 127.0.0.1 \
 		--server.port $(DASHBOARD_PORT) --browser.gatherUsageStats false
+
+monitor: setup ## rerun the drift stage so it reads the API's newest prediction log rows
+	$(BIN)/dvc repro --force drift
 
 test: setup ## set up and run the whole test suite (what CI runs)
 	$(BIN)/python -m pytest
