@@ -73,12 +73,11 @@ def fit_bands(proba: np.ndarray, y_true: np.ndarray, names: Sequence[str],
 
 def _first_violation(table: pd.DataFrame) -> int | None:
     """Index of the first band that is empty or not riskier than the one before."""
-    for i, (rows, rate) in enumerate(zip(table["rows"], table["default_rate"])):
-        if len(table) == 1:
-            return None
-        if rows == 0:
-            return i
-        if i > 0 and not rate > table["default_rate"].iloc[i - 1]:
+    if len(table) == 1:
+        return None
+    rates = table["default_rate"].tolist()
+    for i, rows in enumerate(table["rows"]):
+        if rows == 0 or (i > 0 and not rates[i] > rates[i - 1]):
             return i
     return None
 
