@@ -52,7 +52,15 @@ logger_class = "app.access_log.JsonAccessLogger"
 control_socket_disable = True  # several servers (tests, benchmarks) may run side by side
 
 
-def post_fork(server, worker):  # noqa: ANN001, ANN201 (gunicorn hook)
+def pre_fork(server, worker):  # noqa: ANN001, ANN201 (gunicorn hook)
+    """Move the preloaded app's objects out of the garbage collector's sight: collections
+    stay short in the workers, and they do not touch (and so copy) the shared pages."""
+    import gc
+
+    gc.freeze()
+
+
+def post_fork(server, worker):  # noqa: ANN001, ANN201
     from threadpoolctl import threadpool_limits
 
     threadpool_limits(limits=1)
