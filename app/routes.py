@@ -224,13 +224,15 @@ def model_info() -> Response:
     assert bundle is not None
     card = model.card
     metadata = bundle.metadata
+    window = card.get("data_window") or metadata.get("data_window")
+    split = isinstance(window, dict) and "train" in window
     return json_response({
         "version": bundle.version,
         "threshold": bundle.threshold,
         "bands": [{"name": band.name, "upper_pd": band.upper_pd} for band in bundle.bands],
         "features": bundle.features,
-        "training_window": card.get("data_window") or card.get("training_window")
-        or metadata.get("data_window") or metadata.get("training_window"),
+        "training_window": window["train"] if split else window,
+        "test_window": window.get("test") if split else None,
         "test_metrics": card.get("test_metrics") or metadata.get("test_metrics"),
         "verified": model.verified,
         "loaded_at": model.loaded_at,
