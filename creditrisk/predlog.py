@@ -162,7 +162,6 @@ def ensure_schema(connection: sqlite3.Connection) -> None:
     for name in LOGGED_COLUMNS:
         if name not in present:
             connection.execute(f"ALTER TABLE {TABLE} ADD COLUMN {_quoted(name)} {_sql_type(name)}")
-    connection.execute(f"CREATE INDEX IF NOT EXISTS {TABLE}_fecha ON {TABLE} ({_quoted(DATE)})")
 
 
 def empty_log_frame() -> pd.DataFrame:
