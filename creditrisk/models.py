@@ -34,6 +34,7 @@ from creditrisk.artifacts import ModelBundle
 from creditrisk.bands import ThresholdPolicy, band_table, choose_threshold, fit_bands
 from creditrisk.features import DomainFeatures, FeatureSet
 from creditrisk.metrics import METRIC_NAMES, summarize_classification
+from creditrisk.params import ParamsError
 from creditrisk.schema import DATE
 
 ModelName = Literal["logistic", "random_forest", "hist_gradient_boosting"]
@@ -72,13 +73,21 @@ class TrainParams:
     def validate(self) -> None:
         unknown = [name for name in self.candidates if name not in MODEL_NAMES]
         if unknown or not self.candidates:
-            raise ValueError(f"params.yaml: train.candidates {self.candidates} must be a non-empty "
+            raise ParamsError(f"params.yaml: train.candidates {self.candidates} must be a non-empty "
                              f"list of {list(MODEL_NAMES)}")
         if self.select_metric not in METRIC_NAMES:
-            raise ValueError(f"params.yaml: train.select_metric {self.select_metric!r} must be one of "
+            raise ParamsError(f"params.yaml: train.select_metric {self.select_metric!r} must be one of "
                              f"{list(METRIC_NAMES)}")
         if self.cv_folds < 2 or self.calibration_folds < 2:
-            raise ValueError("params.yaml: train.cv_folds and train.calibration_folds must be >= 2")
+            raise ParamsError("params.yaml: train.cv_folds and train.calibration_folds must be >= 2")
+        bands = len(self.band_cut_points) + 1 if self.band_cut_points is not None else len(self.band_quantiles) + 1
+        if len(self.band_names) < bands:
+            raise ParamsError(f"params.yaml: train.band_names {self.band_names} names fewer than the {bands} bands "
+                              "the cut points or quantiles make")
+        edges = self.band_cut_points if self.band_cut_points is not None else self.band_quantiles
+        if any(b <= a for a, b in zip(edges, edges[1:])) or not all(0 < e < 1 for e in edges):
+            raise ParamsError(f"params.yaml: train.band_cut_points / band_quantiles {list(edges)} must be "
+                              "strictly increasing and inside (0, 1)")
 
 
 def numeric_encoder(scaler: str, knots: int) -> Any:
@@ -99,7 +108,7 @@ def numeric_encoder(scaler: str, knots: int) -> Any:
                                          random_state=0)),
             ("spline", SplineTransformer(n_knots=knots, degree=3, knots="uniform", extrapolation="constant")),
         ])
-    raise ValueError(f"params.yaml: train.scaler {scaler!r} must be quantile, standard or spline")
+    raise ParamsError(f"params.yaml: train.scaler {scaler!r} must be quantile, standard or spline")
 
 
 def build_preprocessor(numeric: list[str], categorical: list[str], scaler: str,
@@ -125,7 +134,7 @@ def build_estimator(name: str, params: TrainParams) -> Any:
     `train.class_weight` applies to every candidate unless its block sets its own.
     """
     if name not in MODEL_NAMES:
-        raise ValueError(f"params.yaml: unknown model {name!r}; candidates are {list(MODEL_NAMES)}")
+        raise ParamsError(f"params.yaml: unknown model {name!r}; candidates are {list(MODEL_NAMES)}")
     settings = {"class_weight": params.class_weight, **(getattr(params, name) or {})}
     estimators: dict[str, tuple[type, dict[str, Any]]] = {
         "logistic": (LogisticRegression, {"max_iter": 1000}),
@@ -139,7 +148,7 @@ def build_estimator(name: str, params: TrainParams) -> Any:
     try:
         return estimator_class(**{**defaults, **settings})
     except TypeError as error:
-        raise ValueError(f"params.yaml: train.{name}: {error}") from error
+        raise ParamsError(f"params.yaml: train.{name}: {error}") from error
 
 
 def build_model(name: str, params: TrainParams, features: FeatureSet) -> Pipeline:

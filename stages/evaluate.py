@@ -12,7 +12,7 @@ from creditrisk.artifacts import ArtifactError, atomic_write_json, atomic_write_
 from creditrisk.evaluation import EvaluateParams, evaluate_bundle, model_card
 from creditrisk.features import FeaturizeParams, default_target
 from creditrisk.models import TrainParams, data_window
-from creditrisk.params import load_params, section
+from creditrisk.params import ParamsError, load_params, section
 
 
 def main() -> None:
@@ -43,4 +43,7 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    try:
+        main()
+    except ParamsError as error:
+        sys.exit(f"evaluate: {error}")

@@ -18,7 +18,7 @@ from creditrisk.features import (
     guard_config,
     screen_leakage,
 )
-from creditrisk.params import load_params, section
+from creditrisk.params import ParamsError, load_params, section
 from creditrisk.schema import TARGET
 
 
@@ -51,4 +51,7 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    try:
+        main()
+    except ParamsError as error:
+        sys.exit(f"featurize: {error}")

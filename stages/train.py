@@ -12,7 +12,7 @@ import pandas as pd
 from creditrisk.artifacts import atomic_write_json, atomic_write_text, save_bundle
 from creditrisk.features import FeatureSet, FeaturizeParams, default_target
 from creditrisk.models import TrainParams, train_bundle
-from creditrisk.params import load_params, section
+from creditrisk.params import ParamsError, load_params, section
 
 
 def main() -> None:
@@ -44,4 +44,7 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    try:
+        main()
+    except ParamsError as error:
+        sys.exit(f"train: {error}")

@@ -81,6 +81,10 @@ def test_unknown_candidate_and_bad_hyperparameter_name_the_params_key(features):
         small_params(candidates=["svm"]).validate()
     with pytest.raises(ValueError, match="train.logistic"):
         build_model("logistic", small_params(logistic={"Cee": 1.0}), features)
+    with pytest.raises(ValueError, match="train.band_names"):
+        small_params(band_names=["A", "B"]).validate()
+    with pytest.raises(ValueError, match="strictly increasing"):
+        small_params(band_cut_points=[0.2, 0.1]).validate()
 
 
 def test_folds_are_shuffled_and_stratified():
