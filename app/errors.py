@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from flask import Flask, Response, g
+from flask import Flask, Response, current_app, g
 from werkzeug.exceptions import HTTPException
 
 from app.responses import json_response
@@ -55,8 +55,6 @@ def error_body(status: int, code: str, message: str, errors: list[RowError] | No
 def error_response(status: int, code: str, message: str, errors: list[RowError] | None = None,
                    error_count: int | None = None, headers: dict[str, str] | None = None,
                    **extra: Any) -> Response:
-    from flask import current_app
-
     metrics = current_app.extensions["creditrisk"].metrics
     metrics.errors.labels(status=str(status), code=code).inc()
     response = json_response(error_body(status, code, message, errors, error_count, **extra), status)
