@@ -137,7 +137,7 @@ def build_estimator(name: str, params: TrainParams) -> Any:
         raise ParamsError(f"params.yaml: unknown model {name!r}; candidates are {list(MODEL_NAMES)}")
     settings = {"class_weight": params.class_weight, **(getattr(params, name) or {})}
     estimators: dict[str, tuple[type, dict[str, Any]]] = {
-        "logistic": (LogisticRegression, {"max_iter": 1000}),
+        "logistic": (LogisticRegression, {"max_iter": 1000, "random_state": params.seed}),
         "random_forest": (RandomForestClassifier, {"n_estimators": 200, "max_depth": 6, "min_samples_leaf": 20,
                                                    "n_jobs": 1, "random_state": params.seed}),
         "hist_gradient_boosting": (HistGradientBoostingClassifier, {
@@ -199,9 +199,12 @@ def cross_validate_candidate(name: str, params: TrainParams, features: FeatureSe
 
 
 def comparison_table(results: list[CandidateResult]) -> pd.DataFrame:
-    """One row per model: mean and std of every metric over the CV folds."""
-    rows = [{"model": r.name, "folds": len(r.fold_metrics), "seconds": round(r.seconds, 3), **r.summary()}
-            for r in results]
+    """One row per model: mean and std of every metric over the CV folds.
+
+    No timings: the table is a committed report and goes into the artifact, both
+    of which must be byte-identical when the pipeline reruns.
+    """
+    rows = [{"model": r.name, "folds": len(r.fold_metrics), **r.summary()} for r in results]
     return pd.DataFrame(rows)
 
 

@@ -35,7 +35,7 @@ def main() -> None:
         "models": comparison.to_dict(orient="records"),
     })
     atomic_write_text(Path(config.comparison_csv), comparison.to_csv(index=False))
-    columns = ["model", f"{config.select_metric}_mean", f"{config.select_metric}_std", "seconds"]
+    columns = ["model", f"{config.select_metric}_mean", f"{config.select_metric}_std"]
     print(comparison[columns].to_string(index=False))
     print(f"train: selected {result.bundle.metadata['model']} ({config.calibration} calibration), "
           f"threshold {result.bundle.threshold:.4f}, bands "
