@@ -224,3 +224,14 @@ def test_scoring_tolerates_missing_optional_columns(trained, split):
     sparse = test.drop(columns=["promedio_ingresos_datacredito", "tendencia_ingresos", "fecha_prestamo"])
     proba = trained.bundle.predict_pd(sparse)
     assert np.isfinite(proba).all()
+
+
+def test_training_is_reproducible(split, features):
+    """Same data and params, same model: comparison table and PDs identical (liblinear is seeded)."""
+    train, test = split
+    y = default_target(train)
+    params = small_params(candidates=["logistic"], calibration="sigmoid",
+                          logistic={"C": 0.05, "l1_ratio": 1.0, "solver": "liblinear"})
+    first, second = (train_bundle(train, y, features, params) for _ in range(2))
+    pd.testing.assert_frame_equal(first.comparison, second.comparison)
+    np.testing.assert_array_equal(first.bundle.predict_pd(test), second.bundle.predict_pd(test))
