@@ -150,7 +150,8 @@ def required_columns(purpose: Purpose) -> list[str]:
     return names
 
 
-_NUMBER_TEXT = re.compile(r"^[+-]?(\d+([.,]\d*)?|[.,]\d+)([eE][+-]?\d+)?$")
+# ASCII digits only: `\d` would also accept other scripts' digits, which no number parser here reads.
+_NUMBER_TEXT = re.compile(r"^[+-]?([0-9]+([.,][0-9]*)?|[.,][0-9]+)([eE][+-]?[0-9]+)?$")
 
 
 def _text(values: pd.Series) -> pd.Series:
@@ -230,9 +231,9 @@ DATE_FORMATS_DAY_FIRST = (
 DATE_FORMATS_MONTH_FIRST = (
     "%m/%d/%y %H:%M", "%m/%d/%Y %H:%M", "%m/%d/%y %H:%M:%S", "%m/%d/%Y %H:%M:%S", "%m/%d/%y", "%m/%d/%Y",
 )
-_SLASH_DATE = re.compile(r"^\s*(\d{1,2})/(\d{1,2})/(\d{2}|\d{4})")
+_SLASH_DATE = re.compile(r"^\s*([0-9]{1,2})/([0-9]{1,2})/([0-9]{2}|[0-9]{4})")
 # The same test for stripped text, in a form the Arrow regex engine runs natively (fast).
-_STRIPPED_SLASH_DATE = r"\d{1,2}/\d{1,2}/(?:\d{2}|\d{4})"
+_STRIPPED_SLASH_DATE = r"[0-9]{1,2}/[0-9]{1,2}/(?:[0-9]{2}|[0-9]{4})"
 
 
 class AmbiguousDatesError(ValueError):
@@ -274,6 +275,29 @@ def detect_day_first(text: pd.Series) -> bool | None:
     return day_first_evidence
 
 
+def _parse_dates(text: pd.Series, **options: object) -> pd.Series:
+    """pandas.to_datetime with errors="coerce", as naive datetime64[ns].
+
+    Dates outside the nanosecond range (1677-2262) become missing like any
+    other unparseable date: pandas may raise OutOfBoundsDatetime for them even
+    when told to coerce, so that rare batch is parsed value by value.
+    """
+    try:
+        parsed = pd.to_datetime(text, errors="coerce", **options)
+    except (pd.errors.OutOfBoundsDatetime, OverflowError, ValueError):
+        def parse_one(value: object) -> object:
+            try:
+                return pd.to_datetime(value, errors="coerce", **options)
+            except (pd.errors.OutOfBoundsDatetime, OverflowError, ValueError):
+                return pd.NaT
+        parsed = pd.Series([parse_one(value) for value in text], index=text.index, dtype=object)
+        parsed = pd.to_datetime(parsed, errors="coerce", utc=bool(options.get("utc")))
+    if getattr(parsed.dt, "tz", None) is not None:
+        parsed = parsed.dt.tz_convert("UTC").dt.tz_localize(None)
+    inside = parsed.notna() & (parsed >= pd.Timestamp.min) & (parsed <= pd.Timestamp.max)
+    return parsed.where(inside).astype("datetime64[ns]")
+
+
 def to_datetime(values: pd.Series, day_first: bool | None = None) -> tuple[pd.Series, pd.Series]:
     """Parse loan dates: real datetimes, ISO 8601, or slash dates in either order.
 
@@ -294,11 +318,10 @@ def to_datetime(values: pd.Series, day_first: bool | None = None) -> tuple[pd.Se
             todo = slash & result.isna()
             if not todo.any():
                 break
-            result[todo] = pd.to_datetime(text[todo], format=fmt, errors="coerce")
+            result[todo] = _parse_dates(text[todo], format=fmt)
     iso = present & ~slash
     if iso.any():
-        parsed = pd.to_datetime(text[iso], format="ISO8601", errors="coerce", utc=True)
-        result[iso] = parsed.dt.tz_localize(None)
+        result[iso] = _parse_dates(text[iso], format="ISO8601", utc=True)
     return result, (present & result.isna()).astype(bool)
 
 

@@ -203,3 +203,21 @@ def test_ambiguous_dates_are_a_fatal_contract_issue() -> None:
 def test_unparseable_loan_date_is_fatal_for_training() -> None:
     result = coerce_and_validate(text_frame({}, {DATE: "ayer"}))
     assert [(i.column, i.rule, i.rows) for i in result.fatal] == [(DATE, "unparseable_date", (1,))]
+
+
+def test_non_ascii_digits_are_not_numbers_and_do_not_crash() -> None:
+    from creditrisk.schema import to_number
+
+    numbers, not_number = to_number(pd.Series(["٠", "１２", "12"], dtype="object"))
+    assert not_number.tolist() == [True, True, False]
+    assert numbers.iloc[2] == 12.0 and numbers.iloc[:2].isna().all()
+
+
+def test_dates_outside_the_representable_range_are_unparseable_not_a_crash() -> None:
+    from creditrisk.schema import to_datetime
+
+    dates, unparseable = to_datetime(pd.Series(["2999-12-31", "2025-03-04T10:00:00+05:00", "99999-01-01"]))
+    assert unparseable.tolist() == [True, False, True]
+    assert dates.iloc[1] == pd.Timestamp("2025-03-04 05:00:00")
+    slash_dates, slash_bad = to_datetime(pd.Series(["12/31/2999 10:00", "12/31/2025 10:00"]))
+    assert slash_bad.tolist() == [True, False]
