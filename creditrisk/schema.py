@@ -151,7 +151,12 @@ def required_columns(purpose: Purpose) -> list[str]:
 
 
 # ASCII digits only: `\d` would also accept other scripts' digits, which no number parser here reads.
+# ASCII digits only: `\d` would also accept other scripts' digits, which no number parser here reads.
 _NUMBER_TEXT = re.compile(r"^[+-]?([0-9]+([.,][0-9]*)?|[.,][0-9]+)([eE][+-]?[0-9]+)?$")
+
+# Masks are numpy boolean arrays inside this module: a pandas operation costs tens of
+# microseconds whatever the batch size, which a one-row API request pays per column and rule.
+Mask = np.ndarray
 
 
 def _text(values: pd.Series) -> pd.Series:
@@ -159,16 +164,43 @@ def _text(values: pd.Series) -> pd.Series:
     return values.astype("string[pyarrow]").str.strip()
 
 
-def _parse_number_text(text: pd.Series) -> tuple[pd.Series, pd.Series]:
+def _present_text(text: pd.Series) -> Mask:
+    """Stripped text that is neither missing nor empty."""
+    return (text.notna() & (text != "")).to_numpy(dtype=bool, na_value=False)
+
+
+def _parse_number_text(text: pd.Series) -> tuple[np.ndarray, Mask]:
     """Floats from stripped text, and the mask of numbers found.
 
     Only text matching `_NUMBER_TEXT` is cast, so the Arrow cast never meets
     a value it cannot parse.
     """
-    is_number = text.str.fullmatch(_NUMBER_TEXT.pattern).fillna(False).astype(bool)
+    is_number = text.str.fullmatch(_NUMBER_TEXT.pattern).to_numpy(dtype=bool, na_value=False)
     dotted = text.where(is_number).str.replace(",", ".", regex=False)
     floats = pc.cast(pa.array(dotted), pa.float64()).to_numpy(zero_copy_only=False)
-    return pd.Series(floats, index=text.index, dtype="float64"), is_number
+    return np.asarray(floats, dtype="float64"), is_number
+
+
+def _is_number_dtype(values: pd.Series) -> bool:
+    """Numbers (or booleans) already: no text to parse."""
+    if isinstance(values.dtype, np.dtype):
+        return values.dtype.kind in "biufc"
+    return pd.api.types.is_bool_dtype(values) or pd.api.types.is_numeric_dtype(values)
+
+
+def _number_arrays(values: pd.Series) -> tuple[np.ndarray, Mask]:
+    """`to_number` as numpy arrays (floats, present but not a number)."""
+    if _is_number_dtype(values):
+        return values.to_numpy(dtype="float64", na_value=np.nan), np.zeros(len(values), dtype=bool)
+    text = _text(values)
+    floats, is_number = _parse_number_text(text)
+    not_number = _present_text(text) & ~is_number
+    if values.dtype == object:
+        bool_like = np.fromiter((isinstance(v, (bool, np.bool_)) for v in values.to_numpy()),
+                                dtype=bool, count=len(values))
+        not_number |= bool_like
+        floats = np.where(bool_like, np.nan, floats)
+    return floats, not_number
 
 
 def to_number(values: pd.Series) -> tuple[pd.Series, pd.Series]:
@@ -177,20 +209,9 @@ def to_number(values: pd.Series) -> tuple[pd.Series, pd.Series]:
     Returns the floats and a mask of values that were present but not numbers.
     Booleans in a mixed column are not numbers.
     """
-    if pd.api.types.is_bool_dtype(values):
-        return values.astype("float64"), pd.Series(False, index=values.index)
-    if pd.api.types.is_numeric_dtype(values):
-        floats = values.astype("float64")
-        return floats, pd.Series(False, index=values.index)
-    text = _text(values)
-    present = text.notna() & (text != "")
-    floats, is_number = _parse_number_text(text)
-    not_number = (present & ~is_number).astype(bool)
-    if values.dtype == object:
-        bool_like = values.map(lambda v: isinstance(v, (bool, np.bool_))).astype(bool)
-        not_number |= bool_like
-        floats = floats.where(~bool_like)
-    return floats, not_number
+    floats, not_number = _number_arrays(values)
+    return (pd.Series(floats, index=values.index, dtype="float64"),
+            pd.Series(not_number, index=values.index, dtype=bool))
 
 
 def _canonical_value(value: object) -> object:
@@ -212,17 +233,26 @@ def _canonical_value(value: object) -> object:
     return text
 
 
-def _canonical_category(values: pd.Series) -> pd.Series:
-    """Text categories, with integral numbers written without a decimal part.
+def _category_codes(values: pd.Series) -> tuple[np.ndarray, list[object]]:
+    """Each value's code into its distinct canonical texts (code -1 = missing).
 
     Typed columns are canonicalised once per distinct value; object columns
     (mixed Python values, where 1 == 1.0 == True would collide) value by value.
     """
     if values.dtype == object:
-        return values.map(_canonical_value).astype("string")
+        canonical = np.array([_canonical_value(value) for value in values.to_numpy()], dtype=object)
+        codes, uniques = pd.factorize(canonical)
+        return codes, list(uniques)
     codes, uniques = pd.factorize(values)
-    canonical = np.array([_canonical_value(v) for v in uniques] + [pd.NA], dtype=object)
-    return pd.Series(canonical[codes], index=values.index, dtype="string")
+    texts = [_canonical_value(value) for value in uniques]
+    blank = np.array([text is pd.NA for text in texts] + [True], dtype=bool)
+    return np.where(blank[codes], -1, codes), texts
+
+
+def _take_text(texts: list[object], codes: np.ndarray) -> pd.api.extensions.ExtensionArray:
+    """texts[codes] as a "string" array; code -1 gives a missing value."""
+    choices = np.array([*texts, pd.NA], dtype=object)
+    return pd.array(choices[codes], dtype="string")
 
 
 DATE_FORMATS_DAY_FIRST = (
@@ -275,8 +305,29 @@ def detect_day_first(text: pd.Series) -> bool | None:
     return day_first_evidence
 
 
-def _parse_dates(text: pd.Series, **options: object) -> pd.Series:
-    """pandas.to_datetime with errors="coerce", as naive datetime64[ns].
+_NAT = np.datetime64("NaT", "ns")
+_NAT_INTEGER = np.iinfo(np.int64).min
+
+
+def _nanosecond_values(values: np.ndarray) -> np.ndarray:
+    """Naive datetimes of any unit as datetime64[ns]; those outside its range become NaT.
+
+    pandas parses text to the unit it finds (often microseconds), which reaches
+    far beyond the years 1677-2262 that nanoseconds can hold.
+    """
+    unit, count = np.datetime_data(values.dtype)
+    factor = int(np.timedelta64(count, unit) // np.timedelta64(1, "ns"))
+    if factor == 1:
+        return np.array(values, dtype="datetime64[ns]")
+    ticks = values.view("int64")
+    lowest = -(-pd.Timestamp.min.value // factor)
+    highest = pd.Timestamp.max.value // factor
+    inside = ~np.isnat(values) & (ticks >= lowest) & (ticks <= highest)
+    return np.where(inside, ticks * factor, _NAT_INTEGER).view("datetime64[ns]")
+
+
+def _parse_dates(text: pd.Series | np.ndarray, **options: object) -> np.ndarray:
+    """pandas.to_datetime with errors="coerce", as naive datetime64[ns] values (UTC when tz-aware).
 
     Dates outside the nanosecond range (1677-2262) become missing like any
     other unparseable date: pandas may raise OutOfBoundsDatetime for them even
@@ -290,12 +341,51 @@ def _parse_dates(text: pd.Series, **options: object) -> pd.Series:
                 return pd.to_datetime(value, errors="coerce", **options)
             except (pd.errors.OutOfBoundsDatetime, OverflowError, ValueError):
                 return pd.NaT
-        parsed = pd.Series([parse_one(value) for value in text], index=text.index, dtype=object)
-        parsed = pd.to_datetime(parsed, errors="coerce", utc=bool(options.get("utc")))
-    if getattr(parsed.dt, "tz", None) is not None:
-        parsed = parsed.dt.tz_convert("UTC").dt.tz_localize(None)
-    inside = parsed.notna() & (parsed >= pd.Timestamp.min) & (parsed <= pd.Timestamp.max)
-    return parsed.where(inside).astype("datetime64[ns]")
+        parsed = pd.to_datetime(pd.Series([parse_one(value) for value in text], dtype=object),
+                                errors="coerce", utc=bool(options.get("utc")))
+    moments = pd.DatetimeIndex(parsed)
+    if moments.tz is not None:
+        moments = moments.tz_convert(None)
+    return _nanosecond_values(moments.to_numpy())
+
+
+def _arrow_text(values: pd.Series) -> pa.Array:
+    """Values as stripped Arrow text, straight through pyarrow (no pandas per-call overhead)."""
+    if not isinstance(values.dtype, pd.StringDtype):
+        values = values.astype("string[pyarrow]")
+    array = pa.array(values, type=pa.large_string())
+    return pc.utf8_trim_whitespace(array)
+
+
+def _arrow_mask(mask: pa.Array) -> Mask:
+    return pc.fill_null(mask, False).to_numpy(zero_copy_only=False)
+
+
+def _datetime_arrays(values: pd.Series, day_first: bool | None) -> tuple[np.ndarray, Mask]:
+    """`to_datetime` as numpy arrays (datetime64[ns], present but unparseable)."""
+    if pd.api.types.is_datetime64_any_dtype(values):
+        parsed = values.dt.tz_localize(None) if getattr(values.dt, "tz", None) else values
+        return parsed.astype("datetime64[ns]").to_numpy(), np.zeros(len(values), dtype=bool)
+    stripped = _arrow_text(values)
+    present = _arrow_mask(pc.greater(pc.utf8_length(stripped), 0))
+    slash = _arrow_mask(pc.match_substring_regex(stripped, "^" + _STRIPPED_SLASH_DATE))
+    result = np.full(len(values), _NAT)
+    if slash.any():
+        text = _text(values)
+        order = day_first if day_first is not None else detect_day_first(text[slash])
+        formats = DATE_FORMATS_DAY_FIRST if order else DATE_FORMATS_MONTH_FIRST
+        for fmt in formats:
+            todo = slash & np.isnat(result)
+            if not todo.any():
+                break
+            result[todo] = _parse_dates(text[todo], format=fmt)
+    iso = present & ~slash
+    if iso.all():
+        result = _parse_dates(stripped.to_numpy(zero_copy_only=False), format="ISO8601", utc=True)
+    elif iso.any():
+        chosen = stripped.filter(pa.array(iso)).to_numpy(zero_copy_only=False)
+        result[iso] = _parse_dates(chosen, format="ISO8601", utc=True)
+    return result, present & np.isnat(result)
 
 
 def to_datetime(values: pd.Series, day_first: bool | None = None) -> tuple[pd.Series, pd.Series]:
@@ -304,75 +394,94 @@ def to_datetime(values: pd.Series, day_first: bool | None = None) -> tuple[pd.Se
     The order of slash dates is detected per call (one file, one request)
     unless `day_first` is given.
     """
-    if pd.api.types.is_datetime64_any_dtype(values):
-        parsed = values.dt.tz_localize(None) if getattr(values.dt, "tz", None) else values
-        return parsed.astype("datetime64[ns]"), pd.Series(False, index=values.index)
-    text = _text(values)
-    present = text.notna() & (text != "")
-    result = pd.Series(pd.NaT, index=values.index, dtype="datetime64[ns]")
-    slash = text.str.match(_STRIPPED_SLASH_DATE).fillna(False).astype(bool)
-    if slash.any():
-        order = day_first if day_first is not None else detect_day_first(text[slash])
-        formats = DATE_FORMATS_DAY_FIRST if order else DATE_FORMATS_MONTH_FIRST
-        for fmt in formats:
-            todo = slash & result.isna()
-            if not todo.any():
-                break
-            result[todo] = _parse_dates(text[todo], format=fmt)
-    iso = present & ~slash
-    if iso.any():
-        result[iso] = _parse_dates(text[iso], format="ISO8601", utc=True)
-    return result, (present & result.isna()).astype(bool)
+    dates, unparseable = _datetime_arrays(values, day_first)
+    return (pd.Series(dates, index=values.index, dtype="datetime64[ns]"),
+            pd.Series(unparseable, index=values.index, dtype=bool))
 
 
-def _range_violations(spec: ColumnSpec, numbers: pd.Series) -> dict[str, pd.Series]:
-    rules: dict[str, pd.Series] = {}
-    present = numbers.notna()
-    finite = np.isfinite(numbers.to_numpy(dtype="float64", na_value=np.nan))
-    rules["not_finite"] = present & ~pd.Series(finite, index=numbers.index)
-    usable = present & ~rules["not_finite"]
+def _range_violations(spec: ColumnSpec, numbers: np.ndarray) -> dict[str, Mask]:
+    rules: dict[str, Mask] = {}
+    present = ~np.isnan(numbers)
+    usable = np.isfinite(numbers)
+    rules["not_finite"] = present & ~usable
     if spec.kind == "integer":
-        rules["not_an_integer"] = usable & (numbers.where(usable, 0) % 1 != 0)
+        rules["not_an_integer"] = usable & (np.mod(np.where(usable, numbers, 0.0), 1) != 0)
     if spec.placeholder_range is not None:
         low, high = spec.placeholder_range
-        rules["placeholder"] = usable & numbers.between(low, high)
-    taken = pd.Series(False, index=numbers.index)
+        rules["placeholder"] = usable & (numbers >= low) & (numbers <= high)
+    candidates = usable.copy()
     for mask in rules.values():
-        taken |= mask
+        candidates &= ~mask
     if spec.minimum is not None:
         below = numbers < spec.minimum if spec.minimum_inclusive else numbers <= spec.minimum
-        rules["below_minimum"] = usable & ~taken & below
+        rules["below_minimum"] = candidates & below
     if spec.maximum is not None:
-        rules["above_maximum"] = usable & ~taken & (numbers > spec.maximum)
+        rules["above_maximum"] = candidates & (numbers > spec.maximum)
     return rules
 
 
-def _coerce_column(
-    spec: ColumnSpec, values: pd.Series, day_first: bool | None
-) -> tuple[pd.Series, dict[str, pd.Series]]:
-    """Return the coerced column and one mask per broken rule."""
-    if spec.kind in ("numeric", "integer"):
-        numbers, not_number = to_number(values)
-        rules = {"not_a_number": not_number, **_range_violations(spec, numbers)}
-        return numbers, rules
+@dataclass
+class _Coerced:
+    """One coerced column: its values (nulled where `broken`), missing mask and rule masks."""
+
+    values: np.ndarray | pd.api.extensions.ExtensionArray
+    missing: Mask
+    rules: dict[str, Mask]
+
+
+def _broken(rules: dict[str, Mask], rows: int) -> Mask:
+    broken = np.zeros(rows, dtype=bool)
+    for mask in rules.values():
+        broken |= mask
+    return broken
+
+
+def _coerce_numbers(spec: ColumnSpec, values: pd.Series) -> _Coerced:
+    numbers, not_number = _number_arrays(values)
     if spec.kind == "target":
-        numbers, not_number = to_number(values)
-        bad = not_number | (numbers.notna() & ~numbers.isin([0.0, 1.0]))
-        return numbers, {"not_0_or_1": bad}
-    if spec.kind == "category":
-        text = _canonical_category(values)
-        if spec.open_categories:
-            bad = text.notna() & ~text.str.fullmatch(r"\d+").fillna(False).astype(bool)
-            return text, {"not_a_category_code": bad}
+        rules = {"not_0_or_1": not_number | (~np.isnan(numbers) & (numbers != 0.0) & (numbers != 1.0))}
+    else:
+        rules = {"not_a_number": not_number, **_range_violations(spec, numbers)}
+    broken = _broken(rules, len(numbers))
+    if broken.any():
+        numbers = np.where(broken, np.nan, numbers)
+    return _Coerced(numbers, np.isnan(numbers), rules)
+
+
+_CATEGORY_CODE = re.compile(r"\d+")
+
+
+def _coerce_category(spec: ColumnSpec, values: pd.Series) -> _Coerced:
+    """The rules run once per distinct value, then spread to the rows by code."""
+    codes, texts = _category_codes(values)
+    if spec.open_categories:
+        rule = "not_a_category_code"
+        bad_text = [_CATEGORY_CODE.fullmatch(str(text)) is None for text in texts]
+    else:
+        rule = "unknown_category"
         allowed = set(spec.categories or ())
-        bad = text.notna() & ~text.isin(allowed).fillna(False).astype(bool)
-        return text, {"unknown_category": bad}
-    dates, unparseable = to_datetime(values, day_first)
-    return dates, {"unparseable_date": unparseable}
+        bad_text = [text not in allowed for text in texts]
+    bad = np.array([*bad_text, False], dtype=bool)[codes]
+    kept = np.where(bad, -1, codes)
+    return _Coerced(_take_text(texts, kept), kept < 0, {rule: bad})
 
 
-def _issue(column: str, rule: str, mask: pd.Series, raw: pd.Series, max_examples: int) -> Issue:
-    positions = np.flatnonzero(mask.to_numpy(dtype=bool))
+def _coerce_dates(values: pd.Series, day_first: bool | None) -> _Coerced:
+    dates, unparseable = _datetime_arrays(values, day_first)
+    return _Coerced(dates, np.isnat(dates), {"unparseable_date": unparseable})
+
+
+def _coerce_column(spec: ColumnSpec, values: pd.Series, day_first: bool | None) -> _Coerced:
+    """The coerced column and one mask per broken rule."""
+    if spec.kind in ("numeric", "integer", "target"):
+        return _coerce_numbers(spec, values)
+    if spec.kind == "category":
+        return _coerce_category(spec, values)
+    return _coerce_dates(values, day_first)
+
+
+def _issue(column: str, rule: str, mask: Mask, raw: pd.Series, max_examples: int) -> Issue:
+    positions = np.flatnonzero(mask)
     examples = positions[:max_examples]
     return Issue(
         column=column,
@@ -409,35 +518,34 @@ def coerce_and_validate(
     if len(frame) == 0:
         fatal.append(Issue("*", "empty_input", 0, (), (), "there are no data rows"))
     unknown = [str(c) for c in frame.columns if c not in SPECS]
-    clean = pd.DataFrame(index=frame.index)
-    result = ValidationResult(frame=clean, fatal=fatal, unknown_columns=unknown)
+    columns: dict[str, object] = {}
+    result = ValidationResult(frame=pd.DataFrame(), fatal=fatal, unknown_columns=unknown)
     for spec in COLUMNS:
         if spec.name not in frame.columns:
             continue
         raw = frame[spec.name]
         try:
-            values, rules = _coerce_column(spec, raw, day_first)
+            coerced = _coerce_column(spec, raw, day_first)
         except AmbiguousDatesError as error:
             fatal.append(Issue(spec.name, "ambiguous_date_order", len(raw), (), (), str(error)))
             continue
         nullable = spec.nullable and not (purpose == "training" and spec.role in ("target", "date"))
-        broken = pd.Series(False, index=raw.index)
         counts: dict[str, int] = {}
-        for rule, mask in rules.items():
-            mask = mask.fillna(False).astype(bool)
-            count = int(mask.sum())
+        for rule, mask in coerced.rules.items():
+            count = int(np.count_nonzero(mask))
             if count == 0:
                 continue
-            broken |= mask
             if nullable:
                 counts[rule] = count
-                result.nulled_rows[(spec.name, rule)] = np.flatnonzero(mask.to_numpy())
+                result.nulled_rows[(spec.name, rule)] = np.flatnonzero(mask)
             else:
                 fatal.append(_issue(spec.name, rule, mask, raw, max_examples))
-        absent = values.isna() & ~broken
-        if not nullable and absent.any() and not (purpose == "scoring" and spec.role == "target"):
-            fatal.append(_issue(spec.name, "missing_value", absent, raw, max_examples))
+        if not nullable and not (purpose == "scoring" and spec.role == "target"):
+            absent = coerced.missing & ~_broken(coerced.rules, len(raw))
+            if absent.any():
+                fatal.append(_issue(spec.name, "missing_value", absent, raw, max_examples))
         if counts:
             result.nulled[spec.name] = counts
-        clean[spec.name] = values.mask(broken) if spec.kind != "category" else values.where(~broken, pd.NA)
+        columns[spec.name] = coerced.values
+    result.frame = pd.DataFrame(columns, index=frame.index)
     return result
