@@ -14,12 +14,14 @@ one.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.metrics import roc_auc_score
 from sklearn.model_selection import StratifiedKFold
@@ -50,19 +52,38 @@ class FeaturizeParams:
 # ---------------------------------------------------------------- engineered features
 
 
-def _ratio(numerator: pd.Series, denominator: pd.Series) -> pd.Series:
+# Engineered features compute on numpy arrays: numbers as float64, the loan date as naive
+# datetime64, categories as they came. pandas operations cost tens of microseconds each
+# whatever the row count, and the API pays them on every one-row request.
+Column = np.ndarray | pd.Series
+RawColumns = Mapping[str, Column]
+
+
+def _ratio(numerator: np.ndarray, denominator: np.ndarray) -> np.ndarray:
     """numerator / denominator, missing where the denominator is missing or not positive."""
-    denominator = denominator.where(denominator > 0)
-    return numerator / denominator
+    with np.errstate(all="ignore"):
+        return numerator / np.where(denominator > 0, denominator, np.nan)
 
 
-def _flag(condition: pd.Series, source: pd.Series) -> pd.Series:
+def _flag(condition: np.ndarray, source: np.ndarray) -> np.ndarray:
     """1.0 / 0.0, missing where the source value is missing."""
-    return condition.astype("float64").where(source.notna())
+    return np.where(np.isnan(source), np.nan, condition.astype("float64"))
 
 
-def _missing(source: pd.Series) -> pd.Series:
-    return source.isna().astype("float64")
+def _missing(source: Column) -> np.ndarray:
+    return np.asarray(pd.isna(source), dtype="float64")
+
+
+def _calendar_month(moments: np.ndarray) -> np.ndarray:
+    """1-12, missing where the date is missing."""
+    months = moments.astype("datetime64[M]").astype("int64") % 12 + 1
+    return np.where(np.isnat(moments), np.nan, months.astype("float64"))
+
+
+def _weekday(moments: np.ndarray) -> np.ndarray:
+    """0 = Monday ... 6 = Sunday (1970-01-01 was a Thursday), missing where the date is missing."""
+    days = (moments.astype("datetime64[D]").astype("int64") + 3) % 7
+    return np.where(np.isnat(moments), np.nan, days.astype("float64"))
 
 
 @dataclass(frozen=True)
@@ -71,7 +92,7 @@ class EngineeredFeature:
     inputs: tuple[str, ...]
     kind: FeatureKind
     description: str
-    compute: Callable[[pd.DataFrame], pd.Series]
+    compute: Callable[[RawColumns], np.ndarray]
 
 
 ENGINEERED: dict[str, EngineeredFeature] = {
@@ -124,11 +145,11 @@ ENGINEERED: dict[str, EngineeredFeature] = {
         EngineeredFeature(
             "loan_month", (DATE,), "numeric",
             "calendar month of the loan (known at scoring time)",
-            lambda f: _as_datetime(f[DATE]).dt.month.astype("float64")),
+            lambda f: _calendar_month(f[DATE])),
         EngineeredFeature(
             "loan_weekday", (DATE,), "category",
             "weekday of the loan, 0 = Monday (known at scoring time)",
-            lambda f: _as_datetime(f[DATE]).dt.day_of_week.astype("float64")),
+            lambda f: _weekday(f[DATE])),
         EngineeredFeature(
             "internal_to_bureau_score", ("puntaje", "puntaje_datacredito"), "numeric",
             "lender's internal score / bureau score: a natural idea that inherits the leak "
@@ -138,10 +159,15 @@ ENGINEERED: dict[str, EngineeredFeature] = {
 }
 
 
-def _as_datetime(values: pd.Series) -> pd.Series:
-    if pd.api.types.is_datetime64_any_dtype(values):
-        return values
-    return pd.to_datetime(values, errors="coerce", format="ISO8601")
+def _as_datetime(values: pd.Series | None, rows: int) -> np.ndarray:
+    """Loan dates as naive datetime64 (local wall time when tz-aware); text is parsed as ISO 8601."""
+    if values is None:
+        return np.full(rows, np.datetime64("NaT", "ns"))
+    if not pd.api.types.is_datetime64_any_dtype(values):
+        values = pd.to_datetime(values, errors="coerce", format="ISO8601")
+    if getattr(values.dt, "tz", None) is not None:
+        values = values.dt.tz_localize(None)
+    return values.to_numpy()
 
 
 def feature_kind(name: str) -> FeatureKind:
@@ -166,21 +192,62 @@ def raw_inputs(columns: Sequence[str]) -> list[str]:
     return needed
 
 
-def _as_category(values: pd.Series) -> np.ndarray:
+def _as_category(values: Column) -> Column:
     """Text categories, integral numbers without a decimal part, missing as MISSING_CATEGORY."""
-    if pd.api.types.is_numeric_dtype(values):
-        numbers = values.to_numpy(dtype="float64", na_value=np.nan)
-        present = ~np.isnan(numbers)
-        integral = present & (np.mod(numbers, 1, where=present, out=np.ones_like(numbers)) == 0)
-        text = np.full(len(numbers), MISSING_CATEGORY, dtype=object)
-        text[integral] = numbers[integral].astype("int64").astype(str)
-        text[present & ~integral] = numbers[present & ~integral].astype(str)
-        return text
+    if isinstance(values, np.ndarray) or pd.api.types.is_numeric_dtype(values):
+        numbers = (values if isinstance(values, np.ndarray)
+                   else values.to_numpy(dtype="float64", na_value=np.nan)).astype("float64")
+        codes, uniques = pd.factorize(numbers)
+        return _take_categories(list(_number_texts(uniques)), codes)
+    if isinstance(values.dtype, pd.StringDtype):
+        return _stripped_text_categories(values)
     text = values.astype("string").str.strip()
     return text.fillna(MISSING_CATEGORY).replace("", MISSING_CATEGORY).to_numpy(dtype=object)
 
 
-def _as_numeric(values: pd.Series) -> np.ndarray:
+def _number_texts(numbers: np.ndarray) -> np.ndarray:
+    """Numbers as category text: integral ones without a decimal part, missing as MISSING_CATEGORY."""
+    present = ~np.isnan(numbers)
+    integral = present & (np.mod(numbers, 1, where=present, out=np.ones_like(numbers)) == 0)
+    text = np.full(len(numbers), MISSING_CATEGORY, dtype=object)
+    text[integral] = numbers[integral].astype("int64").astype(str)
+    text[present & ~integral] = numbers[present & ~integral].astype(str)
+    return text
+
+
+def _stripped_text_categories(values: pd.Series) -> np.ndarray:
+    """`_as_category` for text columns, stripping each distinct value once (as pandas would)."""
+    codes, uniques = pd.factorize(values)
+    stripped = pc.utf8_trim_whitespace(pa.array(np.asarray(uniques, dtype=object), type=pa.large_string()))
+    return _take_categories([text or MISSING_CATEGORY for text in stripped.to_pylist()], codes)
+
+
+# What pandas makes of a column of Python strings: Arrow-backed text, unless configured otherwise.
+_TEXT_DTYPE = pd.Series(["text"]).dtype
+
+
+def _take_categories(texts: list[str], codes: np.ndarray) -> Column:
+    """texts[codes] (code -1 = MISSING_CATEGORY), typed as pandas types a column of strings.
+
+    Arrow text is built in Arrow: converting Python strings one by one is most of
+    the cost of a model frame otherwise.
+    """
+    choices = [*texts, MISSING_CATEGORY]
+    positions = np.where(codes < 0, len(texts), codes)
+    arrow_text = isinstance(_TEXT_DTYPE, pd.StringDtype) and _TEXT_DTYPE.storage == "pyarrow"
+    if arrow_text and len(codes):  # no rows: pandas keeps an empty column of objects
+        taken = pc.take(pa.array(choices, type=pa.large_string()), pa.array(positions))
+        return pd.array(taken, dtype=_TEXT_DTYPE)
+    return np.array(choices, dtype=object)[positions]
+
+
+def _as_numeric(values: Column | None, rows: int = 0) -> np.ndarray:
+    if values is None:
+        return np.full(rows, np.nan)
+    if isinstance(values, np.ndarray) and values.dtype == np.float64:
+        return values
+    if isinstance(values, pd.Series) and values.dtype == np.float64:
+        return values.to_numpy()
     return pd.to_numeric(values, errors="coerce").to_numpy(dtype="float64", na_value=np.nan)
 
 
@@ -213,20 +280,31 @@ class DomainFeatures(TransformerMixin, BaseEstimator):
 
 def build_model_frame(frame: pd.DataFrame, numeric: list[str], categorical: list[str]) -> pd.DataFrame:
     """Compute the named columns from raw contract columns (see DomainFeatures)."""
-    source = frame.reindex(columns=raw_inputs([*numeric, *categorical]))
-    for name in source.columns:
-        if name == DATE:
-            continue
-        if feature_kind(name) == "numeric":
-            source[name] = _as_numeric(source[name])
-    columns: dict[str, np.ndarray] = {}
+    source = _raw_columns(frame, raw_inputs([*numeric, *categorical]))
+    columns: dict[str, Column] = {}
     for name in numeric:
-        values = ENGINEERED[name].compute(source) if name in ENGINEERED else source[name]
-        columns[name] = _as_numeric(values)
+        columns[name] = _as_numeric(ENGINEERED[name].compute(source) if name in ENGINEERED else source[name])
     for name in categorical:
-        values = ENGINEERED[name].compute(source) if name in ENGINEERED else source[name]
-        columns[name] = _as_category(values)
+        columns[name] = _as_category(ENGINEERED[name].compute(source) if name in ENGINEERED else source[name])
     return pd.DataFrame(columns, index=frame.index)
+
+
+def _raw_columns(frame: pd.DataFrame, names: list[str]) -> dict[str, Column]:
+    """The raw inputs: numbers as float64 arrays, the loan date as datetime64, categories as given.
+
+    An absent column counts as missing in every row.
+    """
+    rows = len(frame)
+    source: dict[str, Column] = {}
+    for name in names:
+        values = frame[name] if name in frame.columns else None
+        if name == DATE:
+            source[name] = _as_datetime(values, rows)
+        elif feature_kind(name) == "numeric" or values is None:
+            source[name] = _as_numeric(values, rows)
+        else:
+            source[name] = values
+    return source
 
 
 def split_by_kind(columns: Sequence[str]) -> tuple[list[str], list[str]]:
