@@ -51,8 +51,8 @@ dashboard: setup ## start the Streamlit dashboard on DASHBOARD_PORT (default 850
 	$(BIN)/streamlit run dashboard/app.py --server.headless true --server.address 127.0.0.1 \
 		--server.port $(DASHBOARD_PORT) --browser.gatherUsageStats false
 
-monitor: setup ## rerun the drift stage so it reads the API's newest prediction log rows
-	$(BIN)/dvc repro --force drift
+monitor: setup ## rerun only the drift stage so it reads the newest API prediction-log rows
+	$(BIN)/dvc repro --force --single-item drift
 
 test: setup ## set up and run the whole test suite (what CI runs)
 	$(BIN)/python -m pytest

@@ -2,7 +2,7 @@
 
 The prediction log is deliberately not a DVC dependency (a live database would
 keep the stage always out of date): after new API traffic, refresh with
-`dvc repro --force drift`.
+`dvc repro --force --single-item drift`.
 """
 
 from __future__ import annotations
