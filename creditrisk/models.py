@@ -15,12 +15,13 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 import sklearn
+from sklearn.base import clone
 from sklearn.calibration import CalibratedClassifierCV
 from sklearn.compose import ColumnTransformer
 from sklearn.ensemble import HistGradientBoostingClassifier, RandomForestClassifier
 from sklearn.impute import SimpleImputer
 from sklearn.linear_model import LogisticRegression
-from sklearn.model_selection import StratifiedKFold
+from sklearn.model_selection import StratifiedKFold, cross_val_predict
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import (
     OneHotEncoder,
@@ -58,6 +59,7 @@ class TrainParams:
     spline_knots: int = 5
     calibration: Calibration = "isotonic"
     calibration_folds: int = 5
+    calibration_ensemble: bool = True
     threshold_policy: ThresholdPolicy = "max_f1"
     cost_ratio: float = 5.0
     band_names: list[str] = field(default_factory=lambda: ["A", "B", "C", "D", "E"])
@@ -219,12 +221,9 @@ def fit_final(name: str, params: TrainParams, features: FeatureSet, frame: pd.Da
               y: np.ndarray, cv_oof: np.ndarray) -> tuple[Pipeline, np.ndarray]:
     """Refit `name` on all of train, calibrated per params; return it and out-of-fold train PDs.
 
-    With calibration the result is Pipeline(domain features -> CalibratedClassifierCV),
-    which fits one (preprocess + estimator, calibrator) pair per fold of the
-    TRAIN split and averages them; the stateless domain step runs once, outside
-    the ensemble. The out-of-fold PD of a training row comes from the pair whose
-    estimator did not see it (its calibrator did: a small optimism accepted to
-    avoid refitting). Without calibration the cross-validation predictions serve.
+    With calibration the result is Pipeline(domain features -> CalibratedClassifierCV);
+    the stateless domain step runs once, outside the calibration. Without
+    calibration the cross-validation predictions serve as out-of-fold PDs.
     """
     model = build_model(name, params, features)
     if params.calibration == "none":
@@ -233,12 +232,41 @@ def fit_final(name: str, params: TrainParams, features: FeatureSet, frame: pd.Da
     domain, scorer = model.steps[0][1], Pipeline(model.steps[1:])
     model_frame = domain.fit(frame).transform(frame)
     folds = stratified_folds(params.calibration_folds, params.seed)
-    calibrated = CalibratedClassifierCV(scorer, method=params.calibration, cv=folds, ensemble=True)
+    calibrated = CalibratedClassifierCV(scorer, method=params.calibration, cv=folds,
+                                        ensemble=params.calibration_ensemble)
     calibrated.fit(model_frame, y)
+    if params.calibration_ensemble:
+        oof = _ensemble_oof(calibrated, model_frame, y, folds)
+    else:
+        oof = _single_model_oof(calibrated, scorer, model_frame, y, folds)
+    return Pipeline([("domain", domain), ("calibrated", calibrated)]), oof
+
+
+def _ensemble_oof(calibrated: CalibratedClassifierCV, model_frame: pd.DataFrame, y: np.ndarray,
+                  folds: StratifiedKFold) -> np.ndarray:
+    """ensemble=True keeps one (estimator, calibrator) pair per fold and averages them at
+    predict time (one model per fold to run). The out-of-fold PD of a training row
+    comes from the pair whose estimator did not see it (its calibrator did: a small
+    optimism accepted to avoid refitting)."""
     oof = np.full(len(y), np.nan)
     for pair, (_, held_rows) in zip(calibrated.calibrated_classifiers_, folds.split(model_frame, y)):
         oof[held_rows] = pair.predict_proba(model_frame.iloc[held_rows])[:, 1]
-    return Pipeline([("domain", domain), ("calibrated", calibrated)]), oof
+    return oof
+
+
+def _single_model_oof(calibrated: CalibratedClassifierCV, scorer: Pipeline, model_frame: pd.DataFrame,
+                      y: np.ndarray, folds: StratifiedKFold) -> np.ndarray:
+    """ensemble=False fits ONE calibrator on the cross-validated scores of the folds and
+    ONE estimator on all rows (one model to run at predict time, the API's fixed cost).
+    The out-of-fold PD of a training row is that calibrator applied to the score of the
+    fold model that did not see it: the same scores the calibrator was fitted on,
+    recomputed here with the same folds and seeded estimators."""
+    method = "decision_function" if hasattr(scorer, "decision_function") else "predict_proba"
+    scores = cross_val_predict(clone(scorer), model_frame, y, cv=folds, method=method)
+    if scores.ndim == 2:
+        scores = scores[:, 1]
+    calibrator = calibrated.calibrated_classifiers_[0].calibrators[0]
+    return np.clip(calibrator.predict(scores), 0.0, 1.0)
 
 
 @dataclass

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 import skops.io as sio
+from sklearn.isotonic import IsotonicRegression
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import roc_auc_score
 from threadpoolctl import threadpool_limits
@@ -235,3 +237,24 @@ def test_training_is_reproducible(split, features):
     first, second = (train_bundle(train, y, features, params) for _ in range(2))
     pd.testing.assert_frame_equal(first.comparison, second.comparison)
     np.testing.assert_array_equal(first.bundle.predict_pd(test), second.bundle.predict_pd(test))
+
+
+def test_one_calibrated_model_instead_of_one_per_fold(split, features):
+    """calibration_ensemble: false keeps one estimator and one calibrator, so scoring runs one
+    model instead of one per fold, and calibrates about as well as the fold ensemble."""
+    train, test = split
+    y, y_test = default_target(train), default_target(test)
+    params = small_params(candidates=["logistic"])
+    ensemble = train_bundle(train, y, features, params)
+    single = train_bundle(train, y, features, replace(params, calibration_ensemble=False))
+    assert len(ensemble.bundle.pipeline.steps[-1][1].calibrated_classifiers_) == 3
+    assert len(single.bundle.pipeline.steps[-1][1].calibrated_classifiers_) == 1
+    # the out-of-fold PDs are the calibrator applied to the very scores it was fitted on:
+    # isotonic regression on them gives them back
+    refit = IsotonicRegression(out_of_bounds="clip").fit(single.oof_pd, y).predict(single.oof_pd)
+    np.testing.assert_allclose(refit, single.oof_pd, atol=1e-12)
+    assert single.oof_pd.mean() == pytest.approx(y.mean(), abs=0.01)
+    assert roc_auc_score(y, single.oof_pd) == pytest.approx(roc_auc_score(y, ensemble.oof_pd), abs=0.03)
+    single_brier = np.mean((single.bundle.predict_pd(test) - y_test) ** 2)
+    ensemble_brier = np.mean((ensemble.bundle.predict_pd(test) - y_test) ** 2)
+    assert single_brier <= ensemble_brier * 1.05
