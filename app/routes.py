@@ -146,7 +146,8 @@ def predict() -> Response:
     api_state = state()
     config = api_state.config
     require_token(config)
-    bundle = require_model().bundle
+    model = require_model()
+    bundle = model.bundle
     assert bundle is not None
     day_first = day_first_argument()
     timings: dict[str, float] = {}
@@ -156,7 +157,7 @@ def predict() -> Response:
     with timed("validate", timings):
         batch = validate_contract(raw, config, day_first)
     with timed("predict", timings):
-        scored = score_batch(bundle, batch)
+        scored = score_batch(bundle, batch, model.predict_pd)
     with timed("log", timings):
         logged = write_prediction_log(batch, scored, bundle.version)
     record_metrics(batch, scored)

@@ -194,15 +194,23 @@ def raw_inputs(columns: Sequence[str]) -> list[str]:
 
 def _as_category(values: Column) -> Column:
     """Text categories, integral numbers without a decimal part, missing as MISSING_CATEGORY."""
+    return _take_categories(*_texts_and_codes(values))
+
+
+def _texts_and_codes(values: Column) -> tuple[list[str], np.ndarray]:
+    """`_as_category` as distinct texts and each row's code into them (-1 = MISSING_CATEGORY)."""
     if isinstance(values, np.ndarray) or pd.api.types.is_numeric_dtype(values):
         numbers = (values if isinstance(values, np.ndarray)
                    else values.to_numpy(dtype="float64", na_value=np.nan)).astype("float64")
         codes, uniques = pd.factorize(numbers)
-        return _take_categories(list(_number_texts(uniques)), codes)
+        return list(_number_texts(uniques)), codes
     if isinstance(values.dtype, pd.StringDtype):
-        return _stripped_text_categories(values)
+        codes, uniques = pd.factorize(values)
+        stripped = pc.utf8_trim_whitespace(pa.array(np.asarray(uniques, dtype=object), type=pa.large_string()))
+        return [text or MISSING_CATEGORY for text in stripped.to_pylist()], codes
     text = values.astype("string").str.strip()
-    return text.fillna(MISSING_CATEGORY).replace("", MISSING_CATEGORY).to_numpy(dtype=object)
+    codes, uniques = pd.factorize(text.fillna(MISSING_CATEGORY).replace("", MISSING_CATEGORY).to_numpy(dtype=object))
+    return list(uniques), codes
 
 
 def _number_texts(numbers: np.ndarray) -> np.ndarray:
@@ -213,13 +221,6 @@ def _number_texts(numbers: np.ndarray) -> np.ndarray:
     text[integral] = numbers[integral].astype("int64").astype(str)
     text[present & ~integral] = numbers[present & ~integral].astype(str)
     return text
-
-
-def _stripped_text_categories(values: pd.Series) -> np.ndarray:
-    """`_as_category` for text columns, stripping each distinct value once (as pandas would)."""
-    codes, uniques = pd.factorize(values)
-    stripped = pc.utf8_trim_whitespace(pa.array(np.asarray(uniques, dtype=object), type=pa.large_string()))
-    return _take_categories([text or MISSING_CATEGORY for text in stripped.to_pylist()], codes)
 
 
 # What pandas makes of a column of Python strings: Arrow-backed text, unless configured otherwise.
@@ -278,14 +279,36 @@ class DomainFeatures(TransformerMixin, BaseEstimator):
         return np.asarray([*self.numeric, *self.categorical], dtype=object)
 
 
-def build_model_frame(frame: pd.DataFrame, numeric: list[str], categorical: list[str]) -> pd.DataFrame:
+@dataclass(frozen=True)
+class ModelColumns:
+    """The model frame as arrays: numbers as float64, each category as distinct texts and codes.
+
+    What `build_model_frame` puts in a DataFrame, for callers that go on with numpy
+    (building the frame costs more than computing it for a one-row batch).
+    """
+
+    numeric: dict[str, np.ndarray]
+    categories: dict[str, tuple[list[str], np.ndarray]]
+
+
+def model_columns(frame: pd.DataFrame, numeric: list[str], categorical: list[str]) -> ModelColumns:
     """Compute the named columns from raw contract columns (see DomainFeatures)."""
     source = _raw_columns(frame, raw_inputs([*numeric, *categorical]))
-    columns: dict[str, Column] = {}
-    for name in numeric:
-        columns[name] = _as_numeric(ENGINEERED[name].compute(source) if name in ENGINEERED else source[name])
-    for name in categorical:
-        columns[name] = _as_category(ENGINEERED[name].compute(source) if name in ENGINEERED else source[name])
+    return ModelColumns(
+        numeric={name: _as_numeric(ENGINEERED[name].compute(source) if name in ENGINEERED else source[name])
+                 for name in numeric},
+        categories={name: _texts_and_codes(ENGINEERED[name].compute(source) if name in ENGINEERED
+                                           else source[name])
+                    for name in categorical},
+    )
+
+
+def build_model_frame(frame: pd.DataFrame, numeric: list[str], categorical: list[str]) -> pd.DataFrame:
+    """Compute the named columns from raw contract columns (see DomainFeatures)."""
+    computed = model_columns(frame, numeric, categorical)
+    columns: dict[str, Column] = dict(computed.numeric)
+    for name, (texts, codes) in computed.categories.items():
+        columns[name] = _take_categories(texts, codes)
     return pd.DataFrame(columns, index=frame.index)
 
 

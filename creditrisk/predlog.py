@@ -53,10 +53,17 @@ def create_table_sql() -> str:
     return f"CREATE TABLE IF NOT EXISTS {TABLE} ({', '.join(columns)})"
 
 
+# Insert order: numbers, then text, then the loan date, so a batch's values can be laid
+# out block by block (the table's column order does not matter to an INSERT that names them).
+_LOGGED_NUMBERS: tuple[str, ...] = tuple(name for name in LOGGED_COLUMNS if _sql_type(name) == "REAL")
+_LOGGED_TEXT: tuple[str, ...] = tuple(name for name in LOGGED_COLUMNS
+                                      if name != DATE and _sql_type(name) == "TEXT")
+INSERT_COLUMNS: tuple[str, ...] = (*(name for name, _ in META_COLUMNS), *_LOGGED_NUMBERS, *_LOGGED_TEXT, DATE)
+
+
 def _insert_sql() -> str:
-    names = [name for name, _ in META_COLUMNS] + list(LOGGED_COLUMNS)
-    placeholders = ", ".join("?" for _ in names)
-    return f"INSERT INTO {TABLE} ({', '.join(_quoted(n) for n in names)}) VALUES ({placeholders})"
+    placeholders = ", ".join("?" for _ in INSERT_COLUMNS)
+    return f"INSERT INTO {TABLE} ({', '.join(_quoted(n) for n in INSERT_COLUMNS)}) VALUES ({placeholders})"
 
 
 def utc_timestamp(moment: datetime | None = None) -> str:
@@ -64,20 +71,26 @@ def utc_timestamp(moment: datetime | None = None) -> str:
     return (moment or datetime.now(UTC)).astimezone(UTC).isoformat(timespec="microseconds")
 
 
-def _python_values(values: pd.Series) -> list[object]:
-    """One column as Python scalars, missing as None (what sqlite3 binds fastest)."""
+def _numbers_block(frame: pd.DataFrame, names: Sequence[str], count: int) -> np.ndarray:
+    """Number columns as Python floats, missing (or absent) as None: what sqlite3 binds fastest."""
+    numbers = np.full((count, len(names)), np.nan)
+    for position, name in enumerate(names):
+        if name in frame.columns:
+            numbers[:, position] = frame[name].to_numpy(dtype="float64", na_value=np.nan)
+    block = numbers.astype(object)
+    block[np.isnan(numbers)] = None
+    return block
+
+
+def _text_values(values: pd.Series | None, count: int) -> np.ndarray:
+    if values is None:
+        return np.full(count, None, dtype=object)
     if pd.api.types.is_datetime64_any_dtype(values):
-        text = values.to_numpy(dtype="datetime64[s]").astype(str).astype(object)
-        text[values.isna().to_numpy()] = None
-        return text.tolist()
-    if pd.api.types.is_numeric_dtype(values):
-        numbers = values.to_numpy(dtype="float64", na_value=np.nan)
-        objects = numbers.astype(object)
-        objects[np.isnan(numbers)] = None
-        return objects.tolist()
-    objects = values.astype(object).to_numpy(copy=True)
-    objects[pd.isna(objects)] = None
-    return objects.tolist()
+        moments = values.to_numpy(dtype="datetime64[s]")
+        text = np.datetime_as_string(moments).astype(object)
+        text[np.isnat(moments)] = None
+        return text
+    return values.to_numpy(dtype=object, na_value=None)
 
 
 def log_rows(
@@ -88,24 +101,28 @@ def log_rows(
     bands: Sequence[str],
     decisions: Sequence[str],
     logged_at: str | None = None,
-) -> list[tuple[object, ...]]:
-    """The rows to insert for one scored batch, in the table's column order.
+) -> list[list[object]]:
+    """The rows to insert for one scored batch, in `INSERT_COLUMNS` order.
 
-    `frame` holds contract-typed columns (missing ones are logged as NULL).
+    `frame` holds contract-typed columns (missing ones are logged as NULL). The
+    values are laid out as one table of Python objects, column block by block,
+    and split into rows in one call: no Python loop over rows or cells.
     """
     count = len(frame)
-    columns: list[list[object]] = [
-        [logged_at or utc_timestamp()] * count,
-        [request_id] * count,
-        [model_version] * count,
-        list(range(count)),
-        np.asarray(pds, dtype="float64").tolist(),
-        [str(band) for band in bands],
-        [str(decision) for decision in decisions],
-    ]
-    for name in LOGGED_COLUMNS:
-        columns.append(_python_values(frame[name]) if name in frame.columns else [None] * count)
-    return list(zip(*columns, strict=True))
+    table = np.empty((count, len(INSERT_COLUMNS)), dtype=object)
+    table[:, 0] = logged_at or utc_timestamp()
+    table[:, 1] = request_id
+    table[:, 2] = model_version
+    table[:, 3] = np.arange(count).astype(object)
+    table[:, 4] = np.asarray(pds, dtype="float64").astype(object)
+    table[:, 5] = np.asarray(bands).astype(str).astype(object)
+    table[:, 6] = np.asarray(decisions).astype(str).astype(object)
+    start = len(META_COLUMNS)
+    table[:, start:start + len(_LOGGED_NUMBERS)] = _numbers_block(frame, _LOGGED_NUMBERS, count)
+    start += len(_LOGGED_NUMBERS)
+    for offset, name in enumerate((*_LOGGED_TEXT, DATE)):
+        table[:, start + offset] = _text_values(frame[name] if name in frame.columns else None, count)
+    return table.tolist()
 
 
 class PredictionLog:
@@ -133,7 +150,7 @@ class PredictionLog:
         self._connection, self._owner_pid = connection, os.getpid()
         return connection
 
-    def append(self, rows: list[tuple[object, ...]]) -> int:
+    def append(self, rows: Sequence[Sequence[object]]) -> int:
         """Insert the rows of one batch in one transaction; returns the count."""
         if not rows:
             return 0

@@ -190,8 +190,13 @@ def _is_number_dtype(values: pd.Series) -> bool:
 
 def _number_arrays(values: pd.Series) -> tuple[np.ndarray, Mask]:
     """`to_number` as numpy arrays (floats, present but not a number)."""
+    nothing_broken = np.zeros(len(values), dtype=bool)
+    if isinstance(values.dtype, np.dtype) and values.dtype.kind in "biufc":
+        return values.to_numpy().astype("float64"), nothing_broken
     if _is_number_dtype(values):
-        return values.to_numpy(dtype="float64", na_value=np.nan), np.zeros(len(values), dtype=bool)
+        return values.to_numpy(dtype="float64", na_value=np.nan), nothing_broken
+    if values.dtype == object and pd.isna(values.to_numpy()).all():  # e.g. JSON nulls only
+        return np.full(len(values), np.nan), nothing_broken
     text = _text(values)
     floats, is_number = _parse_number_text(text)
     not_number = _present_text(text) & ~is_number
@@ -355,6 +360,13 @@ def _arrow_text(values: pd.Series) -> pa.Array:
         values = values.astype("string[pyarrow]")
     array = pa.array(values, type=pa.large_string())
     return pc.utf8_trim_whitespace(array)
+
+
+def blank_values(values: pd.Series) -> Mask:
+    """Missing values and text that is empty once stripped: what an export's empty cell looks like."""
+    if values.dtype != object and not pd.api.types.is_string_dtype(values):
+        return values.isna().to_numpy(dtype=bool)
+    return ~_arrow_mask(pc.greater(pc.utf8_length(_arrow_text(values)), 0))
 
 
 def _arrow_mask(mask: pa.Array) -> Mask:

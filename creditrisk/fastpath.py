@@ -1,0 +1,311 @@
+"""The fitted model's arithmetic on numpy arrays: the same PDs, without sklearn's per-call cost.
+
+sklearn's Pipeline and ColumnTransformer spend several milliseconds per call on
+pandas handling and input checks, whatever the number of rows; the API pays that
+on every one-row request. `FastPredictor` reads the fitted pipeline the train
+stage builds,
+
+    DomainFeatures -> [CalibratedClassifierCV of] Pipeline(
+        ColumnTransformer(numeric: SimpleImputer -> encoder, categorical: OneHotEncoder),
+        estimator)
+
+computes the domain features as arrays, imputes and one-hot encodes from the
+fitted attributes, then calls the fitted encoder, estimator and calibrators
+themselves on those arrays, as the pipeline calls them. Any other structure is
+not handled (`build` returns None), and a predictor is used only after
+`matches_pipeline` found it equal to `bundle.predict_pd` on probe rows made from
+the model's own categories: the pipeline stays the reference.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from sklearn.calibration import CalibratedClassifierCV
+from sklearn.compose import ColumnTransformer
+from sklearn.impute import SimpleImputer
+from sklearn.pipeline import Pipeline
+from sklearn.preprocessing import OneHotEncoder
+
+from creditrisk.artifacts import ModelBundle
+from creditrisk.features import DomainFeatures, ModelColumns, model_columns, raw_inputs
+from creditrisk.schema import DATE, MISSING_CATEGORY
+
+PdFunction = Callable[[pd.DataFrame], np.ndarray]
+
+
+@dataclass(frozen=True)
+class _OneHot:
+    """One-hot columns of one categorical feature: category text -> output column."""
+
+    feature: str
+    columns: dict[str, int]
+    width: int
+    unknown: int | None  # where an unseen category goes (None: nowhere, all zeros)
+
+    def encode(self, texts: list[str], codes: np.ndarray, out: np.ndarray) -> None:
+        """Set the ones in `out` (rows x width) for the rows' categories."""
+        targets = [self.columns.get(text, self.unknown) for text in texts]
+        targets.append(self.columns.get(MISSING_CATEGORY, self.unknown))
+        column_of_code = np.array([-1 if t is None else t for t in targets], dtype=np.int64)
+        columns = column_of_code[codes]
+        rows = np.flatnonzero(columns >= 0)
+        out[rows, columns[rows]] = 1.0
+
+
+def _one_hot(encoder: OneHotEncoder, features: Sequence[str]) -> list[_OneHot] | None:
+    """The encoder's output layout, from its fitted attributes (frequent categories in
+    `categories_` order, then one column for the infrequent ones, if any)."""
+    if (encoder.drop_idx_ is not None or encoder.sparse_output or encoder.dtype not in (np.float64, float)
+            or encoder.handle_unknown not in ("ignore", "infrequent_if_exist")):
+        return None
+    try:
+        infrequent = encoder.infrequent_categories_
+    except AttributeError:
+        infrequent = [None] * len(encoder.categories_)
+    blocks = []
+    for feature, categories, rare in zip(features, encoder.categories_, infrequent, strict=True):
+        if not all(isinstance(category, str) for category in categories):
+            return None
+        rare_set = set(rare) if rare is not None else set()
+        frequent = [category for category in categories if category not in rare_set]
+        columns = {category: position for position, category in enumerate(frequent)}
+        columns.update({category: len(frequent) for category in rare_set})
+        unknown = len(frequent) if rare_set and encoder.handle_unknown == "infrequent_if_exist" else None
+        blocks.append(_OneHot(feature, columns, len(frequent) + (1 if rare_set else 0), unknown))
+    return blocks
+
+
+@dataclass(frozen=True)
+class _NumericBlock:
+    """Median (or other statistic) imputation from the fitted imputer, then the fitted encoder steps."""
+
+    features: list[str]
+    fill: np.ndarray
+    steps: list[Any]
+
+    def transform(self, columns: ModelColumns) -> np.ndarray:
+        values = np.column_stack([columns.numeric[name] for name in self.features])
+        values = np.where(np.isnan(values), self.fill, values)
+        for step in self.steps:
+            values = step.transform(values)
+        return values
+
+
+def _numeric_block(transformer: Any, features: Sequence[str]) -> _NumericBlock | None:
+    if not isinstance(transformer, Pipeline) or not isinstance(transformer.steps[0][1], SimpleImputer):
+        return None
+    imputer = transformer.steps[0][1]
+    fill = np.asarray(imputer.statistics_, dtype="float64")
+    missing_marker = imputer.missing_values
+    nan_marker = isinstance(missing_marker, float) and np.isnan(missing_marker)
+    if imputer.add_indicator or not nan_marker or np.isnan(fill).any():
+        return None
+    return _NumericBlock(list(features), fill, [step for _, step in transformer.steps[1:]])
+
+
+@dataclass(frozen=True)
+class _Preprocess:
+    """A fitted ColumnTransformer as numeric blocks and one-hot blocks, in its output order."""
+
+    blocks: list[_NumericBlock | list[_OneHot]]
+
+    def transform(self, columns: ModelColumns, rows: int) -> np.ndarray:
+        parts = []
+        for block in self.blocks:
+            if isinstance(block, _NumericBlock):
+                parts.append(block.transform(columns))
+                continue
+            for encoding in block:
+                out = np.zeros((rows, encoding.width))
+                encoding.encode(*columns.categories[encoding.feature], out)
+                parts.append(out)
+        return np.hstack(parts)
+
+
+def _preprocess(transformer: Any) -> _Preprocess | None:
+    if not isinstance(transformer, ColumnTransformer) or transformer.sparse_output_:
+        return None
+    blocks: list[_NumericBlock | list[_OneHot]] = []
+    for name, fitted, features in transformer.transformers_:
+        if isinstance(fitted, str) and fitted == "drop":
+            continue
+        if not isinstance(features, list) or not all(isinstance(f, str) for f in features):
+            return None
+        if not features:
+            continue
+        block = _one_hot(fitted, features) if isinstance(fitted, OneHotEncoder) else _numeric_block(fitted, features)
+        if block is None or name == "remainder":
+            return None
+        blocks.append(block)
+    return _Preprocess(blocks)
+
+
+@dataclass(frozen=True)
+class _Scorer:
+    """One fitted (preprocess, estimator) pair and, when calibrated, its calibrator."""
+
+    preprocess: _Preprocess
+    estimator: Any
+    calibrator: Any | None
+
+    def response(self, columns: ModelColumns, rows: int) -> np.ndarray:
+        """What the calibrator reads (CalibratedClassifierCV prefers the decision function),
+        or the estimator's P(default) when there is no calibrator."""
+        return _response(self.estimator, self.preprocess.transform(columns, rows), self.calibrator is not None)
+
+    def probability(self, columns: ModelColumns, rows: int) -> np.ndarray:
+        response = self.response(columns, rows)
+        if self.calibrator is None:
+            return response
+        probability = self.calibrator.predict(response)
+        probability[(1.0 < probability) & (probability <= 1.0 + 1e-5)] = 1.0
+        return probability
+
+
+def _response(estimator: Any, matrix: Any, calibrated: bool) -> np.ndarray:
+    if calibrated and hasattr(estimator, "decision_function"):
+        return estimator.decision_function(matrix)
+    return estimator.predict_proba(matrix)[:, 1]
+
+
+def _scorer(pipeline: Any, calibrator: Any | None) -> _Scorer | None:
+    if not isinstance(pipeline, Pipeline) or len(pipeline.steps) != 2:
+        return None
+    preprocess = _preprocess(pipeline.steps[0][1])
+    estimator = pipeline.steps[1][1]
+    if preprocess is None or list(getattr(estimator, "classes_", [])) != [0, 1]:
+        return None
+    return _Scorer(preprocess, estimator, calibrator)
+
+
+def _calibrated_scorers(calibrated: CalibratedClassifierCV) -> list[_Scorer] | None:
+    scorers = []
+    for pair in calibrated.calibrated_classifiers_:
+        if pair.method not in ("sigmoid", "isotonic") or len(pair.calibrators) != 1:
+            return None
+        scorer = _scorer(pair.estimator, pair.calibrators[0])
+        if scorer is None:
+            return None
+        scorers.append(scorer)
+    return scorers
+
+
+@dataclass(frozen=True)
+class FastPredictor:
+    """`bundle.predict_pd` for the pipelines the train stage builds, on numpy arrays."""
+
+    domain: DomainFeatures
+    scorers: list[_Scorer]
+
+    @classmethod
+    def build(cls, bundle: ModelBundle) -> FastPredictor | None:
+        """The predictor for this bundle's pipeline, or None when its structure is not handled."""
+        steps = getattr(bundle.pipeline, "steps", None)
+        if not steps or not isinstance(steps[0][1], DomainFeatures):
+            return None
+        domain = steps[0][1]
+        if not set(raw_inputs([*domain.numeric, *domain.categorical])) <= set(bundle.features):
+            return None
+        rest = [step for _, step in steps[1:]]
+        if len(rest) == 1 and isinstance(rest[0], CalibratedClassifierCV):
+            scorers = _calibrated_scorers(rest[0])
+        else:
+            scorer = _scorer(Pipeline([(f"step{i}", step) for i, step in enumerate(rest)]), None)
+            scorers = None if scorer is None else [scorer]
+        return None if not scorers else cls(domain, scorers)
+
+    def predict_pd(self, frame: pd.DataFrame) -> np.ndarray:
+        """P(default) per row, as `bundle.predict_pd(frame)` gives it."""
+        columns = model_columns(frame, list(self.domain.numeric), list(self.domain.categorical))
+        rows = len(frame)
+        total = np.zeros(rows)
+        for scorer in self.scorers:
+            total += scorer.probability(columns, rows)
+        total /= len(self.scorers)
+        return np.clip(total, 0.0, 1.0)
+
+
+def probe_frame(bundle: ModelBundle, rows: int = 48) -> pd.DataFrame:
+    """Rows that exercise every input of the model: each category the encoders know, an
+    unseen one, blanks and padded text, missing values, zeros, negative, small and large
+    numbers, dates on every weekday and in every month."""
+    known: dict[str, list[str]] = {}
+    for encoder, features in _encoders(bundle.pipeline):
+        for feature, categories in zip(features, encoder.categories_, strict=True):
+            known.setdefault(feature, []).extend(str(category) for category in categories)
+    numbers = [np.nan, 0.0, 1.0, 2.5, 7.0, 12.0, 36.0, 123.456, 800.0, 5_000.0, 250_000.0, 3_000_000.0,
+               1e9, -3.0, 0.004]
+    moments = pd.date_range("2024-01-01 09:30", periods=rows, freq="7D17h").to_series(index=range(rows))
+    moments.iloc[::11] = pd.NaT
+    columns: dict[str, Any] = {}
+    for position, name in enumerate(bundle.features):
+        if name == DATE:
+            columns[name] = moments.to_numpy()
+        elif name in known:
+            values = [*dict.fromkeys(known[name]), "never seen", None, "", " padded "]
+            values = [value if value != MISSING_CATEGORY else None for value in values]
+            columns[name] = pd.array([values[(i + position) % len(values)] for i in range(rows)], dtype="string")
+        else:
+            columns[name] = np.array([numbers[(7 * i + position) % len(numbers)] for i in range(rows)])
+    return pd.DataFrame(columns)
+
+
+def _encoders(pipeline: Any) -> list[tuple[OneHotEncoder, list[str]]]:
+    """Every fitted OneHotEncoder in the pipeline, with the model columns it encodes."""
+    found = []
+    transformers = []
+    for _, step in getattr(pipeline, "steps", []):
+        if isinstance(step, CalibratedClassifierCV):
+            transformers += [pair.estimator.steps[0][1] for pair in step.calibrated_classifiers_]
+        elif isinstance(step, ColumnTransformer):
+            transformers.append(step)
+    for transformer in transformers:
+        if isinstance(transformer, ColumnTransformer):
+            found += [(fitted, list(features)) for _, fitted, features in transformer.transformers_
+                      if isinstance(fitted, OneHotEncoder)]
+    return found
+
+
+def _reference_pipelines(pipeline: Pipeline) -> list[Pipeline]:
+    """The sklearn (preprocess, estimator) pipelines the predictor's scorers stand for, in order."""
+    last = pipeline.steps[-1][1]
+    if isinstance(last, CalibratedClassifierCV):
+        return [pair.estimator for pair in last.calibrated_classifiers_]
+    return [Pipeline(pipeline.steps[1:])]
+
+
+def _same(mine: np.ndarray, reference: np.ndarray) -> bool:
+    return mine.shape == reference.shape and bool(np.allclose(mine, reference, rtol=1e-12, atol=1e-15))
+
+
+def matches_pipeline(predictor: FastPredictor, bundle: ModelBundle, frame: pd.DataFrame | None = None) -> bool:
+    """True when the predictor gives the pipeline's numbers on `frame` (default: the probe rows):
+    each estimator's response before calibration (a calibrator's flat steps could hide a
+    difference) and the final PDs."""
+    frame = probe_frame(bundle) if frame is None else frame
+    inputs = frame.reindex(columns=bundle.features)
+    model_frame = predictor.domain.transform(inputs)
+    columns = model_columns(inputs, list(predictor.domain.numeric), list(predictor.domain.categorical))
+    references = _reference_pipelines(bundle.pipeline)
+    if len(references) != len(predictor.scorers):
+        return False
+    for scorer, reference in zip(predictor.scorers, references, strict=True):
+        calibrated = scorer.calibrator is not None
+        if not _same(scorer.response(columns, len(frame)), _response(reference, model_frame, calibrated)):
+            return False
+    return _same(predictor.predict_pd(frame), bundle.predict_pd(frame))
+
+
+def pd_function(bundle: ModelBundle) -> tuple[PdFunction, str]:
+    """The fastest verified way to score this bundle, and a word on which one it is."""
+    predictor = FastPredictor.build(bundle)
+    if predictor is None:
+        return bundle.predict_pd, "pipeline (structure not handled by the numpy path)"
+    if not matches_pipeline(predictor, bundle):
+        return bundle.predict_pd, "pipeline (the numpy path differed from it on probe rows)"
+    return predictor.predict_pd, "numpy path (verified against the pipeline)"

@@ -1,0 +1,125 @@
+"""The numpy scoring path gives the fitted pipeline's PDs, and the API falls back to the pipeline
+whenever it cannot prove that."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import numpy as np
+import pandas as pd
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from threadpoolctl import threadpool_limits
+
+from creditrisk.artifacts import ModelBundle, RiskBand
+from creditrisk.fastpath import FastPredictor, matches_pipeline, pd_function, probe_frame
+from creditrisk.features import FeatureSet, default_target, raw_inputs
+from creditrisk.models import TrainParams, fit_final
+from creditrisk.schema import DATE
+from loan_frames import make_loans
+from tests.api_support import make_bundle
+
+NUMERIC = ["capital_prestado", "plazo_meses", "edad_cliente", "salario_cliente", "puntaje_datacredito",
+           "huella_consulta", "saldo_mora_codeudor", "promedio_ingresos_datacredito", "debt_to_income",
+           "repayment_ratio", "has_arrears", "bureau_income_missing", "income_trend_missing", "loan_month"]
+CATEGORICAL = ["tipo_credito", "tipo_laboral", "tendencia_ingresos", "loan_weekday"]
+FEATURES = FeatureSet(numeric=NUMERIC, categorical=CATEGORICAL, raw_inputs=raw_inputs(NUMERIC + CATEGORICAL),
+                      engineered=[], dropped={})
+SMALL = {"logistic": {"C": 0.5}, "random_forest": {"n_estimators": 15, "max_depth": 4},
+         "hist_gradient_boosting": {"max_iter": 15, "learning_rate": 0.1}}
+
+
+@pytest.fixture(scope="module")
+def loans() -> tuple[pd.DataFrame, pd.DataFrame]:
+    frame = make_loans(900, seed=4)
+    return frame.iloc[:700], frame.iloc[700:]
+
+
+def trained_bundle(train: pd.DataFrame, model: str, **settings: object) -> ModelBundle:
+    params = TrainParams(calibration_folds=3, seed=3, **{**SMALL, **settings})
+    inputs = train.reindex(columns=FEATURES.raw_inputs)
+    y = default_target(train)
+    with threadpool_limits(limits=1):
+        pipeline, _ = fit_final(model, params, FEATURES, inputs, y, np.zeros(len(y)))
+    return ModelBundle(pipeline, 0.1, [RiskBand("A", 0.05), RiskBand("B", 1.0)], FEATURES.raw_inputs, {})
+
+
+@pytest.mark.parametrize(("model", "settings"), [
+    ("logistic", {"calibration": "isotonic", "calibration_ensemble": False}),
+    ("logistic", {"calibration": "sigmoid", "calibration_ensemble": True, "scaler": "quantile"}),
+    ("hist_gradient_boosting", {"calibration": "isotonic", "calibration_ensemble": True, "scaler": "spline"}),
+    ("random_forest", {"calibration": "none"}),
+])
+def test_numpy_path_gives_the_pipeline_pds(loans, model: str, settings: dict[str, object]) -> None:
+    train, test = loans
+    bundle = trained_bundle(train, model, **settings)
+    predictor = FastPredictor.build(bundle)
+    assert predictor is not None
+    for frame in (test, test.iloc[[3]], probe_frame(bundle), test.drop(columns=[DATE, "tendencia_ingresos"])):
+        np.testing.assert_allclose(predictor.predict_pd(frame), bundle.predict_pd(frame), rtol=1e-12, atol=1e-15)
+    assert pd_function(bundle)[1].startswith("numpy path")
+
+
+def test_probe_rows_cover_unseen_and_missing_categories_and_numbers(loans) -> None:
+    bundle = trained_bundle(loans[0], "logistic", calibration="isotonic", calibration_ensemble=False)
+    probe = probe_frame(bundle)
+    assert set(probe.columns) == set(bundle.features)
+    for column in ("tipo_credito", "tipo_laboral", "tendencia_ingresos"):
+        values = set(probe[column].dropna())
+        assert {"never seen", "", " padded "} <= values and probe[column].isna().any()
+    assert probe["capital_prestado"].isna().any() and (probe["capital_prestado"] == 0).any()
+    assert probe[DATE].isna().any() and probe[DATE].dt.day_of_week.nunique() == 7
+
+
+def test_a_predictor_that_differs_from_the_pipeline_is_not_used(loans) -> None:
+    bundle = trained_bundle(loans[0], "logistic", calibration="isotonic", calibration_ensemble=False)
+    predictor = FastPredictor.build(bundle)
+    assert predictor is not None and matches_pipeline(predictor, bundle)
+    scorer = predictor.scorers[0]
+    numeric = scorer.preprocess.blocks[0]
+    wrong_fill = replace(numeric, fill=numeric.fill * 3.0 + 1000.0)
+    broken = replace(predictor, scorers=[replace(scorer, preprocess=replace(
+        scorer.preprocess, blocks=[wrong_fill, *scorer.preprocess.blocks[1:]]))])
+    assert not matches_pipeline(broken, bundle)
+
+
+def test_pipelines_of_another_shape_keep_the_pipeline() -> None:
+    bundle = make_bundle()  # ColumnTransformer -> logistic regression, no DomainFeatures step
+    assert FastPredictor.build(bundle) is None
+    predict, how = pd_function(bundle)
+    assert predict == bundle.predict_pd and "pipeline" in how
+
+
+numbers = st.one_of(st.none(), st.floats(min_value=-1e6, max_value=1e9))
+texts = st.one_of(st.none(), st.sampled_from(["4", "9", "10", "68", "Empleado", "Independiente", "Creciente",
+                                             "Estable", " Decreciente ", "", "otro"]))
+
+
+@settings(max_examples=60, deadline=None, database=None, derandomize=True,
+          suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
+@given(data=st.data())
+def test_any_rows_score_the_same_both_ways(loans, data: st.DataObject) -> None:
+    bundle = _shared_bundle(loans)
+    predictor = FastPredictor.build(bundle)
+    rows = data.draw(st.integers(1, 5))
+    frame = pd.DataFrame({
+        name: (pd.array(data.draw(st.lists(texts, min_size=rows, max_size=rows)), dtype="string")
+               if name in ("tipo_credito", "tipo_laboral", "tendencia_ingresos") else
+               pd.to_datetime(data.draw(st.lists(st.datetimes(), min_size=rows, max_size=rows)))
+               if name == DATE else
+               np.array([np.nan if v is None else v for v in data.draw(st.lists(numbers, min_size=rows,
+                                                                                  max_size=rows))]))
+        for name in bundle.features
+    })
+    np.testing.assert_allclose(predictor.predict_pd(frame), bundle.predict_pd(frame), rtol=1e-12, atol=1e-15)
+
+
+_BUNDLES: dict[str, ModelBundle] = {}
+
+
+def _shared_bundle(loans: tuple[pd.DataFrame, pd.DataFrame]) -> ModelBundle:
+    if "logistic" not in _BUNDLES:
+        _BUNDLES["logistic"] = trained_bundle(loans[0], "logistic", calibration="isotonic",
+                                              calibration_ensemble=False)
+    return _BUNDLES["logistic"]
