@@ -10,7 +10,7 @@ from typing import Any
 
 from app.config import ApiConfig
 from creditrisk.artifacts import ArtifactError, ModelBundle, load_bundle, verify_artifact
-from creditrisk.fastpath import PdFunction, pd_function
+from creditrisk.fastpath import FastPredictor, verified_predictor
 
 logger = logging.getLogger(__name__)
 
@@ -22,7 +22,7 @@ class ModelState:
     verified: str | None = None
     card: dict[str, Any] = field(default_factory=dict)
     loaded_at: str = field(default_factory=lambda: datetime.now(UTC).isoformat(timespec="seconds"))
-    predict_pd: PdFunction | None = None
+    predictor: FastPredictor | None = None  # the verified numpy path, None: score with the pipeline
     scoring_path: str | None = None
 
     @property
@@ -54,8 +54,8 @@ def load_model_state(config: ApiConfig) -> ModelState:
         logger.exception("model not loaded")
         return ModelState(bundle=None, reason=f"model file {config.model_path} could not be loaded: "
                                               f"{type(error).__name__}: {error}")
-    predict_pd, scoring_path = pd_function(bundle)
+    predictor, scoring_path = verified_predictor(bundle)
     logger.info("model %s loaded from %s (%s); scoring through the %s", bundle.version, config.model_path,
                 verified, scoring_path)
-    return ModelState(bundle=bundle, verified=verified, card=read_model_card(config), predict_pd=predict_pd,
+    return ModelState(bundle=bundle, verified=verified, card=read_model_card(config), predictor=predictor,
                       scoring_path=scoring_path)

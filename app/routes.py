@@ -119,7 +119,7 @@ def write_prediction_log(batch: ValidatedBatch, scored: ScoredBatch, model_versi
     if api_state.log is None:
         return False
     try:
-        rows = predlog.log_rows(batch.frame, g.request_id, model_version, scored.pds,
+        rows = predlog.log_rows(batch.columns or batch.frame, g.request_id, model_version, scored.pds,
                                 scored.bands, scored.decisions)
         api_state.log.append(rows)
     except Exception:
@@ -157,7 +157,7 @@ def predict() -> Response:
     with timed("validate", timings):
         batch = validate_contract(raw, config, day_first)
     with timed("predict", timings):
-        scored = score_batch(bundle, batch, model.predict_pd)
+        scored = score_batch(bundle, batch, model.predictor)
     with timed("log", timings):
         logged = write_prediction_log(batch, scored, bundle.version)
     record_metrics(batch, scored)

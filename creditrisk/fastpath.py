@@ -19,7 +19,7 @@ the model's own categories: the pipeline stays the reference.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -34,9 +34,6 @@ from sklearn.preprocessing import OneHotEncoder
 from creditrisk.artifacts import ModelBundle
 from creditrisk.features import DomainFeatures, ModelColumns, model_columns, raw_inputs
 from creditrisk.schema import DATE, MISSING_CATEGORY
-
-PdFunction = Callable[[pd.DataFrame], np.ndarray]
-
 
 @dataclass(frozen=True)
 class _OneHot:
@@ -219,10 +216,14 @@ class FastPredictor:
             scorers = None if scorer is None else [scorer]
         return None if not scorers else cls(domain, scorers)
 
-    def predict_pd(self, frame: pd.DataFrame) -> np.ndarray:
-        """P(default) per row, as `bundle.predict_pd(frame)` gives it."""
-        columns = model_columns(frame, list(self.domain.numeric), list(self.domain.categorical))
-        rows = len(frame)
+    def predict_pd(self, frame: pd.DataFrame | Mapping[str, Any], rows: int | None = None) -> np.ndarray:
+        """P(default) per row, as `bundle.predict_pd(frame)` gives it.
+
+        `frame` may also be a mapping of contract column -> array (`ValidationResult.columns`),
+        with `rows` the row count: no pandas call per column.
+        """
+        rows = len(frame) if isinstance(frame, pd.DataFrame) else rows
+        columns = model_columns(frame, list(self.domain.numeric), list(self.domain.categorical), rows)
         total = np.zeros(rows)
         for scorer in self.scorers:
             total += scorer.probability(columns, rows)
@@ -301,11 +302,12 @@ def matches_pipeline(predictor: FastPredictor, bundle: ModelBundle, frame: pd.Da
     return _same(predictor.predict_pd(frame), bundle.predict_pd(frame))
 
 
-def pd_function(bundle: ModelBundle) -> tuple[PdFunction, str]:
-    """The fastest verified way to score this bundle, and a word on which one it is."""
+def verified_predictor(bundle: ModelBundle) -> tuple[FastPredictor | None, str]:
+    """The numpy path for this bundle when it gives the pipeline's numbers (else None: score
+    with the pipeline), and a word on which way scoring goes."""
     predictor = FastPredictor.build(bundle)
     if predictor is None:
-        return bundle.predict_pd, "pipeline (structure not handled by the numpy path)"
+        return None, "pipeline (structure not handled by the numpy path)"
     if not matches_pipeline(predictor, bundle):
-        return bundle.predict_pd, "pipeline (the numpy path differed from it on probe rows)"
-    return predictor.predict_pd, "numpy path (verified against the pipeline)"
+        return None, "pipeline (the numpy path differed from it on probe rows)"
+    return predictor, "numpy path (verified against the pipeline)"

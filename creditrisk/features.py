@@ -55,7 +55,7 @@ class FeaturizeParams:
 # Engineered features compute on numpy arrays: numbers as float64, the loan date as naive
 # datetime64, categories as they came. pandas operations cost tens of microseconds each
 # whatever the row count, and the API pays them on every one-row request.
-Column = np.ndarray | pd.Series
+Column = np.ndarray | pd.Series | pd.api.extensions.ExtensionArray
 RawColumns = Mapping[str, Column]
 
 
@@ -159,10 +159,13 @@ ENGINEERED: dict[str, EngineeredFeature] = {
 }
 
 
-def _as_datetime(values: pd.Series | None, rows: int) -> np.ndarray:
+def _as_datetime(values: Column | None, rows: int) -> np.ndarray:
     """Loan dates as naive datetime64 (local wall time when tz-aware); text is parsed as ISO 8601."""
     if values is None:
         return np.full(rows, np.datetime64("NaT", "ns"))
+    if isinstance(values, np.ndarray) and values.dtype.kind == "M":
+        return values
+    values = values if isinstance(values, pd.Series) else pd.Series(values)
     if not pd.api.types.is_datetime64_any_dtype(values):
         values = pd.to_datetime(values, errors="coerce", format="ISO8601")
     if getattr(values.dt, "tz", None) is not None:
@@ -199,6 +202,8 @@ def _as_category(values: Column) -> Column:
 
 def _texts_and_codes(values: Column) -> tuple[list[str], np.ndarray]:
     """`_as_category` as distinct texts and each row's code into them (-1 = MISSING_CATEGORY)."""
+    if isinstance(values, np.ndarray) and values.dtype.kind not in "biuf":
+        values = pd.Series(values)
     if isinstance(values, np.ndarray) or pd.api.types.is_numeric_dtype(values):
         numbers = (values if isinstance(values, np.ndarray)
                    else values.to_numpy(dtype="float64", na_value=np.nan)).astype("float64")
@@ -208,7 +213,7 @@ def _texts_and_codes(values: Column) -> tuple[list[str], np.ndarray]:
         codes, uniques = pd.factorize(values)
         stripped = pc.utf8_trim_whitespace(pa.array(np.asarray(uniques, dtype=object), type=pa.large_string()))
         return [text or MISSING_CATEGORY for text in stripped.to_pylist()], codes
-    text = values.astype("string").str.strip()
+    text = pd.Series(values).astype("string").str.strip()
     codes, uniques = pd.factorize(text.fillna(MISSING_CATEGORY).replace("", MISSING_CATEGORY).to_numpy(dtype=object))
     return list(uniques), codes
 
@@ -249,6 +254,7 @@ def _as_numeric(values: Column | None, rows: int = 0) -> np.ndarray:
         return values
     if isinstance(values, pd.Series) and values.dtype == np.float64:
         return values.to_numpy()
+    values = values if isinstance(values, pd.Series) else pd.Series(values)
     return pd.to_numeric(values, errors="coerce").to_numpy(dtype="float64", na_value=np.nan)
 
 
@@ -291,9 +297,16 @@ class ModelColumns:
     categories: dict[str, tuple[list[str], np.ndarray]]
 
 
-def model_columns(frame: pd.DataFrame, numeric: list[str], categorical: list[str]) -> ModelColumns:
-    """Compute the named columns from raw contract columns (see DomainFeatures)."""
-    source = _raw_columns(frame, raw_inputs([*numeric, *categorical]))
+def model_columns(frame: pd.DataFrame | Mapping[str, Column], numeric: list[str], categorical: list[str],
+                  rows: int | None = None) -> ModelColumns:
+    """Compute the named columns from raw contract columns (see DomainFeatures).
+
+    `frame` may also be a mapping of column name -> array (then `rows` gives the row count).
+    """
+    rows = len(frame) if isinstance(frame, pd.DataFrame) else rows
+    if rows is None:
+        raise ValueError("model_columns needs the row count when given a mapping of columns")
+    source = _raw_columns(frame, raw_inputs([*numeric, *categorical]), rows)
     return ModelColumns(
         numeric={name: _as_numeric(ENGINEERED[name].compute(source) if name in ENGINEERED else source[name])
                  for name in numeric},
@@ -312,15 +325,14 @@ def build_model_frame(frame: pd.DataFrame, numeric: list[str], categorical: list
     return pd.DataFrame(columns, index=frame.index)
 
 
-def _raw_columns(frame: pd.DataFrame, names: list[str]) -> dict[str, Column]:
+def _raw_columns(frame: pd.DataFrame | Mapping[str, Column], names: list[str], rows: int) -> dict[str, Column]:
     """The raw inputs: numbers as float64 arrays, the loan date as datetime64, categories as given.
 
     An absent column counts as missing in every row.
     """
-    rows = len(frame)
     source: dict[str, Column] = {}
     for name in names:
-        values = frame[name] if name in frame.columns else None
+        values = frame[name] if name in frame else None
         if name == DATE:
             source[name] = _as_datetime(values, rows)
         elif feature_kind(name) == "numeric" or values is None:

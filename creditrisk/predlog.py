@@ -14,10 +14,11 @@ from __future__ import annotations
 import os
 import sqlite3
 import threading
+from collections.abc import Mapping, Sequence
 from contextlib import closing
-from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -25,6 +26,7 @@ import pandas as pd
 from creditrisk.schema import DATE, FEATURE_COLUMNS, SPECS
 
 TABLE = "predictions"
+Columns = pd.DataFrame | Mapping[str, Any]  # contract columns: a frame, or column name -> array
 DEFAULT_BUSY_TIMEOUT_MS = 10_000
 LOGGED_COLUMNS: tuple[str, ...] = (*FEATURE_COLUMNS, DATE)
 META_COLUMNS: tuple[tuple[str, str], ...] = (
@@ -71,22 +73,24 @@ def utc_timestamp(moment: datetime | None = None) -> str:
     return (moment or datetime.now(UTC)).astimezone(UTC).isoformat(timespec="microseconds")
 
 
-def _numbers_block(frame: pd.DataFrame, names: Sequence[str], count: int) -> np.ndarray:
+def _numbers_block(frame: Columns, names: Sequence[str], count: int) -> np.ndarray:
     """Number columns as Python floats, missing (or absent) as None: what sqlite3 binds fastest."""
     numbers = np.full((count, len(names)), np.nan)
     for position, name in enumerate(names):
-        if name in frame.columns:
-            numbers[:, position] = frame[name].to_numpy(dtype="float64", na_value=np.nan)
+        if name in frame:
+            values = frame[name]
+            numbers[:, position] = (values if isinstance(values, np.ndarray)
+                                    else values.to_numpy(dtype="float64", na_value=np.nan))
     block = numbers.astype(object)
     block[np.isnan(numbers)] = None
     return block
 
 
-def _text_values(values: pd.Series | None, count: int) -> np.ndarray:
+def _text_values(values: Any, count: int) -> np.ndarray:
     if values is None:
         return np.full(count, None, dtype=object)
     if pd.api.types.is_datetime64_any_dtype(values):
-        moments = values.to_numpy(dtype="datetime64[s]")
+        moments = np.asarray(values).astype("datetime64[s]")
         text = np.datetime_as_string(moments).astype(object)
         text[np.isnat(moments)] = None
         return text
@@ -94,7 +98,7 @@ def _text_values(values: pd.Series | None, count: int) -> np.ndarray:
 
 
 def log_rows(
-    frame: pd.DataFrame,
+    frame: Columns,
     request_id: str,
     model_version: str,
     pds: np.ndarray,
@@ -104,11 +108,12 @@ def log_rows(
 ) -> list[list[object]]:
     """The rows to insert for one scored batch, in `INSERT_COLUMNS` order.
 
-    `frame` holds contract-typed columns (missing ones are logged as NULL). The
+    `frame` holds contract-typed columns (missing ones are logged as NULL); a
+    mapping of column -> array (`ValidationResult.columns`) does as well. The
     values are laid out as one table of Python objects, column block by block,
     and split into rows in one call: no Python loop over rows or cells.
     """
-    count = len(frame)
+    count = len(pds)
     table = np.empty((count, len(INSERT_COLUMNS)), dtype=object)
     table[:, 0] = logged_at or utc_timestamp()
     table[:, 1] = request_id
@@ -121,7 +126,7 @@ def log_rows(
     table[:, start:start + len(_LOGGED_NUMBERS)] = _numbers_block(frame, _LOGGED_NUMBERS, count)
     start += len(_LOGGED_NUMBERS)
     for offset, name in enumerate((*_LOGGED_TEXT, DATE)):
-        table[:, start + offset] = _text_values(frame[name] if name in frame.columns else None, count)
+        table[:, start + offset] = _text_values(frame[name] if name in frame else None, count)
     return table.tolist()
 
 

@@ -17,7 +17,7 @@ from __future__ import annotations
 import io
 import operator
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -27,6 +27,7 @@ import orjson
 import pandas as pd
 
 from creditrisk.artifacts import ModelBundle
+from creditrisk.fastpath import FastPredictor
 from creditrisk.schema import DATE, SPECS, blank_values, coerce_and_validate
 
 ID_COLUMN = "id"
@@ -70,6 +71,7 @@ class ValidatedBatch:
     warnings: dict[int, list[dict[str, Any]]] = field(default_factory=dict)
     unknown_columns: list[str] = field(default_factory=list)
     nulled: dict[str, dict[str, int]] = field(default_factory=dict)
+    columns: dict[str, Any] = field(default_factory=dict)  # the frame's columns as arrays
 
     def __len__(self) -> int:
         return len(self.frame)
@@ -340,14 +342,17 @@ def validate_batch(raw: pd.DataFrame, max_errors: int = 50, day_first: bool | No
         warnings=row_warnings(result.nulled_rows, with_dates, defaulted),
         unknown_columns=[name for name in result.unknown_columns if name != ID_COLUMN],
         nulled=result.nulled,
+        columns=result.columns,
     )
 
 
-def score_batch(bundle: ModelBundle, batch: ValidatedBatch,
-                predict_pd: Callable[[pd.DataFrame], np.ndarray] | None = None) -> ScoredBatch:
-    """PD, band and decision per row; `predict_pd` defaults to the bundle's pipeline (the API
-    passes the verified numpy path of `creditrisk.fastpath`)."""
-    pds = (predict_pd or bundle.predict_pd)(batch.frame)
+def score_batch(bundle: ModelBundle, batch: ValidatedBatch, predictor: FastPredictor | None = None) -> ScoredBatch:
+    """PD, band and decision per row: through `predictor` (the numpy path of `creditrisk.fastpath`,
+    verified against the bundle's pipeline when the API loaded it) or the pipeline itself."""
+    if predictor is not None:
+        pds = predictor.predict_pd(batch.columns, len(batch))
+    else:
+        pds = bundle.predict_pd(batch.frame)
     return ScoredBatch(pds=pds, bands=bundle.band_of(pds), decisions=bundle.decide(pds))
 
 

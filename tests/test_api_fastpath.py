@@ -12,13 +12,14 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from threadpoolctl import threadpool_limits
 
+from creditrisk import predlog
 from creditrisk.artifacts import ModelBundle, RiskBand
-from creditrisk.fastpath import FastPredictor, matches_pipeline, pd_function, probe_frame
+from creditrisk.fastpath import FastPredictor, matches_pipeline, probe_frame, verified_predictor
 from creditrisk.features import FeatureSet, default_target, raw_inputs
 from creditrisk.models import TrainParams, fit_final
-from creditrisk.schema import DATE
+from creditrisk.schema import DATE, coerce_and_validate
 from loan_frames import make_loans
-from tests.api_support import make_bundle
+from tests.api_support import make_bundle, sample_frame
 
 NUMERIC = ["capital_prestado", "plazo_meses", "edad_cliente", "salario_cliente", "puntaje_datacredito",
            "huella_consulta", "saldo_mora_codeudor", "promedio_ingresos_datacredito", "debt_to_income",
@@ -58,7 +59,7 @@ def test_numpy_path_gives_the_pipeline_pds(loans, model: str, settings: dict[str
     assert predictor is not None
     for frame in (test, test.iloc[[3]], probe_frame(bundle), test.drop(columns=[DATE, "tendencia_ingresos"])):
         np.testing.assert_allclose(predictor.predict_pd(frame), bundle.predict_pd(frame), rtol=1e-12, atol=1e-15)
-    assert pd_function(bundle)[1].startswith("numpy path")
+    assert verified_predictor(bundle)[1].startswith("numpy path")
 
 
 def test_probe_rows_cover_unseen_and_missing_categories_and_numbers(loans) -> None:
@@ -87,8 +88,8 @@ def test_a_predictor_that_differs_from_the_pipeline_is_not_used(loans) -> None:
 def test_pipelines_of_another_shape_keep_the_pipeline() -> None:
     bundle = make_bundle()  # ColumnTransformer -> logistic regression, no DomainFeatures step
     assert FastPredictor.build(bundle) is None
-    predict, how = pd_function(bundle)
-    assert predict == bundle.predict_pd and "pipeline" in how
+    predictor, how = verified_predictor(bundle)
+    assert predictor is None and how.startswith("pipeline")
 
 
 numbers = st.one_of(st.none(), st.floats(min_value=-1e6, max_value=1e9))
@@ -123,3 +124,20 @@ def _shared_bundle(loans: tuple[pd.DataFrame, pd.DataFrame]) -> ModelBundle:
         _BUNDLES["logistic"] = trained_bundle(loans[0], "logistic", calibration="isotonic",
                                               calibration_ensemble=False)
     return _BUNDLES["logistic"]
+
+
+def test_contract_column_arrays_score_and_log_like_the_contract_frame(loans) -> None:
+    """The API hands the validated column arrays on (no pandas call per column): same PDs, same log rows."""
+    bundle = _shared_bundle(loans)
+    predictor = FastPredictor.build(bundle)
+    raw = sample_frame(30, seed=8).astype(object)
+    raw.loc[3, "edad_cliente"] = 122
+    raw.loc[5, "tendencia_ingresos"] = None
+    raw.loc[7, "fecha_prestamo"] = "2025-02-30T10:00:00"
+    result = coerce_and_validate(raw, purpose="scoring")
+    pds = predictor.predict_pd(result.columns, len(raw))
+    np.testing.assert_allclose(pds, bundle.predict_pd(result.frame), rtol=1e-12, atol=1e-15)
+    bands, decisions = bundle.band_of(pds), bundle.decide(pds)
+    stamp = "2025-06-01T00:00:00.000000+00:00"
+    assert (predlog.log_rows(result.columns, "r", "v", pds, bands, decisions, logged_at=stamp)
+            == predlog.log_rows(result.frame, "r", "v", pds, bands, decisions, logged_at=stamp))
