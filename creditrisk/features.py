@@ -60,9 +60,12 @@ RawColumns = Mapping[str, Column]
 
 
 def _ratio(numerator: np.ndarray, denominator: np.ndarray) -> np.ndarray:
-    """numerator / denominator, missing where the denominator is missing or not positive."""
+    """numerator / denominator, missing where the denominator is missing or not positive, and
+    where the quotient overflows (a valid but near-zero salary): no model step accepts infinity."""
     with np.errstate(all="ignore"):
-        return numerator / np.where(denominator > 0, denominator, np.nan)
+        quotient = numerator / np.where(denominator > 0, denominator, np.nan)
+    quotient[np.isinf(quotient)] = np.nan
+    return quotient
 
 
 def _flag(condition: np.ndarray, source: np.ndarray) -> np.ndarray:

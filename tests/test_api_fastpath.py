@@ -6,12 +6,14 @@ from __future__ import annotations
 from dataclasses import replace
 
 import numpy as np
+import orjson
 import pandas as pd
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from threadpoolctl import threadpool_limits
 
+from app import create_app
 from creditrisk import predlog
 from creditrisk.artifacts import ModelBundle, RiskBand
 from creditrisk.fastpath import FastPredictor, matches_pipeline, probe_frame, verified_predictor
@@ -19,7 +21,7 @@ from creditrisk.features import FeatureSet, default_target, raw_inputs
 from creditrisk.models import TrainParams, fit_final
 from creditrisk.schema import DATE, coerce_and_validate
 from loan_frames import make_loans
-from tests.api_support import make_bundle, sample_frame
+from tests.api_support import api_config, make_bundle, sample_frame, save_test_bundle
 
 NUMERIC = ["capital_prestado", "plazo_meses", "edad_cliente", "salario_cliente", "puntaje_datacredito",
            "huella_consulta", "saldo_mora_codeudor", "promedio_ingresos_datacredito", "debt_to_income",
@@ -141,3 +143,22 @@ def test_contract_column_arrays_score_and_log_like_the_contract_frame(loans) -> 
     stamp = "2025-06-01T00:00:00.000000+00:00"
     assert (predlog.log_rows(result.columns, "r", "v", pds, bands, decisions, logged_at=stamp)
             == predlog.log_rows(result.frame, "r", "v", pds, bands, decisions, logged_at=stamp))
+
+
+def test_extreme_but_valid_values_are_scored_not_a_500(loans, tmp_path) -> None:
+    """A salary just above zero makes debt-to-income overflow: the ratio counts as missing, on both
+    scoring paths and through the API (no model step accepts infinity)."""
+    bundle = _shared_bundle(loans)
+    rows = sample_frame(3, seed=9).astype(object)
+    rows.loc[0, "salario_cliente"] = 1e-300
+    rows.loc[1, ["salario_cliente", "cuota_pactada"]] = [1e-300, 1e300]
+    rows.loc[2, "capital_prestado"] = 1e10
+    frame = coerce_and_validate(rows, purpose="scoring").frame
+    pds = bundle.predict_pd(frame)
+    assert np.isfinite(pds).all()
+    np.testing.assert_allclose(FastPredictor.build(bundle).predict_pd(frame), pds, rtol=1e-12, atol=1e-15)
+    client = create_app(api_config(tmp_path, save_test_bundle(tmp_path, bundle))).test_client()
+    response = client.post("/predict", data=orjson.dumps(rows.where(rows.notna(), None).to_dict("records")),
+                           content_type="application/json")
+    assert response.status_code == 200, response.get_data(as_text=True)
+    np.testing.assert_allclose([p["pd"] for p in response.get_json()["predictions"]], pds, rtol=1e-12)
