@@ -184,7 +184,9 @@ def parse_csv_body(body: bytes) -> pd.DataFrame:
 
 def _booleans_as_text(frame: pd.DataFrame) -> pd.DataFrame:
     """pandas reads the words True/False as booleans; in an export they are just text."""
-    for name in frame.columns:
+    for name, dtype in frame.dtypes.items():
+        if not _may_hold_wrong_types(dtype):  # only boolean and object columns can hold booleans
+            continue
         values = frame[name]
         if pd.api.types.is_bool_dtype(values) or (
             values.dtype == object and values.map(lambda v: isinstance(v, bool)).any()
