@@ -15,6 +15,9 @@ import pytest
 from scipy import stats
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import roc_auc_score
+from sklearn.model_selection import StratifiedKFold, cross_val_predict
+from sklearn.preprocessing import StandardScaler
+from sklearn.tree import DecisionTreeClassifier
 
 from creditrisk.params import ParamsError, section
 from creditrisk.schema import coerce_and_validate
@@ -173,6 +176,51 @@ def test_default_rate_falls_with_bureau_score_and_rises_with_inquiries(
     assert by_quintile[0] > 2 * by_quintile[4]
     by_inquiries = defaulted.groupby(pd.cut(history["huella_consulta"], [-1, 2, 6, 999])).mean().to_numpy()
     assert by_inquiries[0] < by_inquiries[1] < by_inquiries[2]
+
+
+def test_default_rate_falls_with_age_and_moves_with_employment_and_income_trend(
+    history: pd.DataFrame, defaulted: pd.Series
+) -> None:
+    by_age = defaulted.groupby(pd.cut(history["edad_cliente"], [0, 25, 30, 40, 200])).mean().to_numpy()
+    assert by_age[0] > by_age[2] > by_age[3]  # 8.8 / 4.9 / 3.8 %
+    assert by_age[0] > 1.6 * by_age[3]
+    by_employment = defaulted.groupby(history["tipo_laboral"]).mean()
+    assert by_employment["Independiente"] > by_employment["Empleado"]
+    by_trend = defaulted.groupby(history["tendencia_ingresos"].fillna("missing")).mean()
+    assert by_trend["Decreciente"] > max(by_trend["Estable"], by_trend["Creciente"] + 0.01)
+    assert by_trend["missing"] > by_trend["Creciente"]
+
+
+def test_signal_is_weak_and_spread_over_the_raw_columns(history: pd.DataFrame, defaulted: pd.Series) -> None:
+    """Spearman with default: bureau score -0.09, inquiries +0.07, age -0.06, every other raw column |rho| <= 0.05."""
+    numeric = [c for c in history.select_dtypes("number").columns if c not in ("puntaje", "Pago_atiempo")]
+    rho = {c: float(stats.spearmanr(history[c], defaulted, nan_policy="omit")[0]) for c in numeric}
+    assert -0.13 < rho.pop("puntaje_datacredito") < -0.05
+    assert 0.03 < rho.pop("huella_consulta") < 0.11
+    assert -0.10 < rho.pop("edad_cliente") < -0.02
+    assert {c: r for c, r in rho.items() if abs(r) > 0.05} == {}
+    assert {"cuota_pactada", "salario_cliente", "capital_prestado"} <= set(rho)
+
+
+def test_debt_burden_acts_through_the_ratio_not_the_raw_columns(history: pd.DataFrame, defaulted: pd.Series) -> None:
+    """Default is U-shaped in installment / salary (stress above ~10 %, inflated salaries below ~2.5 %).
+
+    Neither raw column shows it: a linear model on raw installment and salary
+    learns almost nothing, a shallow tree on the ratio clearly more.
+    """
+    burden = history["cuota_pactada"] / history["salario_cliente"]
+    by_burden = defaulted.groupby(pd.cut(burden, [0, 0.025, 0.04, 0.08, 0.2, np.inf])).mean().to_numpy()
+    usual = by_burden[1:3].max()
+    assert by_burden[0] > 1.5 * usual and by_burden[-1] > 2 * usual
+    folds = StratifiedKFold(n_splits=5, shuffle=True, random_state=0)
+    raw = StandardScaler().fit_transform(history[["cuota_pactada", "salario_cliente"]])
+    linear = cross_val_predict(LogisticRegression(), raw, defaulted, cv=folds, method="predict_proba")[:, 1]
+    tree = DecisionTreeClassifier(max_depth=3, min_samples_leaf=200, random_state=0)
+    shaped = cross_val_predict(tree, np.log(burden.to_numpy())[:, None], defaulted, cv=folds,
+                               method="predict_proba")[:, 1]
+    linear_auc, ratio_auc = roc_auc_score(defaulted, linear), roc_auc_score(defaulted, shaped)
+    assert linear_auc < 0.56
+    assert ratio_auc > linear_auc + 0.04
 
 
 def test_an_honest_model_learns_something_but_not_too_much(history: pd.DataFrame, defaulted: pd.Series) -> None:
