@@ -52,6 +52,7 @@ def trained_bundle(train: pd.DataFrame, model: str, **settings: object) -> Model
     ("logistic", {"calibration": "isotonic", "calibration_ensemble": False}),
     ("logistic", {"calibration": "sigmoid", "calibration_ensemble": True, "scaler": "spline"}),
     ("hist_gradient_boosting", {"calibration": "isotonic", "calibration_ensemble": True, "scaler": "quantile"}),
+    ("random_forest", {"calibration": "isotonic", "calibration_ensemble": False}),
     ("random_forest", {"calibration": "none"}),
 ])
 def test_numpy_path_gives_the_pipeline_pds(loans, model: str, settings: dict[str, object]) -> None:
