@@ -261,10 +261,20 @@ def _category_codes(values: pd.Series) -> tuple[np.ndarray, list[object]]:
     return np.where(blank[codes], -1, codes), texts
 
 
+_TEXT = pd.StringDtype()
+
+
 def _take_text(texts: list[object], codes: np.ndarray) -> pd.api.extensions.ExtensionArray:
-    """texts[codes] as a "string" array; code -1 gives a missing value."""
-    choices = np.array([*texts, pd.NA], dtype=object)
-    return pd.array(choices[codes], dtype="string")
+    """texts[codes] as a "string" array; code -1 gives a missing value.
+
+    With Arrow storage the rows are taken in Arrow from the few distinct texts,
+    instead of converting one Python string per row.
+    """
+    if _TEXT.storage == "pyarrow" and len(codes):
+        choices = pa.array([None if text is pd.NA else text for text in texts] + [None], type=pa.large_string())
+        return pd.array(pc.take(choices, pa.array(np.where(codes < 0, len(texts), codes))), dtype=_TEXT)
+    choices_objects = np.array([*texts, pd.NA], dtype=object)
+    return pd.array(choices_objects[codes], dtype=_TEXT)
 
 
 DATE_FORMATS_DAY_FIRST = (
@@ -406,22 +416,22 @@ def _datetime_arrays(values: pd.Series, day_first: bool | None) -> tuple[np.ndar
     return result, present & np.isnat(result)
 
 
-# Date and time in the plain form numpy reads the same way as pandas' ISO 8601 parser.
+# Date and time in the plain form Arrow reads the same way as pandas' ISO 8601 parser.
 _PLAIN_ISO_DATE = r"^[1-9][0-9]{3}-[0-9]{2}-[0-9]{2}([T ][0-9]{2}:[0-9]{2}(:[0-9]{2})?)?$"
 
 
 def _parse_iso_dates(text: pa.Array) -> np.ndarray:
     """ISO 8601 text (none missing) as naive UTC datetime64[ns].
 
-    A batch written entirely as plain `YYYY-MM-DD[THH:MM[:SS]]` is parsed by numpy
-    (several times faster); one value numpy refuses (e.g. February 30) sends the
-    whole batch to pandas, which makes it missing.
+    A batch written entirely as plain `YYYY-MM-DD[THH:MM[:SS]]` is cast by Arrow
+    (ten times faster); one value Arrow refuses (e.g. February 30) sends the whole
+    batch to pandas, which makes that value missing.
     """
     plain = pc.all(pc.match_substring_regex(text, _PLAIN_ISO_DATE)).as_py()
     if plain:
         try:
-            return _nanosecond_values(np.array(text.to_numpy(zero_copy_only=False), dtype="datetime64[s]"))
-        except ValueError:
+            return _nanosecond_values(pc.cast(text, pa.timestamp("s")).to_numpy(zero_copy_only=False))
+        except pa.ArrowInvalid:
             pass
     return _parse_dates(text.to_numpy(zero_copy_only=False), format="ISO8601", utc=True)
 
@@ -497,11 +507,16 @@ def _bound(specs: list[ColumnSpec], value: Any, default: float) -> np.ndarray:
     return np.array([default if v is None else v for v in (value(spec) for spec in specs)], dtype="float64")
 
 
+# Up to this many rows, number columns are checked together in one matrix (a few numpy calls
+# instead of a dozen per column); beyond it, column by column, which does less work per value.
+_NUMBER_BLOCK_ROWS = 1000
+
+
 def _coerce_number_block(specs: list[ColumnSpec], columns: list[pd.Series]) -> list[_Coerced]:
     """`_coerce_numbers` for columns that hold numbers already, all at once: the rules of
     `_range_violations` on a rows x columns matrix with one bound per column (a rule a
     column does not have never fires), then split back into columns."""
-    numbers = np.column_stack([values.to_numpy().astype("float64") for values in columns])
+    numbers = np.array([values.to_numpy() for values in columns], dtype="float64").T  # column-major
     integer = np.array([spec.kind == "integer" for spec in specs])
     low = _bound(specs, lambda spec: spec.placeholder_range and spec.placeholder_range[0], np.inf)
     high = _bound(specs, lambda spec: spec.placeholder_range and spec.placeholder_range[1], -np.inf)
@@ -601,7 +616,7 @@ def coerce_and_validate(
     given = set(frame.columns)
     raws = {spec.name: frame[spec.name] for spec in COLUMNS if spec.name in given}
     number_specs = [spec for spec in COLUMNS if spec.name in raws and spec.kind in ("numeric", "integer")
-                    and _numbers_already(raws[spec.name])]
+                    and _numbers_already(raws[spec.name])] if len(frame) <= _NUMBER_BLOCK_ROWS else []
     block = dict(zip([spec.name for spec in number_specs],
                      _coerce_number_block(number_specs, [raws[spec.name] for spec in number_specs])
                      if number_specs else [], strict=True))
