@@ -73,28 +73,25 @@ def utc_timestamp(moment: datetime | None = None) -> str:
     return (moment or datetime.now(UTC)).astimezone(UTC).isoformat(timespec="microseconds")
 
 
-def _numbers_block(frame: Columns, names: Sequence[str], count: int) -> np.ndarray:
-    """Number columns as Python floats, missing (or absent) as None: what sqlite3 binds fastest."""
-    numbers = np.full((count, len(names)), np.nan)
-    for position, name in enumerate(names):
-        if name in frame:
-            values = frame[name]
-            numbers[:, position] = (values if isinstance(values, np.ndarray)
-                                    else values.to_numpy(dtype="float64", na_value=np.nan))
-    block = numbers.astype(object)
-    block[np.isnan(numbers)] = None
-    return block
-
-
-def _text_values(values: Any, count: int) -> np.ndarray:
+def _number_values(values: Any, count: int) -> list[object]:
+    """A number column as Python floats, missing (or absent) as None: what sqlite3 binds fastest."""
     if values is None:
-        return np.full(count, None, dtype=object)
+        return [None] * count
+    numbers = values if isinstance(values, np.ndarray) else values.to_numpy(dtype="float64", na_value=np.nan)
+    objects = numbers.astype(object)
+    objects[np.isnan(numbers)] = None
+    return objects.tolist()
+
+
+def _text_values(values: Any, count: int) -> list[object]:
+    if values is None:
+        return [None] * count
     if pd.api.types.is_datetime64_any_dtype(values):
         moments = np.asarray(values).astype("datetime64[s]")
         text = np.datetime_as_string(moments).astype(object)
         text[np.isnat(moments)] = None
-        return text
-    return values.to_numpy(dtype=object, na_value=None)
+        return text.tolist()
+    return values.to_numpy(dtype=object, na_value=None).tolist()
 
 
 def log_rows(
@@ -105,29 +102,27 @@ def log_rows(
     bands: Sequence[str],
     decisions: Sequence[str],
     logged_at: str | None = None,
-) -> list[list[object]]:
+) -> list[tuple[object, ...]]:
     """The rows to insert for one scored batch, in `INSERT_COLUMNS` order.
 
     `frame` holds contract-typed columns (missing ones are logged as NULL); a
-    mapping of column -> array (`ValidationResult.columns`) does as well. The
-    values are laid out as one table of Python objects, column block by block,
-    and split into rows in one call: no Python loop over rows or cells.
+    mapping of column -> array (`ValidationResult.columns`) does as well. Each
+    column becomes a list of Python values in one numpy call and the lists are
+    zipped into rows: no Python loop over cells.
     """
     count = len(pds)
-    table = np.empty((count, len(INSERT_COLUMNS)), dtype=object)
-    table[:, 0] = logged_at or utc_timestamp()
-    table[:, 1] = request_id
-    table[:, 2] = model_version
-    table[:, 3] = np.arange(count).astype(object)
-    table[:, 4] = np.asarray(pds, dtype="float64").astype(object)
-    table[:, 5] = np.asarray(bands).astype(str).astype(object)
-    table[:, 6] = np.asarray(decisions).astype(str).astype(object)
-    start = len(META_COLUMNS)
-    table[:, start:start + len(_LOGGED_NUMBERS)] = _numbers_block(frame, _LOGGED_NUMBERS, count)
-    start += len(_LOGGED_NUMBERS)
-    for offset, name in enumerate((*_LOGGED_TEXT, DATE)):
-        table[:, start + offset] = _text_values(frame[name] if name in frame else None, count)
-    return table.tolist()
+    columns: list[list[object]] = [
+        [logged_at or utc_timestamp()] * count,
+        [request_id] * count,
+        [model_version] * count,
+        list(range(count)),
+        np.asarray(pds, dtype="float64").tolist(),
+        np.asarray(bands).astype(str).tolist(),
+        np.asarray(decisions).astype(str).tolist(),
+    ]
+    columns += [_number_values(frame[name] if name in frame else None, count) for name in _LOGGED_NUMBERS]
+    columns += [_text_values(frame[name] if name in frame else None, count) for name in (*_LOGGED_TEXT, DATE)]
+    return list(zip(*columns, strict=True))
 
 
 class PredictionLog:
