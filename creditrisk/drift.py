@@ -88,12 +88,16 @@ class DriftParams:
     seed: int = 0
 
     def __post_init__(self) -> None:
-        for name in ("psi", "js", "ks", "missing", "dataset"):
-            suffix = "_share" if name == "dataset" else ""
-            warn = getattr(self, f"{name}_warn{suffix}")
-            alert = getattr(self, f"{name}_alert{suffix}")
+        for name in ("psi", "js", "ks", "missing"):
+            warn = getattr(self, f"{name}_warn")
+            alert = getattr(self, f"{name}_alert")
             if not 0 <= warn <= alert:
-                raise ValueError(f"drift.{name}_warn{suffix} ({warn}) must be >= 0 and <= drift.{name}_alert{suffix} ({alert})")
+                raise ValueError(f"drift.{name}_warn ({warn}) must be >= 0 and <= drift.{name}_alert ({alert})")
+        # The two dataset shares count different things (features drifted at all vs features in
+        # alert), so neither bounds the other.
+        for name in ("dataset_warn_share", "dataset_alert_share"):
+            if not 0 <= getattr(self, name) <= 1:
+                raise ValueError(f"drift.{name} must be a share in [0, 1], got {getattr(self, name)}")
         if not 0 < self.alpha < 1:
             raise ValueError(f"drift.alpha must be in (0, 1), got {self.alpha}")
         if self.psi_bins < 2:

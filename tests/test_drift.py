@@ -207,3 +207,11 @@ def test_params_are_checked() -> None:
         drift_params(psi_warn=0.3, psi_alert=0.2)
     with pytest.raises(ValueError, match="alpha"):
         drift_params(alpha=1.5)
+
+
+def test_dataset_shares_are_shares_but_need_not_be_ordered() -> None:
+    assert drift_params(dataset_warn_share=0.25, dataset_alert_share=0.15).dataset_alert_share == 0.15
+    with pytest.raises(ValueError, match="dataset_alert_share must be a share"):
+        drift_params(dataset_alert_share=1.5)
+    with pytest.raises(ValueError, match="psi_warn"):
+        drift_params(psi_warn=0.3, psi_alert=0.25)
