@@ -8,9 +8,12 @@ the md5 that `dvc.lock` recorded for the output) before anything is loaded.
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import os
+import re
 import tempfile
+import zipfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -144,6 +147,59 @@ def atomic_write_parquet(path: Path, frame: pd.DataFrame) -> None:
         frame.to_parquet(temporary, index=False)
 
 
+_OBJECT_NUMBER = re.compile(rb'("__id__": |"file": ")(\d+)')
+_FIXED_ZIP_TIME = (1980, 1, 1, 0, 0, 0)
+
+
+def _without_padding_garbage(npy: bytes) -> bytes:
+    """Re-save a structured array with zeroed padding; other arrays are returned as they are."""
+    array = np.load(io.BytesIO(npy), allow_pickle=False)
+    fields = array.dtype.fields
+    if not fields or array.dtype.itemsize == sum(dtype.itemsize for dtype, *_ in fields.values()):
+        return npy
+    clean = np.zeros(array.shape, dtype=array.dtype)
+    for name in array.dtype.names or ():
+        clean[name] = array[name]
+    output = io.BytesIO()
+    np.save(output, clean, allow_pickle=False)
+    return output.getvalue()
+
+
+def canonical_skops_bytes(data: bytes) -> bytes:
+    """The same skops file, byte-identical for the same model.
+
+    skops names arrays and shared objects by `id(obj)` and stamps zip entries
+    with the current time, so two identical fits give different bytes (and a
+    new hash in dvc.lock on every rebuild). Numbering objects in order of first
+    appearance in the schema, fixing the timestamps and zeroing the padding
+    bytes of structured arrays (a tree's node records hold uninitialised
+    memory there) makes the bytes a function of the model alone.
+    """
+    with zipfile.ZipFile(io.BytesIO(data)) as source:
+        schema = source.read("schema.json")
+        numbers: dict[bytes, bytes] = {}
+        for match in _OBJECT_NUMBER.finditer(schema):
+            numbers.setdefault(match.group(2), str(len(numbers) + 1).encode())
+
+        def renumber(match: re.Match[bytes]) -> bytes:
+            return match.group(1) + numbers[match.group(2)]
+
+        entries = {"schema.json": _OBJECT_NUMBER.sub(renumber, schema)}
+        for info in source.infolist():
+            if info.filename == "schema.json":
+                continue
+            stem, _, suffix = info.filename.partition(".")
+            content = source.read(info)
+            if suffix == "npy":
+                content = _without_padding_garbage(content)
+            entries[f"{numbers.get(stem.encode(), stem.encode()).decode()}.{suffix}"] = content
+    output = io.BytesIO()
+    with zipfile.ZipFile(output, "w") as target:
+        for name in sorted(entries):
+            target.writestr(zipfile.ZipInfo(name, date_time=_FIXED_ZIP_TIME), entries[name])
+    return output.getvalue()
+
+
 def save_bundle(bundle: ModelBundle, path: Path) -> str:
     """Save atomically with skops and write a sha256 sidecar; returns the digest."""
     import skops.io as sio
@@ -155,7 +211,7 @@ def save_bundle(bundle: ModelBundle, path: Path) -> str:
         "features": list(bundle.features),
         "metadata_json": json.dumps(bundle.metadata, default=_json_default),
     }
-    data = sio.dumps(payload)
+    data = canonical_skops_bytes(sio.dumps(payload))
     atomic_write_bytes(Path(path), data)
     digest = hashlib.sha256(data).hexdigest()
     atomic_write_text(sidecar_path(Path(path)), digest + "\n")

@@ -99,3 +99,21 @@ def test_types_outside_the_allowed_modules_are_refused(tmp_path: Path) -> None:
     save_bundle(bundle, path)
     with pytest.raises(ArtifactError, match="outside the allowed modules"):
         load_bundle(path)
+
+
+def test_the_same_model_fitted_twice_saves_to_identical_bytes(tmp_path: Path) -> None:
+    from sklearn.ensemble import RandomForestClassifier
+
+    rng = np.random.default_rng(1)
+    frame = pd.DataFrame({"huella_consulta": rng.integers(0, 12, 300).astype(float),
+                          "edad_cliente": rng.integers(19, 70, 300).astype(float)})
+    target = (rng.random(300) < 0.1).astype(int)
+    paths = []
+    for attempt in range(2):
+        forest = RandomForestClassifier(n_estimators=5, max_depth=3, random_state=0).fit(frame, target)
+        bundle = ModelBundle(forest, 0.2, [RiskBand("A", 1.0)], list(frame.columns), {"version": "1"})
+        paths.append(tmp_path / f"model{attempt}.skops")
+        save_bundle(bundle, paths[-1])
+    assert paths[0].read_bytes() == paths[1].read_bytes()
+    reloaded = load_bundle(paths[0])
+    assert np.array_equal(reloaded.predict_pd(frame), forest.predict_proba(frame)[:, 1])
