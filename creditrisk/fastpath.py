@@ -37,6 +37,7 @@ from creditrisk.artifacts import ModelBundle
 from creditrisk.features import DomainFeatures, ModelColumns, model_columns, raw_inputs
 from creditrisk.schema import DATE, MISSING_CATEGORY
 
+
 @dataclass(frozen=True)
 class _OneHot:
     """One-hot columns of one categorical feature: category text -> output column."""
