@@ -7,6 +7,8 @@ API_PORT ?= 8000
 DASHBOARD_PORT ?= 8501
 # DVC runs stage commands through the shell: put the venv first on PATH.
 export PATH := $(CURDIR)/$(BIN):$(PATH)
+# Stage scripts import this checkout's `creditrisk`, even when the venv's editable install points elsewhere.
+export PYTHONPATH := $(CURDIR)$(if $(PYTHONPATH),:$(PYTHONPATH))
 
 .DEFAULT_GOAL := help
 .PHONY: help setup repro run serve dashboard serve-and-dashboard monitor test test-fast bench clean

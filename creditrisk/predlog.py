@@ -14,6 +14,7 @@ from __future__ import annotations
 import os
 import sqlite3
 import threading
+import time
 from collections.abc import Mapping, Sequence
 from contextlib import closing
 from datetime import UTC, datetime
@@ -144,11 +145,28 @@ class PredictionLog:
             check_same_thread=False,
         )
         connection.execute(f"PRAGMA busy_timeout = {int(self.busy_timeout_ms)}")
-        connection.execute("PRAGMA journal_mode = WAL")
+        self._use_write_ahead_log(connection)
         connection.execute("PRAGMA synchronous = NORMAL")
         ensure_schema(connection)
         self._connection, self._owner_pid = connection, os.getpid()
         return connection
+
+    def _use_write_ahead_log(self, connection: sqlite3.Connection) -> None:
+        """Switch to WAL unless the file already is, retrying while others hold the lock.
+
+        SQLite may answer "database is locked" to the journal-mode pragma at once,
+        without waiting for the busy timeout, while another process is writing.
+        """
+        deadline = time.monotonic() + self.busy_timeout_ms / 1000
+        while True:
+            try:
+                if str(connection.execute("PRAGMA journal_mode").fetchone()[0]).lower() != "wal":
+                    connection.execute("PRAGMA journal_mode = WAL")
+                return
+            except sqlite3.OperationalError as error:
+                if "locked" not in str(error) or time.monotonic() > deadline:
+                    raise
+                time.sleep(0.01)
 
     def append(self, rows: Sequence[Sequence[object]]) -> int:
         """Insert the rows of one batch in one transaction; returns the count."""
