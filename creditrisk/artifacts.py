@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import math
 import os
 import re
 import tempfile
@@ -125,17 +126,28 @@ def atomic_write_text(path: Path, text: str) -> None:
 
 
 def atomic_write_json(path: Path, payload: Any) -> None:
-    atomic_write_text(path, json.dumps(payload, indent=2, sort_keys=False, default=_json_default) + "\n")
+    """Write strict JSON: numpy values as Python ones, NaN and infinities as null."""
+    text = json.dumps(finite_json(payload), indent=2, sort_keys=False, default=_json_default, allow_nan=False)
+    atomic_write_text(path, text + "\n")
+
+
+def finite_json(value: Any) -> Any:
+    """`value` with numpy scalars and arrays turned into Python ones and non-finite floats into None."""
+    if isinstance(value, (float, np.floating)):
+        return float(value) if math.isfinite(value) else None
+    if isinstance(value, np.integer):
+        return int(value)
+    if isinstance(value, dict):
+        return {key: finite_json(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [finite_json(item) for item in value]
+    if isinstance(value, np.ndarray):
+        return finite_json(value.tolist())
+    return value
 
 
 def _json_default(value: Any) -> Any:
-    if isinstance(value, (np.integer,)):
-        return int(value)
-    if isinstance(value, (np.floating,)):
-        return None if np.isnan(value) else float(value)
-    if isinstance(value, (np.ndarray,)):
-        return value.tolist()
-    if isinstance(value, (pd.Timestamp,)):
+    if isinstance(value, pd.Timestamp):
         return value.isoformat()
     if isinstance(value, Path):
         return str(value)
@@ -209,7 +221,7 @@ def save_bundle(bundle: ModelBundle, path: Path) -> str:
         "threshold": float(bundle.threshold),
         "bands": [[band.name, float(band.upper_pd)] for band in bundle.bands],
         "features": list(bundle.features),
-        "metadata_json": json.dumps(bundle.metadata, default=_json_default),
+        "metadata_json": json.dumps(finite_json(bundle.metadata), default=_json_default),
     }
     data = canonical_skops_bytes(sio.dumps(payload))
     atomic_write_bytes(Path(path), data)

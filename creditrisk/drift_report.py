@@ -8,7 +8,6 @@ a time and only their small results are kept.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from itertools import chain
@@ -19,7 +18,7 @@ import numpy as np
 import pandas as pd
 from sklearn.metrics import roc_auc_score
 
-from creditrisk.artifacts import ModelBundle, atomic_write_json, atomic_write_text
+from creditrisk.artifacts import ModelBundle, atomic_write_json, atomic_write_text, finite_json
 from creditrisk.drift import LEVELS, DriftParams, FeatureDrift, WindowDrift, compare_window, feature_rows, level_counts
 from creditrisk.drift_profile import ReferenceProfile, band_shares, build_reference_profile
 from creditrisk.drift_windows import (
@@ -123,20 +122,6 @@ def window_status(drift: WindowDrift, perf: dict[str, Any], rows: int,
     return "ok", reasons
 
 
-def _finite_or_none(value: Any) -> Any:
-    if isinstance(value, (float, np.floating)):
-        return float(value) if math.isfinite(value) else None
-    if isinstance(value, np.integer):
-        return int(value)
-    if isinstance(value, dict):
-        return {key: _finite_or_none(item) for key, item in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_finite_or_none(item) for item in value]
-    if isinstance(value, np.ndarray):
-        return _finite_or_none(value.tolist())
-    return value
-
-
 def window_record(data: WindowData, drift: WindowDrift, pd_values: np.ndarray | None, model: ModelBundle | None,
                   test_metrics: dict[str, Any] | None, params: DriftParams) -> dict[str, Any]:
     rows = len(data.frame)
@@ -171,7 +156,7 @@ def window_record(data: WindowData, drift: WindowDrift, pd_values: np.ndarray | 
         "values_nulled": data.values_nulled,
         "contract_issues": data.contract_issues,
     }
-    return _finite_or_none(record)
+    return finite_json(record)
 
 
 def features_in_alert(windows: Sequence[dict[str, Any]], table: pd.DataFrame) -> dict[str, str]:
@@ -233,7 +218,7 @@ def build_summary(windows: Sequence[dict[str, Any]], table: pd.DataFrame, profil
         "p_adjust": params.p_adjust,
         "thresholds": thresholds(params),
     })
-    return _finite_or_none(summary)
+    return finite_json(summary)
 
 
 def _score(model: ModelBundle | None, frame: pd.DataFrame) -> np.ndarray | None:
@@ -281,11 +266,11 @@ def run_drift(
         drift = compare_window(profile, data.frame, params, rng, pd_values)
         records.append(window_record(data, drift, pd_values, model, test_metrics, params))
         rows.extend(feature_rows(data.window.label, data.window.source, drift))
-        distributions[data.window.label] = _finite_or_none(drift.distributions)
+        distributions[data.window.label] = finite_json(drift.distributions)
     table = pd.DataFrame(rows, columns=list(FEATURE_COLUMNS_ORDER))
     records.sort(key=lambda record: (record["end"], record["source"] != "incoming"))
     skipped = {entry.path.name: entry.rows_without_date for entry in index if entry.rows_without_date}
-    profile_json = _finite_or_none({**profile.to_json(), "psi_epsilon": params.psi_epsilon})
+    profile_json = finite_json({**profile.to_json(), "psi_epsilon": params.psi_epsilon})
     return DriftReport(build_summary(records, table, profile, skipped, params), records, table, distributions, profile_json)
 
 
