@@ -5,13 +5,13 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 API_PORT ?= 8000
 DASHBOARD_PORT ?= 8501
-# DVC runs stage commands through the shell: put the venv first on PATH.
-export PATH := $(CURDIR)/$(BIN):$(PATH)
-# Stage scripts import this checkout's `creditrisk`, even when the venv's editable install points elsewhere.
-export PYTHONPATH := $(CURDIR)$(if $(PYTHONPATH),:$(PYTHONPATH))
+# The venv first on PATH, as `source .venv/bin/activate` does (stage commands pick their interpreter
+# themselves: stages/python.sh).
+export PATH := $(abspath $(BIN)):$(PATH)
 
 .DEFAULT_GOAL := help
-.PHONY: help setup repro run serve dashboard serve-and-dashboard monitor test test-fast bench clean
+.PHONY: help setup repro run serve dashboard serve-and-dashboard monitor test test-fast bench clean \
+	release release-check
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN{FS=":.*## "}{printf "  make %-10s %s\n", $$1, $$2}'
@@ -23,7 +23,8 @@ $(STAMP): requirements.lock pyproject.toml
 	$(BIN)/python -m pip install --quiet --no-deps --no-build-isolation -e .
 	touch $(STAMP)
 
-setup: $(STAMP) ## create .venv and install the pinned dependencies
+setup: $(STAMP) ## create .venv, install the pinned dependencies, recreate missing release tags (releases.yaml)
+	$(BIN)/python -m creditrisk.releases tags
 
 repro: setup ## run the DVC pipeline (only what changed)
 	$(BIN)/dvc repro
@@ -64,6 +65,14 @@ test-fast: setup ## the tests without the slow end-to-end ones
 
 bench: setup ## print speed and memory figures
 	@for script in benchmarks/*.py; do echo "== $$script"; $(BIN)/python $$script || exit 1; done
+
+release: setup ## cut a release: make release VERSION=x.y.z SUMMARY="what changed" (needs clean dvc status, green tests)
+	@test -n "$(VERSION)" || { echo 'make release needs VERSION=x.y.z SUMMARY="one line of what changed"'; exit 2; }
+	$(BIN)/python -m creditrisk.releases release "$(VERSION)" "$(SUMMARY)" --dvc $(BIN)/dvc \
+		--test-command "$(MAKE) --no-print-directory test"
+
+release-check: setup ## the release gate: workspace metrics against the latest release, tolerances in params.yaml
+	$(BIN)/python -m creditrisk.releases check
 
 clean: ## remove the virtual environment and caches (not data)
 	rm -rf $(VENV) .pytest_cache .hypothesis

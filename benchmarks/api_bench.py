@@ -51,6 +51,7 @@ from creditrisk.schema import (  # noqa: E402
     coerce_and_validate,
 )
 from creditrisk.scoring import validate_batch  # noqa: E402
+from creditrisk.params import configured  # noqa: E402
 from creditrisk.synthetic import GenerateParams, generate_history  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
@@ -62,7 +63,7 @@ P99_TARGET_MS, VALIDATION_SHARE_TARGET, RSS_TARGET_MB = 60.0, 0.20, 250.0
 
 def sample_rows(rows: int, seed: int = 7) -> pd.DataFrame:
     """Loan applications as the export has them (no target, no leak column)."""
-    history = generate_history(GenerateParams(rows=max(rows, 100), seed=seed))
+    history = generate_history(configured(GenerateParams, REPO / "params.yaml", rows=max(rows, 100), seed=seed))
     frame = history.drop(columns=[TARGET, *LEAK_COLUMNS], errors="ignore").head(rows).reset_index(drop=True)
     frame["fecha_prestamo"] = pd.to_datetime(frame["fecha_prestamo"]).dt.strftime("%Y-%m-%dT%H:%M:%S")
     return frame
@@ -75,7 +76,7 @@ def fallback_bundle(directory: Path) -> Path:
     from sklearn.pipeline import Pipeline
     from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
-    history = generate_history(GenerateParams(rows=5000, seed=11))
+    history = generate_history(configured(GenerateParams, REPO / "params.yaml", rows=5000, seed=11))
     frame = coerce_and_validate(history.drop(columns=[TARGET]), purpose="scoring").frame
     frame[list(CATEGORICAL_FEATURES)] = frame[list(CATEGORICAL_FEATURES)].fillna("__missing__")
     numeric = Pipeline([("impute", SimpleImputer(strategy="median")), ("scale", StandardScaler())])

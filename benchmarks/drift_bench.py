@@ -21,11 +21,13 @@ import resource
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from creditrisk.drift import DriftParams, compare_window
+from creditrisk.params import configured
 from creditrisk.drift_profile import build_reference_profile
 from creditrisk.schema import CATEGORICAL_FEATURES, FEATURE_COLUMNS, NUMERIC_FEATURES
 
@@ -73,8 +75,7 @@ def sort_floor(reference: pd.DataFrame, current: pd.DataFrame) -> float:
 def measure(rows: int) -> dict[str, float]:
     reference = loan_frame(rows, seed=1, shift=0.0)
     current = loan_frame(rows, seed=2, shift=0.1)
-    params = DriftParams(reference_path="", incoming_dir="", model_path="", metrics_path="",
-                         prediction_log="", output_dir="")
+    params = configured(DriftParams, Path(__file__).resolve().parents[1] / "params.yaml")
     floor = min(sort_floor(reference, current) for _ in range(3))
     wall, cpu = time.perf_counter(), time.process_time()
     profile = build_reference_profile(reference, list(FEATURE_COLUMNS), params.psi_bins,

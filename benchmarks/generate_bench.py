@@ -6,7 +6,6 @@ Usage: python benchmarks/generate_bench.py [ROWS ...]
 
 from __future__ import annotations
 
-import dataclasses
 import resource
 import subprocess
 import sys
@@ -14,13 +13,16 @@ import tempfile
 import time
 from pathlib import Path
 
+from creditrisk.params import configured
 from creditrisk.synthetic import GenerateParams, generate_history, write_csv
+
+PARAMS_PATH = Path(__file__).resolve().parents[1] / "params.yaml"
 
 DEFAULT_SIZES = (100_000, 1_000_000)
 
 
 def measure(rows: int) -> str:
-    params = dataclasses.replace(GenerateParams(), rows=rows, quirks=True)
+    params = configured(GenerateParams, PARAMS_PATH, rows=rows, quirks=True)
     started = time.perf_counter()
     frame = generate_history(params)
     generated = time.perf_counter() - started

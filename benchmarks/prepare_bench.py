@@ -11,7 +11,6 @@ Usage: python benchmarks/prepare_bench.py [ROWS ...]
 
 from __future__ import annotations
 
-import dataclasses
 import resource
 import subprocess
 import sys
@@ -20,12 +19,14 @@ import time
 from pathlib import Path
 
 DEFAULT_SIZES = (100_000, 1_000_000)
+PARAMS_PATH = Path(__file__).resolve().parents[1] / "params.yaml"
 
 
 def write_export(rows: int, path: Path) -> None:
+    from creditrisk.params import configured
     from creditrisk.synthetic import GenerateParams, generate_history, write_csv
 
-    params = dataclasses.replace(GenerateParams(), rows=rows, quirks=True)
+    params = configured(GenerateParams, PARAMS_PATH, rows=rows, quirks=True)
     write_csv(generate_history(params), path, params.quirks, params.seed)
 
 

@@ -25,8 +25,8 @@ from creditrisk.features import (
     screen_leakage,
 )
 from creditrisk.models import TrainParams, train_bundle
-from creditrisk.params import load_params, section
-from creditrisk.prepare import split_out_of_time
+from creditrisk.params import configured, load_params, section
+from creditrisk.prepare import PrepareParams, split_out_of_time
 from creditrisk.schema import coerce_and_validate
 from creditrisk.synthetic import GenerateParams, generate_history
 
@@ -44,8 +44,8 @@ def run(rows: int, params: dict[str, Any]) -> dict[str, float]:
     featurize = section(params, "featurize", FeaturizeParams)
     train_params = section(params, "train", TrainParams)
     evaluate_params = section(params, "evaluate", EvaluateParams)
-    test_fraction = float(params.get("prepare", {}).get("test_fraction", 0.2))
-    export = generate_history(GenerateParams(rows=rows, seed=int(params.get("generate", {}).get("seed", 1))))
+    test_fraction = section(params, "prepare", PrepareParams).test_fraction
+    export = generate_history(configured(GenerateParams, params, rows=rows))
     split = split_out_of_time(coerce_and_validate(export).frame, test_fraction)
     train, test = split.train, split.test
     y = default_target(train)

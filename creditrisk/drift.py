@@ -24,11 +24,12 @@ missing alerts even when the remaining values look unchanged.
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 import numpy as np
 import pandas as pd
 
+from creditrisk.params import ParamsBlock
 from creditrisk.drift_profile import (
     CategoricalProfile,
     NumericProfile,
@@ -52,60 +53,61 @@ WindowKind = Literal["month", "quarter", "week"]
 
 
 @dataclass(frozen=True)
-class DriftParams:
-    """The `drift` block of params.yaml. Paths are required; every statistic has a default."""
+class DriftParams(ParamsBlock):
+    """The `drift` block of params.yaml."""
 
+    BLOCK: ClassVar[str] = "drift"
     reference_path: str
     incoming_dir: str
     model_path: str
     metrics_path: str
     prediction_log: str
     output_dir: str
-    incoming_pattern: str = "loans_*.csv"
-    window: WindowKind = "month"
-    features: list[str] = field(default_factory=list)
-    day_first: bool | None = None
-    psi_bins: int = 10
-    psi_epsilon: float = 1e-4
-    psi_warn: float = 0.10
-    psi_alert: float = 0.25
-    js_warn: float = 0.13
-    js_alert: float = 0.21
-    ks_warn: float = 0.13
-    ks_alert: float = 0.21
-    alpha: float = 0.05
-    p_adjust: PAdjust = "holm"
-    missing_warn: float = 0.05
-    missing_alert: float = 0.10
-    min_window_rows: int = 30
-    dataset_warn_share: float = 0.25
-    dataset_alert_share: float = 0.25
-    roc_auc_drop_warn: float = 0.05
-    roc_auc_drop_alert: float = 0.10
-    min_labelled_defaults: int = 20
-    bootstrap_samples: int = 200
-    bootstrap_quantile: float = 0.99
-    seed: int = 0
+    incoming_pattern: str
+    window: WindowKind
+    features: list[str]
+    day_first: bool | None
+    psi_bins: int
+    psi_epsilon: float
+    psi_warn: float
+    psi_alert: float
+    js_warn: float
+    js_alert: float
+    ks_warn: float
+    ks_alert: float
+    alpha: float
+    p_adjust: PAdjust
+    missing_warn: float
+    missing_alert: float
+    min_window_rows: int
+    dataset_warn_share: float
+    dataset_alert_share: float
+    roc_auc_drop_warn: float
+    roc_auc_drop_alert: float
+    min_labelled_defaults: int
+    bootstrap_samples: int
+    bootstrap_quantile: float
+    seed: int
 
-    def __post_init__(self) -> None:
-        for name in ("psi", "js", "ks", "missing"):
-            warn = getattr(self, f"{name}_warn")
-            alert = getattr(self, f"{name}_alert")
-            if not 0 <= warn <= alert:
-                raise ValueError(f"drift.{name}_warn ({warn}) must be >= 0 and <= drift.{name}_alert ({alert})")
+    def problems(self) -> list[tuple[str, str]]:
+        found = [(f"{name}_warn", f"must be >= 0 and <= drift.{name}_alert ({getattr(self, f'{name}_alert')})")
+                 for name in ("psi", "js", "ks", "missing")
+                 if not 0 <= getattr(self, f"{name}_warn") <= getattr(self, f"{name}_alert")]
         # The two dataset shares count different things (features drifted at all vs features in
         # alert), so neither bounds the other.
-        for name in ("dataset_warn_share", "dataset_alert_share"):
-            if not 0 <= getattr(self, name) <= 1:
-                raise ValueError(f"drift.{name} must be a share in [0, 1], got {getattr(self, name)}")
+        found += [(name, "must be a share in [0, 1]") for name in ("dataset_warn_share", "dataset_alert_share")
+                  if not 0 <= getattr(self, name) <= 1]
         if not 0 < self.alpha < 1:
-            raise ValueError(f"drift.alpha must be in (0, 1), got {self.alpha}")
+            found.append(("alpha", "must be in (0, 1)"))
         if self.psi_bins < 2:
-            raise ValueError(f"drift.psi_bins must be >= 2, got {self.psi_bins}")
+            found.append(("psi_bins", "must be >= 2"))
         if not 0 < self.psi_epsilon < 0.01:
-            raise ValueError(f"drift.psi_epsilon must be in (0, 0.01), got {self.psi_epsilon}")
-        if not 0 < self.bootstrap_quantile < 1 or self.bootstrap_samples < 0:
-            raise ValueError("drift.bootstrap_samples must be >= 0 and drift.bootstrap_quantile in (0, 1)")
+            found.append(("psi_epsilon", "must be in (0, 0.01)"))
+        if self.bootstrap_samples < 0:
+            found.append(("bootstrap_samples", "must be >= 0"))
+        if not 0 < self.bootstrap_quantile < 1:
+            found.append(("bootstrap_quantile", "must be in (0, 1)"))
+        return found
 
 
 @dataclass

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import pandas as pd
@@ -13,26 +13,33 @@ from threadpoolctl import threadpool_limits
 
 from creditrisk.artifacts import ModelBundle
 from creditrisk.bands import band_table, monotonicity_warnings
+from creditrisk.params import ParamsBlock
 from creditrisk.metrics import calibration_table, expected_calibration_error, summarize_classification
 
 DEFAULT_LABEL, PAYER_LABEL = "default", "paid"
 
 
 @dataclass(frozen=True)
-class EvaluateParams:
+class EvaluateParams(ParamsBlock):
     """The `evaluate` block of params.yaml."""
 
-    ece_bins: int = 10
-    calibration_bins: int = 10
-    distribution_bins: int = 20
-    curve_points: int = 200
-    importance_repeats: int = 3
-    importance_max_rows: int = 5000
-    seed: int = 0
-    threads: int = 1
-    metrics_path: str = "reports/metrics.json"
-    plots_dir: str = "reports/plots"
-    card_path: str = "models/model_card.json"
+    BLOCK: ClassVar[str] = "evaluate"
+    ece_bins: int
+    calibration_bins: int
+    distribution_bins: int
+    curve_points: int
+    importance_repeats: int
+    importance_max_rows: int
+    seed: int
+    threads: int
+    metrics_path: str
+    plots_dir: str
+    card_path: str
+
+    def problems(self) -> list[tuple[str, str]]:
+        return [(key, "must be at least 1") for key in
+                ("ece_bins", "calibration_bins", "distribution_bins", "curve_points", "threads")
+                if getattr(self, key) < 1]
 
 
 @dataclass

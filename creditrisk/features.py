@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 import numpy as np
 import pandas as pd
@@ -27,26 +27,36 @@ from sklearn.metrics import roc_auc_score
 from sklearn.model_selection import StratifiedKFold
 from sklearn.tree import DecisionTreeClassifier
 
+from creditrisk.params import ParamsBlock
 from creditrisk.schema import CATEGORICAL_FEATURES, DATE, MISSING_CATEGORY, SPECS, TARGET
 
 FeatureKind = Literal["numeric", "category"]
 
 
 @dataclass(frozen=True)
-class FeaturizeParams:
+class FeaturizeParams(ParamsBlock):
     """The `featurize` block of params.yaml."""
 
-    engineered_features: bool = True
-    leak_auc_threshold: float = 0.98
-    drop: list[str] = field(default_factory=list)
-    guard_folds: int = 5
-    guard_tree_depth: int = 3
-    guard_min_class_rows: int = 5
-    seed: int = 0
-    train_path: str = "data/features/train.parquet"
-    test_path: str = "data/features/test.parquet"
-    columns_path: str = "data/features/columns.json"
-    leakage_report: str = "reports/leakage.json"
+    BLOCK: ClassVar[str] = "featurize"
+    engineered_features: bool
+    leak_auc_threshold: float
+    drop: list[str]
+    guard_folds: int
+    guard_tree_depth: int
+    guard_min_class_rows: int
+    seed: int
+    train_path: str
+    test_path: str
+    columns_path: str
+    leakage_report: str
+
+    def problems(self) -> list[tuple[str, str]]:
+        found = []
+        if not 0.5 < self.leak_auc_threshold <= 1.0:
+            found.append(("leak_auc_threshold", "must be in (0.5, 1]"))
+        if self.guard_folds < 2:
+            found.append(("guard_folds", "must be >= 2"))
+        return found
 
 
 # ---------------------------------------------------------------- engineered features
@@ -371,12 +381,14 @@ def default_target(frame: pd.DataFrame) -> np.ndarray:
 
 @dataclass(frozen=True)
 class GuardConfig:
-    threshold: float = 0.98
-    folds: int = 5
-    tree_depth: int = 3
-    min_class_rows: int = 5
-    seed: int = 0
-    drop: tuple[str, ...] = ()
+    """The leakage guard's settings, from the `featurize` block (`guard_config`)."""
+
+    threshold: float
+    folds: int
+    tree_depth: int
+    min_class_rows: int
+    seed: int
+    drop: tuple[str, ...]
 
 
 @dataclass

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import asdict, dataclass, field
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 import numpy as np
 import pandas as pd
@@ -35,7 +35,7 @@ from creditrisk.artifacts import ModelBundle
 from creditrisk.bands import ThresholdPolicy, band_table, choose_threshold, fit_bands
 from creditrisk.features import DomainFeatures, FeatureSet
 from creditrisk.metrics import METRIC_NAMES, summarize_classification
-from creditrisk.params import ParamsError
+from creditrisk.params import ParamsBlock, ParamsError
 from creditrisk.schema import DATE
 
 ModelName = Literal["logistic", "random_forest", "hist_gradient_boosting"]
@@ -45,51 +45,49 @@ HIGHER_IS_BETTER = {"accuracy", "precision", "recall", "f1", "roc_auc", "pr_auc"
 
 
 @dataclass(frozen=True)
-class TrainParams:
+class TrainParams(ParamsBlock):
     """The `train` block of params.yaml."""
 
-    version: str = "0.0.0"
-    candidates: list[str] = field(default_factory=lambda: list(MODEL_NAMES))
-    select_metric: str = "roc_auc"
-    cv_folds: int = 5
-    seed: int = 0
-    threads: int = 1
-    class_weight: str | None = "balanced"
-    scaler: Literal["quantile", "standard", "spline"] = "standard"
-    spline_knots: int = 5
-    calibration: Calibration = "isotonic"
-    calibration_folds: int = 5
-    calibration_ensemble: bool = True
-    threshold_policy: ThresholdPolicy = "max_f1"
-    cost_ratio: float = 5.0
-    band_names: list[str] = field(default_factory=lambda: ["A", "B", "C", "D", "E"])
-    band_cut_points: list[float] | None = None
-    band_quantiles: list[float] = field(default_factory=lambda: [0.3, 0.6, 0.8, 0.95])
-    logistic: dict[str, Any] = field(default_factory=dict)
-    random_forest: dict[str, Any] = field(default_factory=dict)
-    hist_gradient_boosting: dict[str, Any] = field(default_factory=dict)
-    model_path: str = "models/model.skops"
-    comparison_json: str = "reports/model_comparison.json"
-    comparison_csv: str = "reports/model_comparison.csv"
+    BLOCK: ClassVar[str] = "train"
+    version: str
+    candidates: list[str]
+    select_metric: str
+    cv_folds: int
+    seed: int
+    threads: int
+    class_weight: str | None
+    scaler: Literal["quantile", "standard", "spline"]
+    spline_knots: int
+    calibration: Calibration
+    calibration_folds: int
+    calibration_ensemble: bool
+    threshold_policy: ThresholdPolicy
+    cost_ratio: float
+    band_names: list[str]
+    band_cut_points: list[float] | None
+    band_quantiles: list[float]
+    logistic: dict[str, Any]
+    random_forest: dict[str, Any]
+    hist_gradient_boosting: dict[str, Any]
+    model_path: str
+    comparison_json: str
+    comparison_csv: str
 
-    def validate(self) -> None:
-        unknown = [name for name in self.candidates if name not in MODEL_NAMES]
-        if unknown or not self.candidates:
-            raise ParamsError(f"params.yaml: train.candidates {self.candidates} must be a non-empty "
-                             f"list of {list(MODEL_NAMES)}")
+    def problems(self) -> list[tuple[str, str]]:
+        found = []
+        if not self.candidates or any(name not in MODEL_NAMES for name in self.candidates):
+            found.append(("candidates", f"must be a non-empty list of {list(MODEL_NAMES)}"))
         if self.select_metric not in METRIC_NAMES:
-            raise ParamsError(f"params.yaml: train.select_metric {self.select_metric!r} must be one of "
-                             f"{list(METRIC_NAMES)}")
-        if self.cv_folds < 2 or self.calibration_folds < 2:
-            raise ParamsError("params.yaml: train.cv_folds and train.calibration_folds must be >= 2")
+            found.append(("select_metric", f"must be one of {list(METRIC_NAMES)}"))
+        found += [(key, "must be >= 2") for key in ("cv_folds", "calibration_folds") if getattr(self, key) < 2]
         bands = len(self.band_cut_points) + 1 if self.band_cut_points is not None else len(self.band_quantiles) + 1
         if len(self.band_names) < bands:
-            raise ParamsError(f"params.yaml: train.band_names {self.band_names} names fewer than the {bands} bands "
-                              "the cut points or quantiles make")
-        edges = self.band_cut_points if self.band_cut_points is not None else self.band_quantiles
+            found.append(("band_names", f"names fewer than the {bands} bands the cut points or quantiles make"))
+        edges_key = "band_cut_points" if self.band_cut_points is not None else "band_quantiles"
+        edges = getattr(self, edges_key)
         if any(b <= a for a, b in zip(edges, edges[1:])) or not all(0 < e < 1 for e in edges):
-            raise ParamsError(f"params.yaml: train.band_cut_points / band_quantiles {list(edges)} must be "
-                              "strictly increasing and inside (0, 1)")
+            found.append((edges_key, "must be strictly increasing and inside (0, 1)"))
+        return found
 
 
 def numeric_encoder(scaler: str, knots: int) -> Any:
@@ -138,17 +136,13 @@ def build_estimator(name: str, params: TrainParams) -> Any:
     if name not in MODEL_NAMES:
         raise ParamsError(f"params.yaml: unknown model {name!r}; candidates are {list(MODEL_NAMES)}")
     settings = {"class_weight": params.class_weight, **(getattr(params, name) or {})}
-    estimators: dict[str, tuple[type, dict[str, Any]]] = {
-        "logistic": (LogisticRegression, {"max_iter": 1000, "random_state": params.seed}),
-        "random_forest": (RandomForestClassifier, {"n_estimators": 200, "max_depth": 6, "min_samples_leaf": 20,
-                                                   "n_jobs": 1, "random_state": params.seed}),
-        "hist_gradient_boosting": (HistGradientBoostingClassifier, {
-            "max_iter": 200, "learning_rate": 0.05, "max_depth": 3, "early_stopping": False,
-            "random_state": params.seed}),
+    estimators: dict[str, type] = {
+        "logistic": LogisticRegression,
+        "random_forest": RandomForestClassifier,
+        "hist_gradient_boosting": HistGradientBoostingClassifier,
     }
-    estimator_class, defaults = estimators[name]
     try:
-        return estimator_class(**{**defaults, **settings})
+        return estimators[name](**{"random_state": params.seed, **settings})
     except TypeError as error:
         raise ParamsError(f"params.yaml: train.{name}: {error}") from error
 
@@ -290,7 +284,6 @@ def train_bundle(frame: pd.DataFrame, y: np.ndarray, features: FeatureSet, param
     BLAS/OpenMP threads are capped at `params.threads`: on a small shared
     machine, multi-threaded BLAS on small matrices is several times slower.
     """
-    params.validate()
     with threadpool_limits(limits=params.threads):
         return _train_bundle(frame, y, features, params)
 

@@ -11,12 +11,12 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import pandas as pd
 
-from creditrisk.params import ParamsError
+from creditrisk.params import ParamsBlock, ParamsError
 from creditrisk.schema import DATE, TARGET, AmbiguousDatesError, ValidationResult, detect_day_first
 from creditrisk.sources import export_format, file_rows, read_export, validate_export
 
@@ -28,19 +28,21 @@ class PrepareError(ValueError):
 
 
 @dataclass(frozen=True)
-class PrepareParams:
+class PrepareParams(ParamsBlock):
     """The `prepare` block of params.yaml."""
 
+    BLOCK: ClassVar[str] = "prepare"
     source: str
-    day_first: bool | None = None
-    test_fraction: float = 0.2
-    train_path: str = "data/prepared/train.parquet"
-    test_path: str = "data/prepared/test.parquet"
-    quality_report: str = "reports/data_quality.json"
+    day_first: bool | None
+    test_fraction: float
+    train_path: str
+    test_path: str
+    quality_report: str
 
-    def __post_init__(self) -> None:
+    def problems(self) -> list[tuple[str, str]]:
         if not 0.0 < self.test_fraction < 1.0:
-            raise ParamsError(f"params.yaml: prepare.test_fraction = {self.test_fraction} must be between 0 and 1")
+            return [("test_fraction", "must be between 0 and 1")]
+        return []
 
 
 @dataclass

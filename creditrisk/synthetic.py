@@ -45,6 +45,7 @@ import secrets
 import zipfile
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from typing import ClassVar
 from pathlib import Path
 
 import numpy as np
@@ -53,7 +54,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from scipy import special
 
-from creditrisk.params import ParamsError
+from creditrisk.params import ParamsBlock, ParamsError
 from creditrisk.schema import COLUMN_NAMES, DATE, TARGET
 
 # ---------------------------------------------------------------------------
@@ -240,44 +241,44 @@ HISTORY_FORMATS = ("xlsx", "csv")
 
 
 @dataclass(frozen=True)
-class GenerateParams:
+class GenerateParams(ParamsBlock):
     """The `generate` block of params.yaml."""
 
-    seed: int = 20241101
-    rows: int = 10800
-    start: str = "2024-11-01"
-    months: int = 18
-    incoming_months: int = 6
-    incoming_rows: int = 700
-    label_lag_months: int = 3
-    quirks: bool = True
-    drift_strength: float = 1.0
-    history_dir: str = "data/source"
-    incoming_dir: str = "data/incoming"
-    file_stem: str = "loans"
-    history_formats: tuple[str, ...] = HISTORY_FORMATS
+    BLOCK: ClassVar[str] = "generate"
+    seed: int
+    rows: int
+    start: str
+    months: int
+    incoming_months: int
+    incoming_rows: int
+    label_lag_months: int
+    quirks: bool
+    drift_strength: float
+    history_dir: str
+    incoming_dir: str
+    file_stem: str
+    history_formats: tuple[str, ...]
 
-    def __post_init__(self) -> None:
-        problems = []
+    def problems(self) -> list[tuple[str, str]]:
+        found = []
         if self.rows < 100:
-            problems.append(f"generate.rows = {self.rows} must be at least 100")
+            found.append(("rows", "must be at least 100"))
         if self.months < 1:
-            problems.append(f"generate.months = {self.months} must be at least 1")
-        if self.incoming_months < 0 or self.incoming_rows < 1:
-            problems.append("generate.incoming_months must be >= 0 and generate.incoming_rows >= 1")
+            found.append(("months", "must be at least 1"))
+        if self.incoming_months < 0:
+            found.append(("incoming_months", "must be >= 0"))
+        if self.incoming_rows < 1:
+            found.append(("incoming_rows", "must be >= 1"))
         if not 0 <= self.label_lag_months <= self.incoming_months:
-            problems.append(f"generate.label_lag_months = {self.label_lag_months} must be between 0 and "
-                            f"incoming_months ({self.incoming_months})")
+            found.append(("label_lag_months", f"must be between 0 and incoming_months ({self.incoming_months})"))
         unknown = sorted(set(self.history_formats) - set(HISTORY_FORMATS))
         if unknown or not self.history_formats:
-            problems.append(f"generate.history_formats = {list(self.history_formats)} must be a non-empty "
-                            f"subset of {list(HISTORY_FORMATS)}")
+            found.append(("history_formats", f"must be a non-empty subset of {list(HISTORY_FORMATS)}"))
         try:
             pd.Timestamp(self.start)
         except ValueError:
-            problems.append(f"generate.start = {self.start!r} is not a date (use YYYY-MM-DD)")
-        if problems:
-            raise ParamsError("params.yaml: " + "; ".join(problems))
+            found.append(("start", "is not a date (use YYYY-MM-DD)"))
+        return found
 
 
 @dataclass(frozen=True)

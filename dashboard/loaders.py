@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 import sqlite3
+import subprocess
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -20,8 +21,11 @@ from typing import Any
 import pandas as pd
 import streamlit as st
 
-RELEASE_TAGS = ("v1.0.0", "v1.1.0")
+from creditrisk.releases import VERSION_PATTERN, Release, ReleaseError, load_releases
+
 WORKSPACE = "workspace"
+RELEASE_RECORD_FILE = "releases.yaml"
+"""The committed release record at the repository's root (see creditrisk.releases)."""
 RELEASE_METRICS_FILE = "reports/metrics.json"
 """Where the evaluate stage's metrics live inside the repository, at every revision (see dvc.yaml)."""
 
@@ -240,8 +244,39 @@ def _numbers(metrics: Mapping[str, Any]) -> dict[str, float]:
     }
 
 
+@dataclass(frozen=True)
+class ReleaseList:
+    """The releases: every recorded one (`releases.yaml`), then any `vX.Y.Z` tag the record lacks."""
+
+    releases: list[Release]
+    unrecorded_tags: list[str]
+
+    @property
+    def tags(self) -> list[str]:
+        return [release.tag for release in self.releases] + self.unrecorded_tags
+
+
+def _version_key(tag: str) -> tuple[int, ...]:
+    return tuple(int(part) for part in tag[1:].split("."))
+
+
+def read_release_list(repo_dir: str) -> ReleaseList:
+    """The release record and the repository's release tags; raises `UnreadableArtifact` for a broken record.
+
+    Not cached: a small file and one git call, and a cache would miss a record written since."""
+    path = Path(repo_dir) / RELEASE_RECORD_FILE
+    try:
+        recorded = load_releases(path) if path.is_file() else []
+    except ReleaseError as error:
+        raise UnreadableArtifact(str(error)) from error
+    listed = subprocess.run(["git", "tag", "--list", "v*"], cwd=repo_dir, capture_output=True, text=True)
+    tags = [tag for tag in listed.stdout.split() if VERSION_PATTERN.match(tag[1:])] if listed.returncode == 0 else []
+    known = {release.tag for release in recorded}
+    return ReleaseList(recorded, sorted((tag for tag in tags if tag not in known), key=_version_key))
+
+
 @st.cache_data(show_spinner="Reading released versions with DVC...", ttl=RELEASES_TTL_SECONDS, max_entries=4)
-def read_released_metrics(repo_dir: str, tags: Sequence[str] = RELEASE_TAGS) -> ReleasedMetrics:
+def read_released_metrics(repo_dir: str, tags: Sequence[str]) -> ReleasedMetrics:
     """Metrics of the git tags and of the workspace, through DVC's Python API.
 
     Tags that do not exist are listed in `missing_tags`; a revision whose

@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 from threadpoolctl import threadpool_limits
 
 from app import create_app
+from tests.shipped import shipped
 from creditrisk import predlog
 from creditrisk.artifacts import ModelBundle, RiskBand
 from creditrisk.fastpath import FastPredictor, matches_pipeline, probe_frame, verified_predictor
@@ -40,7 +41,7 @@ def loans() -> tuple[pd.DataFrame, pd.DataFrame]:
 
 
 def trained_bundle(train: pd.DataFrame, model: str, **settings: object) -> ModelBundle:
-    params = TrainParams(calibration_folds=3, seed=3, **{**SMALL, **settings})
+    params = shipped(TrainParams, calibration_folds=3, seed=3, **{**SMALL, **settings})
     inputs = train.reindex(columns=FEATURES.raw_inputs)
     y = default_target(train)
     with threadpool_limits(limits=1):

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 
+from creditrisk.releases import Release, render_releases
 from dashboard_support import PAGE_TITLES, PAGES, chart_titles, environment_for, open_page, texts, write_artifact_set
 
 
@@ -76,9 +78,16 @@ def test_performance_shows_curves_table_and_band_mix(artifacts, monkeypatch):
 
 
 def test_models_page_compares_candidates_and_names_missing_release_tags(artifacts, monkeypatch):
-    app = open_page("views/models.py", artifacts, monkeypatch)
+    record = Path(artifacts["CREDITRISK_REPO_DIR"]) / "releases.yaml"
+    record.write_text(render_releases([Release("1.0.0", "a" * 40, "2026-01-01T00:00:00+00:00", "baseline"),
+                                       Release("1.1.0", "b" * 40, "2026-02-01T00:00:00+00:00", "better")], ""))
+    try:
+        app = open_page("views/models.py", artifacts, monkeypatch)
+    finally:
+        record.unlink()
     assert app.dataframe[0].value["model"].tolist() == ["logistic", "random_forest", "hist_gradient_boosting"]
     assert "Selected and calibrated: **hist_gradient_boosting**" in texts(app)
+    assert app.dataframe[1].value["summary"].tolist() == ["baseline", "better"]
     assert "`v1.0.0`, `v1.1.0`" in app.warning[0].value
     assert chart_titles(app) == [
         "Candidate models: cross-validated roc_auc", "ROC curve, out-of-time test", "Calibration, out-of-time test",

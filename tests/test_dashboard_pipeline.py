@@ -14,7 +14,7 @@ import pandas as pd
 import pytest
 
 from dashboard.components import LEVEL_RANK
-from dashboard.loaders import RELEASE_TAGS
+from creditrisk.releases import load_releases
 from dashboard_support import PAGE_TITLES, PAGES, chart_titles, environment_for, open_page, run_small_pipeline, texts
 
 pytestmark = pytest.mark.slow
@@ -100,12 +100,14 @@ def test_models_page_lists_candidates_and_the_release_tags_that_exist(pipeline, 
                               check=True).stdout.split())
     app = open_page("views/models.py", environment, monkeypatch)
     assert app.dataframe[0].value["model"].tolist() == [m["model"] for m in comparison["models"]]
-    releases = app.dataframe[1].value
-    assert list(releases.columns)[:len(tags & set(RELEASE_TAGS)) + 1] == [
-        tag for tag in RELEASE_TAGS if tag in tags
+    recorded = [f"v{r.version}" for r in load_releases(pipeline / "releases.yaml")]
+    assert app.dataframe[1].value["version"].tolist() == recorded
+    releases = app.dataframe[2].value
+    assert list(releases.columns)[:len(tags & set(recorded)) + 1] == [
+        tag for tag in recorded if tag in tags
     ] + ["workspace"]
     assert releases.loc["roc_auc", "workspace"] == pytest.approx(read(pipeline, "reports/metrics.json")["roc_auc"])
-    missing = [tag for tag in RELEASE_TAGS if tag not in tags]
+    missing = [tag for tag in recorded if tag not in tags]
     warnings = " ".join(warning.value for warning in app.warning)
     for tag in missing:
         assert f"`{tag}`" in warnings

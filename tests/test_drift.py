@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from tests.shipped import shipped
 from creditrisk.drift import DriftParams, FeatureDrift, compare_window
 from creditrisk.drift_profile import build_reference_profile
 
@@ -17,7 +18,7 @@ FEATURES = ["edad_cliente", "salario_cliente", "huella_consulta", "saldo_mora", 
 def drift_params(**overrides: object) -> DriftParams:
     paths = dict(reference_path="r", incoming_dir="i", model_path="m", metrics_path="x",
                  prediction_log="l", output_dir="o")
-    return DriftParams(**{**paths, **overrides})  # type: ignore[arg-type]
+    return shipped(DriftParams, **{**paths, **overrides})  # type: ignore[arg-type]
 
 
 def loans(rows: int, rng: np.random.Generator, product_shares: tuple[float, float, float] = (0.72, 0.27, 0.01),
@@ -211,7 +212,7 @@ def test_params_are_checked() -> None:
 
 def test_dataset_shares_are_shares_but_need_not_be_ordered() -> None:
     assert drift_params(dataset_warn_share=0.25, dataset_alert_share=0.15).dataset_alert_share == 0.15
-    with pytest.raises(ValueError, match="dataset_alert_share must be a share"):
+    with pytest.raises(ValueError, match="dataset_alert_share = 1.5 must be a share"):
         drift_params(dataset_alert_share=1.5)
     with pytest.raises(ValueError, match="psi_warn"):
         drift_params(psi_warn=0.3, psi_alert=0.25)

@@ -17,6 +17,7 @@ from sklearn.impute import SimpleImputer
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import Pipeline
 
+from tests.shipped import SHIPPED_PARAMS, shipped
 from creditrisk.artifacts import ModelBundle, RiskBand, save_bundle
 from creditrisk.drift import DriftParams
 from creditrisk.drift_report import REPORT_FILES, run_drift, write_report
@@ -126,6 +127,7 @@ def write_project(root: Path) -> dict[str, object]:
     log.append(log_rows(logged, "request-1", "test", pds, bundle.band_of(pds), bundle.decide(pds)))
     log.close()
     params = {"drift": {
+        **SHIPPED_PARAMS["drift"],
         "reference_path": "data/prepared/train.parquet", "incoming_dir": "data/incoming",
         "model_path": "models/model.skops", "metrics_path": "reports/metrics.json",
         "prediction_log": "data/monitoring/predictions.sqlite", "output_dir": "reports/drift",
@@ -228,7 +230,7 @@ def test_run_without_prediction_log_then_a_batch_missing_a_required_column(tmp_p
 
 def drift_params(root: Path) -> DriftParams:
     block = yaml.safe_load((root / "params.yaml").read_text())["drift"]
-    return DriftParams(**block)
+    return shipped(DriftParams, **block)
 
 
 def test_batches_are_cut_by_loan_date_not_by_file(tmp_path: Path) -> None:
@@ -240,7 +242,7 @@ def test_batches_are_cut_by_loan_date_not_by_file(tmp_path: Path) -> None:
     raw[DATE] = april[DATE].dt.strftime("%m/%d/%Y %H:%M")
     raw.to_csv(tmp_path / "loans_b.csv", index=False)
     reference = contract_loans(500, 14, "2025-12")
-    params = DriftParams(reference_path="", incoming_dir="", model_path="", metrics_path="",
+    params = shipped(DriftParams, reference_path="", incoming_dir="", model_path="", metrics_path="",
                          prediction_log="", output_dir="", bootstrap_samples=0)
     report = run_drift(params, reference, [tmp_path / "loans_b.csv", tmp_path / "loans_a.csv"])
     assert [(w["window"], w["rows"]) for w in report.windows] == [
@@ -253,7 +255,7 @@ def test_batches_are_cut_by_loan_date_not_by_file(tmp_path: Path) -> None:
 
 
 def test_no_current_data_gives_an_empty_report(tmp_path: Path) -> None:
-    params = DriftParams(reference_path="", incoming_dir="", model_path="", metrics_path="",
+    params = shipped(DriftParams, reference_path="", incoming_dir="", model_path="", metrics_path="",
                          prediction_log="", output_dir="")
     report = run_drift(params, contract_loans(300, 15, "2025-12"), [], prediction_log=tmp_path / "absent.sqlite")
     assert report.windows == [] and report.features.empty and report.distributions == {}
@@ -268,10 +270,10 @@ def test_on_the_sample_export_the_late_months_drift_and_the_early_ones_do_not(tm
     from creditrisk.prepare import PrepareParams, prepare_export
     from creditrisk.synthetic import GenerateParams, write_sample_export
 
-    generate = GenerateParams(history_formats=("csv",))
+    generate = shipped(GenerateParams, history_formats=("csv",))
     write_sample_export(generate, root=tmp_path)
-    reference = prepare_export(PrepareParams(source=str(tmp_path / generate.history_dir / "loans.csv"))).train
-    params = DriftParams(reference_path="", incoming_dir="", model_path="", metrics_path="",
+    reference = prepare_export(shipped(PrepareParams, source=str(tmp_path / generate.history_dir / "loans.csv"))).train
+    params = shipped(DriftParams, reference_path="", incoming_dir="", model_path="", metrics_path="",
                          prediction_log="", output_dir="")
     report = run_drift(params, reference, sorted((tmp_path / generate.incoming_dir).glob("loans_*.csv")))
     statuses = [window["status"] for window in report.windows]
@@ -283,7 +285,7 @@ def test_on_the_sample_export_the_late_months_drift_and_the_early_ones_do_not(tm
 
 
 def test_a_monitored_feature_missing_from_the_reference_is_named() -> None:
-    params = DriftParams(reference_path="", incoming_dir="", model_path="", metrics_path="",
+    params = shipped(DriftParams, reference_path="", incoming_dir="", model_path="", metrics_path="",
                          prediction_log="", output_dir="", features=["edad_cliente", "no_such_column"])
     with pytest.raises(ValueError, match=r"drift.features .*no_such_column"):
         run_drift(params, contract_loans(50, 16, "2025-12"), [])

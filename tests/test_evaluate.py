@@ -15,6 +15,7 @@ import pandas as pd
 import pytest
 import yaml
 
+from tests.shipped import shipped
 from creditrisk.artifacts import RiskBand
 from creditrisk.evaluation import (
     EvaluateParams,
@@ -24,7 +25,14 @@ from creditrisk.evaluation import (
     pd_distribution,
     roc_points,
 )
-from creditrisk.features import GuardConfig, candidate_columns, default_target, feature_set, screen_leakage
+from creditrisk.features import (
+    FeaturizeParams,
+    candidate_columns,
+    default_target,
+    feature_set,
+    guard_config,
+    screen_leakage,
+)
 from creditrisk.models import TrainParams, train_bundle
 from loan_frames import make_loans, split_out_of_time
 
@@ -38,12 +46,13 @@ PLOT_FILES = ("roc", "precision_recall", "calibration", "confusion", "pd_distrib
 def evaluated():
     train, test = split_out_of_time(make_loans(2000, seed=31))
     y = default_target(train)
-    features = feature_set(screen_leakage(train, y, candidate_columns(train, engineered=True), GuardConfig()))
-    params = TrainParams(version="9.9.9", candidates=["logistic"], cv_folds=3, calibration="sigmoid",
+    guard = guard_config(shipped(FeaturizeParams))
+    features = feature_set(screen_leakage(train, y, candidate_columns(train, engineered=True), guard))
+    params = shipped(TrainParams, version="9.9.9", candidates=["logistic"], cv_folds=3, calibration="sigmoid",
                          calibration_folds=3, logistic={"C": 0.5})
     bundle = train_bundle(train, y, features, params).bundle
     evaluation = evaluate_bundle(bundle, test, default_target(test),
-                                 EvaluateParams(importance_repeats=1, seed=3))
+                                 shipped(EvaluateParams, importance_repeats=1, seed=3))
     return bundle, test, evaluation
 
 
@@ -112,7 +121,7 @@ def test_broken_band_order_on_test_is_warned(evaluated):
                             metadata=bundle.metadata)
     flipped = test.copy()
     flipped["Pago_atiempo"] = np.where(proba >= np.quantile(proba, 0.5), 1.0, 0.0)
-    result = evaluate_bundle(inverted, flipped, default_target(flipped), EvaluateParams(importance_repeats=1))
+    result = evaluate_bundle(inverted, flipped, default_target(flipped), shipped(EvaluateParams, importance_repeats=1))
     assert result.metrics["bands"]["B"]["default_rate"] == 0.0
     assert any("band B" in warning for warning in result.metrics["band_warnings"])
 

@@ -6,6 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from tests.shipped import shipped
 from creditrisk.features import (
     GuardConfig,
     candidate_columns,
@@ -19,7 +20,7 @@ from creditrisk.schema import coerce_and_validate
 from creditrisk.synthetic import GenerateParams, generate_history
 from loan_frames import make_loans
 
-CONFIG = GuardConfig(threshold=0.98, folds=5, tree_depth=3, min_class_rows=5, seed=7)
+CONFIG = GuardConfig(threshold=0.98, folds=5, tree_depth=3, min_class_rows=5, seed=7, drop=())
 
 
 @pytest.fixture(scope="module")
@@ -49,7 +50,7 @@ def test_puntaje_and_its_ratio_are_dropped_and_nothing_else(loans):
 
 def test_on_the_sample_export_the_guard_drops_puntaje_and_its_ratio_only():
     """The project's own sample (quirks and all), prepared as the pipeline does, screened on its train split."""
-    export = generate_history(GenerateParams(rows=4000, seed=3))
+    export = generate_history(shipped(GenerateParams, rows=4000, seed=3))
     prepared = coerce_and_validate(export).frame
     train = split_out_of_time(prepared, test_fraction=0.2).train
     report = screen_leakage(train, default_target(train), candidate_columns(train, engineered=True), CONFIG)

@@ -14,10 +14,12 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import roc_auc_score
 from threadpoolctl import threadpool_limits
 
+from tests.shipped import shipped
 from creditrisk.artifacts import TRUSTED_MODULE_PREFIXES, ArtifactError, load_bundle, save_bundle
 from creditrisk.bands import band_table
 from creditrisk.features import (
-    GuardConfig,
+    FeaturizeParams,
+    guard_config,
     candidate_columns,
     default_target,
     feature_set,
@@ -44,7 +46,7 @@ def small_params(**changes) -> TrainParams:
     settings = dict(version="test", candidates=["logistic", "hist_gradient_boosting"], cv_folds=3,
                     calibration_folds=3, seed=5, **FAST)
     settings.update(changes)
-    return TrainParams(**settings)
+    return shipped(TrainParams, **settings)
 
 
 @pytest.fixture(scope="module")
@@ -56,7 +58,7 @@ def split() -> tuple[pd.DataFrame, pd.DataFrame]:
 def features(split):
     train, _ = split
     report = screen_leakage(train, default_target(train), candidate_columns(train, engineered=True),
-                            GuardConfig(seed=1))
+                            guard_config(shipped(FeaturizeParams, seed=1)))
     return feature_set(report)
 
 
@@ -80,13 +82,13 @@ def test_every_candidate_builds_one_pipeline_that_scores_raw_columns(split, feat
 
 def test_unknown_candidate_and_bad_hyperparameter_name_the_params_key(features):
     with pytest.raises(ValueError, match="train.candidates"):
-        small_params(candidates=["svm"]).validate()
+        small_params(candidates=["svm"])
     with pytest.raises(ValueError, match="train.logistic"):
         build_model("logistic", small_params(logistic={"Cee": 1.0}), features)
     with pytest.raises(ValueError, match="train.band_names"):
-        small_params(band_names=["A", "B"]).validate()
+        small_params(band_names=["A", "B"])
     with pytest.raises(ValueError, match="strictly increasing"):
-        small_params(band_cut_points=[0.2, 0.1]).validate()
+        small_params(band_cut_points=[0.2, 0.1])
 
 
 def test_folds_are_shuffled_and_stratified():
@@ -140,7 +142,8 @@ def test_baseline_configuration_is_raw_columns_and_an_uncalibrated_logistic(spli
     """v1.0.0 by params only: no engineered features, logistic, no calibration (guard still on)."""
     train, _ = split
     y = default_target(train)
-    report = screen_leakage(train, y, candidate_columns(train, engineered=False), GuardConfig(seed=1))
+    report = screen_leakage(train, y, candidate_columns(train, engineered=False),
+                            guard_config(shipped(FeaturizeParams, seed=1)))
     baseline = train_bundle(train, y, feature_set(report), small_params(candidates=["logistic"], calibration="none"))
     assert baseline.bundle.metadata["engineered_features"] == []
     assert set(baseline.bundle.features) <= set(FEATURE_COLUMNS)
@@ -244,8 +247,8 @@ def test_one_calibrated_model_instead_of_one_per_fold(split, features):
     model instead of one per fold, and calibrates about as well as the fold ensemble."""
     train, test = split
     y, y_test = default_target(train), default_target(test)
-    params = small_params(candidates=["logistic"])
-    ensemble = train_bundle(train, y, features, params)
+    params = small_params(candidates=["logistic"], calibration="isotonic")
+    ensemble = train_bundle(train, y, features, replace(params, calibration_ensemble=True))
     single = train_bundle(train, y, features, replace(params, calibration_ensemble=False))
     assert len(ensemble.bundle.pipeline.steps[-1][1].calibrated_classifiers_) == 3
     assert len(single.bundle.pipeline.steps[-1][1].calibrated_classifiers_) == 1

@@ -14,6 +14,7 @@ import pytest
 import yaml
 from export_files import rows_of, write_csv, write_xlsx
 
+from tests.shipped import SHIPPED_PARAMS, shipped
 from creditrisk.params import ParamsError, section
 from creditrisk.prepare import (
     PrepareError,
@@ -49,7 +50,7 @@ def spread_moments(count: int, seed: int = 0) -> list[pd.Timestamp]:
 
 
 def prepare_csv(path: Path, test_fraction: float = 0.2) -> tuple[pd.DataFrame, pd.DataFrame, dict]:
-    prepared = prepare_export(PrepareParams(source=str(path), test_fraction=test_fraction))
+    prepared = prepare_export(shipped(PrepareParams, source=str(path), test_fraction=test_fraction))
     return prepared.train, prepared.test, prepared.report
 
 
@@ -157,19 +158,22 @@ def test_xlsx_source_is_prepared_like_its_csv_twin(tmp_path: Path) -> None:
 
 
 def test_params_block_is_typed_and_checked() -> None:
-    params = section({"prepare": {"source": "x.csv", "day_first": True, "test_fraction": 0.3}}, "prepare",
-                     PrepareParams)
-    assert params == PrepareParams(source="x.csv", day_first=True, test_fraction=0.3)
+    block = {**SHIPPED_PARAMS["prepare"], "source": "x.csv", "day_first": True, "test_fraction": 0.3}
+    params = section({"prepare": block}, "prepare", PrepareParams)
+    assert params == shipped(PrepareParams, source="x.csv", day_first=True, test_fraction=0.3)
     with pytest.raises(ParamsError, match="prepare.test_fraction = 1.5 must be between 0 and 1"):
-        PrepareParams(source="x.csv", test_fraction=1.5)
+        shipped(PrepareParams, source="x.csv", test_fraction=1.5)
     with pytest.raises(ParamsError, match="prepare.day_first"):
-        section({"prepare": {"source": "x.csv", "day_first": "yes"}}, "prepare", PrepareParams)
+        section({"prepare": {**block, "day_first": "yes"}}, "prepare", PrepareParams)
+    without_source = {key: value for key, value in block.items() if key != "source"}
+    with pytest.raises(ParamsError, match="block 'prepare' needs key 'source'"):
+        section({"prepare": without_source}, "prepare", PrepareParams)
 
 
 def run_stage(directory: Path, source: Path, monkeypatch: pytest.MonkeyPatch) -> int:
     (directory / "params.yaml").write_text(yaml.safe_dump({"prepare": {
-        "source": str(source), "train_path": "out/train.parquet", "test_path": "out/test.parquet",
-        "quality_report": "reports/data_quality.json"}}))
+        **SHIPPED_PARAMS["prepare"], "source": str(source), "train_path": "out/train.parquet",
+        "test_path": "out/test.parquet", "quality_report": "reports/data_quality.json"}}))
     monkeypatch.chdir(directory)
     return runpy.run_path(str(REPO / "stages" / "prepare.py"), run_name="prepare_stage")["main"]()
 

@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+import yaml
 from scipy import stats
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import roc_auc_score
@@ -19,6 +20,7 @@ from sklearn.model_selection import StratifiedKFold, cross_val_predict
 from sklearn.preprocessing import StandardScaler
 from sklearn.tree import DecisionTreeClassifier
 
+from tests.shipped import SHIPPED_PARAMS, shipped
 from creditrisk.params import ParamsError, section
 from creditrisk.schema import coerce_and_validate
 from creditrisk.synthetic import (
@@ -32,8 +34,8 @@ from creditrisk.synthetic import (
 )
 
 REPO = Path(__file__).resolve().parents[1]
-CLEAN = GenerateParams(rows=30_000, quirks=False)
-QUIRKY = GenerateParams(rows=4_000, quirks=True)
+CLEAN = shipped(GenerateParams, rows=30_000, quirks=False)
+QUIRKY = shipped(GenerateParams, rows=4_000, quirks=True)
 
 
 @pytest.fixture(scope="module")
@@ -67,14 +69,14 @@ def spearman(frame: pd.DataFrame, first: str, second: str) -> float:
 # --- determinism ---------------------------------------------------------------------------
 
 def test_same_seed_gives_identical_frames_and_another_seed_does_not() -> None:
-    params = GenerateParams(rows=3_000)
+    params = shipped(GenerateParams, rows=3_000)
     pd.testing.assert_frame_equal(generate_history(params), generate_history(params))
     other = generate_history(dataclasses.replace(params, seed=params.seed + 1))
     assert not generate_history(params)["capital_prestado"].equals(other["capital_prestado"])
 
 
 def test_same_seed_writes_byte_identical_files(tmp_path: Path) -> None:
-    params = GenerateParams(rows=600, incoming_months=2, incoming_rows=100, label_lag_months=1)
+    params = shipped(GenerateParams, rows=600, incoming_months=2, incoming_rows=100, label_lag_months=1)
     first = write_sample_export(params, tmp_path / "a")
     write_sample_export(params, tmp_path / "b")
     assert len(first.files) == 4
@@ -271,7 +273,7 @@ def test_quirky_csv_text(quirky_files: dict[str, Path]) -> None:
 
 
 def test_clean_csv_has_no_quirks(tmp_path: Path) -> None:
-    params = GenerateParams(rows=2_000, quirks=False)
+    params = shipped(GenerateParams, rows=2_000, quirks=False)
     frame = generate_history(params)
     write_csv(frame, tmp_path / "clean.csv", quirks=False, seed=params.seed)
     text = (tmp_path / "clean.csv").read_text()
@@ -314,7 +316,7 @@ def test_xlsx_holds_real_datetimes_and_text_comma_decimals(quirky_files: dict[st
 # --- incoming batches ----------------------------------------------------------------------
 
 def test_incoming_batches_follow_the_history_and_only_matured_ones_have_labels() -> None:
-    params = GenerateParams(incoming_months=6, incoming_rows=300, label_lag_months=3)
+    params = shipped(GenerateParams, incoming_months=6, incoming_rows=300, label_lag_months=3)
     batches = generate_incoming(params)
     assert [b.month for b in batches] == ["2026-05", "2026-06", "2026-07", "2026-08", "2026-09", "2026-10"]
     assert [b.labelled for b in batches] == [True, True, True, False, False, False]
@@ -329,7 +331,7 @@ def test_incoming_batches_follow_the_history_and_only_matured_ones_have_labels()
 
 
 def test_later_incoming_batches_drift_and_default_more() -> None:
-    params = GenerateParams(incoming_months=6, incoming_rows=3_000, label_lag_months=0, quirks=False)
+    params = shipped(GenerateParams, incoming_months=6, incoming_rows=3_000, label_lag_months=0, quirks=False)
     first, *_, last = (batch.frame for batch in generate_incoming(params))
     assert last["huella_consulta"].mean() > first["huella_consulta"].mean() + 1.5
     assert (last["tipo_credito"] == 9).mean() > (first["tipo_credito"] == 9).mean() + 0.15
@@ -339,7 +341,7 @@ def test_later_incoming_batches_drift_and_default_more() -> None:
 
 
 def test_no_drift_when_strength_is_zero() -> None:
-    params = GenerateParams(incoming_months=4, incoming_rows=2_000, quirks=False, drift_strength=0.0)
+    params = shipped(GenerateParams, incoming_months=4, incoming_rows=2_000, quirks=False, drift_strength=0.0)
     first, *_, last = (batch.frame for batch in generate_incoming(params))
     assert abs(last["huella_consulta"].mean() - first["huella_consulta"].mean()) < 0.4
 
@@ -349,7 +351,7 @@ def test_no_drift_when_strength_is_zero() -> None:
 def test_failed_write_leaves_the_old_file_and_no_temporary(tmp_path: Path) -> None:
     target = tmp_path / "loans.csv"
     target.write_text("previous\n")
-    broken = generate_history(GenerateParams(rows=200)).astype({"capital_prestado": object})
+    broken = generate_history(shipped(GenerateParams, rows=200)).astype({"capital_prestado": object})
     broken.loc[5, "capital_prestado"] = "not a number"
     with pytest.raises(ValueError):
         write_csv(broken, target, quirks=True, seed=1)
@@ -358,21 +360,21 @@ def test_failed_write_leaves_the_old_file_and_no_temporary(tmp_path: Path) -> No
 
 
 def test_params_block_is_validated() -> None:
-    params = section({"generate": {"rows": 500, "history_formats": ["csv"]}}, "generate", GenerateParams)
+    block = {**SHIPPED_PARAMS["generate"], "rows": 500, "history_formats": ["csv"]}
+    params = section({"generate": block}, "generate", GenerateParams)
     assert params.rows == 500 and params.history_formats == ("csv",)
     with pytest.raises(ParamsError, match="generate.rows"):
-        GenerateParams(rows=10)
+        shipped(GenerateParams, rows=10)
     with pytest.raises(ParamsError, match="generate.label_lag_months"):
-        GenerateParams(incoming_months=2, label_lag_months=3)
+        shipped(GenerateParams, incoming_months=2, label_lag_months=3)
     with pytest.raises(ParamsError, match="generate.history_formats"):
-        GenerateParams(history_formats=("parquet",))
+        shipped(GenerateParams, history_formats=("parquet",))
 
 
 def test_stage_writes_the_export_from_params(tmp_path: Path) -> None:
-    (tmp_path / "params.yaml").write_text(
-        "generate:\n  rows: 500\n  incoming_months: 2\n  incoming_rows: 50\n  label_lag_months: 1\n"
-        "  history_formats: [csv]\n"
-    )
+    block = {**SHIPPED_PARAMS["generate"], "rows": 500, "incoming_months": 2, "incoming_rows": 50,
+             "label_lag_months": 1, "history_formats": ["csv"]}
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump({"generate": block}))
     done = subprocess.run([sys.executable, str(REPO / "stages" / "generate.py")], cwd=tmp_path,
                           capture_output=True, text=True, check=True)
     assert "500 history rows" in done.stdout and "2 incoming batches (1 labelled)" in done.stdout

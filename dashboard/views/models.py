@@ -5,7 +5,13 @@ import streamlit as st
 
 from dashboard import figures, reports
 from dashboard.components import REPRO, empty_state, paths
-from dashboard.loaders import RELEASE_TAGS, read_csv, read_json, read_model_comparison, read_released_metrics
+from dashboard.loaders import (
+    read_csv,
+    read_json,
+    read_model_comparison,
+    read_release_list,
+    read_released_metrics,
+)
 
 RELEASE_METRICS = ("roc_auc", "pr_auc", "ks", "brier")
 COMPARISON_METRICS = ("roc_auc", "pr_auc", "ks", "gini", "brier", "log_loss", "f1", "recall", "precision")
@@ -37,11 +43,18 @@ else:
         st.plotly_chart(figures.model_comparison_figure(comparison, metric), key="models_comparison_chart")
 
 st.subheader("Released versions")
-releases = read_released_metrics(str(where.repo_dir), RELEASE_TAGS)
+release_list = read_release_list(str(where.repo_dir))
+if release_list.releases:
+    st.dataframe(pd.DataFrame([{"version": r.tag, "date": r.date[:10], "commit": r.commit[:12], "summary": r.summary}
+                               for r in release_list.releases]), hide_index=True, key="models_release_record")
+else:
+    st.info(f"No release record (`releases.yaml`) in `{where.repo_dir}`.")
+releases = read_released_metrics(str(where.repo_dir), tuple(release_list.tags))
 if releases.missing_tags:
     st.warning(
         "Release tag(s) not found in the repository: " + ", ".join(f"`{tag}`" for tag in releases.missing_tags)
-        + ". Releases are annotated git tags on commits whose `dvc.lock` and reports match their code."
+        + ". Releases are annotated git tags on commits whose `dvc.lock` and reports match their code: "
+        "`make setup` recreates them from `releases.yaml`."
     )
 for label, problem in releases.problems.items():
     st.caption(f"{label}: {problem}")
