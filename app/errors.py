@@ -9,7 +9,7 @@ from flask import Flask, Response, current_app, g
 from werkzeug.exceptions import HTTPException
 
 from app.responses import json_response
-from creditrisk.scoring import RequestError, RowError
+from creditrisk.serving.scoring import RequestError, RowError
 
 logger = logging.getLogger(__name__)
 

@@ -13,7 +13,7 @@ from app.errors import register_error_handlers
 from app.metrics import ApiMetrics
 from app.model_state import load_model_state
 from app.routes import ApiState, api, build_spec
-from creditrisk.predlog import PredictionLog
+from creditrisk.serving.prediction_log import PredictionLog
 
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 

@@ -9,8 +9,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 from app.config import ApiConfig
-from creditrisk.artifacts import ArtifactError, ModelBundle, load_bundle, verify_artifact
-from creditrisk.fastpath import FastPredictor, verified_predictor
+from creditrisk.modeling.bundle import load_bundle, verify_artifact, ArtifactError, ModelBundle
+from creditrisk.serving.fastpath import verified_predictor, FastPredictor
 
 logger = logging.getLogger(__name__)
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 import creditrisk
-from creditrisk.schema import COLUMNS, ColumnSpec, required_columns
-from creditrisk.scoring import ID_COLUMN
+from creditrisk.data.contract import required_columns, COLUMNS, ColumnSpec
+from creditrisk.serving.scoring import ID_COLUMN
 
 NUMBER_TEXT_PATTERN = r"^\s*[+-]?(\d+([.,]\d*)?|[.,]\d+)([eE][+-]?\d+)?\s*$"
 SCALAR = {"type": ["string", "number", "integer", "null"]}

@@ -20,12 +20,8 @@ from app.metrics import ApiMetrics
 from app.model_state import ModelState
 from app.openapi import openapi_document
 from app.responses import json_response
-from creditrisk import predlog
-from creditrisk.scoring import (
-    RequestError,
-    RowError,
-    ScoredBatch,
-    ValidatedBatch,
+from creditrisk.serving import prediction_log as predlog
+from creditrisk.serving.scoring import (
     check_row_limit,
     parse_csv_body,
     parse_json_body,
@@ -33,6 +29,10 @@ from creditrisk.scoring import (
     predictions_csv,
     score_batch,
     validate_batch,
+    RequestError,
+    RowError,
+    ScoredBatch,
+    ValidatedBatch,
 )
 
 logger = logging.getLogger(__name__)

@@ -40,19 +40,19 @@ import psutil  # noqa: E402
 import requests  # noqa: E402
 from threadpoolctl import threadpool_limits  # noqa: E402
 
-from creditrisk.artifacts import ModelBundle, RiskBand, load_bundle, save_bundle  # noqa: E402
-from creditrisk.fastpath import FastPredictor, verified_predictor  # noqa: E402
-from creditrisk.schema import (  # noqa: E402
+from creditrisk.modeling.bundle import load_bundle, save_bundle, ModelBundle, RiskBand  # noqa: E402
+from creditrisk.serving.fastpath import verified_predictor, FastPredictor  # noqa: E402
+from creditrisk.data.contract import (  # noqa: E402
     CATEGORICAL_FEATURES,
+    coerce_and_validate,
     FEATURE_COLUMNS,
     LEAK_COLUMNS,
     NUMERIC_FEATURES,
     TARGET,
-    coerce_and_validate,
 )
-from creditrisk.scoring import validate_batch  # noqa: E402
+from creditrisk.serving.scoring import validate_batch  # noqa: E402
 from creditrisk.params import configured  # noqa: E402
-from creditrisk.synthetic import GenerateParams, generate_history  # noqa: E402
+from creditrisk.data.synthetic import generate_history, GenerateParams  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 BATCHES = (1, 100, 1000, 10_000)

@@ -26,10 +26,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from creditrisk.drift import DriftParams, compare_window
+from creditrisk.monitoring.drift import compare_window, DriftParams
 from creditrisk.params import configured
-from creditrisk.drift_profile import build_reference_profile
-from creditrisk.schema import CATEGORICAL_FEATURES, FEATURE_COLUMNS, NUMERIC_FEATURES
+from creditrisk.monitoring.profile import build_reference_profile
+from creditrisk.data.contract import CATEGORICAL_FEATURES, FEATURE_COLUMNS, NUMERIC_FEATURES
 
 SIZES = (10_000, 100_000, 1_000_000)
 TARGET_RATIO = 3.0

@@ -14,7 +14,7 @@ import time
 from pathlib import Path
 
 from creditrisk.params import configured
-from creditrisk.synthetic import GenerateParams, generate_history, write_csv
+from creditrisk.data.synthetic import generate_history, write_csv, GenerateParams
 
 PARAMS_PATH = Path(__file__).resolve().parents[1] / "params.yaml"
 

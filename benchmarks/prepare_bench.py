@@ -24,7 +24,7 @@ PARAMS_PATH = Path(__file__).resolve().parents[1] / "params.yaml"
 
 def write_export(rows: int, path: Path) -> None:
     from creditrisk.params import configured
-    from creditrisk.synthetic import GenerateParams, generate_history, write_csv
+    from creditrisk.data.synthetic import generate_history, write_csv, GenerateParams
 
     params = configured(GenerateParams, PARAMS_PATH, rows=rows, quirks=True)
     write_csv(generate_history(params), path, params.quirks, params.seed)
@@ -32,14 +32,14 @@ def write_export(rows: int, path: Path) -> None:
 
 def measure_prepare(path: Path) -> str:
     """Time each step as `prepare_export` chains them, then write the outputs as the stage does."""
-    from creditrisk.artifacts import atomic_write_json, atomic_write_parquet
-    from creditrisk.prepare import (
+    from creditrisk.io import atomic_write_json, atomic_write_parquet
+    from creditrisk.data.prepare import (
         deduplicate_in_date_order,
         describe_date_order,
         quality_report,
         split_out_of_time,
     )
-    from creditrisk.sources import read_export, validate_export
+    from creditrisk.data.sources import read_export, validate_export
 
     seconds: dict[str, float] = {}
     started = time.perf_counter()

@@ -15,20 +15,14 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from creditrisk.evaluation import EvaluateParams, evaluate_bundle
-from creditrisk.features import (
-    FeaturizeParams,
-    candidate_columns,
-    default_target,
-    feature_set,
-    guard_config,
-    screen_leakage,
-)
-from creditrisk.models import TrainParams, train_bundle
+from creditrisk.modeling.evaluation import evaluate_bundle, EvaluateParams
+from creditrisk.modeling.features import candidate_columns, default_target, FeaturizeParams
+from creditrisk.modeling.leakage import feature_set, guard_config, screen_leakage
+from creditrisk.modeling.training import train_bundle, TrainParams
 from creditrisk.params import configured, load_params, section
-from creditrisk.prepare import PrepareParams, split_out_of_time
-from creditrisk.schema import coerce_and_validate
-from creditrisk.synthetic import GenerateParams, generate_history
+from creditrisk.data.prepare import split_out_of_time, PrepareParams
+from creditrisk.data.contract import coerce_and_validate
+from creditrisk.data.synthetic import generate_history, GenerateParams
 
 BUDGET_MINUTES = 15
 LARGE_ROWS = 1_000_000

@@ -33,7 +33,7 @@ from typing import Any, ClassVar
 
 import yaml
 
-from creditrisk.artifacts import atomic_write_text
+from creditrisk.io import atomic_write_text
 from creditrisk.params import ParamsBlock, configured
 
 VERSION_PATTERN = re.compile(r"^\d+\.\d+\.\d+$")

@@ -14,12 +14,12 @@ from pathlib import Path
 
 import pandas as pd
 
-from creditrisk.artifacts import ArtifactError, load_bundle
-from creditrisk.drift import DriftParams
-from creditrisk.drift_report import run_drift, write_report
+from creditrisk.modeling.bundle import load_bundle, ArtifactError
+from creditrisk.monitoring.drift import DriftParams
+from creditrisk.monitoring.run import run_drift, write_report
 from creditrisk.params import ParamsError, load_params, section
-from creditrisk.schema import ContractError
-from creditrisk.sources import SourceError
+from creditrisk.data.contract import ContractError
+from creditrisk.data.sources import SourceError
 
 
 def main() -> None:

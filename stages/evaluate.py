@@ -8,10 +8,11 @@ from pathlib import Path
 
 import pandas as pd
 
-from creditrisk.artifacts import ArtifactError, atomic_write_json, atomic_write_text, load_bundle
-from creditrisk.evaluation import EvaluateParams, evaluate_bundle, model_card
-from creditrisk.features import FeaturizeParams, default_target
-from creditrisk.models import TrainParams, data_window
+from creditrisk.io import atomic_write_json, atomic_write_text
+from creditrisk.modeling.bundle import load_bundle, ArtifactError
+from creditrisk.modeling.evaluation import evaluate_bundle, model_card, EvaluateParams
+from creditrisk.modeling.features import default_target, FeaturizeParams
+from creditrisk.modeling.training import data_window, TrainParams
 from creditrisk.params import ParamsError, load_params, section
 
 

@@ -8,18 +8,11 @@ from pathlib import Path
 
 import pandas as pd
 
-from creditrisk.artifacts import atomic_write_json, atomic_write_parquet
-from creditrisk.features import (
-    FeaturizeParams,
-    candidate_columns,
-    default_target,
-    feature_set,
-    featurize_frame,
-    guard_config,
-    screen_leakage,
-)
+from creditrisk.io import atomic_write_json, atomic_write_parquet
+from creditrisk.modeling.features import candidate_columns, default_target, featurize_frame, FeaturizeParams
+from creditrisk.modeling.leakage import feature_set, guard_config, screen_leakage
 from creditrisk.params import ParamsError, load_params, section
-from creditrisk.schema import TARGET
+from creditrisk.data.contract import TARGET
 
 
 def read_split(path: Path) -> pd.DataFrame:

@@ -1,7 +1,7 @@
 """DVC stage `generate`: write the sample data-warehouse export (history + incoming batches)."""
 
 from creditrisk.params import load_params, section
-from creditrisk.synthetic import GenerateParams, write_sample_export
+from creditrisk.data.synthetic import write_sample_export, GenerateParams
 
 
 def main() -> None:

@@ -10,11 +10,11 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from creditrisk.artifacts import atomic_write_json, atomic_write_parquet
+from creditrisk.io import atomic_write_json, atomic_write_parquet
 from creditrisk.params import ParamsError, load_params, section
-from creditrisk.prepare import PrepareError, PrepareParams, prepare_export
-from creditrisk.schema import ContractError
-from creditrisk.sources import SourceError
+from creditrisk.data.prepare import prepare_export, PrepareError, PrepareParams
+from creditrisk.data.contract import ContractError
+from creditrisk.data.sources import SourceError
 
 
 def main() -> int:

@@ -9,9 +9,10 @@ from pathlib import Path
 
 import pandas as pd
 
-from creditrisk.artifacts import atomic_write_json, atomic_write_text, save_bundle
-from creditrisk.features import FeatureSet, FeaturizeParams, default_target
-from creditrisk.models import TrainParams, train_bundle
+from creditrisk.io import atomic_write_json, atomic_write_text
+from creditrisk.modeling.bundle import save_bundle
+from creditrisk.modeling.features import default_target, FeatureSet, FeaturizeParams
+from creditrisk.modeling.training import train_bundle, TrainParams
 from creditrisk.params import ParamsError, load_params, section
 
 

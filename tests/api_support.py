@@ -14,8 +14,13 @@ from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
 from app.config import ApiConfig
-from creditrisk.artifacts import ModelBundle, RiskBand, save_bundle
-from creditrisk.schema import CATEGORICAL_FEATURES, FEATURE_COLUMNS, NUMERIC_FEATURES, coerce_and_validate
+from creditrisk.modeling.bundle import save_bundle, ModelBundle, RiskBand
+from creditrisk.data.contract import (
+    coerce_and_validate,
+    CATEGORICAL_FEATURES,
+    FEATURE_COLUMNS,
+    NUMERIC_FEATURES,
+)
 
 COUNT_COLUMNS = ("cant_creditosvigentes", "huella_consulta", "creditos_sectorFinanciero",
                  "creditos_sectorCooperativo", "creditos_sectorReal")

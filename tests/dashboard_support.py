@@ -272,10 +272,10 @@ def _shrink_params(path: Path) -> None:
 
 def _score_through_the_log(repo: Path) -> None:
     """Score rows of the latest incoming batch with the trained model and log them, as the API does."""
-    from creditrisk.artifacts import load_bundle
-    from creditrisk.predlog import PredictionLog, log_rows
-    from creditrisk.schema import coerce_and_validate
-    from creditrisk.sources import read_export
+    from creditrisk.modeling.bundle import load_bundle
+    from creditrisk.serving.prediction_log import log_rows, PredictionLog
+    from creditrisk.data.contract import coerce_and_validate
+    from creditrisk.data.sources import read_export
 
     params = yaml.safe_load((repo / "params.yaml").read_text())
     bundle = load_bundle(repo / params["train"]["model_path"], repo / "dvc.lock")

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from openpyxl import Workbook
 
-from creditrisk.schema import DATE, TARGET
+from creditrisk.data.contract import DATE, TARGET
 
 VALID_ROW = {
     "tipo_credito": "4",

@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from creditrisk.schema import DATE, TARGET
+from creditrisk.data.contract import DATE, TARGET
 
 
 def make_loans(rows: int = 2000, seed: int = 0, start: str = "2024-11-01", days: int = 540) -> pd.DataFrame:

@@ -16,9 +16,9 @@ from flask.testing import FlaskClient
 from app import create_app
 from app.config import ApiConfig, ConfigError, config_from_env
 from app.metrics import ApiMetrics, observe_many
-from creditrisk import predlog
-from creditrisk.artifacts import ModelBundle, load_bundle
-from creditrisk.schema import coerce_and_validate
+from creditrisk.serving import prediction_log as predlog
+from creditrisk.modeling.bundle import load_bundle, ModelBundle
+from creditrisk.data.contract import coerce_and_validate
 from tests.api_support import sample_frame, save_test_bundle, api_config
 
 

@@ -15,12 +15,12 @@ from threadpoolctl import threadpool_limits
 
 from app import create_app
 from tests.shipped import shipped
-from creditrisk import predlog
-from creditrisk.artifacts import ModelBundle, RiskBand
-from creditrisk.fastpath import FastPredictor, matches_pipeline, probe_frame, verified_predictor
-from creditrisk.features import FeatureSet, default_target, raw_inputs
-from creditrisk.models import TrainParams, fit_final
-from creditrisk.schema import DATE, coerce_and_validate
+from creditrisk.serving import prediction_log as predlog
+from creditrisk.modeling.bundle import ModelBundle, RiskBand
+from creditrisk.serving.fastpath import matches_pipeline, probe_frame, verified_predictor, FastPredictor
+from creditrisk.modeling.features import default_target, raw_inputs, FeatureSet
+from creditrisk.modeling.training import fit_final, TrainParams
+from creditrisk.data.contract import coerce_and_validate, DATE
 from loan_frames import make_loans
 from tests.api_support import api_config, make_bundle, sample_frame, save_test_bundle
 

@@ -19,8 +19,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from app import create_app
-from creditrisk import predlog
-from creditrisk.schema import COLUMN_NAMES
+from creditrisk.serving import prediction_log as predlog
+from creditrisk.data.contract import COLUMN_NAMES
 from tests.api_support import api_config, sample_frame, save_test_bundle
 
 BASE_SETTINGS = settings(deadline=None, derandomize=True, database=None,

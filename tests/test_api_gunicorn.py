@@ -19,9 +19,9 @@ import psutil
 import pytest
 import requests
 
-from creditrisk import predlog
-from creditrisk.artifacts import load_bundle
-from creditrisk.schema import coerce_and_validate
+from creditrisk.serving import prediction_log as predlog
+from creditrisk.modeling.bundle import load_bundle
+from creditrisk.data.contract import coerce_and_validate
 from tests.api_support import sample_frame, save_test_bundle
 
 pytestmark = pytest.mark.slow

@@ -13,16 +13,15 @@ import pytest
 import yaml
 from sklearn.linear_model import LogisticRegression
 
-from creditrisk.artifacts import (
-    ArtifactError,
-    ModelBundle,
-    RiskBand,
-    atomic_write_json,
+from creditrisk.io import atomic_write_json, sidecar_path
+from creditrisk.modeling.bundle import (
     dvc_lock_md5,
     load_bundle,
     save_bundle,
-    sidecar_path,
     verify_artifact,
+    ArtifactError,
+    ModelBundle,
+    RiskBand,
 )
 
 

@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from creditrisk import exploration
+from creditrisk.data import exploration
 from dashboard import advice, loaders, reports
 from dashboard.components import by_severity
 from dashboard_support import write_artifact_set

@@ -9,8 +9,8 @@ import pandas as pd
 import pytest
 
 from tests.shipped import shipped
-from creditrisk.drift import DriftParams, FeatureDrift, compare_window
-from creditrisk.drift_profile import build_reference_profile
+from creditrisk.monitoring.drift import compare_window, DriftParams, FeatureDrift
+from creditrisk.monitoring.profile import build_reference_profile
 
 FEATURES = ["edad_cliente", "salario_cliente", "huella_consulta", "saldo_mora", "tipo_credito", "tendencia_ingresos"]
 

@@ -18,11 +18,11 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import Pipeline
 
 from tests.shipped import SHIPPED_PARAMS, shipped
-from creditrisk.artifacts import ModelBundle, RiskBand, save_bundle
-from creditrisk.drift import DriftParams
-from creditrisk.drift_report import REPORT_FILES, run_drift, write_report
-from creditrisk.predlog import PredictionLog, log_rows
-from creditrisk.schema import DATE, FEATURE_COLUMNS, TARGET, ContractError
+from creditrisk.modeling.bundle import save_bundle, ModelBundle, RiskBand
+from creditrisk.monitoring.drift import DriftParams
+from creditrisk.monitoring.run import run_drift, write_report, REPORT_FILES
+from creditrisk.serving.prediction_log import log_rows, PredictionLog
+from creditrisk.data.contract import ContractError, DATE, FEATURE_COLUMNS, TARGET
 
 REPO = Path(__file__).resolve().parents[1]
 MODEL_INPUTS = ["puntaje_datacredito", "huella_consulta", "edad_cliente"]
@@ -267,8 +267,8 @@ def test_no_current_data_gives_an_empty_report(tmp_path: Path) -> None:
 
 @pytest.mark.slow
 def test_on_the_sample_export_the_late_months_drift_and_the_early_ones_do_not(tmp_path: Path) -> None:
-    from creditrisk.prepare import PrepareParams, prepare_export
-    from creditrisk.synthetic import GenerateParams, write_sample_export
+    from creditrisk.data.prepare import prepare_export, PrepareParams
+    from creditrisk.data.synthetic import write_sample_export, GenerateParams
 
     generate = shipped(GenerateParams, history_formats=("csv",))
     write_sample_export(generate, root=tmp_path)

@@ -9,8 +9,8 @@ import pytest
 from scipy import stats
 from scipy.spatial.distance import jensenshannon
 
-from creditrisk.drift_profile import build_categorical_profile, numeric_sample, quantile_edges
-from creditrisk.drift_stats import (
+from creditrisk.monitoring.profile import build_categorical_profile, numeric_sample, quantile_edges
+from creditrisk.monitoring.statistics import (
     adjust_pvalues,
     chi2_homogeneity,
     compact,
@@ -181,6 +181,6 @@ def test_categorical_bins_have_explicit_missing_and_unseen() -> None:
      (100_000, 0.03), (60_000, 0.0008), (500_000, 0.1), (3000, 0.6)],
 )
 def test_kstwo_sf_equals_scipy_in_every_region(n: int, d: float) -> None:
-    from creditrisk.drift_stats import kstwo_sf
+    from creditrisk.monitoring.statistics import kstwo_sf
 
     assert kstwo_sf(d, n) == pytest.approx(stats.kstwo.sf(d, n), rel=1e-8, abs=1e-300)

@@ -16,24 +16,18 @@ import pytest
 import yaml
 
 from tests.shipped import shipped
-from creditrisk.artifacts import RiskBand
-from creditrisk.evaluation import (
-    EvaluateParams,
+from creditrisk.modeling.bundle import RiskBand
+from creditrisk.modeling.evaluation import (
     confusion_rows,
     evaluate_bundle,
     model_card,
     pd_distribution,
     roc_points,
+    EvaluateParams,
 )
-from creditrisk.features import (
-    FeaturizeParams,
-    candidate_columns,
-    default_target,
-    feature_set,
-    guard_config,
-    screen_leakage,
-)
-from creditrisk.models import TrainParams, train_bundle
+from creditrisk.modeling.features import candidate_columns, default_target, FeaturizeParams
+from creditrisk.modeling.leakage import feature_set, guard_config, screen_leakage
+from creditrisk.modeling.training import train_bundle, TrainParams
 from loan_frames import make_loans, split_out_of_time
 
 REPO = Path(__file__).resolve().parents[1]

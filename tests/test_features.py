@@ -6,18 +6,18 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from creditrisk.features import (
-    ENGINEERED,
-    DomainFeatures,
+from creditrisk.modeling.features import (
     build_model_frame,
     candidate_columns,
     default_target,
     feature_kind,
     featurize_frame,
     raw_inputs,
+    DomainFeatures,
+    ENGINEERED,
     FeatureSet,
 )
-from creditrisk.schema import DATE, FEATURE_COLUMNS, MISSING_CATEGORY, TARGET
+from creditrisk.data.contract import DATE, FEATURE_COLUMNS, MISSING_CATEGORY, TARGET
 from loan_frames import make_loans
 
 

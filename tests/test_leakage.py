@@ -7,17 +7,11 @@ import pandas as pd
 import pytest
 
 from tests.shipped import shipped
-from creditrisk.features import (
-    GuardConfig,
-    candidate_columns,
-    default_target,
-    folded_auc,
-    screen_leakage,
-    separates_perfectly,
-)
-from creditrisk.prepare import split_out_of_time
-from creditrisk.schema import coerce_and_validate
-from creditrisk.synthetic import GenerateParams, generate_history
+from creditrisk.modeling.features import candidate_columns, default_target
+from creditrisk.modeling.leakage import folded_auc, screen_leakage, separates_perfectly, GuardConfig
+from creditrisk.data.prepare import split_out_of_time
+from creditrisk.data.contract import coerce_and_validate
+from creditrisk.data.synthetic import generate_history, GenerateParams
 from loan_frames import make_loans
 
 CONFIG = GuardConfig(threshold=0.98, folds=5, tree_depth=3, min_class_rows=5, seed=7, drop=())

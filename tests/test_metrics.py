@@ -9,16 +9,16 @@ import pytest
 from scipy.stats import ks_2samp
 from sklearn.metrics import average_precision_score, brier_score_loss, log_loss, roc_auc_score, roc_curve
 
-from creditrisk.artifacts import RiskBand
-from creditrisk.bands import band_table, choose_threshold, fit_bands, monotonicity_warnings
-from creditrisk.metrics import (
-    METRIC_NAMES,
+from creditrisk.modeling.bundle import RiskBand
+from creditrisk.modeling.bands import band_table, choose_threshold, fit_bands, monotonicity_warnings
+from creditrisk.modeling.metrics import (
     calibration_table,
     expected_calibration_error,
     ks_statistic,
     max_f1_threshold,
     min_cost_threshold,
     summarize_classification,
+    METRIC_NAMES,
 )
 
 

@@ -15,27 +15,21 @@ from sklearn.metrics import roc_auc_score
 from threadpoolctl import threadpool_limits
 
 from tests.shipped import shipped
-from creditrisk.artifacts import TRUSTED_MODULE_PREFIXES, ArtifactError, load_bundle, save_bundle
-from creditrisk.bands import band_table
-from creditrisk.features import (
-    FeaturizeParams,
-    guard_config,
-    candidate_columns,
-    default_target,
-    feature_set,
-    screen_leakage,
-)
-from creditrisk.models import (
-    MODEL_NAMES,
-    TrainParams,
+from creditrisk.modeling.bundle import load_bundle, save_bundle, ArtifactError, TRUSTED_MODULE_PREFIXES
+from creditrisk.modeling.bands import band_table
+from creditrisk.modeling.features import candidate_columns, default_target, FeaturizeParams
+from creditrisk.modeling.leakage import feature_set, guard_config, screen_leakage
+from creditrisk.modeling.training import (
     build_model,
     comparison_table,
     cross_validate_candidate,
     select_best,
     stratified_folds,
     train_bundle,
+    MODEL_NAMES,
+    TrainParams,
 )
-from creditrisk.schema import FEATURE_COLUMNS
+from creditrisk.data.contract import FEATURE_COLUMNS
 from loan_frames import make_loans, split_out_of_time
 
 FAST = {"logistic": {"C": 0.5}, "random_forest": {"n_estimators": 30, "max_depth": 4},
@@ -177,7 +171,7 @@ def test_saved_artifact_loads_with_trusted_types_only_and_scores_the_same(traine
     save_bundle(trained.bundle, path)
     untrusted = sio.get_untrusted_types(file=path)
     assert all(name.startswith(TRUSTED_MODULE_PREFIXES) for name in untrusted)
-    assert "creditrisk.features.DomainFeatures" in untrusted
+    assert "creditrisk.modeling.features.DomainFeatures" in untrusted
     loaded = load_bundle(path)
     np.testing.assert_array_equal(loaded.predict_pd(test), trained.bundle.predict_pd(test))
     assert loaded.bands == trained.bundle.bands and loaded.threshold == trained.bundle.threshold

@@ -18,7 +18,7 @@ import pandas as pd
 import pytest
 import yaml
 
-from creditrisk.schema import DATE
+from creditrisk.data.contract import DATE
 
 REPO = Path(__file__).resolve().parents[1]
 SMALL_SAMPLE = {"rows": 3000, "incoming_months": 2, "incoming_rows": 150, "label_lag_months": 1}

@@ -10,8 +10,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from creditrisk import predlog
-from creditrisk.schema import coerce_and_validate
+from creditrisk.serving import prediction_log as predlog
+from creditrisk.data.contract import coerce_and_validate
 from tests.api_support import sample_frame
 
 

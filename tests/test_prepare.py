@@ -16,14 +16,14 @@ from export_files import rows_of, write_csv, write_xlsx
 
 from tests.shipped import SHIPPED_PARAMS, shipped
 from creditrisk.params import ParamsError, section
-from creditrisk.prepare import (
-    PrepareError,
-    PrepareParams,
+from creditrisk.data.prepare import (
     drop_exact_duplicates,
     prepare_export,
     split_out_of_time,
+    PrepareError,
+    PrepareParams,
 )
-from creditrisk.schema import DATE, TARGET
+from creditrisk.data.contract import DATE, TARGET
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -201,7 +201,7 @@ KIND_NAMES = {"numeric": "number", "integer": "integer", "category": "category",
 
 
 def test_contract_table_matches_the_schema() -> None:
-    from creditrisk.schema import COLUMNS
+    from creditrisk.data.contract import COLUMNS
 
     rows = {code_span(row["column"]): row for row in table_after("## The data contract")}
     assert list(rows) == [spec.name for spec in COLUMNS]

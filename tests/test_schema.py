@@ -7,16 +7,16 @@ import pandas as pd
 import pytest
 from export_files import VALID_ROW
 
-from creditrisk.schema import (
-    COLUMN_NAMES,
-    DATE,
-    TARGET,
-    AmbiguousDatesError,
-    ContractError,
+from creditrisk.data.contract import (
     coerce_and_validate,
     detect_day_first,
     to_datetime,
     to_number,
+    AmbiguousDatesError,
+    COLUMN_NAMES,
+    ContractError,
+    DATE,
+    TARGET,
 )
 
 
@@ -206,7 +206,7 @@ def test_unparseable_loan_date_is_fatal_for_training() -> None:
 
 
 def test_non_ascii_digits_are_not_numbers_and_do_not_crash() -> None:
-    from creditrisk.schema import to_number
+    from creditrisk.data.contract import to_number
 
     numbers, not_number = to_number(pd.Series(["٠", "１２", "12"], dtype="object"))
     assert not_number.tolist() == [True, True, False]
@@ -214,7 +214,7 @@ def test_non_ascii_digits_are_not_numbers_and_do_not_crash() -> None:
 
 
 def test_dates_outside_the_representable_range_are_unparseable_not_a_crash() -> None:
-    from creditrisk.schema import to_datetime
+    from creditrisk.data.contract import to_datetime
 
     dates, unparseable = to_datetime(pd.Series(["2999-12-31", "2025-03-04T10:00:00+05:00", "99999-01-01"]))
     assert unparseable.tolist() == [True, False, True]

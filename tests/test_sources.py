@@ -9,8 +9,8 @@ import pytest
 from export_files import VALID_ROW, rows_of, write_csv, write_xlsx
 from openpyxl import Workbook
 
-from creditrisk.schema import DATE, TARGET, ContractError
-from creditrisk.sources import SourceError, load_export, read_export
+from creditrisk.data.contract import ContractError, DATE, TARGET
+from creditrisk.data.sources import load_export, read_export, SourceError
 
 # Every quirk of the lender's export, as the CSV writes it.
 QUIRKY_ROWS = [

@@ -22,15 +22,15 @@ from sklearn.tree import DecisionTreeClassifier
 
 from tests.shipped import SHIPPED_PARAMS, shipped
 from creditrisk.params import ParamsError, section
-from creditrisk.schema import coerce_and_validate
-from creditrisk.synthetic import (
-    LEAK_PAYER_MODE,
-    GenerateParams,
+from creditrisk.data.contract import coerce_and_validate
+from creditrisk.data.synthetic import (
     generate_history,
     generate_incoming,
     write_csv,
     write_sample_export,
     write_xlsx,
+    GenerateParams,
+    LEAK_PAYER_MODE,
 )
 
 REPO = Path(__file__).resolve().parents[1]

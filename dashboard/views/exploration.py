@@ -2,8 +2,8 @@
 
 import streamlit as st
 
-from creditrisk import exploration
-from creditrisk.schema import TARGET
+from creditrisk.data import exploration
+from creditrisk.data.contract import TARGET
 from dashboard import figures, reports
 from dashboard.components import REPRO, empty_state, paths, require
 from dashboard.loaders import read_json, read_parquet

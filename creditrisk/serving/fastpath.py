@@ -33,9 +33,9 @@ from sklearn.impute import SimpleImputer
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import OneHotEncoder
 
-from creditrisk.artifacts import ModelBundle
-from creditrisk.features import DomainFeatures, ModelColumns, model_columns, raw_inputs
-from creditrisk.schema import DATE, MISSING_CATEGORY
+from creditrisk.modeling.bundle import ModelBundle
+from creditrisk.modeling.features import model_columns, raw_inputs, DomainFeatures, ModelColumns
+from creditrisk.data.contract import DATE, MISSING_CATEGORY
 
 
 @dataclass(frozen=True)

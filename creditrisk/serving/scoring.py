@@ -26,9 +26,9 @@ import numpy as np
 import orjson
 import pandas as pd
 
-from creditrisk.artifacts import ModelBundle
-from creditrisk.fastpath import FastPredictor
-from creditrisk.schema import DATE, SPECS, blank_values, coerce_and_validate
+from creditrisk.modeling.bundle import ModelBundle
+from creditrisk.serving.fastpath import FastPredictor
+from creditrisk.data.contract import blank_values, coerce_and_validate, DATE, SPECS
 
 ID_COLUMN = "id"
 _WRONG_JSON_TYPES = (bool, dict, list)

@@ -54,8 +54,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from scipy import special
 
-from creditrisk.params import ParamsBlock, ParamsError
-from creditrisk.schema import COLUMN_NAMES, DATE, TARGET
+from creditrisk.params import ParamsBlock
+from creditrisk.data.contract import COLUMN_NAMES, DATE, TARGET
 
 # ---------------------------------------------------------------------------
 # Measured facts the generator reproduces

@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from creditrisk.schema import DATE, FEATURE_COLUMNS, SPECS
+from creditrisk.data.contract import DATE, FEATURE_COLUMNS, SPECS
 
 TABLE = "predictions"
 Columns = pd.DataFrame | Mapping[str, Any]  # contract columns: a frame, or column name -> array

@@ -16,9 +16,9 @@ from typing import Any, ClassVar
 import numpy as np
 import pandas as pd
 
-from creditrisk.params import ParamsBlock, ParamsError
-from creditrisk.schema import DATE, TARGET, AmbiguousDatesError, ValidationResult, detect_day_first
-from creditrisk.sources import export_format, file_rows, read_export, validate_export
+from creditrisk.params import ParamsBlock
+from creditrisk.data.contract import detect_day_first, AmbiguousDatesError, DATE, TARGET, ValidationResult
+from creditrisk.data.sources import export_format, file_rows, read_export, validate_export
 
 MAX_EXAMPLE_ROWS = 5
 

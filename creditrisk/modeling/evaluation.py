@@ -11,10 +11,14 @@ from sklearn.inspection import permutation_importance
 from sklearn.metrics import precision_recall_curve, roc_curve
 from threadpoolctl import threadpool_limits
 
-from creditrisk.artifacts import ModelBundle
-from creditrisk.bands import band_table, monotonicity_warnings
+from creditrisk.modeling.bundle import ModelBundle
+from creditrisk.modeling.bands import band_table, monotonicity_warnings
 from creditrisk.params import ParamsBlock
-from creditrisk.metrics import calibration_table, expected_calibration_error, summarize_classification
+from creditrisk.modeling.metrics import (
+    calibration_table,
+    expected_calibration_error,
+    summarize_classification,
+)
 
 DEFAULT_LABEL, PAYER_LABEL = "default", "paid"
 

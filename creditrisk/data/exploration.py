@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from creditrisk.schema import TARGET
+from creditrisk.data.contract import TARGET
 
 MISSING_BIN = "missing"
 DEFAULT_LABEL = "default"

@@ -23,17 +23,17 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from creditrisk.schema import (
-    DATE,
-    AmbiguousDatesError,
-    ContractError,
-    Issue,
+from creditrisk.data.contract import (
     coerce_and_validate,
     detect_day_first,
     required_columns,
     to_datetime,
+    AmbiguousDatesError,
+    ContractError,
+    DATE,
+    Issue,
 )
-from creditrisk.sources import read_export
+from creditrisk.data.sources import read_export
 
 INCOMING = "incoming"
 PREDICTION_LOG = "prediction_log"
@@ -194,7 +194,7 @@ def iter_log_windows(path: Path, window: str) -> Iterator[WindowData]:
     path = Path(path)
     if not path.exists():
         return
-    from creditrisk.predlog import read_log
+    from creditrisk.serving.prediction_log import read_log
 
     frame = read_log(path)
     if frame.empty:

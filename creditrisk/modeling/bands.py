@@ -8,8 +8,8 @@ from typing import Literal
 import numpy as np
 import pandas as pd
 
-from creditrisk.artifacts import RiskBand
-from creditrisk.metrics import max_f1_threshold, min_cost_threshold
+from creditrisk.modeling.bundle import RiskBand
+from creditrisk.modeling.metrics import max_f1_threshold, min_cost_threshold
 
 ThresholdPolicy = Literal["max_f1", "cost"]
 

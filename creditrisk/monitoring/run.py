@@ -18,17 +18,26 @@ import numpy as np
 import pandas as pd
 from sklearn.metrics import roc_auc_score
 
-from creditrisk.artifacts import ModelBundle, atomic_write_json, atomic_write_text, finite_json
-from creditrisk.drift import LEVELS, DriftParams, FeatureDrift, WindowDrift, compare_window, feature_rows, level_counts
-from creditrisk.drift_profile import ReferenceProfile, band_shares, build_reference_profile
-from creditrisk.drift_windows import (
-    FileIndex,
-    WindowData,
+from creditrisk.io import atomic_write_json, atomic_write_text, finite_json
+from creditrisk.modeling.bundle import ModelBundle
+from creditrisk.monitoring.drift import (
+    compare_window,
+    feature_rows,
+    level_counts,
+    DriftParams,
+    FeatureDrift,
+    LEVELS,
+    WindowDrift,
+)
+from creditrisk.monitoring.profile import band_shares, build_reference_profile, ReferenceProfile
+from creditrisk.monitoring.windows import (
     index_batches,
     iter_incoming_windows,
     iter_log_windows,
+    FileIndex,
+    WindowData,
 )
-from creditrisk.schema import FEATURE_COLUMNS, TARGET
+from creditrisk.data.contract import FEATURE_COLUMNS, TARGET
 
 FEATURE_COLUMNS_ORDER = (
     "window", "feature", "kind", "status", "rows", "missing_share_ref", "missing_share_cur",

@@ -23,21 +23,15 @@ missing alerts even when the remaining values look unchanged.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from typing import Any, ClassVar, Literal
 
 import numpy as np
 import pandas as pd
 
 from creditrisk.params import ParamsBlock
-from creditrisk.drift_profile import (
-    CategoricalProfile,
-    NumericProfile,
-    ReferenceProfile,
-    numeric_sample,
-)
-from creditrisk.drift_stats import (
-    PAdjust,
+from creditrisk.monitoring.profile import numeric_sample, CategoricalProfile, NumericProfile, ReferenceProfile
+from creditrisk.monitoring.statistics import (
     adjust_pvalues,
     chi2_homogeneity,
     js_distance,
@@ -46,6 +40,7 @@ from creditrisk.drift_stats import (
     psi_many,
     shares,
     two_proportion_test,
+    PAdjust,
 )
 
 LEVELS = ("ok", "warn", "alert")

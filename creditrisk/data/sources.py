@@ -22,7 +22,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from creditrisk.schema import ContractError, Issue, Purpose, ValidationResult, coerce_and_validate
+from creditrisk.data.contract import coerce_and_validate, ContractError, Issue, Purpose, ValidationResult
 
 CSV_SUFFIXES = (".csv", ".txt")
 XLSX_SUFFIXES = (".xlsx", ".xlsm")

@@ -16,8 +16,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from creditrisk.drift_stats import CompactSample, compact, shares
-from creditrisk.schema import MISSING_CATEGORY, SPECS
+from creditrisk.monitoring.statistics import compact, shares, CompactSample
+from creditrisk.data.contract import MISSING_CATEGORY, SPECS
 
 MISSING_BIN = MISSING_CATEGORY
 UNSEEN_BIN = "__unseen__"

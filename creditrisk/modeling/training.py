@@ -9,7 +9,7 @@ trained on y = 1 - Pago_atiempo.
 from __future__ import annotations
 
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from typing import Any, ClassVar, Literal
 
 import numpy as np
@@ -31,12 +31,12 @@ from sklearn.preprocessing import (
 )
 from threadpoolctl import threadpool_limits
 
-from creditrisk.artifacts import ModelBundle
-from creditrisk.bands import ThresholdPolicy, band_table, choose_threshold, fit_bands
-from creditrisk.features import DomainFeatures, FeatureSet
-from creditrisk.metrics import METRIC_NAMES, summarize_classification
+from creditrisk.modeling.bundle import ModelBundle
+from creditrisk.modeling.bands import band_table, choose_threshold, fit_bands, ThresholdPolicy
+from creditrisk.modeling.features import DomainFeatures, FeatureSet
+from creditrisk.modeling.metrics import summarize_classification, METRIC_NAMES
 from creditrisk.params import ParamsBlock, ParamsError
-from creditrisk.schema import DATE
+from creditrisk.data.contract import DATE
 
 ModelName = Literal["logistic", "random_forest", "hist_gradient_boosting"]
 MODEL_NAMES: tuple[str, ...] = ("logistic", "random_forest", "hist_gradient_boosting")

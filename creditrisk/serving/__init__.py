@@ -1,0 +1,1 @@
+"""Scoring a batch with the model bundle, and the prediction log."""
