@@ -23,7 +23,6 @@ from creditrisk.modeling.validation import (
     log_loss,
     logit,
     traffic_light,
-    wilson_interval,
 )
 
 
@@ -145,12 +144,3 @@ def test_band_tests_flag_a_band_whose_pd_is_far_too_low() -> None:
     assert set(result) == {"A", "B"}
     assert result["A"].jeffreys_light == "green" and result["B"].jeffreys_light == "red"
     assert result["B"].binomial_light == "red" and result["B"].observed_rate == pytest.approx(0.06)
-
-
-def test_wilson_interval_is_statsmodels_and_by_hand() -> None:
-    lower, upper = wilson_interval(5, 40)
-    z, p, n = 1.959964, 5 / 40, 40
-    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
-    half = z * np.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
-    assert (lower, upper) == pytest.approx((centre - half, centre + half), rel=1e-5)
-    assert np.isnan(wilson_interval(0, 0)[0])

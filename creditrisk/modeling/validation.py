@@ -15,7 +15,6 @@ import numpy as np
 import pandas as pd
 import statsmodels.api as sm
 from scipy import stats
-from statsmodels.stats.proportion import proportion_confint
 
 TrafficLight = Literal["green", "yellow", "red"]
 PD_FLOOR = 1e-6
@@ -238,11 +237,3 @@ def band_tests(bands: Sequence[str], band_of_row: np.ndarray, y: np.ndarray, pd_
                                 binomial, traffic_light(binomial, yellow_below, red_below),
                                 jeffreys, traffic_light(jeffreys, yellow_below, red_below)))
     return results
-
-
-def wilson_interval(defaults: int, rows: int, confidence: float = 0.95) -> tuple[float, float]:
-    """Wilson score interval of a default rate (Wilson 1927, JASA 22:209-212), via statsmodels."""
-    if rows == 0:
-        return float("nan"), float("nan")
-    lower, upper = proportion_confint(defaults, rows, alpha=1 - confidence, method="wilson")
-    return float(lower), float(upper)
