@@ -41,7 +41,9 @@ def loans() -> tuple[pd.DataFrame, pd.DataFrame]:
 
 
 def trained_bundle(train: pd.DataFrame, model: str, **settings: object) -> ModelBundle:
-    params = shipped(TrainParams, calibration_folds=3, seed=3, **{**SMALL, **settings})
+    params = shipped(TrainParams, calibration_folds=3, seed=3, **settings)
+    for name, block in SMALL.items():
+        params = params.with_estimator(name, **block)
     inputs = train.reindex(columns=FEATURES.raw_inputs)
     y = default_target(train)
     with threadpool_limits(limits=1):

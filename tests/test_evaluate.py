@@ -43,7 +43,7 @@ def evaluated():
     guard = guard_config(shipped(FeaturizeParams))
     features = feature_set(screen_leakage(train, y, candidate_columns(train, engineered=True), guard))
     params = shipped(TrainParams, version="9.9.9", candidates=["logistic"], cv_folds=3, calibration="sigmoid",
-                         calibration_folds=3, logistic={"C": 0.5})
+                     calibration_folds=3).with_estimator("logistic", C=0.5)
     bundle = train_bundle(train, y, features, params).bundle
     evaluation = evaluate_bundle(bundle, test, default_target(test),
                                  shipped(EvaluateParams, importance_repeats=1, seed=3))
@@ -135,7 +135,7 @@ def _small_project(root: Path) -> dict:
     params = yaml.safe_load((REPO / "params.yaml").read_text())
     params = {name: params[name] for name in ("prepare", "featurize", "train", "evaluate")}
     params["train"].update(candidates=["logistic", "hist_gradient_boosting"], cv_folds=3, calibration_folds=3)
-    params["train"]["hist_gradient_boosting"].update(max_iter=30)
+    params["train"]["estimators"]["hist_gradient_boosting"].update(max_iter=30)
     params["evaluate"].update(importance_repeats=1)
     (root / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     train, test = split_out_of_time(make_loans(1500, seed=41))

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
+from typing import ClassVar
 
 import numpy as np
 import pandas as pd
@@ -12,21 +13,31 @@ import skops.io as sio
 from sklearn.isotonic import IsotonicRegression
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import roc_auc_score
+from sklearn.tree import DecisionTreeClassifier
 from threadpoolctl import threadpool_limits
 
 from tests.shipped import shipped
-from creditrisk.modeling.bundle import load_bundle, save_bundle, ArtifactError, TRUSTED_MODULE_PREFIXES
+from creditrisk.modeling.bundle import (
+    load_bundle,
+    save_bundle,
+    trusted_module_prefixes,
+    ArtifactError,
+    ModelBundle,
+    RiskBand,
+    PIPELINE_MODULES,
+)
 from creditrisk.modeling.bands import band_table
+from creditrisk.modeling.candidates import Candidate, EstimatorParams, CANDIDATES
 from creditrisk.modeling.features import candidate_columns, default_target, FeaturizeParams
 from creditrisk.modeling.leakage import feature_set, guard_config, screen_leakage
 from creditrisk.modeling.training import (
     build_model,
     comparison_table,
     cross_validate_candidate,
+    fit_final,
     select_best,
     stratified_folds,
     train_bundle,
-    MODEL_NAMES,
     TrainParams,
 )
 from creditrisk.data.contract import FEATURE_COLUMNS
@@ -37,10 +48,14 @@ FAST = {"logistic": {"C": 0.5}, "random_forest": {"n_estimators": 30, "max_depth
 
 
 def small_params(**changes) -> TrainParams:
+    """Shipped params with fewer folds and smaller models; a candidate's name as a key changes its block."""
+    estimators = {**FAST, **{name: changes.pop(name) for name in list(changes) if name in CANDIDATES}}
     settings = dict(version="test", candidates=["logistic", "hist_gradient_boosting"], cv_folds=3,
-                    calibration_folds=3, seed=5, **FAST)
-    settings.update(changes)
-    return shipped(TrainParams, **settings)
+                    calibration_folds=3, seed=5)
+    params = shipped(TrainParams, **{**settings, **changes})
+    for name, block in estimators.items():
+        params = params.with_estimator(name, **block)
+    return params
 
 
 @pytest.fixture(scope="module")
@@ -65,7 +80,7 @@ def trained(split, features):
 def test_every_candidate_builds_one_pipeline_that_scores_raw_columns(split, features):
     train, test = split
     y = default_target(train)
-    for name in MODEL_NAMES:
+    for name in CANDIDATES:
         model = build_model(name, small_params(), features)
         assert [step for step, _ in model.steps] == ["domain", "preprocess", "model"]
         with threadpool_limits(limits=1):
@@ -77,8 +92,18 @@ def test_every_candidate_builds_one_pipeline_that_scores_raw_columns(split, feat
 def test_unknown_candidate_and_bad_hyperparameter_name_the_params_key(features):
     with pytest.raises(ValueError, match="train.candidates"):
         small_params(candidates=["svm"])
-    with pytest.raises(ValueError, match="train.logistic"):
-        build_model("logistic", small_params(logistic={"Cee": 1.0}), features)
+    with pytest.raises(ValueError, match=r"block 'train.estimators.logistic' has unknown key\(s\) \['Cee'\]"):
+        small_params(logistic={"Cee": 1.0})
+    with pytest.raises(ValueError, match=r"train.estimators.logistic.C = -1.0 must be > 0"):
+        small_params(logistic={"C": -1.0})
+    estimators = shipped(TrainParams).estimators
+    with pytest.raises(ValueError, match=r"block 'train.estimators.random_forest' needs key 'max_depth'"):
+        shipped(TrainParams, estimators={**estimators, "random_forest": {"n_estimators": 10}})
+    with pytest.raises(ValueError, match=r"train.estimators.svm: no such candidate"):
+        shipped(TrainParams, estimators={**estimators, "svm": {}})
+    with pytest.raises(ValueError, match=r"train.candidates = \['logistic', 'random_forest'\] must be"):
+        shipped(TrainParams, candidates=["logistic", "random_forest"],
+                estimators={"logistic": estimators["logistic"]})
     with pytest.raises(ValueError, match="train.band_names"):
         small_params(band_names=["A", "B"])
     with pytest.raises(ValueError, match="strictly increasing"):
@@ -170,7 +195,7 @@ def test_saved_artifact_loads_with_trusted_types_only_and_scores_the_same(traine
     path = tmp_path / "model.skops"
     save_bundle(trained.bundle, path)
     untrusted = sio.get_untrusted_types(file=path)
-    assert all(name.startswith(TRUSTED_MODULE_PREFIXES) for name in untrusted)
+    assert all(name.startswith(trusted_module_prefixes()) for name in untrusted)
     assert "creditrisk.modeling.features.DomainFeatures" in untrusted
     loaded = load_bundle(path)
     np.testing.assert_array_equal(loaded.predict_pd(test), trained.bundle.predict_pd(test))
@@ -185,6 +210,60 @@ def test_tampered_artifact_is_refused(trained, tmp_path: Path):
     path.write_bytes(bytes(data))
     with pytest.raises(ArtifactError, match="changed after it was saved"):
         load_bundle(path)
+
+
+# ------------------------------------------------------------ the candidate registry
+
+
+@dataclass(frozen=True)
+class TreeParams(EstimatorParams):
+    """A candidate the project does not ship, to show what adding one takes."""
+
+    BLOCK: ClassVar[str] = "train.estimators.tree"
+    max_depth: int
+    min_samples_leaf: int
+    class_weight: str | None
+
+
+def _tree(block: TreeParams, seed: int) -> DecisionTreeClassifier:
+    return DecisionTreeClassifier(random_state=seed, **asdict(block))
+
+
+def test_a_candidate_is_one_registry_entry_plus_one_params_block(split, features, monkeypatch, tmp_path: Path):
+    monkeypatch.setitem(CANDIDATES, "tree", Candidate("tree", TreeParams, _tree, ("sklearn.tree.",)))
+    block = {"max_depth": 3, "min_samples_leaf": 50, "class_weight": "balanced"}
+    base = small_params()
+    params = replace(base, candidates=["logistic", "tree"], estimators={**base.estimators, "tree": block})
+    train, test = split
+    result = train_bundle(train, default_target(train), features, params)
+    assert result.comparison["model"].tolist() == ["logistic", "tree"]
+    path = tmp_path / "model.skops"
+    save_bundle(result.bundle, path)
+    np.testing.assert_array_equal(load_bundle(path).predict_pd(test), result.bundle.predict_pd(test))
+
+
+def _tiny_bundle(name: str, split, features) -> ModelBundle:
+    train = split[0].iloc[:800]
+    y = default_target(train)
+    with threadpool_limits(limits=1):
+        pipeline, _ = fit_final(name, small_params(), features, train[features.raw_inputs], y, np.zeros(len(y)))
+    return ModelBundle(pipeline, 0.1, [RiskBand("A", 0.05), RiskBand("B", 1.0)], features.raw_inputs, {})
+
+
+@pytest.mark.parametrize("name", list(CANDIDATES))
+def test_each_candidate_names_the_modules_its_saved_types_come_from(name, split, features, monkeypatch,
+                                                                    tmp_path: Path):
+    """A saved model holds types from the pipeline's trusted modules and its candidate's own; a registry
+    entry that forgot its own gets the file refused at load."""
+    path = tmp_path / "model.skops"
+    save_bundle(_tiny_bundle(name, split, features), path)
+    allowed = PIPELINE_MODULES + CANDIDATES[name].trusted_modules
+    assert all(type_name.startswith(allowed) for type_name in sio.get_untrusted_types(file=path))
+    load_bundle(path)
+    if CANDIDATES[name].trusted_modules:
+        monkeypatch.setitem(CANDIDATES, name, replace(CANDIDATES[name], trusted_modules=()))
+        with pytest.raises(ArtifactError, match="outside the allowed modules"):
+            load_bundle(path)
 
 
 # ------------------------------------------------------------ behaviour a risk model must show

@@ -21,8 +21,13 @@ import pandas as pd
 import yaml
 
 from creditrisk.io import json_default, atomic_write_bytes, atomic_write_text, file_digest, finite_json, sidecar_path
+from creditrisk.modeling.candidates import trusted_modules
 
-TRUSTED_MODULE_PREFIXES = ("sklearn.", "numpy.", "scipy.", "creditrisk.", "builtins.", "collections.")
+# Where the types of the pipeline around the estimator come from, beyond those skops trusts by default: the
+# domain step, numpy dtypes, scipy splines (spline scaler), calibration pairs and their CV folds. Each
+# candidate's estimator adds its own (`Candidate.trusted_modules`).
+PIPELINE_MODULES = ("builtins.", "collections.", "numpy.", "scipy.", "creditrisk.", "sklearn.calibration.",
+                    "sklearn.model_selection.")
 APPROVE = "approve"
 REJECT = "reject"
 
@@ -191,6 +196,11 @@ def verify_artifact(path: Path, lock_path: Path | None = None) -> str:
     return f"sha256 {actual} matches {sidecar.name}"
 
 
+def trusted_module_prefixes() -> tuple[str, ...]:
+    """The module prefixes a model file's types may come from: the pipeline's and every candidate's."""
+    return PIPELINE_MODULES + trusted_modules()
+
+
 def load_bundle(path: Path, lock_path: Path | None = None) -> ModelBundle:
     """Verify the hash, then load with skops allowing only trusted module prefixes."""
     import skops.io as sio
@@ -200,7 +210,7 @@ def load_bundle(path: Path, lock_path: Path | None = None) -> ModelBundle:
         untrusted = sio.get_untrusted_types(file=path)
     except Exception as error:  # skops raises many types on corrupt input
         raise ArtifactError(f"model file {path} is not a readable skops file: {error}") from error
-    refused = [name for name in untrusted if not name.startswith(TRUSTED_MODULE_PREFIXES)]
+    refused = [name for name in untrusted if not name.startswith(trusted_module_prefixes())]
     if refused:
         raise ArtifactError(f"model file {path} holds types outside the allowed modules: {refused}")
     try:

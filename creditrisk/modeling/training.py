@@ -8,6 +8,7 @@ trained on y = 1 - Pago_atiempo.
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from dataclasses import asdict, dataclass
 from typing import Any, ClassVar, Literal
@@ -18,9 +19,7 @@ import sklearn
 from sklearn.base import clone
 from sklearn.calibration import CalibratedClassifierCV
 from sklearn.compose import ColumnTransformer
-from sklearn.ensemble import HistGradientBoostingClassifier, RandomForestClassifier
 from sklearn.impute import SimpleImputer
-from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import StratifiedKFold, cross_val_predict
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import (
@@ -33,13 +32,12 @@ from threadpoolctl import threadpool_limits
 
 from creditrisk.modeling.bundle import ModelBundle
 from creditrisk.modeling.bands import band_table, choose_threshold, fit_bands, ThresholdPolicy
+from creditrisk.modeling.candidates import build_estimator, estimator_params, CANDIDATES, ESTIMATORS_KEY
 from creditrisk.modeling.features import DomainFeatures, FeatureSet
 from creditrisk.modeling.metrics import summarize_classification, METRIC_NAMES
 from creditrisk.params import ParamsBlock, ParamsError
 from creditrisk.data.contract import DATE
 
-ModelName = Literal["logistic", "random_forest", "hist_gradient_boosting"]
-MODEL_NAMES: tuple[str, ...] = ("logistic", "random_forest", "hist_gradient_boosting")
 Calibration = Literal["isotonic", "sigmoid", "none"]
 HIGHER_IS_BETTER = {"accuracy", "precision", "recall", "f1", "roc_auc", "pr_auc", "ks", "gini"}
 
@@ -55,7 +53,6 @@ class TrainParams(ParamsBlock):
     cv_folds: int
     seed: int
     threads: int
-    class_weight: str | None
     scaler: Literal["quantile", "standard", "spline"]
     spline_knots: int
     calibration: Calibration
@@ -66,17 +63,21 @@ class TrainParams(ParamsBlock):
     band_names: list[str]
     band_cut_points: list[float] | None
     band_quantiles: list[float]
-    logistic: dict[str, Any]
-    random_forest: dict[str, Any]
-    hist_gradient_boosting: dict[str, Any]
+    estimators: dict[str, dict[str, Any]]
     model_path: str
     comparison_json: str
     comparison_csv: str
 
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        for name, block in self.estimators.items():
+            estimator_params(name, block)  # an unknown candidate or a broken block stops here
+
     def problems(self) -> list[tuple[str, str]]:
         found = []
-        if not self.candidates or any(name not in MODEL_NAMES for name in self.candidates):
-            found.append(("candidates", f"must be a non-empty list of {list(MODEL_NAMES)}"))
+        if not self.candidates or any(name not in self.estimators for name in self.candidates):
+            found.append(("candidates", f"must be a non-empty list of candidates with a block under "
+                                        f"{ESTIMATORS_KEY} (registered: {list(CANDIDATES)})"))
         if self.select_metric not in METRIC_NAMES:
             found.append(("select_metric", f"must be one of {list(METRIC_NAMES)}"))
         found += [(key, "must be >= 2") for key in ("cv_folds", "calibration_folds") if getattr(self, key) < 2]
@@ -88,6 +89,11 @@ class TrainParams(ParamsBlock):
         if any(b <= a for a, b in zip(edges, edges[1:])) or not all(0 < e < 1 for e in edges):
             found.append((edges_key, "must be strictly increasing and inside (0, 1)"))
         return found
+
+    def with_estimator(self, name: str, **changes: Any) -> TrainParams:
+        """These params with some settings of candidate `name` changed (tests and benchmarks shrink models)."""
+        block = {**self.estimators[name], **changes}
+        return dataclasses.replace(self, estimators={**self.estimators, name: block})
 
 
 def numeric_encoder(scaler: str, knots: int) -> Any:
@@ -128,31 +134,12 @@ def build_preprocessor(numeric: list[str], categorical: list[str], scaler: str,
     return ColumnTransformer(transformers, remainder="drop", verbose_feature_names_out=False)
 
 
-def build_estimator(name: str, params: TrainParams) -> Any:
-    """One candidate estimator, from the params block of the same name.
-
-    `train.class_weight` applies to every candidate unless its block sets its own.
-    """
-    if name not in MODEL_NAMES:
-        raise ParamsError(f"params.yaml: unknown model {name!r}; candidates are {list(MODEL_NAMES)}")
-    settings = {"class_weight": params.class_weight, **(getattr(params, name) or {})}
-    estimators: dict[str, type] = {
-        "logistic": LogisticRegression,
-        "random_forest": RandomForestClassifier,
-        "hist_gradient_boosting": HistGradientBoostingClassifier,
-    }
-    try:
-        return estimators[name](**{"random_state": params.seed, **settings})
-    except TypeError as error:
-        raise ParamsError(f"params.yaml: train.{name}: {error}") from error
-
-
 def build_model(name: str, params: TrainParams, features: FeatureSet) -> Pipeline:
     """The whole scoring recipe for candidate `name`: raw contract columns in, P(default) out."""
     return Pipeline([
         ("domain", DomainFeatures(numeric=list(features.numeric), categorical=list(features.categorical))),
         ("preprocess", build_preprocessor(features.numeric, features.categorical, params.scaler, params.spline_knots)),
-        ("model", build_estimator(name, params)),
+        ("model", build_estimator(name, params.estimators[name], params.seed)),
     ])
 
 
