@@ -1,15 +1,23 @@
-"""Every error is a JSON body: {status, error, message, errors[], error_count, request_id}."""
+"""Every error is a JSON body: {status, error, message, errors[], error_count, request_id}.
+
+The only place that knows HTTP statuses: the library raises domain errors (`BatchError` and its
+kinds), this module maps each kind to a status, and the app's own refusals (auth, readiness, media
+type, query) are `ApiError`s that carry theirs.
+"""
 
 from __future__ import annotations
 
 import logging
 from typing import Any
 
-from flask import Flask, Response, current_app, g
+from dataclasses import replace
+
+from flask import Flask, Response, g
 from werkzeug.exceptions import HTTPException
 
 from app.responses import json_response
-from creditrisk.serving.scoring import RequestError, RowError
+from app.state import state
+from creditrisk.serving.scoring import BatchError, InvalidValues, MalformedBatch, OversizedBatch, RowError
 
 logger = logging.getLogger(__name__)
 
@@ -28,14 +36,40 @@ HTTP_CODES = {
 }
 
 
-class ApiError(RequestError):
+# The HTTP status of each kind of batch the library refuses (the most specific kind wins).
+BATCH_STATUS: dict[type[BatchError], int] = {
+    MalformedBatch: 400,
+    InvalidValues: 400,
+    OversizedBatch: 413,
+    BatchError: 400,
+}
+# How a request sets the library's `day_first` argument, for the error that asks for it.
+DAY_FIRST_HINT = "; in a request pass ?day_first=true or false, or send ISO 8601 dates"
+
+
+class ApiError(Exception):
     """A request the API refuses before or besides the data contract (auth, readiness, media type)."""
 
     def __init__(self, status: int, code: str, message: str, errors: list[RowError] | None = None,
                  headers: dict[str, str] | None = None, **extra: Any) -> None:
-        super().__init__(status, code, message, errors or [])
+        super().__init__(message)
+        self.status = status
+        self.code = code
+        self.message = message
+        self.errors = errors or []
         self.headers = headers or {}
         self.extra = extra
+
+
+def batch_status(error: BatchError) -> int:
+    return next(BATCH_STATUS[kind] for kind in type(error).__mro__ if kind in BATCH_STATUS)
+
+
+def in_request_terms(error: RowError) -> RowError:
+    """A broken rule as the caller of the API can fix it."""
+    if error.rule == "ambiguous_date_order" and error.row is None:
+        return replace(error, message=error.message + DAY_FIRST_HINT)
+    return error
 
 
 def error_body(status: int, code: str, message: str, errors: list[RowError] | None = None,
@@ -55,7 +89,7 @@ def error_body(status: int, code: str, message: str, errors: list[RowError] | No
 def error_response(status: int, code: str, message: str, errors: list[RowError] | None = None,
                    error_count: int | None = None, headers: dict[str, str] | None = None,
                    **extra: Any) -> Response:
-    metrics = current_app.extensions["creditrisk"].metrics
+    metrics = state().metrics
     metrics.errors.labels(status=str(status), code=code).inc()
     response = json_response(error_body(status, code, message, errors, error_count, **extra), status)
     for name, value in (headers or {}).items():
@@ -64,12 +98,15 @@ def error_response(status: int, code: str, message: str, errors: list[RowError] 
 
 
 def register_error_handlers(app: Flask) -> None:
-    @app.errorhandler(RequestError)
-    def request_error(error: RequestError) -> Response:
-        if isinstance(error, ApiError):
-            return error_response(error.status, error.code, error.message, error.errors,
-                                  error.error_count, error.headers, **error.extra)
-        return error_response(error.status, error.code, error.message, error.errors, error.error_count)
+    @app.errorhandler(BatchError)
+    def batch_error(error: BatchError) -> Response:
+        return error_response(batch_status(error), error.code, error.message,
+                              [in_request_terms(row_error) for row_error in error.errors], error.error_count)
+
+    @app.errorhandler(ApiError)
+    def api_error(error: ApiError) -> Response:
+        return error_response(error.status, error.code, error.message, error.errors, None, error.headers,
+                              **error.extra)
 
     @app.errorhandler(HTTPException)
     def http_error(error: HTTPException) -> Response:

@@ -12,7 +12,8 @@ from app.config import ApiConfig, config_from_env
 from app.errors import register_error_handlers
 from app.metrics import ApiMetrics
 from app.model_state import load_model_state
-from app.routes import ApiState, api, build_spec
+from app.routes import api, build_spec
+from app.state import ApiState, EXTENSION
 from creditrisk.serving.prediction_log import PredictionLog
 
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
@@ -29,7 +30,7 @@ def create_app(config: ApiConfig | None = None) -> Flask:
     metrics.model_ready.set(1 if model.ready else 0)
     log = (PredictionLog(config.prediction_log, config.log_busy_timeout_ms)
            if config.prediction_log is not None else None)
-    app.extensions["creditrisk"] = ApiState(config=config, model=model, metrics=metrics, log=log,
+    app.extensions[EXTENSION] = ApiState(config=config, model=model, metrics=metrics, log=log,
                                             spec=build_spec(config))
     app.register_blueprint(api)
     register_error_handlers(app)
@@ -50,7 +51,7 @@ def _register_request_hooks(app: Flask, metrics: ApiMetrics) -> None:
         started = getattr(g, "started", None)
         if started is not None:
             metrics.latency.labels(endpoint=endpoint).observe(time.perf_counter() - started)
-        metrics.model_ready.set(1 if app.extensions["creditrisk"].model.ready else 0)
+        metrics.model_ready.set(1 if app.extensions[EXTENSION].model.ready else 0)
         metrics.requests.labels(endpoint=endpoint, method=request.method,
                                 status=str(response.status_code)).inc()
         response.headers["X-Request-Id"] = getattr(g, "request_id", "")

@@ -7,19 +7,18 @@ import logging
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import quote
 
-from flask import Blueprint, Response, current_app, g, request
+from flask import Blueprint, Response, g, request
 
 from app.config import ApiConfig
 from app.errors import ApiError
-from app.metrics import ApiMetrics
 from app.model_state import ModelState
 from app.openapi import openapi_document
 from app.responses import json_response
+from app.state import state
 from creditrisk.serving import prediction_log as predlog
 from creditrisk.serving.scoring import (
     check_row_limit,
@@ -29,7 +28,7 @@ from creditrisk.serving.scoring import (
     predictions_csv,
     score_batch,
     validate_batch,
-    RequestError,
+    BatchError,
     RowError,
     ScoredBatch,
     ValidatedBatch,
@@ -40,21 +39,6 @@ api = Blueprint("api", __name__)
 
 JSON_TYPES = ("application/json",)
 CSV_TYPES = ("text/csv", "application/csv")
-
-
-@dataclass
-class ApiState:
-    """What one app (one worker) holds: settings, model, metrics, prediction log."""
-
-    config: ApiConfig
-    model: ModelState
-    metrics: ApiMetrics
-    log: predlog.PredictionLog | None
-    spec: dict[str, Any] = field(default_factory=dict)
-
-
-def state() -> ApiState:
-    return current_app.extensions["creditrisk"]
 
 
 @contextmanager
@@ -173,7 +157,7 @@ def validate_contract(raw: Any, config: ApiConfig, day_first: bool | None) -> Va
     caller's input: answer 400 naming the failure, and log the traceback as a contract bug."""
     try:
         return validate_batch(raw, config.max_errors, day_first, datetime.now(UTC))
-    except RequestError:
+    except BatchError:
         raise
     except Exception as error:
         logger.exception("the data contract failed on request %s", g.request_id)

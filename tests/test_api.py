@@ -15,8 +15,10 @@ from flask.testing import FlaskClient
 
 from app import create_app
 from app.config import ApiConfig, ConfigError, config_from_env
+from app.errors import BATCH_STATUS, batch_status
 from app.metrics import ApiMetrics, observe_many
 from creditrisk.serving import prediction_log as predlog
+from creditrisk.serving import scoring
 from creditrisk.modeling.bundle import load_bundle, ModelBundle
 from creditrisk.data.contract import coerce_and_validate
 from tests.api_support import sample_frame, save_test_bundle, api_config
@@ -236,11 +238,27 @@ def test_ambiguous_slash_dates_need_day_first(client: FlaskClient, bundle: Model
     rows[0]["fecha_prestamo"] = "05/06/25 10:30"
     body = assert_error(post_json(client, rows), 400, "invalid_values")
     assert body["errors"][0]["rule"] == "ambiguous_date_order"
-    assert "day_first" in body["errors"][0]["message"]
+    assert body["errors"][0]["message"].endswith("; in a request pass ?day_first=true or false, or send ISO 8601 dates")
     assert post_json(client, rows, query_string={"day_first": "true"}).status_code == 200
 
 
 # --- the other statuses -------------------------------------------------------------------------
+
+
+def test_the_library_raises_kinds_of_batch_error_and_only_the_app_knows_their_status() -> None:
+    kinds = [value for value in vars(scoring).values()
+             if isinstance(value, type) and issubclass(value, scoring.BatchError)]
+    assert {kind.__name__ for kind in kinds} >= {"BatchError", "MalformedBatch", "OversizedBatch", "InvalidValues"}
+    for kind in kinds:
+        error = kind("some_code", "a message")
+        assert not hasattr(error, "status") and kind in BATCH_STATUS
+    with pytest.raises(scoring.OversizedBatch) as raised:
+        scoring.check_row_limit(sample_frame(3), max_rows=2)
+    assert batch_status(raised.value) == 413 and raised.value.errors[0].rule == "too_many_rows"
+    with pytest.raises(scoring.MalformedBatch):
+        scoring.parse_json_body(b"[1, 2]")
+    assert batch_status(scoring.InvalidValues("invalid_values", "m")) == 400
+
 
 
 def test_unsupported_media_type_is_415(client: FlaskClient) -> None:

@@ -1,15 +1,19 @@
 """Scoring a batch of loan applications: request body -> contract frame -> PD, band, decision.
 
-Plain functions the API calls (the app only moves bytes and status codes).
-Validation is the data contract itself, `schema.coerce_and_validate` with
+Plain functions the API calls (the app only moves bytes and maps errors to status codes).
+Validation is the data contract itself, `contract.coerce_and_validate` with
 purpose "scoring", applied column-wise to the whole batch; this module only
 turns its findings into per-row messages:
 
 * fatal findings (a required column missing, a non-nullable value missing or
-  not a number, a value of the wrong JSON type) reject the batch with a list
-  of `{row, field, value, rule}` errors (row = 0-based position in the batch);
+  not a number, a value of the wrong JSON type) reject the batch with
+  `InvalidValues`, a list of `{row, field, value, rule}` errors (row = 0-based
+  position in the batch);
 * nullable violations are nulled by the contract, the row is scored, and the
   row carries `warnings` saying which value was dropped and why.
+
+A body that is not a batch at all raises `MalformedBatch`, one over the row limit
+`OversizedBatch`; all three are `BatchError`s and know nothing of HTTP.
 """
 
 from __future__ import annotations
@@ -49,17 +53,32 @@ class RowError:
                 "message": self.message}
 
 
-class RequestError(ValueError):
-    """The request cannot be scored; `status` is the HTTP status to answer with."""
+class BatchError(ValueError):
+    """A batch that cannot be scored: a machine-readable `code`, a message, and the broken rules
+    (at most the configured number of them; `error_count` counts them all).
 
-    def __init__(self, status: int, code: str, message: str,
-                 errors: Sequence[RowError] = (), error_count: int | None = None) -> None:
+    The subclass says what kind of fault it is; the API alone decides the HTTP status for each.
+    """
+
+    def __init__(self, code: str, message: str, errors: Sequence[RowError] = (),
+                 error_count: int | None = None) -> None:
         super().__init__(message)
-        self.status = status
         self.code = code
         self.message = message
         self.errors = list(errors)
         self.error_count = len(self.errors) if error_count is None else error_count
+
+
+class MalformedBatch(BatchError):
+    """The body is not a batch of loan records: not JSON or CSV, or not shaped as one."""
+
+
+class OversizedBatch(BatchError):
+    """The batch has more rows than one batch may hold."""
+
+
+class InvalidValues(BatchError):
+    """Values no rule of the contract accepts for a column that must have one: nothing was scored."""
 
 
 @dataclass
@@ -84,8 +103,8 @@ class ScoredBatch:
     decisions: np.ndarray
 
 
-def _malformed(code: str, message: str) -> RequestError:
-    return RequestError(400, code, message, [RowError(None, None, None, code, message)])
+def _malformed(code: str, message: str) -> MalformedBatch:
+    return MalformedBatch(code, message, [RowError(None, None, None, code, message)])
 
 
 def frame_from_columns(columns: dict[str, Sequence[Any]], rows: int) -> pd.DataFrame:
@@ -107,8 +126,7 @@ def _records_to_columns(records: list[Any]) -> dict[str, Sequence[Any]]:
         errors = [RowError(i, None, _text(records[i]), "record_not_an_object",
                            "each record must be a JSON object of column: value")
                   for i in not_objects]
-        raise RequestError(400, "invalid_records", "some records are not JSON objects",
-                           errors, len(not_objects))
+        raise MalformedBatch("invalid_records", "some records are not JSON objects", errors, len(not_objects))
     if not records:
         return {}
     first = records[0].keys()
@@ -139,8 +157,7 @@ def _columnar_to_columns(payload: dict[str, Any]) -> dict[str, Sequence[Any]]:
         errors = [RowError(i, None, _text(data[i]), "row_length_mismatch",
                            f"each row must be a list of {width} values, one per column")
                   for i in bad_rows]
-        raise RequestError(400, "invalid_data", "some rows do not match \"columns\"",
-                           errors, len(bad_rows))
+        raise MalformedBatch("invalid_data", "some rows do not match \"columns\"", errors, len(bad_rows))
     if not data:
         return {name: [] for name in names}
     return dict(zip(names, zip(*data), strict=True))
@@ -197,10 +214,10 @@ def _booleans_as_text(frame: pd.DataFrame) -> pd.DataFrame:
 
 def check_row_limit(frame: pd.DataFrame, max_rows: int) -> None:
     if len(frame) > max_rows:
-        raise RequestError(413, "too_many_rows",
-                           f"the batch has {len(frame)} rows; at most {max_rows} are accepted per request",
-                           [RowError(None, None, str(len(frame)), "too_many_rows",
-                                     f"split the batch into requests of at most {max_rows} rows")])
+        raise OversizedBatch("too_many_rows",
+                             f"the batch has {len(frame)} rows; at most {max_rows} are accepted per request",
+                             [RowError(None, None, str(len(frame)), "too_many_rows",
+                                       f"split the batch into requests of at most {max_rows} rows")])
 
 
 def _text(value: Any) -> str | None:
@@ -266,10 +283,8 @@ def contract_errors(issues: Sequence[Any], max_errors: int) -> tuple[list[RowErr
     for issue in issues:
         if not issue.rows:
             total += 1
-            message = issue.message or f"rule {issue.rule!r} broken"
-            if issue.rule == "ambiguous_date_order":
-                message += "; in a request pass ?day_first=true or false, or send ISO 8601 dates"
-            errors.append(RowError(None, issue.column, None, issue.rule, message))
+            errors.append(RowError(None, issue.column, None, issue.rule,
+                                   issue.message or f"rule {issue.rule!r} broken"))
             continue
         total += issue.count
         for row, value in zip(issue.rows, issue.values, strict=True):
@@ -326,18 +341,17 @@ def _ids(raw: pd.DataFrame) -> list[Any]:
 
 def validate_batch(raw: pd.DataFrame, max_errors: int = 50, day_first: bool | None = None,
                    now: datetime | None = None) -> ValidatedBatch:
-    """Apply the data contract to a parsed request; raises RequestError(400) if it is fatal."""
+    """Apply the data contract to a parsed request; raises InvalidValues if it is fatal."""
     errors, total = wrong_type_errors(raw, max_errors)
     if total:
-        raise RequestError(400, "invalid_values",
-                           f"{total} value(s) have a JSON type no column accepts", errors, total)
+        raise InvalidValues("invalid_values", f"{total} value(s) have a JSON type no column accepts", errors, total)
     with_dates, defaulted = fill_loan_date(raw, now or datetime.now(UTC))
     result = coerce_and_validate(with_dates, purpose="scoring", day_first=day_first,
                                  max_examples=max_errors)
     if result.fatal:
         errors, total = contract_errors(result.fatal, max_errors)
-        raise RequestError(400, "invalid_values",
-                           f"{total} contract violation(s); the batch was not scored", errors, total)
+        raise InvalidValues("invalid_values", f"{total} contract violation(s); the batch was not scored",
+                            errors, total)
     return ValidatedBatch(
         frame=result.frame,
         ids=_ids(raw),
