@@ -1,7 +1,7 @@
-"""What the overview tells the reviewer to do next, from the drift summary and the windows.
+"""What the overview tells the reviewer to do next, from the drift summary.
 
-Pure functions over what the drift stage wrote: they group and phrase, they
-do not compute statistics.
+Pure functions over the verdicts the drift stage wrote to `summary.json`
+(see `creditrisk.monitoring.rules`): they group and phrase, they decide nothing.
 """
 
 from __future__ import annotations
@@ -10,32 +10,14 @@ from collections import defaultdict
 from collections.abc import Mapping
 from typing import Any
 
-import pandas as pd
-
-AUC_DROP_TO_ACT = 0.05
-"""A fall of the window's ROC-AUC below the out-of-time test by more than this asks for a retraining review."""
-
 
 def features_in_alert(summary: Mapping[str, Any]) -> list[tuple[str, str]]:
-    """(feature, first window in alert) pairs, accepting a list of records or a mapping."""
-    raw = summary.get("features_in_alert") or []
-    if isinstance(raw, Mapping):
-        pairs = [(str(name), _since_of(value)) for name, value in raw.items()]
-    else:
-        pairs = [
-            (str(item.get("feature")), _since_of(item)) if isinstance(item, Mapping) else (str(item), "")
-            for item in raw
-        ]
-    return sorted(pairs, key=lambda pair: (pair[1], pair[0]))
+    """(feature, first window of its current alert streak) pairs, earliest streak first."""
+    streaks = summary.get("features_in_alert") or {}
+    return sorted(((str(name), str(since)) for name, since in streaks.items()), key=lambda pair: (pair[1], pair[0]))
 
 
-def _since_of(value: Any) -> str:
-    if isinstance(value, Mapping):
-        return str(value.get("since") or value.get("first_window") or value.get("alert_since") or "")
-    return "" if value is None else str(value)
-
-
-def next_steps(summary: Mapping[str, Any] | None, windows: pd.DataFrame | None) -> list[str]:
+def next_steps(summary: Mapping[str, Any] | None) -> list[str]:
     """Short, actionable sentences, most urgent first."""
     if summary is None:
         return ["Run `dvc repro drift` to check the incoming data for drift."]
@@ -47,29 +29,17 @@ def next_steps(summary: Mapping[str, Any] | None, windows: pd.DataFrame | None) 
     for feature, since in features_in_alert(summary):
         by_since[since].append(feature)
     for since, names in sorted(by_since.items()):
-        count = len(names)
-        noun = "feature" if count == 1 else "features"
-        when = f" since {since}" if since else ""
-        steps.append(f"{count} {noun} in alert{when}: review {', '.join(names)} on the Drift page.")
-    steps.extend(_performance_steps(windows))
-    status = str(summary.get("status", "unknown"))
-    if status == "warn" and not by_since:
-        steps.append("Some features are in warn: keep watching the next window.")
+        noun = "feature" if len(names) == 1 else "features"
+        steps.append(f"{len(names)} {noun} in alert since {since}: review {', '.join(names)} on the Drift page.")
+    if summary.get("retraining_review"):
+        steps.append(
+            f"ROC-AUC in {summary['latest_labelled_window']} is {abs(summary['latest_labelled_delta_roc_auc']):.3f} "
+            "below the out-of-time test: consider retraining (Performance over time page)."
+        )
+    status, reason = summary.get("status"), summary.get("reason")
+    if status in ("warn", "alert") and not by_since:
+        action = "review it on the Drift page" if status == "alert" else "keep watching the next window"
+        steps.append(f"The latest window is in {status}" + (f" ({reason})" if reason else "") + f": {action}.")
     if not steps:
         steps.append("No feature is in alert and performance holds: nothing to do this week.")
     return steps
-
-
-def _performance_steps(windows: pd.DataFrame | None) -> list[str]:
-    if windows is None or windows.empty or "delta_roc_auc" not in windows:
-        return []
-    labelled = windows[windows["delta_roc_auc"].notna()]
-    if labelled.empty:
-        return []
-    latest = labelled.iloc[-1]
-    if float(latest["delta_roc_auc"]) < -AUC_DROP_TO_ACT:
-        return [
-            f"ROC-AUC in {latest['window']} is {abs(float(latest['delta_roc_auc'])):.3f} below the out-of-time "
-            "test: consider retraining (Performance over time page)."
-        ]
-    return []

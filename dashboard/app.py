@@ -1,19 +1,14 @@
 """Entry point: `streamlit run dashboard/app.py` from the repository root.
 
-Artifact locations come from the environment (see docs/interfaces.md); the
-pages read what the pipeline and the API wrote and compute nothing themselves.
+The `dashboard` package is imported as installed (`pip install -e .`, which
+`make setup` runs). Artifact locations come from the environment (see
+docs/interfaces.md); the pages read what the pipeline and the API wrote and
+compute nothing themselves.
 """
 
-import sys
-from pathlib import Path
+import streamlit as st
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
-if str(PROJECT_ROOT) not in sys.path:
-    sys.path.insert(0, str(PROJECT_ROOT))
-
-import streamlit as st  # noqa: E402  (the project root must be importable first)
-
-from dashboard.loaders import UnreadableArtifact  # noqa: E402
+from dashboard.loaders import UnreadableArtifact
 
 st.set_page_config(page_title="Credit risk monitoring", page_icon=":material/monitoring:", layout="wide")
 

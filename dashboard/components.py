@@ -9,6 +9,7 @@ import pandas as pd
 import streamlit as st
 from pandas.io.formats.style import Styler
 
+from creditrisk.monitoring.rules import LEVELS
 from dashboard.figures import LEVEL_COLOURS
 from dashboard.loaders import DashboardPaths
 
@@ -20,7 +21,8 @@ REPRO_DRIFT = "dvc repro drift"
 START_API = "make serve"
 
 STATUS_COLOURS = {"ok": "green", "warn": "orange", "alert": "red"}
-LEVEL_RANK = {"alert": 0, "warn": 1, "ok": 2}
+LEVEL_RANK = {level: rank for rank, level in enumerate(reversed(LEVELS))}
+"""Display order, most severe first."""
 
 
 def paths() -> DashboardPaths:
@@ -77,12 +79,4 @@ def level_styled(table: pd.DataFrame, level_columns: tuple[str, ...] = ("level",
     """The table with its level/status cells coloured like the traffic light."""
     columns = [name for name in level_columns if name in table.columns]
     return table.style.map(_level_style, subset=columns).format(precision=4, na_rep="")
-
-
-def first_present(mapping: dict[str, Any], *keys: str) -> Any:
-    """The first key of `keys` the mapping has, or None; artifacts name a few things differently."""
-    for key in keys:
-        if key in mapping and mapping[key] is not None:
-            return mapping[key]
-    return None
 

@@ -1,8 +1,8 @@
 """Figure builders: plain functions from already computed data to a Plotly figure.
 
-Nothing here computes a statistic: the inputs are what the pipeline stages
-wrote (drift tables, metrics, curves) or what `creditrisk.exploration`
-returned. The builders only reshape and draw, so they are tested on small
+Nothing here computes a statistic or a verdict: the inputs are what the
+pipeline stages wrote (drift tables, metrics, curves, levels, thresholds) or
+what `creditrisk.data.exploration` returned. The builders only reshape and draw, so they are tested on small
 frames without Streamlit.
 """
 
@@ -15,11 +15,12 @@ import pandas as pd
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
+from creditrisk.monitoring.rules import LEVELS
+
 LEVEL_COLOURS = {"ok": "#2e7d32", "warn": "#f9a825", "alert": "#c62828"}
 NEUTRAL_COLOUR = "#9e9e9e"
 REFERENCE_COLOUR = "#5c6bc0"
 CURRENT_COLOUR = "#ef6c00"
-LEVEL_ORDER = ("ok", "warn", "alert")
 THRESHOLD_DASH = {"warn": "dash", "alert": "dot"}
 
 Thresholds = Mapping[str, Mapping[str, float]]
@@ -94,8 +95,8 @@ def _reference_line(
 
 def alert_counts_figure(counts: Mapping[str, int]) -> go.Figure:
     """Bars of how many features sit at each level in one window."""
-    levels = [level for level in LEVEL_ORDER if level in counts] + [
-        level for level in counts if level not in LEVEL_ORDER
+    levels = [level for level in LEVELS if level in counts] + [
+        level for level in counts if level not in LEVELS
     ]
     figure = go.Figure(
         go.Bar(

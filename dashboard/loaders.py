@@ -21,6 +21,7 @@ from typing import Any
 import pandas as pd
 import streamlit as st
 
+from creditrisk.monitoring.report import DISTRIBUTIONS_FILE, FEATURES_FILE, SUMMARY_FILE, WINDOWS_FILE
 from creditrisk.releases import VERSION_PATTERN, Release, ReleaseError, load_releases
 
 WORKSPACE = "workspace"
@@ -85,19 +86,19 @@ class DashboardPaths:
 
     @property
     def drift_summary(self) -> Path:
-        return self.drift_dir / "summary.json"
+        return self.drift_dir / SUMMARY_FILE
 
     @property
     def drift_windows(self) -> Path:
-        return self.drift_dir / "windows.json"
+        return self.drift_dir / WINDOWS_FILE
 
     @property
     def drift_features(self) -> Path:
-        return self.drift_dir / "features.csv"
+        return self.drift_dir / FEATURES_FILE
 
     @property
     def drift_distributions(self) -> Path:
-        return self.drift_dir / "distributions.json"
+        return self.drift_dir / DISTRIBUTIONS_FILE
 
     @property
     def model_card(self) -> Path:
@@ -312,16 +313,14 @@ def read_released_metrics(repo_dir: str, tags: Sequence[str]) -> ReleasedMetrics
 def read_model_comparison(path: Path) -> pd.DataFrame | None:
     """The train stage's candidate table, one row per model (`model`, `<metric>_mean`, `<metric>_std`, ...).
 
-    Accepts the records as a list or wrapped in an object under `candidates`/`models`/`table`.
+    The stage writes the records under `models`, beside the selection (`select_metric`, `selected`, `folds`).
     """
     payload = read_json(path)
     if payload is None:
         return None
-    records = payload
-    if isinstance(payload, dict):
-        records = next((payload[key] for key in ("candidates", "models", "table") if key in payload), None)
+    records = payload.get("models") if isinstance(payload, dict) else None
     if not isinstance(records, list) or not all(isinstance(item, dict) for item in records):
-        raise UnreadableArtifact(f"{path} should hold one record per candidate model")
+        raise UnreadableArtifact(f"{path} should hold one record per candidate model under 'models'")
     frame = pd.DataFrame.from_records(records)
     if not frame.empty and "model" not in frame.columns:
         raise UnreadableArtifact(f"{path}: the candidate records have no 'model' field")

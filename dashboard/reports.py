@@ -75,6 +75,4 @@ def comparison_display_table(comparison: pd.DataFrame, metrics: list[str]) -> pd
         means = comparison[f"{metric}_mean"]
         deviations = comparison.get(f"{metric}_std", pd.Series(0.0, index=comparison.index)).fillna(0.0)
         table[metric] = [f"{mean:.4f} ± {deviation:.4f}" for mean, deviation in zip(means, deviations)]
-    if "seconds" in comparison:
-        table["CV seconds"] = comparison["seconds"]
     return table

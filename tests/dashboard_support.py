@@ -2,15 +2,18 @@
 
 `write_artifact_set` writes every file the dashboard reads, in the formats the
 stages write (docs/interfaces.md), with known values: early windows quiet,
-late ones drifting (salary, product mix, bureau score) into alert. It is fast
-and exact. `run_small_pipeline` runs the real pipeline in a clone of the
-project, for the end-to-end tests.
+late ones drifting (salary, product mix, bureau score) into alert, and the
+ROC-AUC of the last labelled window far enough below the test to ask for a
+retraining review. It is fast and exact (tests/test_dashboard_keys.py checks
+it uses only keys the stages write). `run_small_pipeline` runs the real
+pipeline in a copy of the working tree, for the end-to-end tests.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import shutil
 import sqlite3
 import subprocess
 import sys
@@ -22,6 +25,9 @@ import pandas as pd
 import pytest
 import yaml
 from streamlit.testing.v1 import AppTest
+
+from creditrisk.monitoring.drift import DriftParams
+from tests.shipped import shipped
 
 WINDOWS = ("2026-05", "2026-06", "2026-07", "2026-08", "2026-09", "2026-10")
 LABELLED_WINDOWS = 3
@@ -94,7 +100,7 @@ def _windows(features: pd.DataFrame) -> list[dict]:
             "band_mix": dict(zip(BANDS, np.round([0.3 - index * 0.02, 0.3, 0.2, 0.15, 0.05 + index * 0.02], 3))),
         }
         if index < LABELLED_WINDOWS:
-            record.update({"labelled_rows": 700, "default_rate": 0.048 + index * 0.004,
+            record.update({"labelled_rows": 700, "defaults": 34 + 3 * index, "default_rate": 0.048 + index * 0.004,
                            "roc_auc": 0.70 - index * 0.03, "brier": 0.045 + index * 0.002,
                            "delta_roc_auc": -index * 0.03})
         windows.append(record)
@@ -161,15 +167,31 @@ def _write_prediction_log(path: Path, now: datetime) -> None:
     connection.close()
 
 
-def write_artifact_set(root: Path, now: datetime | None = None) -> dict[str, str]:
-    """Write every artifact the dashboard reads under `root`; returns the environment to point at it."""
-    now = now or datetime.now(UTC)
-    reports = root / "reports"
-    features = _feature_rows()
-    windows = _windows(features)
+def _summary(windows: list[dict], latest_features: pd.DataFrame) -> dict:
+    """The drift summary in the stage's format; the rules recorded are the shipped ones."""
     latest = windows[-1]
-    latest_features = features[features["window"] == latest["window"]]
+    labelled = [window for window in windows if "roc_auc" in window]
     in_alert = latest_features[latest_features["level"] == "alert"]["feature"]
+    return {
+        "latest_window": latest["window"], "source": "incoming", "status": latest["status"],
+        "reason": f"{len(in_alert)} feature(s) in alert", "share_drifted": latest["share_drifted"],
+        "counts_by_level": latest_features["level"].value_counts().reindex(["ok", "warn", "alert"],
+                                                                          fill_value=0).to_dict(),
+        "score_psi": latest["score_psi"],
+        "features_in_alert": {name: "2026-09" for name in in_alert},
+        "windows": len(windows),
+        "windows_by_status": {level: sum(w["status"] == level for w in windows) for level in ("ok", "warn", "alert")},
+        "rows": sum(w["rows"] for w in windows), "reference_rows": 400,
+        "latest_labelled_window": labelled[-1]["window"], "latest_labelled_roc_auc": labelled[-1]["roc_auc"],
+        "latest_labelled_delta_roc_auc": labelled[-1]["delta_roc_auc"],
+        "latest_labelled_roc_auc_level": "warn", "retraining_review": True,
+        "rows_without_date": {},
+        **shipped(DriftParams).rules.to_json(),
+    }
+
+
+def _write_model_reports(reports: Path) -> None:
+    """What evaluate and train write: test metrics, the candidate comparison, the ROC and calibration curves."""
     _write_json(reports / "metrics.json", {
         "roc_auc": 0.702, "pr_auc": 0.101, "ks": 0.31, "gini": 0.404, "brier": 0.0448, "log_loss": 0.181,
         "accuracy": 0.81, "precision": 0.12, "recall": 0.41, "f1": 0.19, "ece": 0.006, "default_rate": 0.047,
@@ -179,7 +201,7 @@ def write_artifact_set(root: Path, now: datetime | None = None) -> dict[str, str
     })
     _write_json(reports / "model_comparison.json", {"select_metric": "roc_auc", "selected": "hist_gradient_boosting",
                                                      "folds": 5, "models": [
-        {"model": name, "folds": 5, "seconds": 1.0, "roc_auc_mean": auc, "roc_auc_std": 0.02,
+        {"model": name, "folds": 5, "roc_auc_mean": auc, "roc_auc_std": 0.02,
          "brier_mean": 0.045, "brier_std": 0.001, "pr_auc_mean": auc / 7, "pr_auc_std": 0.01}
         for name, auc in (("logistic", 0.68), ("random_forest", 0.69), ("hist_gradient_boosting", 0.70))
     ]})
@@ -187,9 +209,13 @@ def write_artifact_set(root: Path, now: datetime | None = None) -> dict[str, str
     plots.mkdir(parents=True, exist_ok=True)
     grid = np.linspace(0, 1, 21)
     pd.DataFrame({"fpr": grid, "tpr": np.sqrt(grid)}).to_csv(plots / "roc.csv", index=False)
-    pd.DataFrame({"bin": range(5), "rows": 100, "mean_pd": [0.01, 0.03, 0.05, 0.08, 0.15],
-                  "observed_default_rate": [0.012, 0.028, 0.05, 0.09, 0.14]}).to_csv(plots / "calibration.csv",
-                                                                                     index=False)
+    pd.DataFrame({"mean_pd": [0.01, 0.03, 0.05, 0.08, 0.15], "observed_default_rate": [0.012, 0.028, 0.05, 0.09, 0.14],
+                  "perfect_calibration": [0.01, 0.03, 0.05, 0.08, 0.15], "rows": 100}).to_csv(plots / "calibration.csv",
+                                                                                              index=False)
+
+
+def _write_data_reports(reports: Path) -> None:
+    """What featurize and prepare write: the leakage and data-quality reports."""
     _write_json(reports / "leakage.json", {
         "threshold": 0.98, "rows": 400, "default_rate": 0.047,
         "checks": ["rank_auc", "separates_perfectly", "tree_oof_auc", "missing_indicator_auc"],
@@ -217,19 +243,24 @@ def write_artifact_set(root: Path, now: datetime | None = None) -> dict[str, str
                   "test": {"rows": 100, "date_min": "2026-01-01T08:00:00", "date_max": "2026-04-30T18:00:00",
                            "defaults": 5, "default_rate": 0.05}},
     })
+
+
+def write_artifact_set(root: Path, now: datetime | None = None) -> dict[str, str]:
+    """Write every artifact the dashboard reads under `root`; returns the environment to point at it."""
+    now = now or datetime.now(UTC)
+    reports = root / "reports"
+    features = _feature_rows()
+    windows = _windows(features)
+    latest = windows[-1]
+    latest_features = features[features["window"] == latest["window"]]
+    _write_model_reports(reports)
+    _write_data_reports(reports)
     drift = reports / "drift"
     drift.mkdir(parents=True, exist_ok=True)
     features.to_csv(drift / "features.csv", index=False)
     _write_json(drift / "windows.json", windows)
     _write_json(drift / "distributions.json", _distributions(features))
-    _write_json(drift / "summary.json", {
-        "latest_window": latest["window"], "status": latest["status"],
-        "counts_by_level": latest_features["level"].value_counts().reindex(["ok", "warn", "alert"],
-                                                                          fill_value=0).to_dict(),
-        "score_psi": latest["score_psi"],
-        "features_in_alert": {name: "2026-09" for name in in_alert},
-        "thresholds": {"psi": PSI_CUTOFFS, "score_psi": PSI_CUTOFFS},
-    })
+    _write_json(drift / "summary.json", _summary(windows, latest_features))
     _write_json(root / "models" / "model_card.json", {
         "version": "1.1.0", "model": "hist_gradient_boosting", "selected_by": "roc_auc", "calibration": "isotonic",
         "threshold": 0.08, "dropped_leaks": {"puntaje": ["rank_auc 1.0000 >= 0.98"]},
@@ -266,7 +297,7 @@ def _shrink_params(path: Path) -> None:
     params = yaml.safe_load(path.read_text())
     for block, values in SMALL_PIPELINE_PARAMS.items():
         params[block].update(values)
-    params["train"]["hist_gradient_boosting"]["max_iter"] = 50
+    params["train"]["estimators"]["hist_gradient_boosting"]["max_iter"] = 50
     path.write_text(yaml.safe_dump(params, sort_keys=False))
 
 
@@ -288,8 +319,34 @@ def _score_through_the_log(repo: Path) -> None:
     log.close()
 
 
+def project_files(repo: Path) -> list[str]:
+    """The working tree as `git add -A` would see it: tracked and untracked files that are not ignored."""
+    listing = subprocess.run(
+        ["git", "ls-files", "--cached", "--others", "--exclude-standard", "-z"],
+        cwd=repo, check=True, capture_output=True, text=True,
+    ).stdout
+    return [name for name in listing.split("\0") if name and (repo / name).is_file()]
+
+
+def copy_working_tree(destination: Path) -> Path:
+    """Copy the project's working tree (uncommitted changes included) and commit it in a fresh repository.
+
+    A clone would test HEAD, not the code being changed; DVC and the release tooling want a git repository.
+    """
+    destination.mkdir(parents=True, exist_ok=True)
+    for name in project_files(PROJECT_ROOT):
+        target = destination / name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(PROJECT_ROOT / name, target)
+    identity = ["-c", "user.name=test", "-c", "user.email=test@example.org"]
+    _run(["git", "init", "--quiet"], cwd=destination)
+    _run(["git", "add", "--all"], cwd=destination)
+    _run(["git", *identity, "commit", "--quiet", "--no-verify", "-m", "working tree"], cwd=destination)
+    return destination
+
+
 def run_small_pipeline(base: Path) -> Path:
-    """Clone the project into `base`, run the real stages on a small sample, return the clone.
+    """Copy the working tree into `base`, run the real stages on a small sample, return the copy.
 
     The model is trained and evaluated first, a few rows are scored into the
     prediction log like the API would, then the drift stage reads batches and
@@ -299,7 +356,7 @@ def run_small_pipeline(base: Path) -> Path:
         return _pipeline_roots[base]
     base.mkdir(parents=True, exist_ok=True)
     repo = base / "repo"
-    _run(["git", "clone", "--quiet", str(PROJECT_ROOT), str(repo)], cwd=base)
+    copy_working_tree(repo)
     _shrink_params(repo / "params.yaml")
     dvc = str(Path(sys.executable).parent / "dvc")
     _run([dvc, "repro", "--quiet", "evaluate"], cwd=repo)

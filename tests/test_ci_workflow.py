@@ -104,6 +104,7 @@ def _tiny_dvc_repo(root: Path) -> Path:
     root.mkdir()
     _git(root, "init", "-q", "-b", "main")
     _dvc(root, "init", "-q")
+    _dvc(root, "config", "core.analytics", "false")
     (root / ".venv").symlink_to(VENV_BIN.parent)
     (root / ".gitignore").write_text(".venv\n")
     (root / "params.yaml").write_text("scale: 2\n")

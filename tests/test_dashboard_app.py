@@ -2,13 +2,26 @@
 
 from __future__ import annotations
 
+import ast
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
 from creditrisk.releases import Release, render_releases
-from dashboard_support import PAGE_TITLES, PAGES, chart_titles, environment_for, open_page, texts, write_artifact_set
+from dashboard_support import (
+    APP,
+    PAGE_TITLES,
+    PAGES,
+    PROJECT_ROOT,
+    chart_titles,
+    environment_for,
+    open_page,
+    texts,
+    write_artifact_set,
+)
 
 
 @pytest.fixture(scope="module")
@@ -40,6 +53,7 @@ def test_overview_shows_model_metrics_drift_verdict_and_next_step(artifacts, mon
     body = texts(app)
     assert ":red[● **ALERT**]" in body and "Window **2026-10**" in body
     assert "3 features in alert since 2026-09: review" in body
+    assert "ROC-AUC in 2026-07 is 0.060 below the out-of-time test: consider retraining" in body
     assert chart_titles(app) == [
         "Features by drift level, latest window", "PD drift (score PSI) by window", "Rows scored by the API",
     ]
@@ -152,3 +166,17 @@ def test_no_incoming_data_is_explained_on_every_drift_page(tmp_path, monkeypatch
     overview = open_page("views/overview.py", environment, monkeypatch)
     assert not overview.exception
     assert "No incoming data has been monitored yet" in texts(overview)
+
+
+def test_the_app_edits_no_import_path_and_the_dashboard_is_an_installed_package(tmp_path):
+    """`streamlit run dashboard/app.py` imports `dashboard` as installed (`pip install -e .`), from any directory."""
+    tree = ast.parse(APP.read_text())
+    imported = {alias.name for node in ast.walk(tree) if isinstance(node, ast.Import) for alias in node.names}
+    attributes = {node.attr for node in ast.walk(tree) if isinstance(node, ast.Attribute)}
+    assert "sys" not in imported and "path" not in attributes, "dashboard/app.py must not touch sys.path"
+    found = subprocess.run([sys.executable, "-I", "-c", "import app, dashboard, dashboard.loaders; "
+                            "print(dashboard.__file__); print(app.__file__)"],
+                           cwd=tmp_path, capture_output=True, text=True)
+    assert found.returncode == 0, f"run `pip install --no-deps -e .` (make setup): {found.stderr}"
+    assert found.stdout.split() == [str(PROJECT_ROOT / "dashboard" / "__init__.py"),
+                                    str(PROJECT_ROOT / "app" / "__init__.py")]

@@ -1,8 +1,10 @@
 """The dashboard in a real browser: `streamlit run` on loopback, Debian's headless Chromium driven by Selenium.
 
 The browser and driver come from the system packages `chromium` and
-`chromium-driver`; Selenium is given both paths, so it never downloads one.
-Screenshots go to test-output/ (git-ignored) for a human to look at.
+`chromium-driver`; Selenium is given both paths, so it never downloads one. The app starts the
+way `make dashboard` starts it (the `streamlit` command on the installed
+package, from the repository root). Screenshots go to the test's temporary
+directory, whose path the test prints, for a human to look at.
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ from dashboard_support import environment_for, run_small_pipeline
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMEDRIVER = Path("/usr/bin/chromedriver")
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
-SCREENSHOTS = PROJECT_ROOT / "test-output"
+STREAMLIT = Path(sys.executable).parent / "streamlit"
 STARTUP_SECONDS = 60
 RENDER_SECONDS = 60
 
@@ -70,7 +72,7 @@ def dashboard_url(pipeline: Path, tmp_path_factory: pytest.TempPathFactory) -> I
     port = free_port()
     log = tmp_path_factory.mktemp("streamlit") / "streamlit.log"
     command = [
-        sys.executable, "-m", "streamlit", "run", "dashboard/app.py",
+        str(STREAMLIT), "run", "dashboard/app.py",
         "--server.headless", "true", "--server.address", "127.0.0.1", "--server.port", str(port),
         "--server.fileWatcherType", "none",
     ]
@@ -120,7 +122,13 @@ def wait_for_page(driver, title: str, charts: int) -> None:
     WebDriverWait(driver, RENDER_SECONDS, poll_frequency=0.5).until(rendered)
 
 
-def test_overview_renders_key_texts_and_plotly_charts(pipeline, dashboard_url, browser):
+def save_screenshot(driver, folder: Path, name: str) -> None:
+    path = folder / name
+    assert driver.save_screenshot(str(path))
+    print(f"screenshot: {path}")
+
+
+def test_overview_renders_key_texts_and_plotly_charts(pipeline, dashboard_url, browser, tmp_path):
     from selenium.webdriver.common.by import By
 
     metrics = json.loads((pipeline / "reports" / "metrics.json").read_text())
@@ -137,11 +145,10 @@ def test_overview_renders_key_texts_and_plotly_charts(pipeline, dashboard_url, b
     bars = browser.find_elements(By.CSS_SELECTOR, ".js-plotly-plot .main-svg .barlayer .point")
     assert bars, "the bar charts drew no bars"
     assert "Traceback" not in body
-    SCREENSHOTS.mkdir(exist_ok=True)
-    assert browser.save_screenshot(str(SCREENSHOTS / "dashboard-overview.png"))
+    save_screenshot(browser, tmp_path, "dashboard-overview.png")
 
 
-def test_drift_page_draws_the_drill_down_and_heatmap(dashboard_url, browser):
+def test_drift_page_draws_the_drill_down_and_heatmap(dashboard_url, browser, tmp_path):
     from selenium.webdriver.common.by import By
 
     browser.get(f"{dashboard_url}/drift")
@@ -150,5 +157,4 @@ def test_drift_page_draws_the_drill_down_and_heatmap(dashboard_url, browser):
     for text in ("most severe first", "Drill-down", "All windows"):
         assert text in body
     assert browser.find_elements(By.CSS_SELECTOR, ".js-plotly-plot .heatmaplayer, .js-plotly-plot image")
-    SCREENSHOTS.mkdir(exist_ok=True)
-    assert browser.save_screenshot(str(SCREENSHOTS / "dashboard-drift.png"))
+    save_screenshot(browser, tmp_path, "dashboard-drift.png")

@@ -68,13 +68,14 @@ def test_windows_come_back_in_time_order(tmp_path):
     assert loaders.read_drift_windows(path)["window"].tolist() == ["2026-01", "2026-02"]
 
 
-def test_model_comparison_accepts_a_list_or_a_wrapped_list(tmp_path):
+def test_model_comparison_reads_the_records_the_train_stage_writes_under_models(tmp_path):
     records = [{"model": "logistic", "roc_auc_mean": 0.66}]
-    plain, wrapped = tmp_path / "plain.json", tmp_path / "wrapped.json"
-    plain.write_text(json.dumps(records))
-    wrapped.write_text(json.dumps({"selected": "logistic", "candidates": records}))
-    assert loaders.read_model_comparison(plain)["model"].tolist() == ["logistic"]
-    assert loaders.read_model_comparison(wrapped)["roc_auc_mean"].tolist() == [0.66]
+    written, other = tmp_path / "written.json", tmp_path / "other.json"
+    written.write_text(json.dumps({"select_metric": "roc_auc", "selected": "logistic", "folds": 5, "models": records}))
+    other.write_text(json.dumps(records))
+    assert loaders.read_model_comparison(written)["roc_auc_mean"].tolist() == [0.66]
+    with pytest.raises(loaders.UnreadableArtifact, match="one record per candidate model under 'models'"):
+        loaders.read_model_comparison(other)
 
 
 def test_api_activity_counts_recent_rows_per_day_read_only(tmp_path):
@@ -105,7 +106,10 @@ def test_released_metrics_reads_existing_tags_and_names_the_missing_ones(tmp_pat
     repo = tmp_path / "repo"
     (repo / "reports").mkdir(parents=True)
     _git(repo, "init", "-q")
-    subprocess.run([str(Path(sys.executable).parent / "dvc"), "init", "-q"], cwd=repo, check=True)
+    no_analytics = {**os.environ, "DVC_NO_ANALYTICS": "1"}
+    subprocess.run([str(Path(sys.executable).parent / "dvc"), "init", "-q"], cwd=repo, check=True, env=no_analytics)
+    subprocess.run([str(Path(sys.executable).parent / "dvc"), "config", "core.analytics", "false"], cwd=repo,
+                   check=True, env=no_analytics)
     metrics = repo / "reports" / "metrics.json"
     metrics.write_text(json.dumps({"roc_auc": 0.64, "brier": 0.05, "bands": {"A": {"share": 1.0}}}))
     _git(repo, "add", "-A")
@@ -130,31 +134,36 @@ def test_released_metrics_outside_a_repository_reports_a_problem(tmp_path):
 
 
 def test_next_steps_groups_alerts_by_first_window():
-    summary = {"status": "alert", "features_in_alert": [
-        {"feature": "salario_cliente", "since": "2026-03"},
-        {"feature": "tipo_credito", "since": "2026-03"},
-        {"feature": "huella_consulta", "since": "2026-04"},
-    ]}
-    steps = advice.next_steps({**summary, "latest_window": "2026-04"}, None)
+    summary = {"status": "alert", "latest_window": "2026-04", "features_in_alert": {
+        "salario_cliente": "2026-03", "tipo_credito": "2026-03", "huella_consulta": "2026-04"}}
+    steps = advice.next_steps(summary)
     assert steps[0] == "2 features in alert since 2026-03: review salario_cliente, tipo_credito on the Drift page."
     assert steps[1].startswith("1 feature in alert since 2026-04: review huella_consulta")
+    assert len(steps) == 2
 
 
-def test_next_steps_accepts_a_mapping_and_flags_a_performance_drop():
-    windows = pd.DataFrame({"window": ["2026-01", "2026-02"], "delta_roc_auc": [-0.01, -0.08]})
-    summary = {"status": "alert", "latest_window": "2026-02", "features_in_alert": {"tipo_credito": "2026-02"}}
-    steps = advice.next_steps(summary, windows)
+def test_next_steps_shows_the_retraining_verdict_the_stage_wrote():
+    summary = {"status": "alert", "latest_window": "2026-02", "features_in_alert": {"tipo_credito": "2026-02"},
+               "latest_labelled_window": "2026-01", "latest_labelled_delta_roc_auc": -0.08, "retraining_review": True}
+    steps = advice.next_steps(summary)
     assert steps[0].startswith("1 feature in alert since 2026-02")
-    assert steps[1].startswith("ROC-AUC in 2026-02 is 0.080 below the out-of-time test")
+    assert steps[1] == ("ROC-AUC in 2026-01 is 0.080 below the out-of-time test: consider retraining "
+                        "(Performance over time page).")
+    assert len(advice.next_steps({**summary, "retraining_review": False})) == 1, "the verdict, not the drop, decides"
 
 
 def test_next_steps_when_quiet_or_not_run():
-    assert advice.next_steps({"status": "ok", "latest_window": "2026-01", "features_in_alert": []}, None) == [
+    assert advice.next_steps({"status": "ok", "latest_window": "2026-01", "features_in_alert": {}}) == [
         "No feature is in alert and performance holds: nothing to do this week."
     ]
-    assert "dvc repro drift" in advice.next_steps(None, None)[0]
-    assert "warn" in advice.next_steps({"status": "warn", "latest_window": "2026-01"}, None)[0]
-    assert advice.next_steps({"status": "warn", "latest_window": None}, None)[0].startswith(
+    assert "dvc repro drift" in advice.next_steps(None)[0]
+    assert advice.next_steps({"status": "warn", "latest_window": "2026-01", "reason": "3 in warn"}) == [
+        "The latest window is in warn (3 in warn): keep watching the next window."
+    ]
+    assert advice.next_steps({"status": "alert", "latest_window": "2026-01", "reason": "score alert: PSI 0.3"}) == [
+        "The latest window is in alert (score alert: PSI 0.3): review it on the Drift page."
+    ]
+    assert advice.next_steps({"status": "warn", "latest_window": None})[0].startswith(
         "No incoming data has been monitored yet"
     )
 
@@ -219,8 +228,6 @@ def test_report_tables_reshape_what_prepare_and_featurize_wrote(tmp_path):
 
 def test_comparison_display_table_writes_mean_plus_minus_std():
     comparison = pd.DataFrame({"model": ["logistic"], "roc_auc_mean": [0.61254], "roc_auc_std": [0.0057],
-                               "brier_mean": [0.045], "seconds": [1.8]})
+                               "brier_mean": [0.045]})
     table = reports.comparison_display_table(comparison, ["roc_auc", "brier"])
-    assert table.to_dict("records") == [
-        {"model": "logistic", "roc_auc": "0.6125 ± 0.0057", "brier": "0.0450 ± 0.0000", "CV seconds": 1.8}
-    ]
+    assert table.to_dict("records") == [{"model": "logistic", "roc_auc": "0.6125 ± 0.0057", "brier": "0.0450 ± 0.0000"}]

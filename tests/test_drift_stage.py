@@ -20,7 +20,8 @@ from sklearn.pipeline import Pipeline
 from tests.shipped import SHIPPED_PARAMS, shipped
 from creditrisk.modeling.bundle import save_bundle, ModelBundle, RiskBand
 from creditrisk.monitoring.drift import DriftParams
-from creditrisk.monitoring.run import run_drift, write_report, REPORT_FILES
+from creditrisk.monitoring.report import REPORT_FILES, SCORE
+from creditrisk.monitoring.run import run_drift, write_report
 from creditrisk.serving.prediction_log import log_rows, PredictionLog
 from creditrisk.data.contract import ContractError, DATE, FEATURE_COLUMNS, TARGET
 
@@ -142,17 +143,25 @@ def run_stage(root: Path) -> subprocess.CompletedProcess[str]:
                           capture_output=True, text=True, timeout=300)
 
 
-@pytest.mark.slow
-def test_stage_writes_every_report_in_the_documented_format(tmp_path: Path) -> None:
-    write_project(tmp_path)
-    completed = run_stage(tmp_path)
+@pytest.fixture(scope="module")
+def stage_output(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The drift stage run once, as a subprocess, on the project `write_project` writes."""
+    root = tmp_path_factory.mktemp("drift-stage")
+    write_project(root)
+    completed = run_stage(root)
     assert completed.returncode == 0, completed.stderr
-    out = tmp_path / "reports" / "drift"
+    return root / "reports" / "drift"
 
-    windows = json.loads((out / "windows.json").read_text())
-    by_label = {window["window"]: window for window in windows}
+
+def windows_by_label(out: Path) -> dict[str, dict]:
+    return {window["window"]: window for window in json.loads((out / "windows.json").read_text())}
+
+
+@pytest.mark.slow
+def test_stage_writes_the_windows_in_the_documented_format(stage_output: Path) -> None:
+    by_label = windows_by_label(stage_output)
     assert list(by_label) == ["2026-05", "2026-06", "2026-07", "2026-08", "log:2026-09"]
-    for window in windows:
+    for window in by_label.values():
         assert WINDOW_KEYS <= set(window)
     assert by_label["2026-05"]["status"] == "ok" and by_label["2026-05"]["rows"] == 600
     assert by_label["2026-06"]["rows"] == 0 and by_label["2026-06"]["status"] == "warn"
@@ -169,9 +178,12 @@ def test_stage_writes_every_report_in_the_documented_format(tmp_path: Path) -> N
     assert by_label["2026-07"]["score_psi"] > by_label["2026-05"]["score_psi"]
     assert by_label["2026-08"]["labelled_rows"] == 0
 
-    features = pd.read_csv(out / "features.csv")
+
+@pytest.mark.slow
+def test_stage_writes_the_feature_table_in_the_documented_format(stage_output: Path) -> None:
+    features = pd.read_csv(stage_output / "features.csv")
     assert list(features.columns[: len(FEATURE_CSV_COLUMNS)]) == FEATURE_CSV_COLUMNS
-    assert len(features) == len(windows) * len(FEATURE_COLUMNS)
+    assert len(features) == len(windows_by_label(stage_output)) * len(FEATURE_COLUMNS)
     assert set(features["level"]) <= {"ok", "warn", "alert"}
     assert set(features["status"]) <= {"ok", "empty", "constant"}
     july = features[features["window"] == "2026-07"].set_index("feature")
@@ -179,32 +191,44 @@ def test_stage_writes_every_report_in_the_documented_format(tmp_path: Path) -> N
     assert july.loc["saldo_mora_codeudor", "level"] == "alert"
     assert july.loc["plazo_meses", "status"] == "constant"
     assert july.loc["tipo_credito", "level"] == "alert"
-    assert july.loc["puntaje_datacredito", "level"] in ("warn", "alert")
+    assert july.loc["puntaje_datacredito", "level"] == "alert"
     assert features.loc[features["window"] == "2026-06", "status"].eq("empty").all()
     august = features[features["window"] == "2026-08"].set_index("feature")
     assert august.loc["salario_cliente", "status"] == "empty"
     may = features[features["window"] == "2026-05"]
     assert may["level"].eq("ok").all(), may[may["level"] != "ok"][["feature", "reason"]]
 
-    distributions = json.loads((out / "distributions.json").read_text())
-    assert list(distributions) == list(by_label)
+
+@pytest.mark.slow
+def test_stage_writes_the_distributions_and_the_reference_profile(stage_output: Path) -> None:
+    distributions = json.loads((stage_output / "distributions.json").read_text())
+    assert list(distributions) == list(windows_by_label(stage_output))
     overlay = distributions["2026-07"]["tipo_credito"]
     assert overlay["bins"][-2:] == ["__missing__", "__unseen__"]
     assert len(overlay["bins"]) == len(overlay["reference"]) == len(overlay["current"])
     assert overlay["current"][-1] == pytest.approx(0.1)
-    assert len(distributions["2026-05"]["__score__"]["bins"]) == 10
+    assert len(distributions["2026-05"][SCORE]["bins"]) == 10
 
-    profile = json.loads((out / "reference_profile.json").read_text())
+    profile = json.loads((stage_output / "reference_profile.json").read_text())
     assert profile["rows"] == 3000
     assert len(profile["features"]["edad_cliente"]["bins"]) == 10
     assert profile["features"]["saldo_mora_codeudor"]["missing_share"] > 0
 
-    summary = json.loads((out / "summary.json").read_text())
+
+@pytest.mark.slow
+def test_stage_writes_the_latest_verdicts_in_the_summary(stage_output: Path) -> None:
+    by_label = windows_by_label(stage_output)
+    features = pd.read_csv(stage_output / "features.csv")
+    summary = json.loads((stage_output / "summary.json").read_text())
     assert summary["latest_window"] == "log:2026-09"
-    assert summary["status"] in ("ok", "warn", "alert")
+    assert summary["status"] == by_label["log:2026-09"]["status"] == "alert"
+    assert summary["reason"].startswith("score alert: ")
     assert sum(summary["counts_by_level"].values()) == len(FEATURE_COLUMNS)
     assert summary["windows"] == 5
     assert summary["latest_labelled_window"] == "2026-07"
+    assert summary["latest_labelled_delta_roc_auc"] == pytest.approx(by_label["2026-07"]["delta_roc_auc"])
+    assert (summary["latest_labelled_roc_auc_level"], summary["retraining_review"]) == ("ok", False)
+    assert summary["features_in_alert"]
     for feature, since in summary["features_in_alert"].items():
         assert since.startswith("log:")
         assert features.set_index(["window", "feature"]).loc[(summary["latest_window"], feature), "level"] == "alert"
@@ -226,6 +250,32 @@ def test_run_without_prediction_log_then_a_batch_missing_a_required_column(tmp_p
     with pytest.raises(ContractError, match="capital_prestado") as error:
         run_drift(params, reference, sorted((tmp_path / "data" / "incoming").glob("loans_*.csv")))
     assert "loans_2026-10.csv" in str(error.value)
+
+
+def test_summary_carries_the_performance_verdict_and_the_rules_used(tmp_path: Path) -> None:
+    """A labelled window far below the out-of-time ROC-AUC asks for a retraining review; the cut-offs are recorded."""
+    params = write_project(tmp_path)
+    reference = pd.read_parquet(tmp_path / "data" / "prepared" / "train.parquet")
+    batches = sorted((tmp_path / "data" / "incoming").glob("loans_*.csv"))
+    block = params["drift"]
+    report = run_drift(drift_params(tmp_path), reference, batches, tiny_model(reference), {"roc_auc": 0.99},
+                       tmp_path / "no-such-log.sqlite")
+    summary = report.summary
+    july = next(window for window in report.windows if window["window"] == "2026-07")
+    assert july["defaults"] >= block["min_labelled_defaults"]
+    assert -july["delta_roc_auc"] >= block["roc_auc_drop_alert"]
+    assert july["status"] == "alert" and "vs out-of-time test" in july["reason"]
+    assert summary["latest_labelled_window"] == "2026-07"
+    assert (summary["latest_labelled_roc_auc_level"], summary["retraining_review"]) == ("alert", True)
+    assert summary["thresholds"]["roc_auc_drop"] == {"warn": block["roc_auc_drop_warn"],
+                                                     "alert": block["roc_auc_drop_alert"]}
+    assert summary["thresholds"]["psi"] == summary["thresholds"]["score_psi"] == {"warn": block["psi_warn"],
+                                                                                  "alert": block["psi_alert"]}
+    assert summary["thresholds"]["share_drifted"] == {"warn": block["dataset_warn_share"]}
+    assert summary["thresholds"]["share_in_alert"] == {"alert": block["dataset_alert_share"]}
+    assert (summary["alpha"], summary["p_adjust"]) == (block["alpha"], block["p_adjust"])
+    assert (summary["min_window_rows"], summary["min_labelled_defaults"]) == (block["min_window_rows"],
+                                                                            block["min_labelled_defaults"])
 
 
 def drift_params(root: Path) -> DriftParams:
@@ -279,7 +329,7 @@ def test_on_the_sample_export_the_late_months_drift_and_the_early_ones_do_not(tm
     statuses = [window["status"] for window in report.windows]
     assert len(statuses) == generate.incoming_months
     assert statuses[:2] == ["ok", "ok"]
-    assert statuses[-1] in ("warn", "alert") and report.windows[-1]["features_alert"] >= 2
+    assert statuses[-1] == "alert" and report.windows[-1]["features_alert"] >= 2
     alerts = [window["features_alert"] for window in report.windows]
     assert alerts[:2] == [0, 0] and alerts[-1] > alerts[2]
 

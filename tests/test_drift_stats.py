@@ -16,7 +16,7 @@ from creditrisk.monitoring.statistics import (
     compact,
     js_distance,
     ks_2samp_compact,
-    ks_statistic,
+    ks_distance,
     psi,
     two_proportion_test,
 )
@@ -73,7 +73,17 @@ def test_ks_equals_scipy_small_and_large_with_and_without_ties(n_ref: int, n_cur
     result = ks_2samp_compact(compact_of(reference), compact_of(current))
     assert result.statistic == pytest.approx(expected.statistic, rel=1e-12, abs=1e-15)
     assert result.pvalue == pytest.approx(expected.pvalue, rel=1e-9, abs=1e-300)
-    assert ks_statistic(compact_of(reference), compact_of(current)) == pytest.approx(expected.statistic, rel=1e-12)
+    assert ks_distance(compact_of(reference), compact_of(current)) == pytest.approx(expected.statistic, rel=1e-12)
+
+
+@pytest.mark.parametrize(("n_ref", "n_cur"), [(8622, 700), (10_000, 30), (300, 10_000), (40, 25)])
+def test_ks_is_scipys_own_result_up_to_its_exact_limit(n_ref: int, n_cur: int) -> None:
+    """Up to 10,000 rows a side the statistic and p-value are scipy's, bit for bit."""
+    rng = np.random.default_rng(n_ref * n_cur)
+    reference, current = np.round(rng.normal(0, 1, n_ref), 2), np.round(rng.normal(0.1, 1, n_cur), 2)
+    expected = stats.ks_2samp(reference, current)
+    result = ks_2samp_compact(compact_of(reference), compact_of(current))
+    assert (result.statistic, result.pvalue) == (float(expected.statistic), float(expected.pvalue))
 
 
 def test_ks_of_empty_sample_is_nan() -> None:

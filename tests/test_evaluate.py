@@ -164,6 +164,7 @@ def dvc_project(tmp_path_factory) -> tuple[Path, dict, subprocess.CompletedProce
     root = tmp_path_factory.mktemp("pipeline")
     params = _small_project(root)
     _dvc(root, "init", "--no-scm", "-q")
+    _dvc(root, "config", "core.analytics", "false")
     (root / ".dvc" / "plots").mkdir(exist_ok=True)
     shutil.copy(REPO / ".dvc" / "plots" / "offline.html", root / ".dvc" / "plots" / "offline.html")
     _dvc(root, "config", "plots.html_template", "plots/offline.html")

@@ -1,4 +1,4 @@
-"""Drift of one window of current data against the reference profile, and alert levels.
+"""Drift of one window of current data against the reference profile.
 
 A window is compared feature by feature in one pass (each numeric column is
 sorted once; bins, KS and the bootstrap limit all reuse that sort):
@@ -9,16 +9,8 @@ sorted once; bins, KS and the bootstrap limit all reuse that sort):
   and unseen bins, and a chi-square test of homogeneity on the same bins;
 - every feature: the change of its missing share, with a two-proportion test.
 
-Levels: a distribution shift is `warn`/`alert` only when its effect reaches
-the cut-off (PSI, JS, or for numeric columns the KS distance) *and* its test
-is significant after a Holm (or Benjamini-Hochberg) correction across the
-window's features. The effect cut-offs are the minimum effect size: a window
-of a million rows makes every trivial shift significant but not large. The JS
-and KS cut-offs default to the values that match PSI 0.1 / 0.25: JS distance^2
-is about PSI / (8 ln 2) for small shifts, and for a location shift of s
-standard deviations KS is about 0.4 s while PSI is about s^2. The
-missing share is judged the same way, on its own, so a jump from 0% to 30%
-missing alerts even when the remaining values look unchanged.
+The tests are corrected for multiplicity across the window's features, then
+each feature gets its level from `creditrisk.monitoring.rules`.
 """
 
 from __future__ import annotations
@@ -31,6 +23,7 @@ import pandas as pd
 
 from creditrisk.params import ParamsBlock
 from creditrisk.monitoring.profile import numeric_sample, CategoricalProfile, NumericProfile, ReferenceProfile
+from creditrisk.monitoring.rules import feature_verdict, Cutoffs, DriftRules, Level
 from creditrisk.monitoring.statistics import (
     adjust_pvalues,
     chi2_homogeneity,
@@ -43,7 +36,6 @@ from creditrisk.monitoring.statistics import (
     PAdjust,
 )
 
-LEVELS = ("ok", "warn", "alert")
 WindowKind = Literal["month", "quarter", "week"]
 
 
@@ -104,10 +96,27 @@ class DriftParams(ParamsBlock):
             found.append(("bootstrap_quantile", "must be in (0, 1)"))
         return found
 
+    @property
+    def rules(self) -> DriftRules:
+        """The cut-offs of this block, as the verdicts in `creditrisk.monitoring.rules` read them."""
+        return DriftRules(
+            psi=Cutoffs(self.psi_warn, self.psi_alert),
+            js=Cutoffs(self.js_warn, self.js_alert),
+            ks=Cutoffs(self.ks_warn, self.ks_alert),
+            missing=Cutoffs(self.missing_warn, self.missing_alert),
+            roc_auc_drop=Cutoffs(self.roc_auc_drop_warn, self.roc_auc_drop_alert),
+            alpha=self.alpha,
+            p_adjust=self.p_adjust,
+            min_window_rows=self.min_window_rows,
+            dataset_warn_share=self.dataset_warn_share,
+            dataset_alert_share=self.dataset_alert_share,
+            min_labelled_defaults=self.min_labelled_defaults,
+        )
+
 
 @dataclass
 class FeatureDrift:
-    """One row of features.csv: one feature in one window."""
+    """One row of features.csv: one feature in one window; `level` and `reason` are set by the rules."""
 
     feature: str
     kind: str
@@ -128,7 +137,7 @@ class FeatureDrift:
     ks_pvalue_adj: float = float("nan")
     chi2_pvalue_adj: float = float("nan")
     missing_pvalue_adj: float = float("nan")
-    level: str = "ok"
+    level: Level = "ok"
     reason: str = ""
 
     @property
@@ -235,56 +244,6 @@ def compare_categorical(
     return result, distribution
 
 
-def _level_index(value: float, warn: float, alert: float) -> int:
-    if not np.isfinite(value):
-        return 0
-    return 2 if value >= alert else 1 if value >= warn else 0
-
-
-def _effect_level(result: FeatureDrift, params: DriftParams) -> tuple[int, str]:
-    parts = [
-        (_level_index(result.psi, params.psi_warn, params.psi_alert), f"PSI {result.psi:.3f}"),
-        (_level_index(result.js, params.js_warn, params.js_alert), f"JS {result.js:.3f}"),
-    ]
-    if result.kind == "numeric":
-        parts.append((_level_index(result.ks_stat, params.ks_warn, params.ks_alert), f"KS {result.ks_stat:.3f}"))
-    level = max(index for index, _ in parts)
-    return level, ", ".join(text for index, text in parts if index == level and level > 0)
-
-
-def assign_level(result: FeatureDrift, params: DriftParams, window_rows: int) -> None:
-    """Set `level` and `reason` from the effect cut-offs and the adjusted p-values."""
-    reasons: list[str] = []
-    if result.status != "ok":
-        reasons.append(result.status)
-    if window_rows < params.min_window_rows:
-        result.level = "ok"
-        result.reason = "; ".join([*reasons, f"{window_rows} rows < min_window_rows {params.min_window_rows}: not judged"])
-        return
-    effect, effect_text = _effect_level(result, params)
-    pvalue = result.test_pvalue_adj
-    test = "KS" if result.kind == "numeric" else "chi2"
-    distribution_level = 0
-    if effect and pvalue < params.alpha:
-        distribution_level = effect
-        reasons.append(f"{effect_text}; {test} p_adj {pvalue:.2g}")
-    elif effect:
-        reasons.append(f"{effect_text} but {test} p_adj {pvalue:.2g} >= alpha {params.alpha}")
-    elif np.isfinite(pvalue) and pvalue < params.alpha:
-        reasons.append(f"{test} p_adj {pvalue:.2g} significant but effect below the minimum")
-    change = abs(result.missing_share_change)
-    missing_level = _level_index(change, params.missing_warn, params.missing_alert)
-    if missing_level and result.missing_pvalue_adj < params.alpha:
-        reasons.append(
-            f"missing share {result.missing_share_ref:.1%} -> {result.missing_share_cur:.1%}"
-            f" (p_adj {result.missing_pvalue_adj:.2g})"
-        )
-    else:
-        missing_level = 0
-    result.level = LEVELS[max(distribution_level, missing_level)]
-    result.reason = "; ".join(reasons)
-
-
 def _adjust(results: list[FeatureDrift], params: DriftParams) -> None:
     """Correct the features' tests for multiplicity within the window (one family each)."""
     primary = np.array([r.ks_pvalue if r.kind == "numeric" else r.chi2_pvalue for r in results], float)
@@ -296,6 +255,15 @@ def _adjust(results: list[FeatureDrift], params: DriftParams) -> None:
         else:
             result.chi2_pvalue_adj = float(value)
         result.missing_pvalue_adj = float(missing_value)
+
+
+def judge_features(results: list[FeatureDrift], params: DriftParams, window_rows: int) -> None:
+    """Correct the window's tests for multiplicity, then set each feature's `level` and `reason`."""
+    _adjust(results, params)
+    rules = params.rules
+    for result in results:
+        verdict = feature_verdict(result, rules, window_rows)
+        result.level, result.reason = verdict.level, verdict.reason
 
 
 def _absent_column(frame: pd.DataFrame, profile: NumericProfile | CategoricalProfile) -> pd.Series:
@@ -313,7 +281,8 @@ def compare_window(
     """Compare every profiled feature (and the PD, when given) of one window with the reference.
 
     A feature absent from the window counts as all missing. Never raises on
-    empty, all-missing or constant data: those get a status instead.
+    empty, all-missing or constant data: those get a status instead. The
+    score is judged on its own (a family of one, so its p-values are not adjusted).
     """
     results: list[FeatureDrift] = []
     distributions: dict[str, dict[str, Any]] = {}
@@ -325,21 +294,17 @@ def compare_window(
             result, distribution = compare_categorical(feature, column, params, rng)
         results.append(result)
         distributions[name] = distribution
-    _adjust(results, params)
-    for result in results:
-        assign_level(result, params, len(frame))
+    judge_features(results, params, len(frame))
     score = None
     if profile.score is not None and pd_values is not None:
         score, distributions[profile.score.name] = compare_numeric(profile.score, pd_values, params, rng)
         score.ks_pvalue_adj = score.ks_pvalue
         score.missing_pvalue_adj = score.missing_pvalue
-        assign_level(score, params, len(frame))
+        verdict = feature_verdict(score, params.rules, len(frame))
+        score.level, score.reason = verdict.level, verdict.reason
     return WindowDrift(results, distributions, score)
 
 
 def feature_rows(window: str, source: str, drift: WindowDrift) -> list[dict[str, Any]]:
     return [{"window": window, "source": source, **asdict(result)} for result in drift.features]
 
-
-def level_counts(results: list[FeatureDrift]) -> dict[str, int]:
-    return {level: sum(result.level == level for result in results) for level in LEVELS}

@@ -16,12 +16,12 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from creditrisk.monitoring.report import SCORE
 from creditrisk.monitoring.statistics import compact, shares, CompactSample
 from creditrisk.data.contract import MISSING_CATEGORY, SPECS
 
 MISSING_BIN = MISSING_CATEGORY
 UNSEEN_BIN = "__unseen__"
-SCORE = "__score__"
 
 
 def quantile_edges(sample: CompactSample, bins: int) -> np.ndarray:
@@ -208,8 +208,11 @@ def build_categorical_profile(name: str, values: pd.Series) -> CategoricalProfil
 FeatureProfile = NumericProfile | CategoricalProfile
 
 
-def feature_kind(name: str, values: pd.Series) -> str:
-    """`numeric` or `categorical`: from the data contract when it knows the column, else from the dtype."""
+def profile_kind(name: str, values: pd.Series) -> str:
+    """How the profile treats a column: `numeric` (quantile bins, KS) or `categorical` (category bins, chi-square).
+
+    From the data contract when it knows the column, else from the dtype.
+    """
     spec = SPECS.get(name)
     if spec is not None:
         return "categorical" if spec.kind == "category" else "numeric"
@@ -249,7 +252,7 @@ def build_reference_profile(
     profiles: dict[str, FeatureProfile] = {}
     for name in features:
         column = frame[name]
-        if feature_kind(name, column) == "numeric":
+        if profile_kind(name, column) == "numeric":
             profiles[name] = build_numeric_profile(name, column, bins)
         else:
             profiles[name] = build_categorical_profile(name, column)

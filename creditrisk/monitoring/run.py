@@ -20,16 +20,24 @@ from sklearn.metrics import roc_auc_score
 
 from creditrisk.io import atomic_write_json, atomic_write_text, finite_json
 from creditrisk.modeling.bundle import ModelBundle
-from creditrisk.monitoring.drift import (
-    compare_window,
-    feature_rows,
-    level_counts,
-    DriftParams,
-    FeatureDrift,
-    LEVELS,
-    WindowDrift,
-)
+from creditrisk.monitoring.drift import compare_window, feature_rows, DriftParams, FeatureDrift, WindowDrift
 from creditrisk.monitoring.profile import band_shares, build_reference_profile, ReferenceProfile
+from creditrisk.monitoring.report import (
+    DISTRIBUTIONS_FILE,
+    FEATURES_FILE,
+    PROFILE_FILE,
+    SUMMARY_FILE,
+    WINDOWS_FILE,
+)
+from creditrisk.monitoring.rules import (
+    drifted_share,
+    level_counts,
+    performance_severity,
+    retraining_review,
+    window_verdict,
+    Verdict,
+    LEVELS,
+)
 from creditrisk.monitoring.windows import (
     index_batches,
     iter_incoming_windows,
@@ -45,7 +53,6 @@ FEATURE_COLUMNS_ORDER = (
     "chi2_pvalue", "chi2_pvalue_adj", "level", "reason",
     "source", "values", "missing_pvalue", "missing_pvalue_adj", "psi_limit",
 )
-REPORT_FILES = ("summary.json", "windows.json", "features.csv", "distributions.json", "reference_profile.json")
 
 
 @dataclass
@@ -96,57 +103,23 @@ def _band_mix(model: ModelBundle | None, pd_values: np.ndarray | None,
     return {"band_mix": mix, "band_mix_change": change or None}
 
 
-def _performance_level(perf: dict[str, Any], params: DriftParams) -> int:
-    delta = perf.get("delta_roc_auc")
-    if delta is None or perf.get("defaults", 0) < params.min_labelled_defaults:
-        return 0
-    drop = -delta
-    return 2 if drop >= params.roc_auc_drop_alert else 1 if drop >= params.roc_auc_drop_warn else 0
-
-
-def window_status(drift: WindowDrift, perf: dict[str, Any], rows: int,
-                  params: DriftParams) -> tuple[str, list[str]]:
-    """Dataset-level status: alert on score or performance alert, or a large share of features in alert."""
-    if rows == 0:
-        return "warn", ["no rows in this window"]
-    if rows < params.min_window_rows:
-        return "warn", [f"only {rows} rows (< min_window_rows {params.min_window_rows}): not judged"]
-    counts = level_counts(drift.features)
-    features = max(len(drift.features), 1)
-    share_alert = counts["alert"] / features
-    share_drifted = (counts["warn"] + counts["alert"]) / features
-    score_level = LEVELS.index(drift.score.level) if drift.score is not None else 0
-    perf_level = _performance_level(perf, params)
-    reasons = []
-    if score_level:
-        reasons.append(f"score {drift.score.level}: {drift.score.reason}")  # type: ignore[union-attr]
-    if perf_level:
-        reasons.append(f"ROC-AUC {perf['roc_auc']:.3f}, {perf['delta_roc_auc']:+.3f} vs out-of-time test")
-    if counts["alert"] or counts["warn"]:
-        reasons.append(f"{counts['alert']} feature(s) in alert, {counts['warn']} in warn ({share_drifted:.0%} drifted)")
-    if score_level == 2 or perf_level == 2 or share_alert >= params.dataset_alert_share:
-        return "alert", reasons
-    if score_level or perf_level or counts["alert"] or share_drifted >= params.dataset_warn_share:
-        return "warn", reasons
-    return "ok", reasons
-
-
 def window_record(data: WindowData, drift: WindowDrift, pd_values: np.ndarray | None, model: ModelBundle | None,
                   test_metrics: dict[str, Any] | None, params: DriftParams) -> dict[str, Any]:
     rows = len(data.frame)
     perf = performance(data.frame, pd_values, test_metrics)
-    status, reasons = window_status(drift, perf, rows, params)
-    counts = level_counts(drift.features)
     score: FeatureDrift | None = drift.score
+    levels = [result.level for result in drift.features]
+    verdict = window_verdict(levels, Verdict(score.level, score.reason) if score else None, perf, rows, params.rules)
+    counts = level_counts(levels)
     record: dict[str, Any] = {
         "window": data.window.label,
         "start": data.window.start.isoformat(),
         "end": data.window.end.isoformat(),
         "source": data.window.source,
         "rows": rows,
-        "status": status,
-        "reason": "; ".join(reasons),
-        "share_drifted": (counts["warn"] + counts["alert"]) / max(len(drift.features), 1),
+        "status": verdict.level,
+        "reason": verdict.reason,
+        "share_drifted": drifted_share(counts),
         "features_warn": counts["warn"],
         "features_alert": counts["alert"],
         "features_warn_names": [r.feature for r in drift.features if r.level == "warn"],
@@ -186,19 +159,10 @@ def features_in_alert(windows: Sequence[dict[str, Any]], table: pd.DataFrame) ->
     return since
 
 
-def thresholds(params: DriftParams) -> dict[str, dict[str, float]]:
-    """The fixed cut-offs per statistic and level, for the dashboard's reference lines."""
-    return {
-        "psi": {"warn": params.psi_warn, "alert": params.psi_alert},
-        "js": {"warn": params.js_warn, "alert": params.js_alert},
-        "ks_stat": {"warn": params.ks_warn, "alert": params.ks_alert},
-        "missing_share_change": {"warn": params.missing_warn, "alert": params.missing_alert},
-        "score_psi": {"warn": params.psi_warn, "alert": params.psi_alert},
-    }
-
-
 def build_summary(windows: Sequence[dict[str, Any]], table: pd.DataFrame, profile: ReferenceProfile,
                   skipped: dict[str, int], params: DriftParams) -> dict[str, Any]:
+    """The verdicts of the latest window, the performance verdict of the latest labelled one, the rules used."""
+    rules = params.rules
     by_status = {level: sum(w["status"] == level for w in windows) for level in LEVELS}
     summary: dict[str, Any] = {
         "latest_window": None, "source": None, "status": "warn", "reason": "no current data",
@@ -222,10 +186,10 @@ def build_summary(windows: Sequence[dict[str, Any]], table: pd.DataFrame, profil
         "latest_labelled_window": labelled[-1]["window"] if labelled else None,
         "latest_labelled_roc_auc": labelled[-1]["roc_auc"] if labelled else None,
         "latest_labelled_delta_roc_auc": labelled[-1]["delta_roc_auc"] if labelled else None,
+        "latest_labelled_roc_auc_level": LEVELS[performance_severity(labelled[-1], rules)] if labelled else None,
+        "retraining_review": retraining_review(labelled[-1], rules) if labelled else False,
         "rows_without_date": skipped,
-        "alpha": params.alpha,
-        "p_adjust": params.p_adjust,
-        "thresholds": thresholds(params),
+        **rules.to_json(),
     })
     return finite_json(summary)
 
@@ -286,8 +250,8 @@ def run_drift(
 def write_report(report: DriftReport, output_dir: Path) -> None:
     """Write every report file atomically (each is complete or absent, never half-written)."""
     output_dir = Path(output_dir)
-    atomic_write_json(output_dir / "windows.json", report.windows)
-    atomic_write_text(output_dir / "features.csv", report.features.to_csv(index=False, float_format="%.6g"))
-    atomic_write_json(output_dir / "distributions.json", report.distributions)
-    atomic_write_json(output_dir / "reference_profile.json", report.profile)
-    atomic_write_json(output_dir / "summary.json", report.summary)
+    atomic_write_json(output_dir / WINDOWS_FILE, report.windows)
+    atomic_write_text(output_dir / FEATURES_FILE, report.features.to_csv(index=False, float_format="%.6g"))
+    atomic_write_json(output_dir / DISTRIBUTIONS_FILE, report.distributions)
+    atomic_write_json(output_dir / PROFILE_FILE, report.profile)
+    atomic_write_json(output_dir / SUMMARY_FILE, report.summary)

@@ -2,6 +2,7 @@
 
 import streamlit as st
 
+from creditrisk.monitoring.report import SCORE
 from dashboard import figures
 from dashboard.components import (
     REPRO_DRIFT,
@@ -14,7 +15,6 @@ from dashboard.components import (
 )
 from dashboard.loaders import read_csv, read_drift_windows, read_json
 
-SCORE_KEY = "__score__"
 TABLE_COLUMNS = (
     "feature", "kind", "level", "psi", "psi_limit", "js", "ks_stat", "ks_pvalue_adj", "chi2_pvalue_adj",
     "missing_share_ref", "missing_share_cur", "missing_share_change", "status", "reason",
@@ -60,7 +60,7 @@ feature_names = table["feature"].astype(str).tolist()
 chosen_feature = st.selectbox("Feature", feature_names, index=0, key="drift_feature")
 st.markdown(f"#### {chosen_feature}")
 row = table[table["feature"].astype(str) == chosen_feature].iloc[0]
-kind = str(row.get("kind", "numeric"))
+kind = str(row["kind"])
 reason = row.get("reason")
 st.markdown(
     f"{status_badge(str(row.get('level', 'ok')))} in {chosen_window} · {kind}"
@@ -90,14 +90,14 @@ with history_column:
         figures.feature_history_figure(
             chosen_feature,
             history,
-            HISTORY_STATISTICS.get(kind, HISTORY_STATISTICS["numeric"]),
+            HISTORY_STATISTICS[kind],
             thresholds,
             HISTORY_LIMITS,
         ),
         key="drift_history",
     )
 
-score_overlay = distributions.get(chosen_window, {}).get(SCORE_KEY)
+score_overlay = distributions.get(chosen_window, {}).get(SCORE)
 if score_overlay:
     st.subheader("Predicted PD, reference vs current")
     st.plotly_chart(

@@ -9,7 +9,6 @@ from dashboard.components import (
     REPRO_DRIFT,
     START_API,
     empty_state,
-    first_present,
     format_number,
     paths,
     status_badge,
@@ -42,12 +41,12 @@ st.subheader("Model in service")
 if card is None:
     empty_state("The model card", where.model_card, REPRO)
 else:
-    window = first_present(card, "data_window", "training_window") or {}
-    train_window = window.get("train", window) if isinstance(window, dict) else {}
-    test_window = window.get("test") if isinstance(window, dict) else None
+    window = card.get("data_window") or {}
+    train_window = window.get("train")
+    test_window = window.get("test")
     model_columns = st.columns([1, 2, 3])
-    model_columns[0].metric("Model version", str(first_present(card, "version", "model_version") or "unversioned"))
-    model_columns[1].metric("Model", str(first_present(card, "model", "model_name") or "n/a"))
+    model_columns[0].metric("Model version", str(card.get("version") or "unversioned"))
+    model_columns[1].metric("Model", str(card.get("model") or "n/a"))
     if isinstance(train_window, dict) and train_window.get("start"):
         model_columns[2].metric("Training window", date_range(train_window))
     details = []
@@ -76,7 +75,7 @@ if summary is None:
     empty_state("The drift summary", where.drift_summary, REPRO_DRIFT)
 else:
     status = str(summary.get("status", "unknown"))
-    latest = first_present(summary, "latest_window", "window") or "n/a"
+    latest = summary.get("latest_window") or "n/a"
     light, counts_column, score_column = st.columns([1, 2, 2])
     with light:
         st.markdown(f"### {status_badge(status)}")
@@ -84,7 +83,7 @@ else:
         st.metric("Score PSI (PD drift)", format_number(summary.get("score_psi")))
     if summary.get("reason"):
         st.caption(f"Why: {summary['reason']}")
-    counts = first_present(summary, "counts", "counts_by_level", "levels") or {}
+    counts = summary.get("counts_by_level") or {}
     with counts_column:
         if counts:
             st.plotly_chart(figures.alert_counts_figure(counts), width="stretch")
@@ -94,7 +93,7 @@ else:
             st.plotly_chart(figures.score_drift_figure(windows, cutoffs), width="stretch")
 
 st.subheader("What to do next")
-for step in next_steps(summary, windows):
+for step in next_steps(summary):
     st.markdown(f"- {step}")
 
 st.subheader("Scoring API")

@@ -1,0 +1,15 @@
+"""The drift report's names: its files and the keys a reader looks up (formats in docs/interfaces.md).
+
+One place for the names the drift run writes and the dashboard reads. This
+module imports nothing, so a reader gets the names without the statistics.
+"""
+
+SUMMARY_FILE = "summary.json"
+WINDOWS_FILE = "windows.json"
+FEATURES_FILE = "features.csv"
+DISTRIBUTIONS_FILE = "distributions.json"
+PROFILE_FILE = "reference_profile.json"
+REPORT_FILES = (SUMMARY_FILE, WINDOWS_FILE, FEATURES_FILE, DISTRIBUTIONS_FILE, PROFILE_FILE)
+
+SCORE = "__score__"
+"""The model's PD, profiled and compared like a feature: its key in distributions.json and reference_profile.json."""

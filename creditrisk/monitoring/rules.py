@@ -1,0 +1,226 @@
+"""The rules that turn drift numbers into verdicts: `ok`, `warn` or `alert`.
+
+Every verdict the drift reports carry is decided here, and only here: the
+level of a feature in a window, the status of a window, the performance level
+of a labelled window and the retraining advice. The cut-offs are the `drift`
+block of params.yaml (`DriftParams.rules` builds a `DriftRules` from it);
+`DriftRules.to_json` is what `summary.json` records as the rules used, so the
+dashboard shows verdicts and thresholds and decides nothing.
+
+A feature's level. A distribution shift is `warn`/`alert` only when its effect
+reaches the cut-off (PSI, JS, or for numeric columns the KS distance) *and*
+its test is significant after the multiplicity correction across the window's
+features (`drift.p_adjust`). The effect cut-offs are the minimum effect size:
+a window of a million rows makes every trivial shift significant but not
+large. The JS and KS cut-offs default to the values that match PSI 0.1 / 0.25:
+JS distance^2 is about PSI / (8 ln 2) for small shifts, and for a location
+shift of s standard deviations KS is about 0.4 s while PSI is about s^2. The
+missing share is judged the same way, on its own, so a jump from 0% to 30%
+missing alerts even when the remaining values look unchanged. A value at a
+cut-off reaches its level (`>=`); a missing (non-finite) value reaches none.
+
+A window's status. `alert` when the score (the model's PD) or the ROC-AUC drop
+is in alert, or `dataset_alert_share` of the features are in alert; `warn` when
+the score or the ROC-AUC drop is in warn, any feature is in alert, or
+`dataset_warn_share` of the features have drifted (warn or alert). The two
+shares count different things, so neither bounds the other. A window with
+fewer than `min_window_rows` rows is `warn` and not judged further.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Literal, Protocol
+
+import numpy as np
+
+Level = Literal["ok", "warn", "alert"]
+LEVELS: tuple[Level, ...] = ("ok", "warn", "alert")
+"""The levels in rising order; a level's index is its severity (0, 1, 2)."""
+
+
+@dataclass(frozen=True)
+class Cutoffs:
+    """The warn and alert cut-offs of one statistic."""
+
+    warn: float
+    alert: float
+
+    def severity(self, value: float) -> int:
+        """0, 1 or 2 (ok, warn, alert): the highest cut-off `value` reaches; a non-finite value reaches none."""
+        if not np.isfinite(value):
+            return 0
+        return 2 if value >= self.alert else 1 if value >= self.warn else 0
+
+    def to_json(self) -> dict[str, float]:
+        return {"warn": self.warn, "alert": self.alert}
+
+
+@dataclass(frozen=True)
+class DriftRules:
+    """Every cut-off a verdict uses, from params.yaml's `drift` block (see `DriftParams.rules`)."""
+
+    psi: Cutoffs
+    js: Cutoffs
+    ks: Cutoffs
+    missing: Cutoffs
+    roc_auc_drop: Cutoffs
+    alpha: float
+    p_adjust: str
+    min_window_rows: int
+    dataset_warn_share: float
+    dataset_alert_share: float
+    min_labelled_defaults: int
+
+    def to_json(self) -> dict[str, Any]:
+        """The rules as `summary.json` records them.
+
+        `thresholds` is keyed by the report column each cut-off judges (features.csv
+        and windows.json), so a reader draws a cut-off beside the column it judges.
+        """
+        return {
+            "alpha": self.alpha,
+            "p_adjust": self.p_adjust,
+            "min_window_rows": self.min_window_rows,
+            "min_labelled_defaults": self.min_labelled_defaults,
+            "thresholds": {
+                "psi": self.psi.to_json(),
+                "js": self.js.to_json(),
+                "ks_stat": self.ks.to_json(),
+                "missing_share_change": self.missing.to_json(),
+                "score_psi": self.psi.to_json(),
+                "score_js": self.js.to_json(),
+                "score_ks": self.ks.to_json(),
+                "roc_auc_drop": self.roc_auc_drop.to_json(),
+                "share_drifted": {"warn": self.dataset_warn_share},
+                "share_in_alert": {"alert": self.dataset_alert_share},
+            },
+        }
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """A level and the reason for it, in words a reviewer reads."""
+
+    level: Level
+    reason: str
+
+
+class FeatureStatistics(Protocol):
+    """What a feature's verdict reads: its statistics in one window (`drift.FeatureDrift`)."""
+
+    kind: str
+    status: str
+    psi: float
+    js: float
+    ks_stat: float
+    missing_share_ref: float
+    missing_share_cur: float
+    missing_share_change: float
+    missing_pvalue_adj: float
+
+    @property
+    def test_pvalue_adj(self) -> float: ...
+
+
+def _effect_severity(stats: FeatureStatistics, rules: DriftRules) -> tuple[int, str]:
+    """The highest level any effect size reaches, and the statistics that reach it."""
+    parts = [
+        (rules.psi.severity(stats.psi), f"PSI {stats.psi:.3f}"),
+        (rules.js.severity(stats.js), f"JS {stats.js:.3f}"),
+    ]
+    if stats.kind == "numeric":
+        parts.append((rules.ks.severity(stats.ks_stat), f"KS {stats.ks_stat:.3f}"))
+    severity = max(index for index, _ in parts)
+    return severity, ", ".join(text for index, text in parts if index == severity and severity > 0)
+
+
+def _distribution_severity(stats: FeatureStatistics, rules: DriftRules) -> tuple[int, str]:
+    """An effect counts only when its (adjusted) test is significant too."""
+    effect, effect_text = _effect_severity(stats, rules)
+    pvalue = stats.test_pvalue_adj
+    test = "KS" if stats.kind == "numeric" else "chi2"
+    if effect and pvalue < rules.alpha:
+        return effect, f"{effect_text}; {test} p_adj {pvalue:.2g}"
+    if effect:
+        return 0, f"{effect_text} but {test} p_adj {pvalue:.2g} >= alpha {rules.alpha}"
+    if np.isfinite(pvalue) and pvalue < rules.alpha:
+        return 0, f"{test} p_adj {pvalue:.2g} significant but effect below the minimum"
+    return 0, ""
+
+
+def _missing_severity(stats: FeatureStatistics, rules: DriftRules) -> tuple[int, str]:
+    severity = rules.missing.severity(abs(stats.missing_share_change))
+    if not severity or not stats.missing_pvalue_adj < rules.alpha:
+        return 0, ""
+    return severity, (f"missing share {stats.missing_share_ref:.1%} -> {stats.missing_share_cur:.1%}"
+                      f" (p_adj {stats.missing_pvalue_adj:.2g})")
+
+
+def feature_verdict(stats: FeatureStatistics, rules: DriftRules, window_rows: int) -> Verdict:
+    """The level of one feature (or of the score) in a window of `window_rows` rows."""
+    reasons = [stats.status] if stats.status != "ok" else []
+    if window_rows < rules.min_window_rows:
+        reasons.append(f"{window_rows} rows < min_window_rows {rules.min_window_rows}: not judged")
+        return Verdict("ok", "; ".join(reasons))
+    distribution, distribution_text = _distribution_severity(stats, rules)
+    missing, missing_text = _missing_severity(stats, rules)
+    reasons += [text for text in (distribution_text, missing_text) if text]
+    return Verdict(LEVELS[max(distribution, missing)], "; ".join(reasons))
+
+
+def level_counts(levels: Iterable[str]) -> dict[str, int]:
+    """How many of `levels` are ok, warn and alert."""
+    listed = list(levels)
+    return {level: sum(item == level for item in listed) for level in LEVELS}
+
+
+def drifted_share(counts: Mapping[str, int]) -> float:
+    """Share of the features in warn or alert (0 for a window without features)."""
+    return (counts["warn"] + counts["alert"]) / max(sum(counts.values()), 1)
+
+
+def performance_severity(perf: Mapping[str, Any], rules: DriftRules) -> int:
+    """0, 1 or 2 from the ROC-AUC drop against the out-of-time test.
+
+    Not judged (0) without a ROC-AUC change or with fewer than
+    `min_labelled_defaults` defaults: a handful of defaults moves ROC-AUC by chance.
+    """
+    delta = perf.get("delta_roc_auc")
+    if delta is None or perf.get("defaults", 0) < rules.min_labelled_defaults:
+        return 0
+    return rules.roc_auc_drop.severity(-delta)
+
+
+def retraining_review(perf: Mapping[str, Any], rules: DriftRules) -> bool:
+    """Whether a labelled window's ROC-AUC has fallen far enough (warn or alert) to review a retraining."""
+    return performance_severity(perf, rules) > 0
+
+
+def window_verdict(feature_levels: Sequence[str], score: Verdict | None, perf: Mapping[str, Any], rows: int,
+                   rules: DriftRules) -> Verdict:
+    """The status of one window from its features' levels, the score's verdict and its performance."""
+    if rows == 0:
+        return Verdict("warn", "no rows in this window")
+    if rows < rules.min_window_rows:
+        return Verdict("warn", f"only {rows} rows (< min_window_rows {rules.min_window_rows}): not judged")
+    counts = level_counts(feature_levels)
+    features = max(len(feature_levels), 1)
+    share_alert = counts["alert"] / features
+    share_drifted = drifted_share(counts)
+    score_severity = LEVELS.index(score.level) if score is not None else 0
+    perf_severity = performance_severity(perf, rules)
+    reasons = []
+    if score is not None and score_severity:
+        reasons.append(f"score {score.level}: {score.reason}")
+    if perf_severity:
+        reasons.append(f"ROC-AUC {perf['roc_auc']:.3f}, {perf['delta_roc_auc']:+.3f} vs out-of-time test")
+    if counts["alert"] or counts["warn"]:
+        reasons.append(f"{counts['alert']} feature(s) in alert, {counts['warn']} in warn ({share_drifted:.0%} drifted)")
+    reason = "; ".join(reasons)
+    if score_severity == 2 or perf_severity == 2 or share_alert >= rules.dataset_alert_share:
+        return Verdict("alert", reason)
+    if score_severity or perf_severity or counts["alert"] or share_drifted >= rules.dataset_warn_share:
+        return Verdict("warn", reason)
+    return Verdict("ok", reason)
