@@ -10,7 +10,7 @@ DASHBOARD_PORT ?= 8501
 export PATH := $(abspath $(BIN)):$(PATH)
 
 .DEFAULT_GOAL := help
-.PHONY: help setup repro run serve dashboard serve-and-dashboard monitor test test-fast bench clean \
+.PHONY: help setup repro run serve dashboard serve-and-dashboard monitor test test-fast bench clean container-check \
 	release release-check
 
 help: ## list the targets
@@ -62,6 +62,9 @@ test: setup ## set up and run the whole test suite (what CI runs)
 
 test-fast: setup ## the tests without the slow end-to-end ones
 	$(BIN)/python -m pytest -m "not slow"
+
+container-check: setup ## build the images and run them as compose does (podman + buildah when there is no Docker engine)
+	$(BIN)/python scripts/container_check.py
 
 bench: setup ## print speed and memory figures
 	@for script in benchmarks/*.py; do echo "== $$script"; $(BIN)/python $$script || exit 1; done

@@ -14,6 +14,7 @@ import re
 import shlex
 import shutil
 import subprocess
+import zipfile
 from pathlib import Path
 
 import pytest
@@ -103,6 +104,42 @@ def test_final_image_has_no_build_tools_and_no_pip_install_from_the_index(image:
             assert "--no-deps" in words, f"{image}: only local wheels may be pip-installed in the final image: {command}"
     venv_copy = [copy for copy in config.copies if copy.from_stage == "builder" and "/opt/venv" in copy.sources]
     assert venv_copy, f"{image}: the virtual environment must come from the builder stage"
+
+
+def _builder_sources(destination: Path) -> tuple[Path, list[str]]:
+    """What the builder stage COPYs for its `pip wheel` step, under `destination` as in the
+    image: (the directory the wheel is built from, the context files copied)."""
+    config = image_config(DOCKERFILE_API, "builder")
+    wheel_step = next(command for _, command in config.runs if "pip wheel" in command)
+    source_dir = shlex.split(wheel_step)[-1]
+    files = ContextFilter(DOCKERIGNORE).files(REPO_ROOT)
+    copied = []
+    for copy in config.copies:
+        if copy.from_stage is not None or not copy.destination.startswith(source_dir + "/"):
+            continue
+        (source,) = copy.sources
+        for name in files:
+            if name == source or name.startswith(source + "/"):
+                target = destination / copy.destination.lstrip("/") / name[len(source):].lstrip("/")
+                target.parent.mkdir(parents=True, exist_ok=True)
+                shutil.copy2(REPO_ROOT / name, target)
+                copied.append(name)
+    return destination / source_dir.lstrip("/"), copied
+
+
+def test_the_wheel_the_builder_stage_builds_holds_every_module_of_the_package(tmp_path: Path) -> None:
+    """The API and dashboard images import creditrisk from this wheel, not from a checkout: a
+    sub-package it leaves out is missing in the images, though an editable install finds it."""
+    source_dir, copied = _builder_sources(tmp_path / "image")
+    subprocess.run([str(VENV_BIN / "python"), "-m", "pip", "wheel", "--quiet", "--no-deps", "--no-build-isolation",
+                    "--wheel-dir", str(tmp_path / "wheels"), str(source_dir)], check=True, capture_output=True,
+                   timeout=300)
+    packaged = set(zipfile.ZipFile(next((tmp_path / "wheels").glob("*.whl"))).namelist())
+    modules = [name for name in copied if name.endswith(".py")]
+    assert modules, "the builder stage copies no Python source"
+    left_out = sorted(name for name in modules if name not in packaged)
+    assert not left_out, (f"the wheel leaves out {left_out}: pyproject.toml must list every sub-package "
+                          "(e.g. with [tool.setuptools.packages.find])")
 
 
 @pytest.mark.parametrize("image", list(IMAGES))

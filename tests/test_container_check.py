@@ -1,0 +1,213 @@
+"""`make container-check`: the three images built and run end to end (slow), and the check's
+own reading of the project and the host (fast).
+
+The slow test skips on a developer machine that lacks the tools, and fails under CI=true,
+where `.ci/run` installs them: CI must never pass without having run the images. Its report
+and output go to test-output/ (git-ignored) for a human to look at.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+from types import ModuleType
+
+import pytest
+
+from container_spec import COMPOSE_FILE, REPO_ROOT, VENV_BIN, compose_document, service_image
+
+SCRIPT = REPO_ROOT / "scripts" / "container_check.py"
+OUTPUT_DIR = REPO_ROOT / "test-output"
+CHECK_TIMEOUT = 1500  # seconds; a cold run (stand-in base, every layer) takes about 5 minutes on 2 cores
+
+
+def load_script() -> ModuleType:
+    spec = importlib.util.spec_from_file_location("container_check", SCRIPT)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up
+    spec.loader.exec_module(module)
+    return module
+
+
+check = load_script()
+
+
+def in_ci() -> bool:
+    return os.environ.get("CI", "").strip().lower() in ("1", "true", "yes")
+
+
+def run_script(args: list[str], log: Path) -> int:
+    """Run the check in its own session; on a timeout, SIGTERM lets it clean up first."""
+    with log.open("w") as handle:
+        process = subprocess.Popen([str(VENV_BIN / "python"), str(SCRIPT), *args], cwd=REPO_ROOT, stdout=handle,
+                                   stderr=subprocess.STDOUT, start_new_session=True)
+        try:
+            return process.wait(timeout=CHECK_TIMEOUT)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGTERM)
+            process.wait(timeout=180)
+            pytest.fail(f"the container check took over {CHECK_TIMEOUT} s; its output is in {log}")
+
+
+# ---- end to end -------------------------------------------------------------------------------
+
+@pytest.mark.slow
+@pytest.mark.timeout(CHECK_TIMEOUT + 300)
+def test_container_check_builds_and_runs_the_three_images() -> None:
+    engine = check.choose_engine()
+    missing = check.missing_prerequisites(engine)
+    if missing:
+        message = f"the container check ({engine}) cannot run here: " + "; ".join(missing)
+        if in_ci():
+            pytest.fail(message + ". CI must run it: .ci/run installs the tools.")
+        pytest.skip(message)
+    OUTPUT_DIR.mkdir(exist_ok=True)
+    report_file, log = OUTPUT_DIR / "container-check.json", OUTPUT_DIR / "container-check.log"
+    returncode = run_script(["--json", str(report_file)], log)
+    report = json.loads(report_file.read_text())
+    failed = [f"{item['name']}: {str(item['detail'])[:1500]}" for item in report["checks"] if not item["ok"]]
+    assert returncode == 0 and report["passed"] and not failed, "\n".join(failed) or log.read_text()[-4000:]
+    assert set(report["images"]) == set(compose_document()["services"])
+    assert all(image["size_bytes"] > 0 for image in report["images"].values())
+    names = {item["name"] for item in report["checks"]}
+    for expected in ("the prediction log is written into the workspace by the API's user",
+                     "every dashboard page runs without an exception"):
+        assert expected in names, f"the check never ran {expected!r}"
+    assert any(name.startswith("README: curl") and "/predict" in name for name in names)
+    if report["base"].get("stand_in"):
+        assert report["differences"], "a run on the stand-in base must say how it differs from the real one"
+
+
+# ---- the project as the check reads it --------------------------------------------------------
+
+def test_base_image_is_the_one_both_dockerfiles_pin_as_docker_reads_it() -> None:
+    base = service_image("api").base_image
+    assert check.base_image_name(compose_document()) == f"docker.io/library/{base}"
+    assert service_image("dashboard").base_image == base
+
+
+@pytest.mark.parametrize(("name", "expected"), [
+    ("python:3.11.14-slim-bookworm", "docker.io/library/python:3.11.14-slim-bookworm"),
+    ("someone/image:1", "docker.io/someone/image:1"),
+    ("registry.example:5000/image:1", "registry.example:5000/image:1"),
+    ("localhost/image:1", "localhost/image:1"),
+])
+def test_short_image_names_are_read_as_docker_does(name: str, expected: str) -> None:
+    assert check.qualified(name) == expected
+
+
+def test_readme_examples_the_check_sends_include_json_csv_and_an_error() -> None:
+    examples = check.readme_curl_examples(check.README.read_text())
+    assert any("application/json" in example.command and "/predict" in example.command for example in examples)
+    assert any(example.language == "csv" for example in examples)
+    assert any('"status": 4' in example.documented for example in examples)
+    assert "POST /predict (text/csv)" in [check.describe(example.command) for example in examples]
+    drift = [args for args in check.readme_pipeline_commands(check.README.read_text()) if "drift" in args]
+    assert drift and drift[0][0] == "repro", drift
+
+
+def test_services_start_as_compose_starts_them() -> None:
+    compose = compose_document()
+    pipeline = service_image("pipeline")
+    config = check.ImageConfig(env=pipeline.env, user=pipeline.user, workdir=pipeline.workdir,
+                               entrypoint=pipeline.entrypoint, cmd=["ignored"], healthcheck=None, exposed=[], size=0)
+    argv = check.service_argv(compose["services"]["pipeline"], config)
+    assert argv == [*pipeline.entrypoint, *compose["services"]["pipeline"]["command"]]
+    assert check.service_argv({"command": "repro --dry"}, config)[-2:] == ["repro", "--dry"]
+    environment = check.service_environment(compose["services"]["api"], {"CREDITRISK_API_TOKEN": "s3cret"})
+    assert environment["CREDITRISK_API_TOKEN"] == "s3cret"
+    assert check.service_environment(compose["services"]["api"])["CREDITRISK_API_TOKEN"] == ""
+    assert check.memory_limit(compose["services"]["pipeline"]) == 3 * 2**30
+    assert check.memory_limit({}) is None
+
+
+def test_servers_move_to_the_given_loopback_port() -> None:
+    argv, env = check.listen_on(service_image("api").cmd, {"PORT": "8000"}, 41000)
+    assert argv == service_image("api").cmd
+    assert env["PORT"] == "41000" and env["GUNICORN_CMD_ARGS"] == "--bind=127.0.0.1:41000"
+    argv, env = check.listen_on(service_image("dashboard").cmd, {}, 41001)
+    options = dict(zip(argv[3::2], argv[4::2]))
+    assert options["--server.port"] == "41001" and options["--server.address"] == "127.0.0.1"
+    with pytest.raises(check.CheckFailed, match="teach it"):
+        check.listen_on(["uvicorn", "app:app"], {}, 41002)
+
+
+@pytest.mark.parametrize("where", ["Config", "top level"])
+def test_image_config_reads_docker_and_podman_inspect_records(where: str) -> None:
+    healthcheck = {"Test": ["CMD", "python", "-c", "urlopen('http://127.0.0.1:8501/_stcore/health')"],
+                   "StartPeriod": 30e9, "Interval": 15e9, "Retries": 3}
+    record = {"Config": {"Env": ["A=1=2"], "User": "10001:10001", "WorkingDir": "/app", "Cmd": ["x"],
+                         "ExposedPorts": {"8501/tcp": {}}}, "Size": 5}
+    (record["Config"] if where == "Config" else record)["Healthcheck"] = healthcheck
+    config = check.parse_image_config(record)
+    assert config.env == {"A": "1=2"} and config.uid == 10001 and config.exposed == [8501]
+    assert config.healthcheck_path() == "/_stcore/health"
+    assert config.healthcheck_deadline() == 75
+    assert check.move_port(config.healthcheck_argv(), config.exposed, 40000)[-1].endswith(":40000/_stcore/health')")
+
+
+# ---- the stand-in base ----------------------------------------------------------------------
+
+def test_stand_in_is_cached_by_a_hash_of_all_its_inputs(tmp_path: Path) -> None:
+    bundle = tmp_path / "ca.crt"
+    bundle.write_text("one\n")
+    base = "docker.io/library/python:3.11.14-slim-bookworm"
+    first = check.recipe_hash(check.stand_in_recipe(base, "http://mirror.example/debian", bundle))
+    assert first == check.recipe_hash(check.stand_in_recipe(base, "http://mirror.example/debian", bundle))
+    assert first != check.recipe_hash(check.stand_in_recipe(base, "http://other.example/debian", bundle))
+    assert first != check.recipe_hash(check.stand_in_recipe(base.replace("3.11.14", "3.11.15"),
+                                                            "http://mirror.example/debian", bundle))
+    bundle.write_text("two\n")
+    assert first != check.recipe_hash(check.stand_in_recipe(base, "http://mirror.example/debian", bundle))
+
+
+@pytest.mark.parametrize(("base", "message"), [
+    ("python:3.11.14-slim-bookworm@sha256:" + "0" * 64, "pinned by digest"),
+    ("debian:bookworm-slim", "imitates python"),
+])
+def test_stand_in_refuses_bases_it_cannot_imitate(tmp_path: Path, base: str, message: str) -> None:
+    (tmp_path / "ca.crt").write_text("x")
+    with pytest.raises(check.CheckFailed, match=message):
+        check.stand_in_recipe(base, "http://mirror.example/debian", tmp_path / "ca.crt")
+
+
+def test_stand_in_needs_the_hosts_ca_bundle(tmp_path: Path) -> None:
+    with pytest.raises(check.CheckFailed, match="ca-certificates"):
+        check.stand_in_recipe("python:3.11.14-slim-bookworm", "http://mirror.example/debian", tmp_path / "none")
+
+
+def test_mirror_is_the_one_the_hosts_apt_sources_use(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("DEBIAN_MIRROR", raising=False)
+    (tmp_path / "sources.list.d").mkdir()
+    assert check.debian_mirror("bookworm", tmp_path) == check.DEFAULT_MIRROR
+    (tmp_path / "sources.list").write_text("# deb http://commented.example/debian bookworm main\n"
+                                           "deb [arch=amd64] http://old-style.example/debian bookworm main\n")
+    (tmp_path / "sources.list.d" / "debian.sources").write_text(
+        "Types: deb\n# a comment\nURIs: http://deb822.example/debian\nSuites: bookworm bookworm-updates\n"
+        "Components: main\n\nTypes: deb\nURIs: http://security.example/debian-security\n"
+        "Suites: bookworm-security\nComponents: main\n")
+    assert check.apt_source_uris(tmp_path, "bookworm") == ["http://deb822.example/debian",
+                                                            "http://old-style.example/debian"]
+    assert check.debian_mirror("bookworm", tmp_path) == "http://deb822.example/debian"
+    monkeypatch.setenv("DEBIAN_MIRROR", "http://chosen.example/debian")
+    assert check.debian_mirror("bookworm", tmp_path) == "http://chosen.example/debian"
+
+
+def test_missing_tools_are_named_with_how_to_install_them(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(check.shutil, "which", lambda tool: None)
+    missing = check.missing_prerequisites("podman")
+    assert any(item.startswith("podman") and "apt-get install" in item for item in missing)
+    assert any(item.startswith("debootstrap") for item in missing)
+    assert check.missing_prerequisites("docker") == ["a Docker engine (`docker info` fails)"]
+
+
+def test_ci_installs_the_tools_the_check_needs() -> None:
+    ci = (REPO_ROOT / ".ci" / "run").read_text()
+    for tool in ("podman", "buildah", "debootstrap"):
+        assert tool in ci, f".ci/run does not install {tool}"
+    assert "make test" in ci and COMPOSE_FILE.exists()
