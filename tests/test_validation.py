@@ -11,6 +11,7 @@ from statsmodels.stats.proportion import proportion_confint
 
 from creditrisk.modeling.validation import (
     auc_confidence_interval,
+    PackSettings,
     auc_decline_test,
     band_tests,
     binomial_test_pvalue,
@@ -18,11 +19,13 @@ from creditrisk.modeling.validation import (
     calibration_in_the_large,
     calibration_intercept_slope,
     delong_auc_variance,
+    flat_metrics,
     hosmer_lemeshow,
     jeffreys_test_pvalue,
     log_loss,
     logit,
     traffic_light,
+    validation_pack,
 )
 
 
@@ -144,3 +147,21 @@ def test_band_tests_flag_a_band_whose_pd_is_far_too_low() -> None:
     assert set(result) == {"A", "B"}
     assert result["A"].jeffreys_light == "green" and result["B"].jeffreys_light == "red"
     assert result["B"].binomial_light == "red" and result["B"].observed_rate == pytest.approx(0.06)
+
+
+def test_the_pack_holds_every_test_with_lights_and_flat_metrics() -> None:
+    y, pd_values = sample(5000, 6)
+    bands = np.where(pd_values < 0.03, "A", np.where(pd_values < 0.08, "B", "C"))
+    settings = PackSettings(confidence=0.95, yellow_below=0.05, red_below=0.01, hosmer_lemeshow_groups=10,
+                            calibration_bins=10)
+    pack = validation_pack(y, pd_values, ["A", "B", "C"], bands, reference_rate=float(y.mean()),
+                           development_auc=0.70, settings=settings)
+    assert pack["discrimination"]["roc_auc"] == pytest.approx(roc_auc_score(y, pd_values))
+    assert [band["band"] for band in pack["bands"]] == ["A", "B", "C"]
+    assert sum(pack["lights"].values()) == 4 + 2 * 3
+    assert len(pack["calibration_curve"]) == 10
+    assert all(p["rate_lower"] <= p["observed_rate"] <= p["rate_upper"] for p in pack["calibration_curve"])
+    flat = flat_metrics(pack)
+    assert flat["red_lights"] == len(pack["red"]) and flat["calibration_slope"] == pack["calibration"]["slope"]
+    halved = validation_pack(y, pd_values / 3, ["A", "B", "C"], bands, float(y.mean()), 0.70, settings)
+    assert "calibration_in_the_large" in halved["red"] and halved["calibration_in_the_large"]["light"] == "red"

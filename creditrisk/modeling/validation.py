@@ -16,6 +16,9 @@ import pandas as pd
 import statsmodels.api as sm
 from scipy import stats
 
+from creditrisk.data.vintages import wilson_interval
+from creditrisk.modeling.metrics import calibration_table, ks_statistic
+
 TrafficLight = Literal["green", "yellow", "red"]
 PD_FLOOR = 1e-6
 """PDs are clipped to [PD_FLOOR, 1 - PD_FLOOR] before a logit, so a PD of exactly 0 or 1 stays finite."""
@@ -237,3 +240,95 @@ def band_tests(bands: Sequence[str], band_of_row: np.ndarray, y: np.ndarray, pd_
                                 binomial, traffic_light(binomial, yellow_below, red_below),
                                 jeffreys, traffic_light(jeffreys, yellow_below, red_below)))
     return results
+
+
+# ---------------------------------------------------------------- the pack
+
+
+@dataclass(frozen=True)
+class PackSettings:
+    """What the pack needs beyond the data: levels and bins (the evaluate block of params.yaml)."""
+
+    confidence: float
+    yellow_below: float
+    red_below: float
+    hosmer_lemeshow_groups: int
+    calibration_bins: int
+
+
+def calibration_curve(y: np.ndarray, pd_values: np.ndarray, bins: int, confidence: float) -> list[dict[str, float]]:
+    """Observed default rate per quantile bin of PD, with its Wilson interval: the calibration plot's points."""
+    table = calibration_table(y, pd_values, bins)
+    points = []
+    for row in table.itertuples():
+        defaults = int(round(row.observed_default_rate * row.rows))
+        lower, upper = wilson_interval(defaults, int(row.rows), confidence)
+        points.append({"mean_pd": float(row.mean_pd), "observed_rate": float(row.observed_default_rate),
+                       "rate_lower": lower, "rate_upper": upper, "rows": int(row.rows)})
+    return points
+
+
+def _with_light(result: dict[str, float], pvalue: float, settings: PackSettings) -> dict[str, object]:
+    return {**result, "light": traffic_light(pvalue, settings.yellow_below, settings.red_below)}
+
+
+def validation_pack(y: np.ndarray, pd_values: np.ndarray, band_names: Sequence[str], band_of_row: np.ndarray,
+                    reference_rate: float, development_auc: float, settings: PackSettings) -> dict[str, object]:
+    """Every test of the pack on one labelled sample (the out-of-time test set), as `reports/validation.json`."""
+    y = np.asarray(y).astype(int)
+    pd_values = np.asarray(pd_values, dtype="float64")
+    interval = auc_confidence_interval(y, pd_values, settings.confidence)
+    gini, gini_lower, gini_upper = interval.gini
+    decline = auc_decline_test(development_auc, y, pd_values)
+    slope = calibration_intercept_slope(y, pd_values)
+    groups = hosmer_lemeshow(y, pd_values, settings.hosmer_lemeshow_groups)
+    in_the_large = calibration_in_the_large(y, pd_values)
+    bands = band_tests(band_names, band_of_row, y, pd_values, settings.yellow_below, settings.red_below)
+    pack: dict[str, object] = {
+        "confidence": settings.confidence,
+        "traffic_lights": {"yellow_below": settings.yellow_below, "red_below": settings.red_below},
+        "reference_rate": float(reference_rate),
+        "discrimination": {"roc_auc": interval.auc, "roc_auc_lower": interval.lower, "roc_auc_upper": interval.upper,
+                           "roc_auc_se": interval.standard_error, "gini": gini, "gini_lower": gini_lower,
+                           "gini_upper": gini_upper, "ks": ks_statistic(y, pd_values)},
+        "auc_decline": _with_light(decline, decline["pvalue"], settings),
+        "brier": float(np.mean((pd_values - y) ** 2)),
+        "brier_skill": brier_skill_score(y, pd_values, reference_rate),
+        "log_loss": log_loss(y, pd_values),
+        "calibration": _with_light(slope, min(slope["slope_pvalue"], slope["intercept_pvalue"]), settings),
+        "hosmer_lemeshow": {**_with_light(groups, groups["pvalue"], settings),
+                            "groups": settings.hosmer_lemeshow_groups},
+        "calibration_in_the_large": _with_light(in_the_large, in_the_large["pvalue"], settings),
+        "bands": [band.to_dict() for band in bands],
+        "calibration_curve": calibration_curve(y, pd_values, settings.calibration_bins, settings.confidence),
+    }
+    pack.update(light_summary(pack))
+    return pack
+
+
+def light_summary(pack: dict[str, object]) -> dict[str, object]:
+    """How many tests are green, yellow and red, and the names of the red ones."""
+    named: list[tuple[str, str]] = [(name, str(pack[name]["light"]))  # type: ignore[index]
+                                    for name in ("auc_decline", "calibration", "hosmer_lemeshow",
+                                                 "calibration_in_the_large")]
+    for band in pack["bands"]:  # type: ignore[union-attr]
+        named += [(f"band {band['band']} binomial", band["binomial_light"]),
+                  (f"band {band['band']} jeffreys", band["jeffreys_light"])]
+    counts = {light: sum(1 for _, given in named if given == light) for light in ("green", "yellow", "red")}
+    return {"lights": counts, "red": [name for name, light in named if light == "red"]}
+
+
+def flat_metrics(pack: dict[str, object]) -> dict[str, float]:
+    """The pack's headline numbers as flat DVC metrics, for `dvc metrics diff` and the release gate."""
+    discrimination = pack["discrimination"]  # type: ignore[index]
+    return {
+        "roc_auc_lower": discrimination["roc_auc_lower"], "roc_auc_upper": discrimination["roc_auc_upper"],
+        "gini_lower": discrimination["gini_lower"], "gini_upper": discrimination["gini_upper"],
+        "brier_skill": pack["brier_skill"],
+        "calibration_slope": pack["calibration"]["slope"],  # type: ignore[index]
+        "calibration_intercept": pack["calibration"]["intercept"],  # type: ignore[index]
+        "hosmer_lemeshow_pvalue": pack["hosmer_lemeshow"]["pvalue"],  # type: ignore[index]
+        "calibration_in_the_large_pvalue": pack["calibration_in_the_large"]["pvalue"],  # type: ignore[index]
+        "auc_decline_pvalue": pack["auc_decline"]["pvalue"],  # type: ignore[index]
+        "red_lights": float(pack["lights"]["red"]),  # type: ignore[index]
+    }
