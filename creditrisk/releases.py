@@ -72,6 +72,7 @@ class ReleaseParams(ParamsBlock):
     BLOCK: ClassVar[str] = "release"
     record: str
     metrics_path: str
+    validation_path: str
     max_drop: dict[str, float]
     max_rise: dict[str, float]
 
@@ -207,13 +208,15 @@ class GateRow:
     workspace: float | None
     rule: str
     breach: bool
+    shown: tuple[str, str] | None = None
 
     def cells(self) -> list[str]:
         def show(value: float | None) -> str:
             return "missing" if value is None else f"{value:.6f}"
         change = ("" if self.release is None or self.workspace is None
                   else f"{self.workspace - self.release:+.6f}")
-        return [self.metric, show(self.release), show(self.workspace), change, self.rule,
+        before, after = self.shown or (show(self.release), show(self.workspace))
+        return [self.metric, before, after, change, self.rule,
                 "BREACH" if self.breach else "ok"]
 
 
@@ -249,6 +252,22 @@ def released_metrics(repo: Path, release: Release, metrics_path: str) -> dict[st
     return json.loads(shown.stdout)
 
 
+def red_tests(validation: dict[str, Any] | None) -> set[str]:
+    return set(validation.get("red", [])) if validation else set()
+
+
+def new_red_rows(released: dict[str, Any] | None, workspace: dict[str, Any] | None) -> list[GateRow]:
+    """A validation test red now that was not red in the release is a breach (a release without a
+    validation pack had no red test)."""
+    return [GateRow(f"validation: {name}", None, None, "may not turn red", True, ("not red", "red"))
+            for name in sorted(red_tests(workspace) - red_tests(released))]
+
+
+def _released_validation(repo: Path, release: Release, path: str) -> dict[str, Any] | None:
+    shown = git(repo, "show", f"{release.commit}:{path}", check=False)
+    return json.loads(shown.stdout) if shown.returncode == 0 else None
+
+
 def run_gate(repo: Path, params: ReleaseParams) -> tuple[str, bool]:
     """The side-by-side table against the latest release, and whether the gate passes."""
     releases = load_releases(repo / params.record)
@@ -260,6 +279,9 @@ def run_gate(repo: Path, params: ReleaseParams) -> tuple[str, bool]:
         raise ReleaseError(f"{workspace_path}: no workspace metrics (run `dvc repro`)")
     rows = gate_rows(released_metrics(repo, latest, params.metrics_path), json.loads(workspace_path.read_text()),
                      params)
+    validation_path = repo / params.validation_path
+    workspace_validation = json.loads(validation_path.read_text()) if validation_path.is_file() else None
+    rows += new_red_rows(_released_validation(repo, latest, params.validation_path), workspace_validation)
     table = format_table(["metric", latest.tag, "workspace", "change", "tolerance", "verdict"],
                          [row.cells() for row in rows])
     breaches = [row.metric for row in rows if row.breach]

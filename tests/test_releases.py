@@ -236,3 +236,18 @@ def test_a_clone_without_tags_gets_them_from_make_setup_and_dvc_diffs_the_releas
     params = subprocess.run([dvc, "params", "diff", "v1.0.0", "v1.1.0"], cwd=clone, env=environment,
                             capture_output=True, text=True)
     assert params.returncode == 0 and "train.version" in params.stdout, params.stderr
+
+
+def test_the_gate_refuses_a_validation_test_that_turned_red(repo: Path) -> None:
+    (repo / "reports").mkdir(exist_ok=True)
+    (repo / "reports" / "validation.json").write_text(json.dumps({"red": ["band A jeffreys"]}))
+    released = commit_release_files(repo, "Release v1.0.0", GOOD_METRICS)
+    record(repo, Release("1.0.0", released, "2026-01-01T00:00:00+00:00", "a"))
+    report, passed = run_gate(repo, gate_params())
+    assert passed, "red in the release too: not new"
+    (repo / "reports" / "validation.json").write_text(json.dumps({"red": ["band A jeffreys", "hosmer_lemeshow"]}))
+    report, passed = run_gate(repo, gate_params())
+    assert not passed
+    line = next(line for line in report.splitlines() if "hosmer_lemeshow" in line)
+    assert "not red" in line and "BREACH" in line
+    assert "band A jeffreys" not in report, "red in the release as well: not a breach, not listed"
