@@ -192,17 +192,28 @@ def memory_limit(service: dict) -> int | None:
     return int(match.group(1)) * {"": 1, "k": 2**10, "m": 2**20, "g": 2**30}[match.group(2)]
 
 
-def external_bases(dockerfile: Path) -> set[str]:
-    """The images a Dockerfile's FROM lines name that are not its own stages."""
-    bases, stages = set(), set()
+def dockerfile_stages(dockerfile: Path) -> list[tuple[str | None, str]]:
+    """(stage name or None, what it is FROM) for each FROM line, in order."""
+    stages = []
     for line in dockerfile.read_text().splitlines():
         words = [word for word in line.split() if not word.startswith("--platform")]
         if len(words) >= 2 and words[0].upper() == "FROM":
-            if words[1] not in stages:
-                bases.add(words[1])
-            if len(words) == 4 and words[2].upper() == "AS":
-                stages.add(words[3])
-    return bases
+            stages.append((words[3] if len(words) == 4 and words[2].upper() == "AS" else None, words[1]))
+    return stages
+
+
+def external_bases(dockerfile: Path) -> set[str]:
+    """The images a Dockerfile's FROM lines name that are not its own stages."""
+    names = {name for name, _ in dockerfile_stages(dockerfile)}
+    return {base for _, base in dockerfile_stages(dockerfile) if base not in names}
+
+
+def leaf_stages(dockerfile: Path, targets: set[str]) -> list[str]:
+    """Named stages that no target is built FROM (e.g. a builder only COPY --from reads):
+    tagged, so that pruning leftovers of earlier runs keeps their layer cache."""
+    stages = dockerfile_stages(dockerfile)
+    bases = {base for _, base in stages}
+    return [name for name, _ in stages[:-1] if name and name not in bases and name not in targets]
 
 
 def qualified(image: str) -> str:
@@ -621,7 +632,28 @@ def build_images(compose: dict, report: Report, logs: Path) -> dict[str, str]:
         entry["largest_layer_bytes"] = max(layer["size"] for layer in
                                            json.loads(output(["podman", "history", "--format", "json", image])))
         images[name] = image
+    for dockerfile in sorted({service["build"]["dockerfile"] for service in compose["services"].values()}):
+        targets = {service["build"].get("target") for service in compose["services"].values()}
+        for stage in leaf_stages(REPO_ROOT / dockerfile, targets):
+            tag = f"localhost/{compose.get('name', 'creditrisk')}-cache:{Path(dockerfile).name.lower()}-{stage}"
+            output([*PODMAN_BUILD, "-q", "-f", dockerfile, "--target", stage, "-t", tag, "."], timeout=600,
+                   cwd=REPO_ROOT)
     return images
+
+
+def prune_earlier_runs(report: Report) -> None:
+    """Drop what earlier runs left in podman's storage (about 1 GB per change of the lock file):
+    untagged images built on a stand-in, and stand-ins of other inputs. The images just built,
+    the tagged stages and their layers (the cache of the next run) stay."""
+    current = f"{STAND_IN_CACHE_REPO}:{report.base.get('hash')}"
+    names = [name for image in json.loads(output(["podman", "images", "--format", "json"]))
+             for name in image.get("Names") or []]
+    for name in names:
+        if name.startswith(STAND_IN_CACHE_REPO + ":") and name != current:
+            # `podman untag IMAGE` alone would remove every name of the image; name the one to drop.
+            subprocess.run(["podman", "untag", name, name], capture_output=True, timeout=60)
+    pruned = output(["podman", "image", "prune", "--force", "--filter", f"label={STAND_IN_LABEL}"], timeout=600)
+    report.notes.append(f"removed {len(pruned.split())} image(s) earlier runs left in podman's storage")
 
 
 def python_facts(container: BuildahContainer) -> dict[str, str]:
@@ -718,6 +750,8 @@ def check_with_podman(report: Report, work: Path, rebuild_base: bool) -> None:
     step("stand-in base image")
     ensure_stand_in(base_image_name(compose), work, report, rebuild_base)
     images = build_images(compose, report, work)
+    if report.base.get("stand_in"):
+        prune_earlier_runs(report)
     configs = {name: inspect_image("podman", image) for name, image in images.items()}
     workspace = work / "workspace"
     workspace.mkdir()

@@ -211,3 +211,20 @@ def test_ci_installs_the_tools_the_check_needs() -> None:
     for tool in ("podman", "buildah", "debootstrap"):
         assert tool in ci, f".ci/run does not install {tool}"
     assert "make test" in ci and COMPOSE_FILE.exists()
+
+
+def test_the_builder_stages_are_tagged_so_that_pruning_keeps_their_cache() -> None:
+    targets = {service["build"].get("target") for service in compose_document()["services"].values()}
+    for dockerfile in ("Dockerfile.api", "Dockerfile.dashboard"):
+        assert check.leaf_stages(REPO_ROOT / dockerfile, targets) == ["builder"]
+
+
+@pytest.mark.parametrize("listing", [
+    '[{"Service": "api", "Health": "healthy"}, {"Service": "pipeline", "ExitCode": 0}]',
+    '{"Service": "api", "Health": "healthy"}\n{"Service": "pipeline", "ExitCode": 0}\n',
+])
+def test_compose_ps_is_read_in_both_of_its_json_shapes(monkeypatch: pytest.MonkeyPatch, listing: str) -> None:
+    """`docker compose ps --format json` printed one array before Compose 2.21, one object a line since."""
+    monkeypatch.setattr(check, "output", lambda argv, **_: listing)
+    states = check.compose_states(["docker", "compose"])
+    assert states["api"]["Health"] == "healthy" and states["pipeline"]["ExitCode"] == 0
