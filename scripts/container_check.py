@@ -52,6 +52,7 @@ import urllib.request
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
+from typing import Protocol
 
 import yaml
 
@@ -101,7 +102,8 @@ for page in pages:
     problems += [f"{page}: {item.value}" for item in app.exception]
     shown = [str(item.value)[:80] for item in app.error]
     print(f"{page}: {len(app.metric)} metrics" + (f", errors shown: {shown}" if shown else ""))
-raise SystemExit("\n".join(problems) if problems else 0)
+print("\n".join(f"EXCEPTION {problem}" for problem in problems))
+raise SystemExit(1 if problems else 0)
 '''
 
 
@@ -841,7 +843,26 @@ def check_memory(compose: dict, report: Report) -> None:
 
 # ---- checks shared by both paths ------------------------------------------------------------
 
-def shared_checks(stack: PodmanStack | DockerStack, report: Report) -> None:
+class Stack(Protocol):
+    """The running services, as the shared checks see them on either path."""
+
+    service_env: dict[str, dict[str, str]]  # service -> its compose `environment`
+
+    def base_url(self, name: str) -> str: ...
+
+    def exec(self, name: str, command: list[str], timeout: float = 180) -> subprocess.CompletedProcess:
+        """Run `command` in the service's container, as its image's user."""
+
+    def run_pipeline(self, dvc_args: list[str]) -> subprocess.CompletedProcess:
+        """`docker compose run --rm pipeline <dvc_args>`."""
+
+    def image(self, name: str) -> ImageConfig: ...
+
+    def examples_dir(self) -> Path:
+        """Where the README's examples find the @files they send (data/incoming/...)."""
+
+
+def shared_checks(stack: Stack, report: Report) -> None:
     readme = README.read_text()
     step("probe the HEALTHCHECK URLs from the host")
     for name in ("api", "dashboard"):
@@ -870,8 +891,7 @@ def shared_checks(stack: PodmanStack | DockerStack, report: Report) -> None:
     step("every dashboard page in its image, on the workspace")
     completed = stack.exec("dashboard", ["python", "-c", DASHBOARD_RUN], timeout=300)
     report.check("every dashboard page runs without an exception", completed.returncode == 0,
-                 (completed.stdout.strip() + " " + completed.stderr[-2000:]).strip() if completed.returncode
-                 else completed.stdout.strip())
+                 completed.stdout.strip() or completed.stderr[-2000:])
 
 
 def describe(command: str) -> str:
@@ -950,25 +970,31 @@ def compose_states(compose: list[str]) -> dict[str, dict]:
     return {row["Service"]: row for row in rows}
 
 
+@contextlib.contextmanager
+def without_compose_variables() -> Iterator[None]:
+    """Leave out of this process's environment, and so of every command it starts, the variables
+    docker-compose.yml interpolates: compose then sees a clean machine's defaults (a developer's
+    CREDITRISK_API_TOKEN would make the README's examples answer 401)."""
+    saved = dict(os.environ)
+    for name in set(re.findall(r"\$\{(\w+)", COMPOSE_FILE.read_text())):
+        os.environ.pop(name, None)
+    try:
+        yield
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
+
+
 def check_with_docker(report: Report, work: Path) -> None:
     if subprocess.run(["docker", "compose", "version"], capture_output=True, timeout=30).returncode != 0:
         raise CheckFailed("`docker compose` is missing: install the Docker Compose plugin")
     compose_doc = compose_document()
     report.engine = "docker compose"
     compose = ["docker", "compose", "-p", f"{compose_doc.get('name', 'creditrisk')}-check", "-f", str(COMPOSE_FILE)]
-    try:
-        step(f"{shlex.join(compose)} up --build --wait")
-        run = report.runs.setdefault("compose_up", {})
-        with timed(run):
-            up = run_logged([*compose, "up", "--build", "--wait"], work / "compose-up.log", timeout=2400)
-        states = compose_states(compose)
-        pipeline_ok = states.get("pipeline", {}).get("ExitCode") == 0
-        healthy = all(states.get(name, {}).get("Health") == "healthy" for name in ("api", "dashboard"))
-        if up.returncode != 0 and pipeline_ok and healthy:
-            report.notes.append("`up --wait` exited non-zero although the pipeline completed and both services "
-                                "are healthy (a known Compose behaviour with one-shot services)")
-        report.require("compose starts the stack: pipeline completed, api and dashboard healthy",
-                       pipeline_ok and healthy, f"{run['seconds']} s" if healthy else tail(work / "compose-up.log"))
+    with without_compose_variables(), contextlib.ExitStack() as cleanup:
+        cleanup.callback(subprocess.run, [*compose, "down", "-v", "--remove-orphans"], capture_output=True,
+                         timeout=300)
+        states = compose_up(compose, report, work)
         configs = {name: inspect_image("docker", row["Image"]) for name, row in states.items()}
         for name, config in configs.items():
             report.images[name] = {"image": states[name]["Image"], "size_bytes": config.size}
@@ -979,8 +1005,28 @@ def check_with_docker(report: Report, work: Path) -> None:
         output([*compose, "cp", f"api:{WORKSPACE_MOUNT}/data/incoming", str(examples / "data")])
         environments = {name: service_environment(compose_doc["services"][name]) for name in configs}
         shared_checks(DockerStack(compose, configs, environments, ports, examples), report)
-    finally:
-        subprocess.run([*compose, "down", "-v", "--remove-orphans"], capture_output=True, timeout=300)
+
+
+def compose_up(compose: list[str], report: Report, work: Path) -> dict[str, dict]:
+    """`up --build --wait`; requires the pipeline to have completed and both services to be
+    healthy, and returns `ps` per service."""
+    step(f"{shlex.join(compose)} up --build --wait")
+    run = report.runs.setdefault("compose_up", {})
+    with timed(run):
+        up = run_logged([*compose, "up", "--build", "--wait"], work / "compose-up.log", timeout=2400)
+    states = compose_states(compose)
+    pipeline_ok = states.get("pipeline", {}).get("ExitCode") == 0
+    healthy = all(states.get(name, {}).get("Health") == "healthy" for name in ("api", "dashboard"))
+    name = "compose starts the stack: pipeline completed, api and dashboard healthy"
+    if not (pipeline_ok and healthy):
+        logs = subprocess.run([*compose, "logs", "--no-color", "--tail", "60"], capture_output=True, text=True,
+                              timeout=120)
+        report.require(name, False, f"{tail(work / 'compose-up.log', 20)}\n{logs.stdout[-6000:]}")
+    if up.returncode != 0:
+        report.notes.append("`up --wait` exited non-zero although the pipeline completed and both services "
+                            "are healthy (a known Compose behaviour with one-shot services)")
+    report.check(name, True, f"{run['seconds']} s")
+    return states
 
 
 # ---- main -----------------------------------------------------------------------------------

@@ -228,3 +228,54 @@ def test_compose_ps_is_read_in_both_of_its_json_shapes(monkeypatch: pytest.Monke
     monkeypatch.setattr(check, "output", lambda argv, **_: listing)
     states = check.compose_states(["docker", "compose"])
     assert states["api"]["Health"] == "healthy" and states["pipeline"]["ExitCode"] == 0
+
+
+# ---- the Docker path, with the docker CLI replaced ------------------------------------------
+
+def _fake_docker(monkeypatch: pytest.MonkeyPatch, pipeline_exit: int) -> list[list[str]]:
+    """Record every docker command; answer `ps`, `port` and `image inspect` like a healthy stack."""
+    calls: list[list[str]] = []
+    listing = "\n".join(json.dumps(row) for row in [
+        {"Service": "pipeline", "ExitCode": pipeline_exit, "Image": "creditrisk-check-pipeline"},
+        {"Service": "api", "Health": "healthy", "Image": "creditrisk-check-api"},
+        {"Service": "dashboard", "Health": "healthy", "Image": "creditrisk-check-dashboard"}])
+
+    def run(argv: list[str], **_: object) -> subprocess.CompletedProcess:
+        calls.append(list(argv))
+        return subprocess.CompletedProcess(argv, 0, "", "")
+
+    def output(argv: list[str], **_: object) -> str:
+        calls.append(list(argv))
+        return listing if "ps" in argv else "127.0.0.1:8000\n" if "port" in argv else ""
+
+    config = check.ImageConfig(env={}, user="10001:10001", workdir="/app", entrypoint=[], cmd=[], healthcheck=None,
+                               exposed=[8000], size=1)
+    monkeypatch.setattr(check.subprocess, "run", run)
+    monkeypatch.setattr(check, "output", output)
+    monkeypatch.setattr(check, "run_logged", lambda argv, log, **_: run(argv))
+    monkeypatch.setattr(check, "inspect_image", lambda engine, image: config)
+    return calls
+
+
+def test_docker_path_checks_the_compose_stack_and_takes_it_down(monkeypatch: pytest.MonkeyPatch,
+                                                                 tmp_path: Path) -> None:
+    calls = _fake_docker(monkeypatch, pipeline_exit=0)
+    monkeypatch.setenv("CREDITRISK_API_TOKEN", "a developer's token")
+    seen: dict[str, object] = {}
+    monkeypatch.setattr(check, "shared_checks", lambda stack, report: seen.update(
+        stack=stack, token=os.environ.get("CREDITRISK_API_TOKEN")))
+    report = check.Report()
+    check.check_with_docker(report, tmp_path)
+    assert any(argv[-3:] == ["up", "--build", "--wait"] for argv in calls)
+    assert calls[-1][-3:] == ["down", "-v", "--remove-orphans"]
+    assert seen["stack"].ports == {"api": 8000, "dashboard": 8000} and seen["token"] is None
+    assert os.environ["CREDITRISK_API_TOKEN"] == "a developer's token"
+    assert set(report.images) == {"pipeline", "api", "dashboard"}
+
+
+def test_docker_path_takes_the_stack_down_when_the_pipeline_failed(monkeypatch: pytest.MonkeyPatch,
+                                                                    tmp_path: Path) -> None:
+    calls = _fake_docker(monkeypatch, pipeline_exit=1)
+    with pytest.raises(check.CheckFailed, match="pipeline completed"):
+        check.check_with_docker(check.Report(), tmp_path)
+    assert calls[-1][-3:] == ["down", "-v", "--remove-orphans"]
