@@ -22,6 +22,7 @@ class ApiConfig:
     max_errors: int = 50
     api_token: str | None = None
     log_busy_timeout_ms: int = 10_000
+    numpy_path: bool = True  # score through the verified numpy path (False: the sklearn pipeline only)
 
     @property
     def max_body_bytes(self) -> int:

@@ -10,7 +10,7 @@ from typing import Any
 
 from app.config import ApiConfig
 from creditrisk.modeling.bundle import load_bundle, verify_artifact, ArtifactError, ModelBundle
-from creditrisk.serving.fastpath import verified_predictor, FastPredictor
+from creditrisk.serving.scoring import batch_scorer, BatchScorer
 
 logger = logging.getLogger(__name__)
 
@@ -22,8 +22,7 @@ class ModelState:
     verified: str | None = None
     card: dict[str, Any] = field(default_factory=dict)
     loaded_at: str = field(default_factory=lambda: datetime.now(UTC).isoformat(timespec="seconds"))
-    predictor: FastPredictor | None = None  # the verified numpy path, None: score with the pipeline
-    scoring_path: str | None = None
+    scorer: BatchScorer | None = None
 
     @property
     def ready(self) -> bool:
@@ -54,8 +53,7 @@ def load_model_state(config: ApiConfig) -> ModelState:
         logger.exception("model not loaded")
         return ModelState(bundle=None, reason=f"model file {config.model_path} could not be loaded: "
                                               f"{type(error).__name__}: {error}")
-    predictor, scoring_path = verified_predictor(bundle)
+    scorer = batch_scorer(bundle, config.numpy_path)
     logger.info("model %s loaded from %s (%s); scoring through the %s", bundle.version, config.model_path,
-                verified, scoring_path)
-    return ModelState(bundle=bundle, verified=verified, card=read_model_card(config), predictor=predictor,
-                      scoring_path=scoring_path)
+                verified, scorer.route)
+    return ModelState(bundle=bundle, verified=verified, card=read_model_card(config), scorer=scorer)

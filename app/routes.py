@@ -26,7 +26,6 @@ from creditrisk.serving.scoring import (
     parse_json_body,
     prediction_records,
     predictions_csv,
-    score_batch,
     validate_batch,
     BatchError,
     RowError,
@@ -103,8 +102,8 @@ def write_prediction_log(batch: ValidatedBatch, scored: ScoredBatch, model_versi
     if api_state.log is None:
         return False
     try:
-        rows = predlog.log_rows(batch.columns or batch.frame, g.request_id, model_version, scored.pds,
-                                scored.bands, scored.decisions)
+        rows = predlog.log_rows(batch.frame, g.request_id, model_version, scored.pds, scored.bands,
+                                scored.decisions)
         api_state.log.append(rows)
     except Exception:
         api_state.metrics.log_failures.inc()
@@ -131,8 +130,8 @@ def predict() -> Response:
     config = api_state.config
     require_token(config)
     model = require_model()
-    bundle = model.bundle
-    assert bundle is not None
+    bundle, scorer = model.bundle, model.scorer
+    assert bundle is not None and scorer is not None
     day_first = day_first_argument()
     timings: dict[str, float] = {}
     with timed("parse", timings):
@@ -141,7 +140,7 @@ def predict() -> Response:
     with timed("validate", timings):
         batch = validate_contract(raw, config, day_first)
     with timed("predict", timings):
-        scored = score_batch(bundle, batch, model.predictor)
+        scored = scorer.score(batch)
     with timed("log", timings):
         logged = write_prediction_log(batch, scored, bundle.version)
     record_metrics(batch, scored)

@@ -1,18 +1,20 @@
-"""Scoring API speed and memory: gunicorn (2 workers) on loopback vs the model in-process.
+"""Scoring API speed and memory, with and without the numpy path, in the same run.
 
-Prints rows/s for batches of 1, 100, 1,000 and 10,000 rows sent as JSON records,
-columnar JSON and CSV; the model's own predict rows/s on the same already-validated
-rows with one thread, both through the sklearn pipeline (`bundle.predict_pd`, the
-issue's baseline) and through the numpy path the API scores with
-(`creditrisk.fastpath`, verified equal to it); the ratios; single-row latency at 8
-concurrent clients; the share of validation in a 10,000-row request; RSS per
-worker; the machine's load average (other processes share the cores). Every loop
-is bounded.
+Two gunicorn servers (2 workers each) on loopback serve the same model: one scores through the
+verified numpy path (`creditrisk.serving.fastpath`, what the API does by default), the other through
+the sklearn pipeline only (`ApiConfig.numpy_path = False`). Their measurements alternate round by
+round, so a change in the machine's load (other processes share the cores) hits both alike.
 
-Uses models/model.skops when present (checked against dvc.lock), else trains a
-small logistic regression on the sample export in a temporary folder.
+Prints, for each: rows/s for batches of 1, 100, 1,000 and 10,000 rows sent as JSON records, columnar
+JSON and CSV, beside the model's own in-process predict rows/s on the same validated rows with one
+thread (`bundle.predict_pd`, the targets' baseline, and the numpy path); single-row latency at 8
+concurrent clients; the share of validation in a 10,000-row request; RSS per worker; the load
+average before and after. Every loop is bounded.
 
-    python benchmarks/api_bench.py [--model PATH] [--workers 2] [--clients 8]
+Uses models/model.skops when present (checked against dvc.lock), else trains a small logistic
+regression on the sample export in a temporary folder.
+
+    python benchmarks/api_bench.py [--model PATH] [--workers 2] [--clients 8] [--rounds 4]
 """
 
 from __future__ import annotations
@@ -29,8 +31,10 @@ import subprocess  # noqa: E402
 import sys  # noqa: E402
 import tempfile  # noqa: E402
 import time  # noqa: E402
-from collections.abc import Callable  # noqa: E402
+from collections.abc import Callable, Iterator  # noqa: E402
 from concurrent.futures import ThreadPoolExecutor  # noqa: E402
+from contextlib import ExitStack, contextmanager  # noqa: E402
+from dataclasses import dataclass, field, replace  # noqa: E402
 from pathlib import Path  # noqa: E402
 
 import numpy as np  # noqa: E402
@@ -38,10 +42,10 @@ import orjson  # noqa: E402
 import pandas as pd  # noqa: E402
 import psutil  # noqa: E402
 import requests  # noqa: E402
+from flask import Flask  # noqa: E402
 from threadpoolctl import threadpool_limits  # noqa: E402
 
 from creditrisk.modeling.bundle import load_bundle, save_bundle, ModelBundle, RiskBand  # noqa: E402
-from creditrisk.serving.fastpath import verified_predictor, FastPredictor  # noqa: E402
 from creditrisk.data.contract import (  # noqa: E402
     CATEGORICAL_FEATURES,
     coerce_and_validate,
@@ -50,7 +54,7 @@ from creditrisk.data.contract import (  # noqa: E402
     NUMERIC_FEATURES,
     TARGET,
 )
-from creditrisk.serving.scoring import validate_batch  # noqa: E402
+from creditrisk.serving.scoring import batch_scorer, validate_batch  # noqa: E402
 from creditrisk.params import configured  # noqa: E402
 from creditrisk.data.synthetic import generate_history, GenerateParams  # noqa: E402
 
@@ -59,6 +63,16 @@ BATCHES = (1, 100, 1000, 10_000)
 FORMATS = ("records", "columnar", "csv")
 TARGETS = {"csv": 0.8, "columnar": 0.8, "records": 0.5}
 P99_TARGET_MS, VALIDATION_SHARE_TARGET, RSS_TARGET_MB = 60.0, 0.20, 250.0
+WAYS = {"numpy": "app:create_app()", "pipeline": "benchmarks.api_bench:pipeline_only_app()"}
+STAGES = ("parse", "validate", "predict", "log", "respond")
+
+
+def pipeline_only_app() -> Flask:
+    """The API as gunicorn starts it, scoring through the sklearn pipeline only (the 'without' server)."""
+    from app import create_app
+    from app.config import config_from_env
+
+    return create_app(replace(config_from_env(), numpy_path=False))
 
 
 def sample_rows(rows: int, seed: int = 7) -> pd.DataFrame:
@@ -103,13 +117,13 @@ def bodies(frame: pd.DataFrame) -> dict[str, tuple[bytes, str]]:
     }
 
 
-def median_seconds(action: Callable[[], object], repeats: int) -> float:
+def timings_of(action: Callable[[], object], repeats: int) -> list[float]:
     times = []
     for _ in range(repeats):
         start = time.perf_counter()
         action()
         times.append(time.perf_counter() - start)
-    return statistics.median(times)
+    return times
 
 
 def repeats_for(rows: int) -> int:
@@ -122,25 +136,37 @@ def free_port() -> int:
         return int(probe.getsockname()[1])
 
 
-def start_gunicorn(model: Path, lock: Path, directory: Path, workers: int) -> tuple[subprocess.Popen[bytes], str]:
+@contextmanager
+def gunicorn(app: str, model: Path, lock: Path, directory: Path, workers: int) -> Iterator[tuple[str, int]]:
+    """A gunicorn server of `app` (its URL and master pid) until the block ends."""
+    directory.mkdir(parents=True, exist_ok=True)
     port = free_port()
     env = {key: value for key, value in os.environ.items() if not key.startswith("CREDITRISK_")}
     env.update({"CREDITRISK_MODEL_PATH": str(model), "CREDITRISK_DVC_LOCK": str(lock),
                 "CREDITRISK_PREDICTION_LOG": str(directory / "predictions.sqlite"),
                 "WEB_CONCURRENCY": str(workers), "PROMETHEUS_MULTIPROC_DIR": str(directory / "metrics")})
-    process = subprocess.Popen(
-        [sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py", "--bind", f"127.0.0.1:{port}",
-         "--access-logfile", os.devnull],
-        cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=open(directory / "gunicorn.err", "wb"))  # noqa: SIM115
-    url = f"http://127.0.0.1:{port}"
+    with open(directory / "gunicorn.err", "wb") as errors:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py", "--bind", f"127.0.0.1:{port}",
+             "--access-logfile", os.devnull, app], cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=errors)
+    try:
+        url = f"http://127.0.0.1:{port}"
+        wait_until_ready(url, process, workers, directory / "gunicorn.err")
+        yield url, process.pid
+    finally:
+        process.terminate()
+        process.wait(30)
+
+
+def wait_until_ready(url: str, process: subprocess.Popen[bytes], workers: int, errors: Path) -> None:
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
         if process.poll() is not None:
-            raise SystemExit(f"gunicorn exited: {(directory / 'gunicorn.err').read_text()[-2000:]}")
+            raise SystemExit(f"gunicorn exited: {errors.read_text()[-2000:]}")
         try:
             ready = requests.get(f"{url}/ready", timeout=2)
             if ready.status_code == 200 and len(psutil.Process(process.pid).children()) == workers:
-                return process, url
+                return
             if ready.status_code == 503:
                 raise SystemExit(f"the API is not ready: {ready.json().get('reason')}")
         except requests.ConnectionError:
@@ -150,45 +176,43 @@ def start_gunicorn(model: Path, lock: Path, directory: Path, workers: int) -> tu
     raise SystemExit("gunicorn did not start in 120 s")
 
 
-def api_rows_per_second(url: str, rows: int, body: bytes, content_type: str) -> tuple[float, dict[str, float]]:
+@dataclass
+class Way:
+    """What one server (one way of scoring) measured, pooled over the rounds."""
+
+    url: str
+    pid: int
+    seconds: dict[tuple[int, str], list[float]] = field(default_factory=dict)
+    stages: dict[tuple[int, str], dict[str, list[float]]] = field(default_factory=dict)
+    latencies_ms: list[float] = field(default_factory=list)
+
+    def rows_per_second(self, rows: int, name: str) -> float:
+        return rows / statistics.median(self.seconds[(rows, name)])
+
+    def stage_ms(self, rows: int, name: str) -> str:
+        found = self.stages.get((rows, name), {})
+        return "/".join(f"{statistics.median(found[s]) if s in found else float('nan'):.1f}" for s in STAGES)
+
+
+def post_batch(way: Way, rows: int, name: str, body: bytes, content_type: str, repeats: int) -> None:
     session = requests.Session()
-    headers = {"Content-Type": content_type}
-    timings: dict[str, list[float]] = {}
+    stages = way.stages.setdefault((rows, name), {})
 
     def call() -> None:
-        response = session.post(f"{url}/predict", data=body, headers=headers, timeout=120)
+        response = session.post(f"{way.url}/predict", data=body, headers={"Content-Type": content_type},
+                                timeout=120)
         if response.status_code != 200:
             raise SystemExit(f"{rows} rows: HTTP {response.status_code}: {response.text[:500]}")
         for part in response.headers.get("Server-Timing", "").split(","):
-            name, _, duration = part.strip().partition(";dur=")
+            stage, _, duration = part.strip().partition(";dur=")
             if duration:
-                timings.setdefault(name, []).append(float(duration))
+                stages.setdefault(stage, []).append(float(duration))
 
     call()  # warm-up (and both workers see a request of this size soon)
-    seconds = median_seconds(call, repeats_for(rows))
-    return rows / seconds, {name: statistics.median(values) for name, values in timings.items()}
+    way.seconds.setdefault((rows, name), []).extend(timings_of(call, repeats))
 
 
-def in_process_rows_per_second(predict: Callable[[pd.DataFrame], object], frame: pd.DataFrame) -> float:
-    """rows/s of `predict` on the rows after the contract, one thread."""
-    contract = coerce_and_validate(frame, purpose="scoring").frame
-    with threadpool_limits(limits=1):
-        predict(contract)
-        return len(frame) / median_seconds(lambda: predict(contract), repeats_for(len(frame)))
-
-
-def validation_share(bundle: ModelBundle, predictor: FastPredictor | None,
-                     frame: pd.DataFrame) -> tuple[float, float, float]:
-    """Seconds to validate the rows, to predict them with the pipeline, and with the numpy path."""
-    contract = coerce_and_validate(frame, purpose="scoring").frame
-    with threadpool_limits(limits=1):
-        validate = median_seconds(lambda: validate_batch(frame), 9)
-        pipeline = median_seconds(lambda: bundle.predict_pd(contract), 9)
-        numpy_path = median_seconds(lambda: predictor.predict_pd(contract), 9) if predictor else pipeline
-    return validate, pipeline, numpy_path
-
-
-def single_row_latencies(url: str, row: bytes, clients: int, per_client: int) -> np.ndarray:
+def single_row_latencies(url: str, row: bytes, clients: int, per_client: int) -> list[float]:
     def client(_: int) -> list[float]:
         session = requests.Session()
         latencies = []
@@ -196,25 +220,93 @@ def single_row_latencies(url: str, row: bytes, clients: int, per_client: int) ->
             start = time.perf_counter()
             response = session.post(f"{url}/predict", data=row, headers={"Content-Type": "application/json"},
                                     timeout=30)
-            latencies.append(time.perf_counter() - start)
+            latencies.append((time.perf_counter() - start) * 1000)
             if response.status_code != 200:
                 raise SystemExit(f"single row: HTTP {response.status_code}: {response.text[:300]}")
         return latencies
 
     with ThreadPoolExecutor(clients) as pool:
-        return np.array([value for values in pool.map(client, range(clients)) for value in values]) * 1000
+        return [value for values in pool.map(client, range(clients)) for value in values]
 
 
-def worker_memory(master: int) -> list[tuple[int, float, float]]:
-    result = []
-    for worker in psutil.Process(master).children():
-        info = worker.memory_full_info()
-        result.append((worker.pid, info.rss / 2**20, info.uss / 2**20))
-    return result
+def measure_rounds(ways: dict[str, Way], frames: dict[int, pd.DataFrame], args: argparse.Namespace) -> None:
+    """Every measurement once per way per round, the ways alternating."""
+    payloads = {rows: bodies(frame) for rows, frame in frames.items()}
+    per_round = max(1, args.requests_per_client // args.rounds)
+    for round_number in range(args.rounds):
+        order = list(ways.values()) if round_number % 2 == 0 else list(reversed(ways.values()))
+        for way in order:
+            for rows in BATCHES:
+                for name, (body, content_type) in payloads[rows].items():
+                    post_batch(way, rows, name, body, content_type, max(2, repeats_for(rows) // args.rounds))
+            way.latencies_ms += single_row_latencies(way.url, payloads[1]["records"][0], args.clients, per_round)
+
+
+def in_process(bundle: ModelBundle, frames: dict[int, pd.DataFrame]) -> dict[str, dict[int, float]]:
+    """rows/s of the pipeline's and the numpy path's predict_pd on validated rows, one thread."""
+    predictors = {"pipeline": bundle.predict_pd, "numpy": batch_scorer(bundle).predict_pd}
+    found: dict[str, dict[int, float]] = {way: {} for way in predictors}
+    with threadpool_limits(limits=1):
+        for rows, frame in frames.items():
+            contract = coerce_and_validate(frame, purpose="scoring").frame
+            for way, predict in predictors.items():
+                predict(contract)
+                found[way][rows] = rows / statistics.median(timings_of(lambda: predict(contract),
+                                                                       repeats_for(rows)))
+    return found
+
+
+def validation_seconds(bundle: ModelBundle, frame: pd.DataFrame) -> dict[str, float]:
+    """Seconds to validate the rows, and to predict them through the pipeline and the numpy path."""
+    contract = coerce_and_validate(frame, purpose="scoring").frame
+    fast = batch_scorer(bundle).predict_pd
+    with threadpool_limits(limits=1):
+        return {"validate": statistics.median(timings_of(lambda: validate_batch(frame), 9)),
+                "pipeline": statistics.median(timings_of(lambda: bundle.predict_pd(contract), 9)),
+                "numpy": statistics.median(timings_of(lambda: fast(contract), 9))}
+
+
+def worker_memory(master: int) -> list[float]:
+    return [worker.memory_full_info().rss / 2**20 for worker in psutil.Process(master).children()]
 
 
 def verdict(ok: bool) -> str:
     return "ok" if ok else "MISSED"
+
+
+def load_average() -> str:
+    return " ".join(f"{value:.2f}" for value in os.getloadavg())
+
+
+def report(ways: dict[str, Way], local: dict[str, dict[int, float]], seconds: dict[str, float],
+           memory: dict[str, list[float]], args: argparse.Namespace) -> None:
+    """The tables and the targets, for each way."""
+    print(f"\n{'rows':>6} {'format':>9} {'in-process rows/s (pipeline/numpy)':>36} "
+          f"{'API rows/s with numpy path':>27} {'without':>9}  server ms with / without (parse/validate/predict/log/respond)")
+    for rows in BATCHES:
+        for name in FORMATS:
+            print(f"{rows:>6} {name:>9} {local['pipeline'][rows]:>17.0f} / {local['numpy'][rows]:<16.0f} "
+                  f"{ways['numpy'].rows_per_second(rows, name):>27.0f} {ways['pipeline'].rows_per_second(rows, name):>9.0f}"
+                  f"  {ways['numpy'].stage_ms(rows, name)}  /  {ways['pipeline'].stage_ms(rows, name)}")
+    largest = BATCHES[-1]
+    print(f"\nvalidation of {largest} rows (parse excluded, in-process): {seconds['validate'] * 1000:.1f} ms; "
+          f"predict {seconds['pipeline'] * 1000:.1f} ms through the pipeline, "
+          f"{seconds['numpy'] * 1000:.1f} ms through the numpy path")
+    print(f"\ntargets, with the numpy path | without it ({args.clients} clients x {args.requests_per_client} "
+          f"single-row requests each way, {args.rounds} alternating rounds):")
+    for name, target in TARGETS.items():
+        ratios = [ways[way].rows_per_second(largest, name) / local["pipeline"][largest] for way in ("numpy", "pipeline")]
+        print(f"  {name:>9} at {largest} rows >= {target:.1f}x in-process pipeline: "
+              + " | ".join(f"{ratio:.2f}x {verdict(ratio >= target)}" for ratio in ratios))
+    percentiles = {way: np.percentile(ways[way].latencies_ms, [50, 95, 99]) for way in ways}
+    print(f"  single-row p99 < {P99_TARGET_MS:.0f} ms: " + " | ".join(
+        f"{percentiles[way][2]:.1f} ms {verdict(percentiles[way][2] < P99_TARGET_MS)} "
+        f"(p50 {percentiles[way][0]:.1f}, p95 {percentiles[way][1]:.1f})" for way in ("numpy", "pipeline")))
+    shares = [seconds["validate"] / seconds[way] for way in ("numpy", "pipeline")]
+    print(f"  validation <= {VALIDATION_SHARE_TARGET:.0%} of predict: "
+          + " | ".join(f"{share:.0%} {verdict(share <= VALIDATION_SHARE_TARGET)}" for share in shares))
+    print(f"  RSS per worker < {RSS_TARGET_MB:.0f} MB: " + " | ".join(
+        f"{max(memory[way]):.0f} MB {verdict(max(memory[way]) < RSS_TARGET_MB)}" for way in ("numpy", "pipeline")))
 
 
 def main() -> None:
@@ -223,71 +315,27 @@ def main() -> None:
     parser.add_argument("--lock", type=Path, default=REPO / "dvc.lock")
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--clients", type=int, default=8)
-    parser.add_argument("--requests-per-client", type=int, default=50)
+    parser.add_argument("--requests-per-client", type=int, default=60)
+    parser.add_argument("--rounds", type=int, default=4)
     args = parser.parse_args()
-
-    with tempfile.TemporaryDirectory(prefix="api-bench-") as temporary:
+    with tempfile.TemporaryDirectory(prefix="api-bench-") as temporary, ExitStack() as servers:
         directory = Path(temporary)
         model, lock = args.model, args.lock
         if not model.exists():
             print(f"{model} not found: training a fallback logistic regression on the sample export")
             model, lock = fallback_bundle(directory), directory / "dvc.lock"
         bundle = load_bundle(model, lock)
-        predictor, scoring_path = verified_predictor(bundle)
-        print(f"model: {model} (version {bundle.version}, {type(bundle.pipeline).__name__}); "
-              f"the API scores through the {scoring_path}")
-        print(f"load average before: {' '.join(f'{value:.2f}' for value in os.getloadavg())} "
-              f"({os.cpu_count()} cores; other processes compete for them)")
+        print(f"model: {model} (version {bundle.version}); the API scores through the {batch_scorer(bundle).route}")
+        print(f"load average before: {load_average()} ({os.cpu_count()} cores; other processes compete for them)")
         frames = {rows: sample_rows(rows) for rows in BATCHES}
-        fast_predict = predictor.predict_pd if predictor else bundle.predict_pd
-
-        process, url = start_gunicorn(model, lock, directory, args.workers)
-        try:
-            print(f"\n{'rows':>6} {'format':>9} {'API rows/s':>11} {'pipeline rows/s':>16} {'ratio':>6} "
-                  f"{'numpy rows/s':>13} {'ratio':>6}  server ms (parse/validate/predict/log/respond)")
-            ratios: dict[str, tuple[float, float]] = {}
-            for rows in BATCHES:
-                pipeline = in_process_rows_per_second(bundle.predict_pd, frames[rows])
-                numpy_path = in_process_rows_per_second(fast_predict, frames[rows])
-                for name, (body, content_type) in bodies(frames[rows]).items():
-                    api, stages = api_rows_per_second(url, rows, body, content_type)
-                    if rows == BATCHES[-1]:
-                        ratios[name] = (api / pipeline, api / numpy_path)
-                    parts = "/".join(f"{stages.get(s, float('nan')):.1f}"
-                                     for s in ("parse", "validate", "predict", "log", "respond"))
-                    print(f"{rows:>6} {name:>9} {api:>11.0f} {pipeline:>16.0f} {api / pipeline:>6.2f} "
-                          f"{numpy_path:>13.0f} {api / numpy_path:>6.2f}  {parts}")
-
-            row = bodies(frames[1])["records"][0]
-            latencies = single_row_latencies(url, row, args.clients, args.requests_per_client)
-            p50, p95, p99 = np.percentile(latencies, [50, 95, 99])
-            memory = worker_memory(process.pid)
-        finally:
-            process.terminate()
-            process.wait(30)
-
-    validate, predict, numpy_predict = validation_share(bundle, predictor, frames[BATCHES[-1]])
-    share = validate / predict
-    print(f"\nsingle row, {args.clients} concurrent clients x {args.requests_per_client} requests: "
-          f"p50 {p50:.1f} ms, p95 {p95:.1f} ms, p99 {p99:.1f} ms")
-    print(f"validation of {BATCHES[-1]} rows (parse excluded, in-process): {validate * 1000:.1f} ms; "
-          f"model predict {predict * 1000:.1f} ms through the pipeline (share {share:.0%}), "
-          f"{numpy_predict * 1000:.1f} ms through the numpy path (share {validate / numpy_predict:.0%})")
-    for pid, rss, uss in memory:
-        print(f"worker {pid}: RSS {rss:.0f} MB (unique {uss:.0f} MB, the rest shared with the master)")
-
-    print(f"load average after: {' '.join(f'{value:.2f}' for value in os.getloadavg())}")
-
-    print("\ntargets (in-process = the pipeline's predict_pd; in brackets: vs the numpy path):")
-    for name, target in TARGETS.items():
-        versus_pipeline, versus_numpy = ratios[name]
-        print(f"  {name:>9} at {BATCHES[-1]} rows >= {target:.1f}x in-process: {versus_pipeline:.2f}x "
-              f"({versus_numpy:.2f}x) {verdict(versus_pipeline >= target)}")
-    print(f"  single-row p99 < {P99_TARGET_MS:.0f} ms: {p99:.1f} ms {verdict(p99 < P99_TARGET_MS)}")
-    print(f"  validation <= {VALIDATION_SHARE_TARGET:.0%} of predict: {share:.0%} "
-          f"{verdict(share <= VALIDATION_SHARE_TARGET)}")
-    largest = max(rss for _, rss, _ in memory)
-    print(f"  RSS per worker < {RSS_TARGET_MB:.0f} MB: {largest:.0f} MB {verdict(largest < RSS_TARGET_MB)}")
+        ways = {way: Way(*servers.enter_context(gunicorn(app, model, lock, directory / way, args.workers)))
+                for way, app in WAYS.items()}
+        measure_rounds(ways, frames, args)
+        memory = {way: worker_memory(ways[way].pid) for way in ways}
+    local = in_process(bundle, frames)
+    seconds = validation_seconds(bundle, frames[BATCHES[-1]])
+    print(f"load average after: {load_average()}")
+    report(ways, local, seconds, memory, args)
 
 
 if __name__ == "__main__":

@@ -3,7 +3,9 @@ whenever it cannot prove that."""
 
 from __future__ import annotations
 
+import ast
 from dataclasses import replace
+from pathlib import Path
 
 import numpy as np
 import orjson
@@ -14,10 +16,11 @@ from hypothesis import strategies as st
 from threadpoolctl import threadpool_limits
 
 from app import create_app
-from tests.shipped import shipped
+from tests.shipped import shipped, REPO_ROOT
 from creditrisk.serving import prediction_log as predlog
 from creditrisk.modeling.bundle import ModelBundle, RiskBand
 from creditrisk.serving.fastpath import matches_pipeline, probe_frame, verified_predictor, FastPredictor
+from creditrisk.serving.scoring import batch_scorer
 from creditrisk.modeling.features import default_target, raw_inputs, FeatureSet
 from creditrisk.modeling.training import fit_final, TrainParams
 from creditrisk.data.contract import coerce_and_validate, DATE
@@ -134,21 +137,48 @@ def _shared_bundle(loans: tuple[pd.DataFrame, pd.DataFrame]) -> ModelBundle:
     return _BUNDLES["logistic"]
 
 
-def test_contract_column_arrays_score_and_log_like_the_contract_frame(loans) -> None:
-    """The API hands the validated column arrays on (no pandas call per column): same PDs, same log rows."""
+def test_the_api_scores_the_same_with_the_numpy_path_and_without(loans, tmp_path) -> None:
+    """The numpy path is a route inside the batch scorer: same PDs, bands, warnings and log rows."""
     bundle = _shared_bundle(loans)
-    predictor = FastPredictor.build(bundle)
+    assert batch_scorer(bundle).route.startswith("numpy path")
+    assert batch_scorer(bundle, numpy_path=False).fast is None
     raw = sample_frame(30, seed=8).astype(object)
     raw.loc[3, "edad_cliente"] = 122
     raw.loc[5, "tendencia_ingresos"] = None
-    raw.loc[7, "fecha_prestamo"] = "2025-02-30T10:00:00"
-    result = coerce_and_validate(raw, purpose="scoring")
-    pds = predictor.predict_pd(result.columns, len(raw))
-    np.testing.assert_allclose(pds, bundle.predict_pd(result.frame), rtol=1e-12, atol=1e-15)
-    bands, decisions = bundle.band_of(pds), bundle.decide(pds)
-    stamp = "2025-06-01T00:00:00.000000+00:00"
-    assert (predlog.log_rows(result.columns, "r", "v", pds, bands, decisions, logged_at=stamp)
-            == predlog.log_rows(result.frame, "r", "v", pds, bands, decisions, logged_at=stamp))
+    raw.loc[7, "salario_cliente"] = "mucho"
+    body = orjson.dumps(raw.where(raw.notna(), None).to_dict("records"))
+    model = save_test_bundle(tmp_path, bundle)
+    answers, logs = [], []
+    for numpy_path in (True, False):
+        log = tmp_path / f"log-{numpy_path}.sqlite"
+        client = create_app(api_config(tmp_path, model, prediction_log=log, numpy_path=numpy_path)).test_client()
+        response = client.post("/predict", data=body, content_type="application/json",
+                               headers={"X-Request-Id": "same"})
+        assert response.status_code == 200, response.get_data(as_text=True)
+        answers.append(response.get_json())
+        logs.append(predlog.read_log(log).drop(columns=["logged_at"]))
+    with_numpy, without = answers
+    np.testing.assert_allclose([p["pd"] for p in with_numpy["predictions"]],
+                               [p["pd"] for p in without["predictions"]], rtol=1e-12, atol=1e-15)
+    assert [{**p, "pd": None} for p in with_numpy["predictions"]] == [{**p, "pd": None} for p in without["predictions"]]
+    pd.testing.assert_frame_equal(logs[0].drop(columns=["pd"]), logs[1].drop(columns=["pd"]))
+
+
+def _imports_fastpath(path: Path) -> bool:
+    for node in ast.walk(ast.parse(path.read_text())):
+        names = ([alias.name for alias in node.names] if isinstance(node, ast.Import) else
+                 [node.module or "", *(alias.name for alias in node.names)] if isinstance(node, ast.ImportFrom) else [])
+        if any("fastpath" in name for name in names):
+            return True
+    return False
+
+
+def test_nothing_outside_serving_uses_the_numpy_path() -> None:
+    """The fast path is confined to creditrisk/serving/ (and its own tests), behind BatchScorer."""
+    users = {path.relative_to(REPO_ROOT).as_posix()
+             for folder in ("creditrisk", "app", "stages", "dashboard", "benchmarks")
+             for path in (REPO_ROOT / folder).rglob("*.py") if _imports_fastpath(path)}
+    assert users == {"creditrisk/serving/scoring.py"}
 
 
 def test_extreme_but_valid_values_are_scored_not_a_500(loans, tmp_path) -> None:

@@ -117,18 +117,13 @@ class Issue:
 
 @dataclass
 class ValidationResult:
-    """The contract frame, what was nulled and why, and the fatal issues.
-
-    `columns` holds the frame's columns as the arrays it was built from, for
-    callers that go on with numpy (each frame[column] costs a pandas call).
-    """
+    """The contract frame, what was nulled and why, and the fatal issues."""
 
     frame: pd.DataFrame
     nulled: dict[str, dict[str, int]] = field(default_factory=dict)
     nulled_rows: dict[tuple[str, str], np.ndarray] = field(default_factory=dict)
     fatal: list[Issue] = field(default_factory=list)
     unknown_columns: list[str] = field(default_factory=list)
-    columns: dict[str, Any] = field(default_factory=dict)
 
     @property
     def ok(self) -> bool:
@@ -651,4 +646,4 @@ def coerce_and_validate(
             nulled[spec.name] = counts
         columns[spec.name] = coerced.values
     return ValidationResult(frame=pd.DataFrame(columns, index=frame.index), nulled=nulled,
-                            nulled_rows=nulled_rows, fatal=fatal, unknown_columns=unknown, columns=columns)
+                            nulled_rows=nulled_rows, fatal=fatal, unknown_columns=unknown)

@@ -291,51 +291,26 @@ class DomainFeatures(TransformerMixin, BaseEstimator):
         return np.asarray([*self.numeric, *self.categorical], dtype=object)
 
 
-@dataclass(frozen=True)
-class ModelColumns:
-    """The model frame as arrays: numbers as float64, each category as distinct texts and codes.
-
-    What `build_model_frame` puts in a DataFrame, for callers that go on with numpy
-    (building the frame costs more than computing it for a one-row batch).
-    """
-
-    numeric: dict[str, np.ndarray]
-    categories: dict[str, tuple[list[str], np.ndarray]]
-
-
-def model_columns(frame: pd.DataFrame | Mapping[str, Column], numeric: list[str], categorical: list[str],
-                  rows: int | None = None) -> ModelColumns:
-    """Compute the named columns from raw contract columns (see DomainFeatures).
-
-    `frame` may also be a mapping of column name -> array (then `rows` gives the row count).
-    """
-    rows = len(frame) if isinstance(frame, pd.DataFrame) else rows
-    if rows is None:
-        raise ValueError("model_columns needs the row count when given a mapping of columns")
-    source = _raw_columns(frame, raw_inputs([*numeric, *categorical]), rows)
-    return ModelColumns(
-        numeric={name: _as_numeric(ENGINEERED[name].compute(source) if name in ENGINEERED else source[name])
-                 for name in numeric},
-        categories={name: _texts_and_codes(ENGINEERED[name].compute(source) if name in ENGINEERED
-                                           else source[name])
-                    for name in categorical},
-    )
-
-
 def build_model_frame(frame: pd.DataFrame, numeric: list[str], categorical: list[str]) -> pd.DataFrame:
     """Compute the named columns from raw contract columns (see DomainFeatures)."""
-    computed = model_columns(frame, numeric, categorical)
-    columns: dict[str, Column] = dict(computed.numeric)
-    for name, (texts, codes) in computed.categories.items():
-        columns[name] = _take_categories(texts, codes)
+    source = _raw_columns(frame, raw_inputs([*numeric, *categorical]))
+    columns: dict[str, Column] = {name: _as_numeric(_computed(name, source)) for name in numeric}
+    for name in categorical:
+        columns[name] = _as_category(_computed(name, source))
     return pd.DataFrame(columns, index=frame.index)
 
 
-def _raw_columns(frame: pd.DataFrame | Mapping[str, Column], names: list[str], rows: int) -> dict[str, Column]:
+def _computed(name: str, source: RawColumns) -> Column:
+    """An engineered feature computed from the raw inputs, or a raw input as it is."""
+    return ENGINEERED[name].compute(source) if name in ENGINEERED else source[name]
+
+
+def _raw_columns(frame: pd.DataFrame, names: list[str]) -> dict[str, Column]:
     """The raw inputs: numbers as float64 arrays, the loan date as datetime64, categories as given.
 
     An absent column counts as missing in every row.
     """
+    rows = len(frame)
     source: dict[str, Column] = {}
     for name in names:
         values = frame[name] if name in frame else None

@@ -1,26 +1,37 @@
 """The fitted model's arithmetic on numpy arrays: the same PDs, without sklearn's per-call cost.
 
-sklearn's Pipeline and ColumnTransformer spend several milliseconds per call on
-pandas handling and input checks, whatever the number of rows; the API pays that
-on every one-row request. `FastPredictor` reads the fitted pipeline the train
-stage builds,
+sklearn's ColumnTransformer, forest and calibration wrapper spend several milliseconds per call on
+pandas handling, input checks and job dispatch, whatever the number of rows; the API pays that on
+every one-row request (benchmarks/api_bench.py measures both ways). For the pipelines the train stage
+builds,
 
     DomainFeatures -> [CalibratedClassifierCV of] Pipeline(
         ColumnTransformer(numeric: SimpleImputer -> encoder, categorical: OneHotEncoder),
         estimator)
 
-computes the domain features as arrays, imputes and one-hot encodes from the
-fitted attributes, then calls the fitted encoder, estimator and calibrators
-themselves on those arrays, as the pipeline calls them (a random forest's trees
-one by one, skipping the forest's per-call dispatch). Any other structure is
-not handled (`build` returns None), and a predictor is used only after
-`matches_pipeline` found it equal to `bundle.predict_pd` on probe rows made from
-the model's own categories: the pipeline stays the reference.
+`FastPredictor` runs the pipeline's own first step (`DomainFeatures.transform`, the model frame),
+imputes and one-hot encodes from the fitted attributes, then calls the fitted encoder, estimator and
+calibrators on those arrays as the pipeline calls them (a random forest's trees one by one, skipping
+the forest's per-call dispatch). Any other structure is not handled (`build` returns None).
+
+It reads the contract frame that `bundle.predict_pd` reads, and nothing outside this package knows it
+exists: `scoring.BatchScorer` uses it only after `matches_pipeline` found it equal to the pipeline on
+probe rows made from the model's own categories, so the pipeline stays the reference.
+
+scikit-learn API it relies on: documented fitted attributes (`Pipeline.steps`,
+`ColumnTransformer.transformers_`, `SimpleImputer.statistics_`, `OneHotEncoder.categories_`,
+`infrequent_categories_`, `drop_idx_`, a forest's `estimators_`, `CalibratedClassifierCV.calibrated_classifiers_`)
+and documented methods, with the documented `check_input=False` of a single tree's `predict_proba`
+(the check costs ~70 µs per tree and call, ten times the prediction). Not documented: the fields of the
+"classifier and calibrator pairs" in `calibrated_classifiers_` (`estimator`, `calibrators`, `method` of
+sklearn's private `_CalibratedClassifier`) and `predict` of the private `_SigmoidCalibration`. No public
+call reaches a calibrated model's fitted estimator; if a scikit-learn release changes them, `build`
+returns None or the check at load fails, and the API scores through the pipeline.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -31,11 +42,14 @@ from sklearn.compose import ColumnTransformer
 from sklearn.ensemble import ExtraTreesClassifier, RandomForestClassifier
 from sklearn.impute import SimpleImputer
 from sklearn.pipeline import Pipeline
-from sklearn.preprocessing import OneHotEncoder
+from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
-from creditrisk.modeling.bundle import ModelBundle
-from creditrisk.modeling.features import model_columns, raw_inputs, DomainFeatures, ModelColumns
 from creditrisk.data.contract import DATE, MISSING_CATEGORY
+from creditrisk.modeling.bundle import ModelBundle
+from creditrisk.modeling.features import raw_inputs, DomainFeatures
+
+
+_LOOKUP_ROWS = 64  # up to this many rows a dict lookup per row beats factorizing the column
 
 
 @dataclass(frozen=True)
@@ -47,12 +61,20 @@ class _OneHot:
     width: int
     unknown: int | None  # where an unseen category goes (None: nowhere, all zeros)
 
-    def encode(self, texts: list[str], codes: np.ndarray, out: np.ndarray) -> None:
-        """Set the ones in `out` (rows x width) for the rows' categories."""
-        targets = [self.columns.get(text, self.unknown) for text in texts]
-        targets.append(self.columns.get(MISSING_CATEGORY, self.unknown))
-        column_of_code = np.array([-1 if t is None else t for t in targets], dtype=np.int64)
-        columns = column_of_code[codes]
+    def _column(self, text: object) -> int:
+        found = self.columns.get(text if isinstance(text, str) else MISSING_CATEGORY, self.unknown)
+        return -1 if found is None else found
+
+    def encode(self, values: pd.Series, out: np.ndarray) -> None:
+        """Set the ones in `out` (rows x width) for the model frame's category column `values`:
+        a few rows looked up one by one, more through their distinct values."""
+        if len(values) <= _LOOKUP_ROWS:
+            columns = np.array([self._column(text) for text in values.to_numpy()], dtype=np.int64)
+        else:
+            codes, uniques = pd.factorize(values)
+            targets = [self._column(text) for text in uniques]
+            targets.append(self._column(MISSING_CATEGORY))  # code -1: a missing value
+            columns = np.array(targets, dtype=np.int64)[codes]
         rows = np.flatnonzero(columns >= 0)
         out[rows, columns[rows]] = 1.0
 
@@ -63,10 +85,7 @@ def _one_hot(encoder: OneHotEncoder, features: Sequence[str]) -> list[_OneHot] |
     if (encoder.drop_idx_ is not None or encoder.sparse_output or encoder.dtype not in (np.float64, float)
             or encoder.handle_unknown not in ("ignore", "infrequent_if_exist")):
         return None
-    try:
-        infrequent = encoder.infrequent_categories_
-    except AttributeError:
-        infrequent = [None] * len(encoder.categories_)
+    infrequent = getattr(encoder, "infrequent_categories_", None) or [None] * len(encoder.categories_)
     blocks = []
     for feature, categories, rare in zip(features, encoder.categories_, infrequent, strict=True):
         if not all(isinstance(category, str) for category in categories):
@@ -80,19 +99,41 @@ def _one_hot(encoder: OneHotEncoder, features: Sequence[str]) -> list[_OneHot] |
     return blocks
 
 
+Step = Callable[[np.ndarray], np.ndarray]
+
+
+def _standardize(scaler: StandardScaler) -> Step:
+    """A fitted StandardScaler's arithmetic from its documented `mean_` and `scale_`, in its order
+    (its `transform` spends most of a small batch's time checking the input)."""
+    mean = scaler.mean_ if scaler.with_mean else None
+    scale = scaler.scale_ if scaler.with_std else None
+
+    def standardize(values: np.ndarray) -> np.ndarray:
+        if mean is not None:
+            values = values - mean
+        if scale is not None:
+            values = values / scale
+        return values
+    return standardize
+
+
+def _step(fitted: Any) -> Step:
+    return _standardize(fitted) if type(fitted) is StandardScaler else fitted.transform
+
+
 @dataclass(frozen=True)
 class _NumericBlock:
     """Median (or other statistic) imputation from the fitted imputer, then the fitted encoder steps."""
 
     features: list[str]
     fill: np.ndarray
-    steps: list[Any]
+    steps: list[Step]
 
-    def transform(self, columns: ModelColumns) -> np.ndarray:
-        values = np.column_stack([columns.numeric[name] for name in self.features])
+    def transform(self, model_frame: pd.DataFrame) -> np.ndarray:
+        values = model_frame.reindex(columns=self.features).to_numpy(dtype="float64")  # one call for all
         values = np.where(np.isnan(values), self.fill, values)
         for step in self.steps:
-            values = step.transform(values)
+            values = step(values)
         return values
 
 
@@ -105,7 +146,7 @@ def _numeric_block(transformer: Any, features: Sequence[str]) -> _NumericBlock |
     nan_marker = isinstance(missing_marker, float) and np.isnan(missing_marker)
     if imputer.add_indicator or not nan_marker or np.isnan(fill).any():
         return None
-    return _NumericBlock(list(features), fill, [step for _, step in transformer.steps[1:]])
+    return _NumericBlock(list(features), fill, [_step(step) for _, step in transformer.steps[1:]])
 
 
 @dataclass(frozen=True)
@@ -114,15 +155,15 @@ class _Preprocess:
 
     blocks: list[_NumericBlock | list[_OneHot]]
 
-    def transform(self, columns: ModelColumns, rows: int) -> np.ndarray:
+    def transform(self, model_frame: pd.DataFrame) -> np.ndarray:
         parts = []
         for block in self.blocks:
             if isinstance(block, _NumericBlock):
-                parts.append(block.transform(columns))
+                parts.append(block.transform(model_frame))
                 continue
             for encoding in block:
-                out = np.zeros((rows, encoding.width))
-                encoding.encode(*columns.categories[encoding.feature], out)
+                out = np.zeros((len(model_frame), encoding.width))
+                encoding.encode(model_frame[encoding.feature], out)
                 parts.append(out)
         return np.hstack(parts)
 
@@ -153,13 +194,13 @@ class _Scorer:
     estimator: Any
     calibrator: Any | None
 
-    def response(self, columns: ModelColumns, rows: int) -> np.ndarray:
+    def response(self, model_frame: pd.DataFrame) -> np.ndarray:
         """What the calibrator reads (CalibratedClassifierCV prefers the decision function),
         or the estimator's P(default) when there is no calibrator."""
-        return _response(self.estimator, self.preprocess.transform(columns, rows), self.calibrator is not None)
+        return _response(self.estimator, self.preprocess.transform(model_frame), self.calibrator is not None)
 
-    def probability(self, columns: ModelColumns, rows: int) -> np.ndarray:
-        response = self.response(columns, rows)
+    def probability(self, model_frame: pd.DataFrame) -> np.ndarray:
+        response = self.response(model_frame)
         if self.calibrator is None:
             return response
         probability = self.calibrator.predict(response)
@@ -177,8 +218,8 @@ def _response(estimator: Any, matrix: Any, calibrated: bool) -> np.ndarray:
 
 def _forest_probability(forest: RandomForestClassifier | ExtraTreesClassifier, matrix: np.ndarray) -> np.ndarray:
     """The forest's predict_proba without its per-call dispatch (most of its cost on a few rows):
-    each tree on the rows as float32, summed in the forest's order and averaged, as sklearn does
-    with one job."""
+    each tree on the rows as float32 (what the check would make of them), summed in the forest's
+    order and averaged, as sklearn does with one job."""
     rows = np.ascontiguousarray(matrix, dtype=np.float32)
     total = np.zeros((len(rows), forest.n_classes_))
     for tree in forest.estimators_:
@@ -198,15 +239,21 @@ def _scorer(pipeline: Any, calibrator: Any | None) -> _Scorer | None:
 
 
 def _calibrated_scorers(calibrated: CalibratedClassifierCV) -> list[_Scorer] | None:
+    """One scorer per (estimator, calibrator) pair; see the module docstring on their fields."""
     scorers = []
     for pair in calibrated.calibrated_classifiers_:
-        if pair.method not in ("sigmoid", "isotonic") or len(pair.calibrators) != 1:
+        calibrators = getattr(pair, "calibrators", ())
+        if getattr(pair, "method", None) not in ("sigmoid", "isotonic") or len(calibrators) != 1:
             return None
-        scorer = _scorer(pair.estimator, pair.calibrators[0])
+        scorer = _scorer(getattr(pair, "estimator", None), calibrators[0])
         if scorer is None:
             return None
         scorers.append(scorer)
     return scorers
+
+
+def _pairs_estimators(calibrated: CalibratedClassifierCV) -> list[Any]:
+    return [getattr(pair, "estimator", None) for pair in calibrated.calibrated_classifiers_]
 
 
 @dataclass(frozen=True)
@@ -233,17 +280,12 @@ class FastPredictor:
             scorers = None if scorer is None else [scorer]
         return None if not scorers else cls(domain, scorers)
 
-    def predict_pd(self, frame: pd.DataFrame | Mapping[str, Any], rows: int | None = None) -> np.ndarray:
-        """P(default) per row, as `bundle.predict_pd(frame)` gives it.
-
-        `frame` may also be a mapping of contract column -> array (`ValidationResult.columns`),
-        with `rows` the row count: no pandas call per column.
-        """
-        rows = len(frame) if isinstance(frame, pd.DataFrame) else rows
-        columns = model_columns(frame, list(self.domain.numeric), list(self.domain.categorical), rows)
-        total = np.zeros(rows)
+    def predict_pd(self, frame: pd.DataFrame) -> np.ndarray:
+        """P(default) per row of a frame of contract columns, as `bundle.predict_pd(frame)` gives it."""
+        model_frame = self.domain.transform(frame)
+        total = np.zeros(len(frame))
         for scorer in self.scorers:
-            total += scorer.probability(columns, rows)
+            total += scorer.probability(model_frame)
         total /= len(self.scorers)
         return np.clip(total, 0.0, 1.0)
 
@@ -279,7 +321,7 @@ def _encoders(pipeline: Any) -> list[tuple[OneHotEncoder, list[str]]]:
     transformers = []
     for _, step in getattr(pipeline, "steps", []):
         if isinstance(step, CalibratedClassifierCV):
-            transformers += [pair.estimator.steps[0][1] for pair in step.calibrated_classifiers_]
+            transformers += [estimator.steps[0][1] for estimator in _pairs_estimators(step)]
         elif isinstance(step, ColumnTransformer):
             transformers.append(step)
     for transformer in transformers:
@@ -289,11 +331,11 @@ def _encoders(pipeline: Any) -> list[tuple[OneHotEncoder, list[str]]]:
     return found
 
 
-def _reference_pipelines(pipeline: Pipeline) -> list[Pipeline]:
+def _reference_pipelines(pipeline: Pipeline) -> list[Any]:
     """The sklearn (preprocess, estimator) pipelines the predictor's scorers stand for, in order."""
     last = pipeline.steps[-1][1]
     if isinstance(last, CalibratedClassifierCV):
-        return [pair.estimator for pair in last.calibrated_classifiers_]
+        return _pairs_estimators(last)
     return [Pipeline(pipeline.steps[1:])]
 
 
@@ -306,15 +348,13 @@ def matches_pipeline(predictor: FastPredictor, bundle: ModelBundle, frame: pd.Da
     each estimator's response before calibration (a calibrator's flat steps could hide a
     difference) and the final PDs."""
     frame = probe_frame(bundle) if frame is None else frame
-    inputs = frame.reindex(columns=bundle.features)
-    model_frame = predictor.domain.transform(inputs)
-    columns = model_columns(inputs, list(predictor.domain.numeric), list(predictor.domain.categorical))
+    model_frame = predictor.domain.transform(frame.reindex(columns=bundle.features))
     references = _reference_pipelines(bundle.pipeline)
     if len(references) != len(predictor.scorers):
         return False
     for scorer, reference in zip(predictor.scorers, references, strict=True):
         calibrated = scorer.calibrator is not None
-        if not _same(scorer.response(columns, len(frame)), _response(reference, model_frame, calibrated)):
+        if not _same(scorer.response(model_frame), _response(reference, model_frame, calibrated)):
             return False
     return _same(predictor.predict_pd(frame), bundle.predict_pd(frame))
 
@@ -322,9 +362,16 @@ def matches_pipeline(predictor: FastPredictor, bundle: ModelBundle, frame: pd.Da
 def verified_predictor(bundle: ModelBundle) -> tuple[FastPredictor | None, str]:
     """The numpy path for this bundle when it gives the pipeline's numbers (else None: score
     with the pipeline), and a word on which way scoring goes."""
-    predictor = FastPredictor.build(bundle)
+    try:
+        predictor = FastPredictor.build(bundle)
+    except (AttributeError, TypeError, ValueError, IndexError):  # fitted objects of another shape
+        predictor = None
     if predictor is None:
         return None, "pipeline (structure not handled by the numpy path)"
-    if not matches_pipeline(predictor, bundle):
+    try:
+        same = matches_pipeline(predictor, bundle)
+    except Exception as error:  # noqa: BLE001 - any failure of the copy means: score with the original
+        return None, f"pipeline (the numpy path failed on probe rows: {type(error).__name__}: {error})"
+    if not same:
         return None, "pipeline (the numpy path differed from it on probe rows)"
     return predictor, "numpy path (verified against the pipeline)"

@@ -15,11 +15,10 @@ import os
 import sqlite3
 import threading
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from contextlib import closing
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -27,7 +26,6 @@ import pandas as pd
 from creditrisk.data.contract import DATE, FEATURE_COLUMNS, SPECS
 
 TABLE = "predictions"
-Columns = pd.DataFrame | Mapping[str, Any]  # contract columns: a frame, or column name -> array
 DEFAULT_BUSY_TIMEOUT_MS = 10_000
 LOGGED_COLUMNS: tuple[str, ...] = (*FEATURE_COLUMNS, DATE)
 META_COLUMNS: tuple[tuple[str, str], ...] = (
@@ -74,17 +72,14 @@ def utc_timestamp(moment: datetime | None = None) -> str:
     return (moment or datetime.now(UTC)).astimezone(UTC).isoformat(timespec="microseconds")
 
 
-def _number_values(values: Any, count: int) -> list[object]:
-    """A number column as Python floats, missing (or absent) as None: what sqlite3 binds fastest."""
-    if values is None:
-        return [None] * count
-    numbers = values if isinstance(values, np.ndarray) else values.to_numpy(dtype="float64", na_value=np.nan)
+def _number_values(numbers: np.ndarray) -> list[object]:
+    """A number column as Python floats, missing as None: what sqlite3 binds fastest."""
     objects = numbers.astype(object)
     objects[np.isnan(numbers)] = None
     return objects.tolist()
 
 
-def _text_values(values: Any, count: int) -> list[object]:
+def _text_values(values: pd.Series | None, count: int) -> list[object]:
     if values is None:
         return [None] * count
     if pd.api.types.is_datetime64_any_dtype(values):
@@ -96,7 +91,7 @@ def _text_values(values: Any, count: int) -> list[object]:
 
 
 def log_rows(
-    frame: Columns,
+    frame: pd.DataFrame,
     request_id: str,
     model_version: str,
     pds: np.ndarray,
@@ -106,8 +101,7 @@ def log_rows(
 ) -> list[tuple[object, ...]]:
     """The rows to insert for one scored batch, in `INSERT_COLUMNS` order.
 
-    `frame` holds contract-typed columns (missing ones are logged as NULL); a
-    mapping of column -> array (`ValidationResult.columns`) does as well. Each
+    `frame` holds contract-typed columns (missing ones are logged as NULL). Each
     column becomes a list of Python values in one numpy call and the lists are
     zipped into rows: no Python loop over cells.
     """
@@ -121,7 +115,8 @@ def log_rows(
         np.asarray(bands).astype(str).tolist(),
         np.asarray(decisions).astype(str).tolist(),
     ]
-    columns += [_number_values(frame[name] if name in frame else None, count) for name in _LOGGED_NUMBERS]
+    numbers = frame.reindex(columns=_LOGGED_NUMBERS).to_numpy(dtype="float64", na_value=np.nan)  # one call for all
+    columns += [_number_values(numbers[:, position]) for position in range(len(_LOGGED_NUMBERS))]
     columns += [_text_values(frame[name] if name in frame else None, count) for name in (*_LOGGED_TEXT, DATE)]
     return list(zip(*columns, strict=True))
 

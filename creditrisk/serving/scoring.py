@@ -31,7 +31,7 @@ import orjson
 import pandas as pd
 
 from creditrisk.modeling.bundle import ModelBundle
-from creditrisk.serving.fastpath import FastPredictor
+from creditrisk.serving.fastpath import verified_predictor, FastPredictor
 from creditrisk.data.contract import blank_values, coerce_and_validate, DATE, SPECS
 
 ID_COLUMN = "id"
@@ -90,7 +90,6 @@ class ValidatedBatch:
     warnings: dict[int, list[dict[str, Any]]] = field(default_factory=dict)
     unknown_columns: list[str] = field(default_factory=list)
     nulled: dict[str, dict[str, int]] = field(default_factory=dict)
-    columns: dict[str, Any] = field(default_factory=dict)  # the frame's columns as arrays
 
     def __len__(self) -> int:
         return len(self.frame)
@@ -358,18 +357,36 @@ def validate_batch(raw: pd.DataFrame, max_errors: int = 50, day_first: bool | No
         warnings=row_warnings(result.nulled_rows, with_dates, defaulted),
         unknown_columns=[name for name in result.unknown_columns if name != ID_COLUMN],
         nulled=result.nulled,
-        columns=result.columns,
     )
 
 
-def score_batch(bundle: ModelBundle, batch: ValidatedBatch, predictor: FastPredictor | None = None) -> ScoredBatch:
-    """PD, band and decision per row: through `predictor` (the numpy path of `creditrisk.fastpath`,
-    verified against the bundle's pipeline when the API loaded it) or the pipeline itself."""
-    if predictor is not None:
-        pds = predictor.predict_pd(batch.columns, len(batch))
-    else:
-        pds = bundle.predict_pd(batch.frame)
-    return ScoredBatch(pds=pds, bands=bundle.band_of(pds), decisions=bundle.decide(pds))
+@dataclass(frozen=True)
+class BatchScorer:
+    """The one way from a validated batch to PD, band and decision, for one model bundle.
+
+    PDs come from the numpy path (`fastpath`, private to this package) when it was built for the
+    bundle's pipeline and gave the pipeline's PDs on probe rows at load, else from `bundle.predict_pd`;
+    both read the same contract frame. `route` says which, for the log.
+    """
+
+    bundle: ModelBundle
+    route: str
+    fast: FastPredictor | None
+
+    def predict_pd(self, frame: pd.DataFrame) -> np.ndarray:
+        return self.bundle.predict_pd(frame) if self.fast is None else self.fast.predict_pd(frame)
+
+    def score(self, batch: ValidatedBatch) -> ScoredBatch:
+        pds = self.predict_pd(batch.frame)
+        return ScoredBatch(pds=pds, bands=self.bundle.band_of(pds), decisions=self.bundle.decide(pds))
+
+
+def batch_scorer(bundle: ModelBundle, numpy_path: bool = True) -> BatchScorer:
+    """The scorer of `bundle`: the numpy path when it is verified (and wanted), else the pipeline."""
+    if not numpy_path:
+        return BatchScorer(bundle, "pipeline (the numpy path is turned off)", None)
+    fast, route = verified_predictor(bundle)
+    return BatchScorer(bundle, route, fast)
 
 
 def prediction_records(batch: ValidatedBatch, scored: ScoredBatch) -> list[dict[str, Any]]:
