@@ -82,18 +82,13 @@ class ApiMetrics:
 
 
 def observe_many(histogram: Histogram, values: np.ndarray) -> None:
-    """Observe a whole batch: one increment per bucket instead of one call per value.
+    """Observe every finite value of a batch.
 
-    Uses the histogram's bucket counters directly (prometheus_client has no
-    bulk observe); they hold non-cumulative counts, the same as `observe`.
+    One public `observe` per value: prometheus_client has no bulk observe, and its bucket
+    counters are private (in multiprocess mode they are its memory-mapped files). It costs
+    about 2 µs a value, which a 10,000-row batch pays once (benchmarks/api_bench.py).
     """
     values = np.asarray(values, dtype=float)
-    values = values[np.isfinite(values)]
-    if values.size == 0:
-        return
-    bounds = np.asarray(histogram._upper_bounds, dtype=float)
-    counts = np.bincount(np.searchsorted(bounds, values, side="left"), minlength=len(bounds))
-    for bucket, count in zip(histogram._buckets, counts.tolist(), strict=False):
-        if count:
-            bucket.inc(count)
-    histogram._sum.inc(float(values.sum()))
+    observe = histogram.observe
+    for value in values[np.isfinite(values)].tolist():
+        observe(value)
