@@ -21,7 +21,8 @@ from tests.shipped import SHIPPED_PARAMS, shipped
 from creditrisk.modeling.bundle import save_bundle, ModelBundle, RiskBand
 from creditrisk.monitoring.drift import DriftParams
 from creditrisk.monitoring.report import REPORT_FILES, SCORE
-from creditrisk.monitoring.run import run_drift, write_report
+from creditrisk.modeling.validation import binomial_test_pvalue, jeffreys_test_pvalue, traffic_light
+from creditrisk.monitoring.run import run_drift, window_band_tests, write_report
 from creditrisk.serving.prediction_log import log_rows, PredictionLog
 from creditrisk.data.contract import ContractError, DATE, FEATURE_COLUMNS, TARGET
 
@@ -339,3 +340,51 @@ def test_a_monitored_feature_missing_from_the_reference_is_named() -> None:
                          prediction_log="", output_dir="", features=["edad_cliente", "no_such_column"])
     with pytest.raises(ValueError, match=r"drift.features .*no_such_column"):
         run_drift(params, contract_loans(50, 16, "2025-12"), [])
+
+
+def test_labelled_windows_carry_the_per_band_tests_with_their_lights(tmp_path: Path) -> None:
+    """Each labelled window's bands get the validation pack's binomial and Jeffreys tests at the drift block's levels."""
+    write_project(tmp_path)
+    params = drift_params(tmp_path)
+    reference = pd.read_parquet(tmp_path / "data" / "prepared" / "train.parquet")
+    batches = sorted((tmp_path / "data" / "incoming").glob("loans_*.csv"))
+    report = run_drift(params, reference, batches, tiny_model(reference), {"roc_auc": 0.70},
+                       tmp_path / "data" / "monitoring" / "predictions.sqlite")
+    by_label = {window["window"]: window for window in report.windows}
+    for label in ("2026-05", "2026-07"):
+        window = by_label[label]
+        tests = window["band_tests"]
+        assert [test["band"] for test in tests] == sorted(test["band"] for test in tests)
+        assert {test["band"] for test in tests} <= {"A", "B", "C"}
+        assert sum(test["rows"] for test in tests) == window["labelled_rows"]
+        assert sum(test["defaults"] for test in tests) == window["defaults"]
+        for test in tests:
+            assert test["observed_rate"] == pytest.approx(test["defaults"] / test["rows"])
+            assert test["binomial_pvalue"] == pytest.approx(
+                binomial_test_pvalue(test["defaults"], test["rows"], test["mean_pd"]))
+            assert test["jeffreys_pvalue"] == pytest.approx(
+                jeffreys_test_pvalue(test["defaults"], test["rows"], test["mean_pd"]))
+            for kind in ("binomial", "jeffreys"):
+                assert test[f"{kind}_light"] == traffic_light(test[f"{kind}_pvalue"], params.band_test_yellow,
+                                                              params.band_test_red)
+    for label in ("2026-06", "2026-08", "log:2026-09"):
+        assert "band_tests" not in by_label[label], "no labels, no band tests"
+    assert report.summary["band_tests"] == {"yellow_below": params.band_test_yellow,
+                                            "red_below": params.band_test_red}
+
+
+def test_a_band_whose_pd_is_far_too_low_is_red_and_the_window_status_is_unchanged(tmp_path: Path) -> None:
+    write_project(tmp_path)
+    params = drift_params(tmp_path)
+    reference = pd.read_parquet(tmp_path / "data" / "prepared" / "train.parquet")
+    model = tiny_model(reference)
+    frame = contract_loans(600, 3, "2026-05")
+    pd_values = model.predict_pd(frame)
+    in_a = model.band_of(pd_values) == "A"
+    worse = frame.copy()
+    worse.loc[in_a & (np.arange(len(frame)) % 5 == 0), TARGET] = 0.0  # a fifth of band A defaults, PD < 3 %
+    tests = {test["band"]: test for test in window_band_tests(worse, pd_values, model, params.rules)["band_tests"]}
+    assert tests["A"]["observed_rate"] >= 0.19
+    assert (tests["A"]["binomial_light"], tests["A"]["jeffreys_light"]) == ("red", "red")
+    assert window_band_tests(frame.assign(**{TARGET: np.nan}), pd_values, model, params.rules) == {}
+    assert window_band_tests(frame, None, None, params.rules) == {}

@@ -24,6 +24,7 @@ from creditrisk.monitoring.rules import (
     Verdict,
     LEVELS,
 )
+from creditrisk.params import ParamsError
 from tests.shipped import shipped
 
 PARAMS = shipped(DriftParams)
@@ -263,3 +264,17 @@ def test_the_rules_recorded_in_the_summary_are_the_params() -> None:
                                          "alert": getattr(PARAMS, f"{prefix}_alert")}
     assert thresholds["share_drifted"] == {"warn": PARAMS.dataset_warn_share}
     assert thresholds["share_in_alert"] == {"alert": PARAMS.dataset_alert_share}
+    assert recorded["band_tests"] == {"yellow_below": PARAMS.band_test_yellow, "red_below": PARAMS.band_test_red}
+
+
+@pytest.mark.parametrize(("yellow", "red", "wrong"), [
+    (0.05, 0.05, None), (0.05, 0.06, "band_test_red"), (0.05, 0.0, "band_test_red"), (1.0, 0.01, "band_test_yellow"),
+])
+def test_the_band_test_levels_are_p_values_with_red_at_or_below_yellow(yellow: float, red: float,
+                                                                        wrong: str | None) -> None:
+    """The same order `creditrisk.modeling.validation.traffic_light` requires, named at load time."""
+    if wrong is None:
+        assert shipped(DriftParams, band_test_yellow=yellow, band_test_red=red).rules.band_test_red == red
+        return
+    with pytest.raises(ParamsError, match=f"drift.{wrong} = "):
+        shipped(DriftParams, band_test_yellow=yellow, band_test_red=red)

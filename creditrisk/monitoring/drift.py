@@ -72,6 +72,8 @@ class DriftParams(ParamsBlock):
     roc_auc_drop_warn: float
     roc_auc_drop_alert: float
     min_labelled_defaults: int
+    band_test_yellow: float
+    band_test_red: float
     bootstrap_samples: int
     bootstrap_quantile: float
     seed: int
@@ -90,6 +92,10 @@ class DriftParams(ParamsBlock):
             found.append(("psi_bins", "must be >= 2"))
         if not 0 < self.psi_epsilon < 0.01:
             found.append(("psi_epsilon", "must be in (0, 0.01)"))
+        if not 0 < self.band_test_yellow < 1:
+            found.append(("band_test_yellow", "must be a p-value level in (0, 1)"))
+        if not 0 < self.band_test_red <= self.band_test_yellow:
+            found.append(("band_test_red", f"must be in (0, drift.band_test_yellow ({self.band_test_yellow})]"))
         if self.bootstrap_samples < 0:
             found.append(("bootstrap_samples", "must be >= 0"))
         if not 0 < self.bootstrap_quantile < 1:
@@ -111,6 +117,8 @@ class DriftParams(ParamsBlock):
             dataset_warn_share=self.dataset_warn_share,
             dataset_alert_share=self.dataset_alert_share,
             min_labelled_defaults=self.min_labelled_defaults,
+            band_test_yellow=self.band_test_yellow,
+            band_test_red=self.band_test_red,
         )
 
 

@@ -25,6 +25,12 @@ the score or the ROC-AUC drop is in warn, any feature is in alert, or
 `dataset_warn_share` of the features have drifted (warn or alert). The two
 shares count different things, so neither bounds the other. A window with
 fewer than `min_window_rows` rows is `warn` and not judged further.
+
+A labelled window's risk bands. Each band's binomial and Jeffreys tests of its
+mean PD against its observed default rate get the validation pack's traffic
+light (`creditrisk.modeling.validation.traffic_light`, the one rule for it) at
+this block's levels, `band_test_yellow` and `band_test_red`. They are shown
+beside the window's verdict and do not change its status.
 """
 
 from __future__ import annotations
@@ -72,6 +78,8 @@ class DriftRules:
     dataset_warn_share: float
     dataset_alert_share: float
     min_labelled_defaults: int
+    band_test_yellow: float
+    band_test_red: float
 
     def to_json(self) -> dict[str, Any]:
         """The rules as `summary.json` records them.
@@ -84,6 +92,7 @@ class DriftRules:
             "p_adjust": self.p_adjust,
             "min_window_rows": self.min_window_rows,
             "min_labelled_defaults": self.min_labelled_defaults,
+            "band_tests": {"yellow_below": self.band_test_yellow, "red_below": self.band_test_red},
             "thresholds": {
                 "psi": self.psi.to_json(),
                 "js": self.js.to_json(),

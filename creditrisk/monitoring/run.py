@@ -20,6 +20,7 @@ from sklearn.metrics import roc_auc_score
 
 from creditrisk.io import atomic_write_json, atomic_write_text, finite_json
 from creditrisk.modeling.bundle import ModelBundle
+from creditrisk.modeling.validation import band_tests
 from creditrisk.monitoring.drift import compare_window, feature_rows, DriftParams, FeatureDrift, WindowDrift
 from creditrisk.monitoring.profile import band_shares, build_reference_profile, ReferenceProfile
 from creditrisk.monitoring.report import (
@@ -31,6 +32,7 @@ from creditrisk.monitoring.report import (
 )
 from creditrisk.monitoring.rules import (
     drifted_share,
+    DriftRules,
     level_counts,
     performance_severity,
     retraining_review,
@@ -91,6 +93,23 @@ def performance(frame: pd.DataFrame, pd_values: np.ndarray | None,
     return result
 
 
+def window_band_tests(frame: pd.DataFrame, pd_values: np.ndarray | None, model: ModelBundle | None,
+                      rules: DriftRules) -> dict[str, Any]:
+    """Per risk band of a window's labelled rows: the binomial and Jeffreys tests of the band's mean PD against
+    its observed default rate, each with its traffic light (`creditrisk.modeling.validation.band_tests`, at the
+    drift block's levels). Nothing for a window without labels; bands without labelled rows are left out."""
+    if model is None or pd_values is None or TARGET not in frame.columns:
+        return {}
+    labelled = frame[TARGET].notna().to_numpy()
+    if not labelled.any():
+        return {}
+    defaulted = 1 - frame[TARGET].to_numpy(dtype=float, na_value=np.nan)[labelled]
+    predicted = pd_values[labelled]
+    tests = band_tests([band.name for band in model.bands], model.band_of(predicted), defaulted, predicted,
+                       rules.band_test_yellow, rules.band_test_red)
+    return {"band_tests": [test.to_dict() for test in tests]}
+
+
 def _band_mix(model: ModelBundle | None, pd_values: np.ndarray | None,
               test_metrics: dict[str, Any] | None) -> dict[str, Any]:
     if model is None or pd_values is None or pd_values.size == 0:
@@ -134,6 +153,7 @@ def window_record(data: WindowData, drift: WindowDrift, pd_values: np.ndarray | 
         "mean_pd": float(pd_values.mean()) if pd_values is not None and pd_values.size else None,
         **_band_mix(model, pd_values, test_metrics),
         **perf,
+        **window_band_tests(data.frame, pd_values, model, params.rules),
         "files": data.files,
         "values_nulled": data.values_nulled,
         "contract_issues": data.contract_issues,
