@@ -4,10 +4,15 @@ from __future__ import annotations
 
 import os
 import traceback
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, Any
 
 import orjson
 from gunicorn.glogging import Logger
+
+if TYPE_CHECKING:
+    from gunicorn.http.message import Request
+    from gunicorn.http.wsgi import Response
 
 
 def access_record(atoms: dict[str, object], duration_us: int) -> dict[str, object]:
@@ -29,7 +34,7 @@ def access_record(atoms: dict[str, object], duration_us: int) -> dict[str, objec
 
 
 class JsonAccessLogger(Logger):
-    def access(self, resp, req, environ, request_time) -> None:  # noqa: ANN001 (gunicorn's signature)
+    def access(self, resp: Response, req: Request, environ: dict[str, Any], request_time: timedelta) -> None:
         if not self.access_log_enabled:
             return
         try:

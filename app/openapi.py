@@ -8,7 +8,6 @@ import creditrisk
 from creditrisk.data.contract import required_columns, COLUMNS, ColumnSpec
 from creditrisk.serving.scoring import ID_COLUMN
 
-NUMBER_TEXT_PATTERN = r"^\s*[+-]?(\d+([.,]\d*)?|[.,]\d+)([eE][+-]?\d+)?\s*$"
 SCALAR = {"type": ["string", "number", "integer", "null"]}
 
 
@@ -128,11 +127,9 @@ def _json(description: str, schema: dict[str, Any]) -> dict[str, Any]:
     return {"description": description, "content": {"application/json": {"schema": schema}}}
 
 
-def openapi_document(max_rows: int, max_body_mb: float, max_errors: int,
-                     token_required: bool) -> dict[str, Any]:
+def _predict_operation(max_rows: int, max_body_mb: float, max_errors: int,
+                       security: list[dict[str, list[str]]]) -> dict[str, Any]:
     record = {"$ref": "#/components/schemas/Record"}
-    security = [{"bearer": []}] if token_required else []
-    not_found = {"404": _error("no such endpoint"), "405": _error("method not allowed")}
     predict_errors = {
         "400": _error(f"malformed body, or contract violations (at most {max_errors} listed)"),
         "401": _error("token configured and missing or wrong"),
@@ -140,6 +137,81 @@ def openapi_document(max_rows: int, max_body_mb: float, max_errors: int,
         "415": _error("Content-Type is neither application/json nor text/csv"),
         "503": _error("model missing or failed verification"),
     }
+    return {
+        "operationId": "predict",
+        "summary": "Score a batch of loan applications",
+        "security": security,
+        "parameters": [{"name": "day_first", "in": "query", "required": False,
+                        "description": "order of slash dates (dd/mm vs mm/dd); "
+                                       "detected per request when absent",
+                        "schema": {"type": "boolean"}}],
+        "requestBody": {"required": True, "content": {
+            "application/json": {"schema": {"oneOf": [
+                {"type": "array", "items": record},
+                {"type": "object", "required": ["records"],
+                 "properties": {"records": {"type": "array", "items": record}}},
+                {"type": "object", "required": ["columns", "data"], "properties": {
+                    "columns": {"type": "array", "items": {"type": "string"}, "uniqueItems": True},
+                    "data": {"type": "array", "items": {"type": "array", "items": SCALAR}}}},
+            ]}},
+            "text/csv": {"schema": {"type": "string",
+                                    "description": "header row + rows, as the export"}},
+        }},
+        "responses": {
+            "200": {"description": "one result per input row, in input order",
+                    "headers": {"X-Request-Id": {"schema": {"type": "string"}},
+                                "X-Model-Version": {"schema": {"type": "string"}},
+                                "Server-Timing": {"schema": {"type": "string"}}},
+                    "content": {
+                        "application/json": {"schema": {"$ref": "#/components/schemas/ScoringResult"}},
+                        "text/csv": {"schema": {"type": "string", "description":
+                                     "row,id,pd,band,decision,warnings (Accept: text/csv)"}}}},
+            **predict_errors,
+            "404": _error("no such endpoint"), "405": _error("method not allowed"),
+        },
+    }
+
+
+def _ready_operation() -> dict[str, Any]:
+    return {"operationId": "ready", "summary": "The model is loaded and verified",
+            "responses": {
+                "200": _json("ready", {
+                    "type": "object", "required": ["ready", "model_version"],
+                    "properties": {"ready": {"const": True},
+                                   "model_version": {"type": "string"},
+                                   "verified": {"type": ["string", "null"]},
+                                   "loaded_at": {"type": "string"}}}),
+                "503": _error("not ready; `reason` says why")}}
+
+
+def _model_operation(security: list[dict[str, list[str]]]) -> dict[str, Any]:
+    return {"operationId": "model", "summary": "Model version, window, features, "
+                                               "threshold, bands, test metrics",
+            "security": security,
+            "responses": {
+                "200": _json("model description", {
+                    "type": "object",
+                    "required": ["version", "threshold", "bands", "features"],
+                    "properties": {
+                        "version": {"type": "string"},
+                        "threshold": {"type": "number"},
+                        "bands": {"type": "array", "items": {
+                            "type": "object", "required": ["name", "upper_pd"],
+                            "properties": {"name": {"type": "string"},
+                                           "upper_pd": {"type": "number"}}}},
+                        "features": {"type": "array", "items": {"type": "string"}},
+                        "training_window": {},
+                        "test_window": {},
+                        "test_metrics": {},
+                        "model_card": {"type": "object"},
+                    }}),
+                "401": _error("token configured and missing or wrong"),
+                "503": _error("model not ready")}}
+
+
+def openapi_document(max_rows: int, max_body_mb: float, max_errors: int,
+                     token_required: bool) -> dict[str, Any]:
+    security = [{"bearer": []}] if token_required else []
     return {
         "openapi": "3.1.0",
         "info": {
@@ -149,73 +221,13 @@ def openapi_document(max_rows: int, max_body_mb: float, max_errors: int,
                            "risk band and decision at the model's threshold.",
         },
         "paths": {
-            "/predict": {"post": {
-                "operationId": "predict",
-                "summary": "Score a batch of loan applications",
-                "security": security,
-                "parameters": [{"name": "day_first", "in": "query", "required": False,
-                                "description": "order of slash dates (dd/mm vs mm/dd); "
-                                               "detected per request when absent",
-                                "schema": {"type": "boolean"}}],
-                "requestBody": {"required": True, "content": {
-                    "application/json": {"schema": {"oneOf": [
-                        {"type": "array", "items": record},
-                        {"type": "object", "required": ["records"],
-                         "properties": {"records": {"type": "array", "items": record}}},
-                        {"type": "object", "required": ["columns", "data"], "properties": {
-                            "columns": {"type": "array", "items": {"type": "string"}, "uniqueItems": True},
-                            "data": {"type": "array", "items": {"type": "array", "items": SCALAR}}}},
-                    ]}},
-                    "text/csv": {"schema": {"type": "string",
-                                            "description": "header row + rows, as the export"}},
-                }},
-                "responses": {
-                    "200": {"description": "one result per input row, in input order",
-                            "headers": {"X-Request-Id": {"schema": {"type": "string"}},
-                                        "X-Model-Version": {"schema": {"type": "string"}},
-                                        "Server-Timing": {"schema": {"type": "string"}}},
-                            "content": {
-                                "application/json": {"schema": {"$ref": "#/components/schemas/ScoringResult"}},
-                                "text/csv": {"schema": {"type": "string", "description":
-                                             "row,id,pd,band,decision,warnings (Accept: text/csv)"}}}},
-                    **predict_errors, **not_found,
-                },
-            }},
+            "/predict": {"post": _predict_operation(max_rows, max_body_mb, max_errors, security)},
             "/health": {"get": {"operationId": "health", "summary": "The process is alive",
                                 "responses": {"200": _json("alive", {
                                     "type": "object", "required": ["status"],
                                     "properties": {"status": {"const": "ok"}}})}}},
-            "/ready": {"get": {"operationId": "ready", "summary": "The model is loaded and verified",
-                               "responses": {
-                                   "200": _json("ready", {
-                                       "type": "object", "required": ["ready", "model_version"],
-                                       "properties": {"ready": {"const": True},
-                                                      "model_version": {"type": "string"},
-                                                      "verified": {"type": ["string", "null"]},
-                                                      "loaded_at": {"type": "string"}}}),
-                                   "503": _error("not ready; `reason` says why")}}},
-            "/model": {"get": {"operationId": "model", "summary": "Model version, window, features, "
-                                                                  "threshold, bands, test metrics",
-                               "security": security,
-                               "responses": {
-                                   "200": _json("model description", {
-                                       "type": "object",
-                                       "required": ["version", "threshold", "bands", "features"],
-                                       "properties": {
-                                           "version": {"type": "string"},
-                                           "threshold": {"type": "number"},
-                                           "bands": {"type": "array", "items": {
-                                               "type": "object", "required": ["name", "upper_pd"],
-                                               "properties": {"name": {"type": "string"},
-                                                              "upper_pd": {"type": "number"}}}},
-                                           "features": {"type": "array", "items": {"type": "string"}},
-                                           "training_window": {},
-                                           "test_window": {},
-                                           "test_metrics": {},
-                                           "model_card": {"type": "object"},
-                                       }}),
-                                   "401": _error("token configured and missing or wrong"),
-                                   "503": _error("model not ready")}}},
+            "/ready": {"get": _ready_operation()},
+            "/model": {"get": _model_operation(security)},
             "/metrics": {"get": {"operationId": "metrics", "summary": "Prometheus metrics, all workers",
                                  "responses": {"200": {"description": "Prometheus text format",
                                                        "content": {"text/plain": {"schema": {"type": "string"}}}}}}},

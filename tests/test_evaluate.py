@@ -124,11 +124,10 @@ def test_broken_band_order_on_test_is_warned(evaluated):
 
 
 def _small_project(root: Path) -> dict:
-    """A DVC project with this repo's featurize/train/evaluate stages, plots and offline template."""
-    shutil.copytree(REPO / "creditrisk", root / "creditrisk", ignore=shutil.ignore_patterns("__pycache__"))
-    (root / "stages").mkdir()
-    for stage in ("featurize", "train", "evaluate"):
-        shutil.copy(REPO / "stages" / f"{stage}.py", root / "stages" / f"{stage}.py")
+    """A DVC project with this working tree's featurize/train/evaluate stages (the library, the stage scripts
+    and their launcher as they are here), plots and offline template."""
+    for package in ("creditrisk", "stages"):
+        shutil.copytree(REPO / package, root / package, ignore=shutil.ignore_patterns("__pycache__"))
     pipeline = yaml.safe_load((REPO / "dvc.yaml").read_text())
     stages = {name: pipeline["stages"][name] for name in ("featurize", "train", "evaluate")}
     (root / "dvc.yaml").write_text(yaml.safe_dump({"stages": stages, "plots": pipeline["plots"]}, sort_keys=False))
@@ -146,10 +145,17 @@ def _small_project(root: Path) -> dict:
     return params
 
 
+def _environment(root: Path) -> dict[str, str]:
+    """The stages run the copy under test, not the editable install: this interpreter's environment (which
+    stages/python.sh prefers) with the project root first on the path (PYTHONPATH, and `-m` puts the working
+    directory first too). DVC keeps its site cache beside the project and sends no analytics."""
+    return {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
+            "VIRTUAL_ENV": sys.prefix, "PYTHONPATH": str(root), "DVC_NO_ANALYTICS": "1",
+            "DVC_SITE_CACHE_DIR": str(root.with_name(f"{root.name}-dvc-site-cache"))}
+
+
 def _dvc(root: Path, *args: str) -> subprocess.CompletedProcess:
-    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"}
-    env.pop("PYTHONPATH", None)
-    result = subprocess.run([str(Path(sys.executable).parent / "dvc"), *args], cwd=root, env=env,
+    result = subprocess.run([str(Path(sys.executable).parent / "dvc"), *args], cwd=root, env=_environment(root),
                             capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, f"dvc {' '.join(args)} failed:\n{result.stdout}\n{result.stderr}"
     return result
@@ -169,6 +175,15 @@ def dvc_project(tmp_path_factory) -> tuple[Path, dict, subprocess.CompletedProce
     shutil.copy(REPO / ".dvc" / "plots" / "offline.html", root / ".dvc" / "plots" / "offline.html")
     _dvc(root, "config", "plots.html_template", "plots/offline.html")
     return root, params, _dvc(root, "repro")
+
+
+@pytest.mark.slow
+def test_the_stages_run_the_code_under_test(dvc_project):
+    root, _, _ = dvc_project
+    shown = subprocess.run(["sh", "stages/python.sh", "-c", "import creditrisk, stages; print(creditrisk.__file__);"
+                            " print(stages.__file__)"], cwd=root, env=_environment(root), capture_output=True,
+                           text=True, timeout=60, check=True).stdout.split()
+    assert len(shown) == 2 and all(Path(path).is_relative_to(root) for path in shown), shown
 
 
 @pytest.mark.slow

@@ -105,7 +105,7 @@ def separates_perfectly(y: np.ndarray, values: np.ndarray, min_class_rows: int) 
     return bool(defaults.max() < payers.min() or defaults.min() > payers.max())
 
 
-def _category_codes(values: np.ndarray, y: np.ndarray, fit_rows: np.ndarray) -> np.ndarray:
+def _target_rate_encoding(values: np.ndarray, y: np.ndarray, fit_rows: np.ndarray) -> np.ndarray:
     """Each category's default rate on `fit_rows` (unseen categories get the overall rate)."""
     frame = pd.DataFrame({"value": values[fit_rows], "y": y[fit_rows]})
     rates = frame.groupby("value")["y"].mean()
@@ -125,7 +125,7 @@ def _tree_oof_auc(values: np.ndarray, y: np.ndarray, kind: FeatureKind, config: 
     oof = np.full(len(y), np.nan)
     for fit_rows, held_rows in folds.split(np.zeros(len(y)), y):
         if kind == "category":
-            oof[held_rows] = _category_codes(values, y, fit_rows)[held_rows]
+            oof[held_rows] = _target_rate_encoding(values, y, fit_rows)[held_rows]
             continue
         column = values.reshape(-1, 1)
         if np.isnan(column[fit_rows]).all():
@@ -145,7 +145,7 @@ def screen_column(frame: pd.DataFrame, y: np.ndarray, column: str, config: Guard
     values = build_model_frame(frame, numeric, categorical)[column].to_numpy()
     if kind == "category":
         missing = values == MISSING_CATEGORY
-        scores = _category_codes(values, y, np.arange(len(y)))
+        scores = _target_rate_encoding(values, y, np.arange(len(y)))
         separable = False
     else:
         values = values.astype("float64")
