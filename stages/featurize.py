@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 
@@ -24,12 +25,19 @@ def read_split(path: Path) -> pd.DataFrame:
     return frame
 
 
+def prepared_path(params: dict[str, Any], key: str) -> str:
+    """Where the prepare stage wrote a split: params.yaml's `prepare.<key>`, which has no default here."""
+    path = (params.get("prepare") or {}).get(key)
+    if not isinstance(path, str):
+        raise ParamsError(f"params.yaml: prepare.{key} = {path!r} must be the path the prepare stage writes")
+    return path
+
+
 def main() -> None:
     params = load_params()
     config = section(params, "featurize", FeaturizeParams)
-    prepare = params.get("prepare", {})
-    train = read_split(Path(prepare.get("train_path", "data/prepared/train.parquet")))
-    test = read_split(Path(prepare.get("test_path", "data/prepared/test.parquet")))
+    train = read_split(Path(prepared_path(params, "train_path")))
+    test = read_split(Path(prepared_path(params, "test_path")))
     report = screen_leakage(train, default_target(train),
                             candidate_columns(train, config.engineered_features), guard_config(config))
     features = feature_set(report)

@@ -64,7 +64,8 @@ def start_server(directory: Path, model_path: Path, expect_ready: bool) -> Serve
     })
     output = open(directory / "gunicorn.log", "wb")  # noqa: SIM115 (the server outlives this block)
     process = subprocess.Popen(
-        [sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py", "--bind", f"127.0.0.1:{port}"],
+        [sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py", "--bind", f"127.0.0.1:{port}",
+         "--worker-tmp-dir", str(directory)],  # `-m` with cwd=REPO: the working tree's app and library
         cwd=REPO, env=env, stdout=output, stderr=subprocess.STDOUT, start_new_session=True)
     server = Server(f"http://127.0.0.1:{port}", process, directory)
     deadline = time.monotonic() + START_TIMEOUT
