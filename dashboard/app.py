@@ -14,6 +14,7 @@ st.set_page_config(page_title="Credit risk monitoring", page_icon=":material/mon
 
 PAGES = [
     st.Page("views/overview.py", title="Overview", icon=":material/traffic:", default=True),
+    st.Page("views/validation.py", title="Validation", icon=":material/fact_check:"),
     st.Page("views/drift.py", title="Drift", icon=":material/waves:"),
     st.Page("views/performance.py", title="Performance over time", icon=":material/trending_up:"),
     st.Page("views/models.py", title="Models and versions", icon=":material/sell:"),

@@ -1,4 +1,4 @@
-"""Small Streamlit building blocks the pages share: empty states, status badges, coloured tables."""
+"""Small Streamlit building blocks the pages share: empty states, status badges and traffic lights, coloured tables."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import streamlit as st
 from pandas.io.formats.style import Styler
 
 from creditrisk.monitoring.rules import LEVELS
-from dashboard.figures import LEVEL_COLOURS
+from dashboard.figures import LEVEL_COLOURS, LIGHT_COLOURS
 from dashboard.loaders import DashboardPaths
 
 T = TypeVar("T")
@@ -21,6 +21,13 @@ REPRO_DRIFT = "dvc repro drift"
 START_API = "make serve"
 
 STATUS_COLOURS = {"ok": "green", "warn": "orange", "alert": "red"}
+LIGHT_TEXT_COLOURS = {"green": "green", "yellow": "orange", "red": "red"}
+"""Markdown colours of the validation pack's traffic lights (orange reads better than yellow on white)."""
+BAND_TEST_COLUMNS = (
+    "band", "rows", "defaults", "observed_rate", "mean_pd", "binomial_pvalue", "binomial_light", "jeffreys_pvalue",
+    "jeffreys_light",
+)
+"""The per-band tests as the evaluate stage (validation.json) and the drift stage (windows.json) write them."""
 LEVEL_RANK = {level: rank for rank, level in enumerate(reversed(LEVELS))}
 """Display order, most severe first."""
 
@@ -51,6 +58,20 @@ def status_badge(status: str) -> str:
     return f":{colour}[● **{status.upper()}**]"
 
 
+def light_badge(light: object) -> str:
+    """Markdown for a traffic light of the validation pack: a coloured dot and the light in capitals."""
+    colour = LIGHT_TEXT_COLOURS.get(str(light), "gray")
+    return f":{colour}[● **{str(light).upper()}**]"
+
+
+def light_levels(levels: dict[str, float] | None) -> str:
+    """The levels a pack or a drift run used, in words: green p >= yellow level, red p < red level."""
+    if not levels:
+        return ""
+    yellow, red = levels.get("yellow_below"), levels.get("red_below")
+    return f"green p ≥ {yellow:g}, yellow {red:g} ≤ p < {yellow:g}, red p < {red:g}"
+
+
 def format_number(value: Any, pattern: str = "{:.3f}") -> str:
     if value is None or (isinstance(value, float) and pd.isna(value)):
         return "n/a"
@@ -79,4 +100,22 @@ def level_styled(table: pd.DataFrame, level_columns: tuple[str, ...] = ("level",
     """The table with its level/status cells coloured like the traffic light."""
     columns = [name for name in level_columns if name in table.columns]
     return table.style.map(_level_style, subset=columns).format(precision=4, na_rep="")
+
+
+def _light_style(light: object) -> str:
+    colour = LIGHT_COLOURS.get(str(light))
+    return f"background-color: {colour}; color: white; font-weight: 600" if colour else ""
+
+
+BAND_TEST_FORMATS = {"observed_rate": "{:.2%}", "mean_pd": "{:.2%}", "binomial_pvalue": "{:.3g}",
+                     "jeffreys_pvalue": "{:.3g}"}
+
+
+def light_styled(table: pd.DataFrame, formats: dict[str, str] | None = None) -> Styler:
+    """The table with every traffic-light cell (a column named `light` or `*_light`) in its colour.
+
+    `formats` maps a column to its format (p-values want significant digits, rates a percentage)."""
+    columns = [name for name in table.columns if str(name) == "light" or str(name).endswith("_light")]
+    formatter = {name: pattern for name, pattern in (formats or {}).items() if name in table.columns}
+    return table.style.map(_light_style, subset=columns).format(formatter, precision=4, na_rep="")
 

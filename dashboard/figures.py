@@ -18,6 +18,9 @@ from plotly.subplots import make_subplots
 from creditrisk.monitoring.rules import LEVELS
 
 LEVEL_COLOURS = {"ok": "#2e7d32", "warn": "#f9a825", "alert": "#c62828"}
+LIGHTS = ("green", "yellow", "red")
+"""The validation pack's traffic lights (creditrisk.modeling.validation.traffic_light), least severe first."""
+LIGHT_COLOURS = dict(zip(LIGHTS, (LEVEL_COLOURS[level] for level in LEVELS)))
 NEUTRAL_COLOUR = "#9e9e9e"
 REFERENCE_COLOUR = "#5c6bc0"
 CURRENT_COLOUR = "#ef6c00"
@@ -39,6 +42,10 @@ STATISTIC_TITLES = {
 
 def level_colour(level: object) -> str:
     return LEVEL_COLOURS.get(str(level), NEUTRAL_COLOUR)
+
+
+def light_colour(light: object) -> str:
+    return LIGHT_COLOURS.get(str(light), NEUTRAL_COLOUR)
 
 
 def _base_layout(figure: go.Figure, title: str, height: int = 360, legend_below: bool = False) -> go.Figure:
@@ -513,3 +520,116 @@ def correlation_figure(matrix: pd.DataFrame, title: str = "Spearman correlation"
     figure.update_yaxes(autorange="reversed")
     size = max(420, 26 * len(matrix.columns) + 160)
     return _base_layout(figure, title, height=size)
+
+
+def light_counts_figure(counts: Mapping[str, int]) -> go.Figure:
+    """Bars of how many validation tests are green, yellow and red."""
+    lights = [light for light in LIGHTS if light in counts]
+    figure = go.Figure(
+        go.Bar(
+            x=lights,
+            y=[int(counts[light]) for light in lights],
+            marker_color=[light_colour(light) for light in lights],
+            text=[int(counts[light]) for light in lights],
+            textposition="auto",
+            name="tests",
+        )
+    )
+    figure.update_xaxes(title="traffic light")
+    figure.update_yaxes(title="tests", rangemode="tozero")
+    return _base_layout(figure, "Validation tests by traffic light", height=300)
+
+
+def calibration_interval_figure(curve: Sequence[Mapping[str, float]], confidence: float | None = None) -> go.Figure:
+    """Observed default rate against mean PD per quantile bin of PD, with each bin's interval as an error bar.
+
+    `curve` is the pack's `calibration_curve`: `mean_pd`, `observed_rate`, `rate_lower`, `rate_upper` and
+    `rows` per bin, as the evaluate stage wrote them (Wilson intervals).
+    """
+    points = pd.DataFrame.from_records(list(curve), columns=["mean_pd", "observed_rate", "rate_lower", "rate_upper",
+                                                             "rows"])
+    top = float(max(points["mean_pd"].max(), points["rate_upper"].max(), 0.01)) * 1.05 if len(points) else 0.1
+    label = f"{confidence:.0%} interval" if confidence is not None else "interval"
+    figure = go.Figure(
+        [
+            go.Scatter(
+                x=points["mean_pd"],
+                y=points["observed_rate"],
+                mode="markers+lines",
+                error_y={"type": "data", "symmetric": False,
+                         "array": (points["rate_upper"] - points["observed_rate"]).to_list(),
+                         "arrayminus": (points["observed_rate"] - points["rate_lower"]).to_list(),
+                         "color": CURRENT_COLOUR},
+                customdata=points[["rate_lower", "rate_upper", "rows"]].to_numpy(),
+                hovertemplate=("mean PD %{x:.2%}<br>observed %{y:.2%}<br>" + label + " %{customdata[0]:.2%} – "
+                               "%{customdata[1]:.2%}<br>%{customdata[2]} loans<extra></extra>"),
+                line={"color": CURRENT_COLOUR},
+                name=f"observed default rate ({label})",
+            ),
+            go.Scatter(x=[0, top], y=[0, top], mode="lines", name="perfect calibration",
+                       line={"color": NEUTRAL_COLOUR, "dash": "dash"}),
+        ]
+    )
+    figure.update_xaxes(title="mean predicted PD (quantile bin)", tickformat=".0%", rangemode="tozero")
+    figure.update_yaxes(title="observed default rate", tickformat=".0%", rangemode="tozero")
+    return _base_layout(figure, "Calibration with intervals, out-of-time test")
+
+
+def vintage_figure(vintages: pd.DataFrame) -> go.Figure:
+    """Default rate by loan month with its Wilson interval as a band; immature months hollow, grey and shaded.
+
+    `vintages` is the prepare stage's table: `vintage` (YYYY-MM), `loans`, `defaults`, `default_rate`,
+    `rate_lower`, `rate_upper` and `mature` per month. Loans per month are bars on a second axis.
+    """
+    months = vintages["vintage"].astype(str).to_list()
+    mature = vintages["mature"].astype(bool).to_list()
+    label = "Wilson interval"
+    figure = make_subplots(specs=[[{"secondary_y": True}]])
+    figure.add_trace(
+        go.Bar(x=months, y=vintages["loans"], name="loans", marker_color=NEUTRAL_COLOUR, opacity=0.15),
+        secondary_y=True,
+    )
+    figure.add_trace(
+        go.Scatter(x=months, y=vintages["rate_upper"], mode="lines", line={"width": 0}, hoverinfo="skip",
+                   showlegend=False, name=f"{label} upper"),
+        secondary_y=False,
+    )
+    figure.add_trace(
+        go.Scatter(x=months, y=vintages["rate_lower"], mode="lines", line={"width": 0}, fill="tonexty",
+                   fillcolor="rgba(239, 108, 0, 0.18)", hoverinfo="skip", name=label),
+        secondary_y=False,
+    )
+    figure.add_trace(
+        go.Scatter(
+            x=months,
+            y=vintages["default_rate"],
+            mode="lines+markers",
+            line={"color": CURRENT_COLOUR},
+            marker={"size": 9, "color": [CURRENT_COLOUR if ripe else NEUTRAL_COLOUR for ripe in mature],
+                    "symbol": ["circle" if ripe else "circle-open" for ripe in mature],
+                    "line": {"width": 2, "color": [CURRENT_COLOUR if ripe else NEUTRAL_COLOUR for ripe in mature]}},
+            customdata=np.column_stack([vintages["loans"], vintages["defaults"],
+                                        ["mature" if ripe else "immature" for ripe in mature]]),
+            hovertemplate="%{x}<br>default rate %{y:.2%}<br>%{customdata[1]} of %{customdata[0]} loans"
+                          "<br>%{customdata[2]}<extra></extra>",
+            name="default rate",
+        ),
+        secondary_y=False,
+    )
+    immature = [month for month, ripe in zip(months, mature) if not ripe]
+    young = len(mature) - next((index + 1 for index in range(len(mature) - 1, -1, -1) if mature[index]), 0)
+    if young:  # the youngest months, at the end: shade them (a category axis puts month i at x = i)
+        figure.add_vrect(x0=len(mature) - young - 0.5, x1=len(mature) - 0.5, fillcolor=NEUTRAL_COLOUR, opacity=0.12,
+                         line_width=0, annotation_text="immature", annotation_position="top left")
+    if immature:
+        figure.add_trace(
+            go.Scatter(x=immature, y=vintages.loc[[not ripe for ripe in mature], "default_rate"], mode="markers",
+                       marker={"size": 9, "color": NEUTRAL_COLOUR, "symbol": "circle-open"}, hoverinfo="skip",
+                       name="immature month (outcome not final)"),
+            secondary_y=False,
+        )
+    figure.update_xaxes(title="loan month (vintage)", type="category")
+    figure.update_yaxes(title="default rate", tickformat=".1%", rangemode="tozero", secondary_y=False)
+    figure.update_yaxes(title="loans", rangemode="tozero", showgrid=False, secondary_y=True)
+    figure.update_layout(bargap=0.3)
+    return _base_layout(figure, "Default rate by loan month (vintages)", height=400)

@@ -30,6 +30,11 @@ RELEASE_RECORD_FILE = "releases.yaml"
 RELEASE_METRICS_FILE = "reports/metrics.json"
 """Where the evaluate stage's metrics live inside the repository, at every revision (see dvc.yaml)."""
 
+VALIDATION_FILE = "validation.json"
+"""The evaluate stage's validation pack (creditrisk.modeling.validation.validation_pack), beside metrics.json."""
+VINTAGES_FILE = "vintages.csv"
+"""The prepare stage's vintage table (creditrisk.data.vintages.vintage_table), one row per loan month."""
+
 RELEASES_TTL_SECONDS = 300
 PREDICTION_LOG_TTL_SECONDS = 30
 
@@ -79,6 +84,14 @@ class DashboardPaths:
     @property
     def data_quality(self) -> Path:
         return self.reports_dir / "data_quality.json"
+
+    @property
+    def validation(self) -> Path:
+        return self.reports_dir / VALIDATION_FILE
+
+    @property
+    def vintages(self) -> Path:
+        return self.reports_dir / VINTAGES_FILE
 
     @property
     def drift_dir(self) -> Path:
@@ -175,6 +188,31 @@ def read_drift_windows(path: Path) -> pd.DataFrame | None:
         raise UnreadableArtifact(f"{path}: windows have no 'window' field")
     order = ["end", "window"] if "end" in frame.columns else ["window"]
     return frame.sort_values(order, kind="stable").reset_index(drop=True)
+
+
+def read_validation(path: Path) -> dict[str, Any] | None:
+    """The validation pack as the evaluate stage wrote it: every test with its verdict (traffic light)."""
+    pack = read_json(path)
+    if pack is None:
+        return None
+    if not isinstance(pack, dict) or not isinstance(pack.get("discrimination"), dict):
+        raise UnreadableArtifact(f"{path} should hold the validation pack (an object with 'discrimination', ...)")
+    return pack
+
+
+def read_vintages(path: Path) -> pd.DataFrame | None:
+    """The vintage table, one row per loan month in time order; `mature` as booleans."""
+    table = read_csv(path)
+    if table is None:
+        return None
+    absent = [name for name in ("vintage", "default_rate", "mature") if name not in table.columns]
+    if absent:
+        raise UnreadableArtifact(f"{path}: the vintage table has no column(s) {absent}")
+    mature = table["mature"].map({True: True, False: False, "True": True, "False": False})
+    if mature.isna().any():
+        raise UnreadableArtifact(f"{path}: 'mature' should be True or False in every row")
+    return table.assign(vintage=table["vintage"].astype(str), mature=mature.astype(bool)).sort_values(
+        "vintage", kind="stable").reset_index(drop=True)
 
 
 @dataclass(frozen=True)

@@ -83,6 +83,27 @@ def _feature_rows() -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def _band_test(band: str, rows: int, defaults: int, mean_pd: float, binomial: float, jeffreys: float) -> dict:
+    """One band's tests as the stages write them; the lights at the shipped levels (0.05 yellow, 0.01 red)."""
+    def light(pvalue: float) -> str:
+        return "red" if pvalue < 0.01 else "yellow" if pvalue < 0.05 else "green"
+    return {"band": band, "rows": rows, "defaults": defaults, "observed_rate": defaults / rows, "mean_pd": mean_pd,
+            "binomial_pvalue": binomial, "binomial_light": light(binomial),
+            "jeffreys_pvalue": jeffreys, "jeffreys_light": light(jeffreys)}
+
+
+def _window_band_tests(index: int) -> list[dict]:
+    """A labelled window's band tests (p-values of the library's tests on these counts): band E's default rate
+    climbs away from its PD, green, then yellow, then red."""
+    return [
+        _band_test("A", 210, 4, 0.02, 0.6068, 0.507),
+        _band_test("B", 210, 7, 0.03, 0.4425, 0.3664),
+        _band_test("C", 140, 7, 0.05, 0.5541, 0.4764),
+        _band_test("D", 105, 8, 0.08, 0.6091, 0.5372),
+        _band_test("E", 35, 6 + 3 * index, 0.12, (0.238, 0.0197, 0.0005)[index], (0.1713, 0.0116, 0.0003)[index]),
+    ]
+
+
 def _windows(features: pd.DataFrame) -> list[dict]:
     windows = []
     for index, window in enumerate(WINDOWS):
@@ -102,7 +123,7 @@ def _windows(features: pd.DataFrame) -> list[dict]:
         if index < LABELLED_WINDOWS:
             record.update({"labelled_rows": 700, "defaults": 34 + 3 * index, "default_rate": 0.048 + index * 0.004,
                            "roc_auc": 0.70 - index * 0.03, "brier": 0.045 + index * 0.002,
-                           "delta_roc_auc": -index * 0.03})
+                           "delta_roc_auc": -index * 0.03, "band_tests": _window_band_tests(index)})
         windows.append(record)
     return windows
 
@@ -214,6 +235,58 @@ def _write_model_reports(reports: Path) -> None:
                                                                                               index=False)
 
 
+def _write_validation_reports(reports: Path) -> None:
+    """What evaluate and prepare write for the validation pack: validation.json and vintages.csv.
+
+    Hand-written in the stages' format (creditrisk.modeling.validation.validation_pack and
+    creditrisk.data.vintages.vintage_table; tests/test_dashboard_keys.py holds them to it): ROC-AUC 0.702
+    with its DeLong interval, every model-level test green or yellow, band E's PD red on both tests, and
+    18 loan months of which the last three are immature.
+    """
+    _write_json(reports / "validation.json", {
+        "confidence": 0.95,
+        "traffic_lights": {"yellow_below": 0.05, "red_below": 0.01},
+        "reference_rate": 0.0475,
+        "discrimination": {"roc_auc": 0.702, "roc_auc_lower": 0.671, "roc_auc_upper": 0.733, "roc_auc_se": 0.0158,
+                           "gini": 0.404, "gini_lower": 0.342, "gini_upper": 0.466, "ks": 0.31},
+        "auc_decline": {"development_auc": 0.721, "current_auc": 0.702, "statistic": 1.2025, "pvalue": 0.1146,
+                        "light": "green"},
+        "brier": 0.0448, "brier_skill": 0.031, "log_loss": 0.181,
+        "calibration": {"slope": 0.91, "slope_se": 0.07, "slope_pvalue": 0.198, "intercept": -0.12,
+                        "intercept_se": 0.058, "intercept_pvalue": 0.0386, "light": "yellow"},
+        "hosmer_lemeshow": {"statistic": 9.8, "df": 8.0, "pvalue": 0.2794, "groups": 10, "light": "green"},
+        "calibration_in_the_large": {"mean_pd": 0.049, "observed_rate": 0.047, "defaults": 101.0, "rows": 2160.0,
+                                     "pvalue": 0.6712, "light": "green"},
+        "bands": [
+            _band_test("A", 648, 12, 0.019, 0.575, 0.5173),
+            _band_test("B", 648, 20, 0.031, 0.5391, 0.4937),
+            _band_test("C", 432, 22, 0.049, 0.4572, 0.4138),
+            _band_test("D", 324, 27, 0.081, 0.4679, 0.4279),
+            _band_test("E", 108, 20, 0.10, 0.005, 0.0034),
+        ],
+        "calibration_curve": [
+            {"mean_pd": pd_mean, "observed_rate": rate, "rate_lower": low, "rate_upper": high, "rows": 216}
+            for pd_mean, rate, low, high in ((0.012, 0.0093, 0.0026, 0.0331), (0.021, 0.0185, 0.0072, 0.0466),
+                                             (0.028, 0.0278, 0.0128, 0.0592), (0.034, 0.0370, 0.0189, 0.0713),
+                                             (0.041, 0.0417, 0.0221, 0.0772), (0.048, 0.0509, 0.0286, 0.0888),
+                                             (0.057, 0.0556, 0.0321, 0.0944), (0.069, 0.0648, 0.0390, 0.1058),
+                                             (0.087, 0.0787, 0.0496, 0.1225), (0.131, 0.1389, 0.0985, 0.1924))
+        ],
+        "lights": {"green": 11, "yellow": 1, "red": 2},
+        "red": ["band E binomial", "band E jeffreys"],
+    })
+    months = pd.period_range("2024-11", periods=18, freq="M").strftime("%Y-%m")
+    loans = np.array([820, 790, 760, 700, 690, 650, 640, 600, 580, 560, 540, 530, 520, 500, 480, 470, 450, 380])
+    defaults = np.array([42, 38, 39, 34, 36, 31, 30, 29, 27, 26, 25, 24, 22, 21, 20, 12, 8, 3])
+    rates = defaults / loans
+    half_width = 1.96 * np.sqrt(rates * (1 - rates) / loans)
+    pd.DataFrame({
+        "vintage": months, "loans": loans, "defaults": defaults, "default_rate": rates,
+        "rate_lower": np.round(rates - half_width * 0.95, 6), "rate_upper": np.round(rates + half_width * 1.05, 6),
+        "mature": [True] * 15 + [False] * 3,
+    }).to_csv(reports / "vintages.csv", index=False)
+
+
 def _write_data_reports(reports: Path) -> None:
     """What featurize and prepare write: the leakage and data-quality reports."""
     _write_json(reports / "leakage.json", {
@@ -254,6 +327,7 @@ def write_artifact_set(root: Path, now: datetime | None = None) -> dict[str, str
     latest = windows[-1]
     latest_features = features[features["window"] == latest["window"]]
     _write_model_reports(reports)
+    _write_validation_reports(reports)
     _write_data_reports(reports)
     drift = reports / "drift"
     drift.mkdir(parents=True, exist_ok=True)
@@ -367,9 +441,11 @@ def run_small_pipeline(base: Path) -> Path:
 
 
 APP = Path(__file__).resolve().parent.parent / "dashboard" / "app.py"
-PAGES = ("views/overview.py", "views/drift.py", "views/performance.py", "views/models.py", "views/exploration.py")
+PAGES = ("views/overview.py", "views/validation.py", "views/drift.py", "views/performance.py", "views/models.py",
+         "views/exploration.py")
 PAGE_TITLES = {
     "views/overview.py": "Credit-risk model overview",
+    "views/validation.py": "Validation",
     "views/drift.py": "Drift",
     "views/performance.py": "Performance over time",
     "views/models.py": "Models and versions",

@@ -59,6 +59,42 @@ def test_overview_shows_model_metrics_drift_verdict_and_next_step(artifacts, mon
     ]
 
 
+def test_validation_shows_the_pack_with_its_lights_the_calibration_intervals_and_the_vintages(artifacts,
+                                                                                                 monkeypatch):
+    app = open_page("views/validation.py", artifacts, monkeypatch)
+    metrics = {metric.label: metric.value for metric in app.metric}
+    assert (metrics["Green"], metrics["Yellow"], metrics["Red"]) == ("11", "1", "2")
+    assert metrics["ROC-AUC [95% CI]"] == "0.702 [0.671, 0.733]"
+    assert metrics["Gini [95% CI]"] == "0.404 [0.342, 0.466]"
+    assert (metrics["KS"], metrics["Brier skill (vs the train default rate)"]) == ("0.310", "0.031")
+    assert "Red: band E binomial, band E jeffreys" in app.warning[0].value
+    body = texts(app)
+    assert ":green[● **GREEN**] AUC decline from development (forward CV, 0.721) to out-of-time (0.702)" in body
+    assert "green p ≥ 0.05, yellow 0.01 ≤ p < 0.05, red p < 0.01" in body
+    assert "3 immature (2026-02 to 2026-04)" in body
+    tests = app.dataframe[0].value
+    assert tests["light"].tolist() == ["green", "yellow", "green", "green"]
+    assert tests["p-value"].tolist() == ["0.115", "intercept 0.0386, slope 0.198", "0.279", "0.671"]
+    bands = app.dataframe[1].value
+    assert bands["band"].tolist() == list("ABCDE")
+    assert bands[["binomial_light", "jeffreys_light"]].iloc[-1].tolist() == ["red", "red"]
+    assert bands["binomial_pvalue"].iloc[-1] == 0.005, "the p-value as written, not recomputed"
+    assert app.dataframe[2].value["vintage"].tolist()[-1] == "2026-04"
+    assert chart_titles(app) == [
+        "Validation tests by traffic light", "Calibration with intervals, out-of-time test",
+        "Default rate by loan month (vintages)",
+    ]
+
+
+def test_validation_without_the_pack_still_shows_the_vintages(tmp_path, monkeypatch):
+    environment = write_artifact_set(tmp_path)
+    (tmp_path / "reports" / "validation.json").unlink()
+    app = open_page("views/validation.py", environment, monkeypatch)
+    assert not app.exception
+    assert "validation.json" in app.info[0].value and "`dvc repro`" in app.info[0].value
+    assert chart_titles(app) == ["Default rate by loan month (vintages)"]
+
+
 def test_drift_table_is_sorted_by_severity_and_the_feature_selector_drives_the_drill_down(artifacts, monkeypatch):
     app = open_page("views/drift.py", artifacts, monkeypatch)
     assert app.selectbox(key="drift_window").value == "2026-10"
@@ -89,6 +125,22 @@ def test_performance_shows_curves_table_and_band_mix(artifacts, monkeypatch):
     assert chart_titles(app) == ["Model performance over time", "Risk-band mix over time"]
     assert app.dataframe[0].value["window"].tolist()[0] == "2026-05"
     assert "3 of 6 windows have labels" in texts(app)
+
+
+def test_performance_shows_the_band_tests_of_the_chosen_labelled_window(artifacts, monkeypatch):
+    app = open_page("views/performance.py", artifacts, monkeypatch)
+    selector = app.selectbox(key="performance_band_window")
+    assert selector.options == ["2026-05", "2026-06", "2026-07"] and selector.value == "2026-07"
+    latest = app.dataframe[1].value
+    assert latest["band"].tolist() == list("ABCDE")
+    assert latest[["binomial_light", "jeffreys_light"]].iloc[-1].tolist() == ["red", "red"]
+    assert "Levels: green p ≥ 0.05, yellow 0.01 ≤ p < 0.05, red p < 0.01." in texts(app)
+    selector.select("2026-06").run()
+    assert app.dataframe[1].value["jeffreys_light"].iloc[-1] == "yellow"
+    app.selectbox(key="performance_band_window").select("2026-05").run()
+    assert set(app.dataframe[1].value["binomial_light"]) == {"green"}
+    assert "2026-05's labelled loans" in texts(app)
+    assert not app.exception
 
 
 def test_models_page_compares_candidates_and_names_missing_release_tags(artifacts, monkeypatch):
@@ -125,6 +177,7 @@ def test_exploration_column_selector_changes_the_charts(artifacts, monkeypatch):
     ("page", "expected"),
     [
         ("views/overview.py", ["model_card.json", "metrics.json", "summary.json", "predictions.sqlite"]),
+        ("views/validation.py", ["validation.json", "vintages.csv"]),
         ("views/drift.py", ["features.csv"]),
         ("views/performance.py", ["windows.json"]),
         ("views/models.py", ["model_comparison.json", "roc.csv", "calibration.csv"]),

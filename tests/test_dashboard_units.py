@@ -68,6 +68,35 @@ def test_windows_come_back_in_time_order(tmp_path):
     assert loaders.read_drift_windows(path)["window"].tolist() == ["2026-01", "2026-02"]
 
 
+def test_the_validation_pack_and_the_vintages_are_read_where_the_stages_write_them(tmp_path):
+    environment = write_artifact_set(tmp_path)
+    where = loaders.DashboardPaths.from_environment(environment)
+    assert where.validation == tmp_path / "reports" / "validation.json"
+    assert where.vintages == tmp_path / "reports" / "vintages.csv"
+    pack = loaders.read_validation(where.validation)
+    assert pack["discrimination"]["roc_auc"] == 0.702 and pack["red"] == ["band E binomial", "band E jeffreys"]
+    vintages = loaders.read_vintages(where.vintages)
+    assert vintages["vintage"].tolist() == sorted(vintages["vintage"]) and vintages["vintage"].iloc[0] == "2024-11"
+    assert vintages["mature"].dtype == bool and vintages["mature"].sum() == 15
+    assert loaders.read_validation(tmp_path / "absent.json") is None
+    assert loaders.read_vintages(tmp_path / "absent.csv") is None
+
+
+def test_a_vintage_table_or_pack_in_another_shape_is_named(tmp_path):
+    table = tmp_path / "vintages.csv"
+    table.write_text("vintage,loans,default_rate,mature\n2025-02,10,0.1,maybe\n2025-01,10,0.1,True\n")
+    with pytest.raises(loaders.UnreadableArtifact, match="'mature' should be True or False"):
+        loaders.read_vintages(table)
+    other = tmp_path / "months.csv"
+    other.write_text("month,loans\n2025-01,10\n")
+    with pytest.raises(loaders.UnreadableArtifact, match=r"no column\(s\) \['vintage', 'default_rate', 'mature'\]"):
+        loaders.read_vintages(other)
+    pack = tmp_path / "validation.json"
+    pack.write_text(json.dumps([{"roc_auc": 0.7}]))
+    with pytest.raises(loaders.UnreadableArtifact, match="validation.json should hold the validation pack"):
+        loaders.read_validation(pack)
+
+
 def test_model_comparison_reads_the_records_the_train_stage_writes_under_models(tmp_path):
     records = [{"model": "logistic", "roc_auc_mean": 0.66}]
     written, other = tmp_path / "written.json", tmp_path / "other.json"

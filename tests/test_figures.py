@@ -231,3 +231,68 @@ def test_histogram_on_log_scale_bins_log10_of_positive_values():
 def test_subplot_figures_keep_the_legend_clear_of_panel_titles(windows):
     assert figures.performance_figure(windows, {}, None).layout.legend.y < 0
     assert figures.score_drift_figure(windows).layout.legend.y > 1
+
+
+def test_light_counts_colours_each_traffic_light_in_order():
+    figure = figures.light_counts_figure({"red": 2, "green": 11, "yellow": 1})
+    bar = figure.data[0]
+    assert list(bar.x) == ["green", "yellow", "red"] and list(bar.y) == [11, 1, 2]
+    assert list(bar.marker.color) == [figures.LIGHT_COLOURS[light] for light in ("green", "yellow", "red")]
+    assert figures.LIGHT_COLOURS["red"] == figures.LEVEL_COLOURS["alert"]
+
+
+def test_calibration_intervals_are_asymmetric_error_bars_from_the_written_bounds():
+    curve = [{"mean_pd": 0.02, "observed_rate": 0.025, "rate_lower": 0.01, "rate_upper": 0.06, "rows": 200},
+             {"mean_pd": 0.10, "observed_rate": 0.08, "rate_lower": 0.05, "rate_upper": 0.125, "rows": 200}]
+    figure = figures.calibration_interval_figure(curve, confidence=0.95)
+    points, identity = figure.data
+    assert (points.type, identity.name) == ("scatter", "perfect calibration")
+    assert list(points.x) == [0.02, 0.10] and list(points.y) == [0.025, 0.08]
+    assert points.error_y.symmetric is False
+    assert list(points.error_y.array) == pytest.approx([0.035, 0.045])
+    assert list(points.error_y.arrayminus) == pytest.approx([0.015, 0.03])
+    assert "95% interval" in points.name
+    assert identity.x[1] == identity.y[1] >= 0.125, "the diagonal reaches past the highest upper bound"
+
+
+def test_calibration_intervals_without_points_is_an_empty_figure():
+    figure = figures.calibration_interval_figure([])
+    assert len(figure.data[0].x) == 0
+
+
+@pytest.fixture
+def vintages() -> pd.DataFrame:
+    return pd.DataFrame({
+        "vintage": ["2025-01", "2025-02", "2025-03", "2025-04"], "loans": [500, 480, 450, 300],
+        "defaults": [25, 22, 9, 2], "default_rate": [0.05, 22 / 480, 0.02, 2 / 300],
+        "rate_lower": [0.034, 0.030, 0.011, 0.002], "rate_upper": [0.073, 0.068, 0.038, 0.024],
+        "mature": [True, True, False, False],
+    })
+
+
+def test_vintages_draw_the_rate_its_wilson_band_and_mark_the_immature_months(vintages):
+    figure = figures.vintage_figure(vintages)
+    by_name = {trace.name: trace for trace in figure.data}
+    rate = by_name["default rate"]
+    assert list(rate.x) == vintages["vintage"].tolist() and list(rate.y) == vintages["default_rate"].tolist()
+    assert list(rate.marker.symbol) == ["circle", "circle", "circle-open", "circle-open"]
+    assert list(by_name["Wilson interval"].y) == vintages["rate_lower"].tolist()
+    assert by_name["Wilson interval"].fill == "tonexty"
+    assert list(by_name["Wilson interval upper"].y) == vintages["rate_upper"].tolist()
+    assert list(by_name["immature month (outcome not final)"].x) == ["2025-03", "2025-04"]
+    assert list(by_name["loans"].y) == [500, 480, 450, 300] and by_name["loans"].yaxis == "y2"
+    shaded = [shape for shape in figure.layout.shapes if shape.type == "rect"]
+    assert [(shape.x0, shape.x1) for shape in shaded] == [(1.5, 3.5)], "the two youngest months are shaded"
+
+
+def test_vintages_all_mature_mark_and_shade_nothing(vintages):
+    figure = figures.vintage_figure(vintages.assign(mature=True))
+    assert "immature month (outcome not final)" not in [trace.name for trace in figure.data]
+    assert not [shape for shape in figure.layout.shapes if shape.type == "rect"]
+    assert set(figure.data[-1].marker.symbol) == {"circle"}
+
+
+def test_vintages_immature_between_mature_months_are_marked_not_shaded(vintages):
+    figure = figures.vintage_figure(vintages.assign(mature=[True, False, True, True]))
+    assert [trace.x for trace in figure.data if trace.name.startswith("immature")] == [("2025-02",)]
+    assert not [shape for shape in figure.layout.shapes if shape.type == "rect"]

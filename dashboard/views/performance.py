@@ -1,9 +1,21 @@
 """Performance over time: how the model does on each window that has labels, against the out-of-time test."""
 
+import pandas as pd
 import streamlit as st
 
 from dashboard import figures
-from dashboard.components import REPRO, REPRO_DRIFT, empty_state, level_styled, paths, require
+from dashboard.components import (
+    BAND_TEST_COLUMNS,
+    BAND_TEST_FORMATS,
+    REPRO,
+    REPRO_DRIFT,
+    empty_state,
+    level_styled,
+    light_levels,
+    light_styled,
+    paths,
+    require,
+)
 from dashboard.loaders import read_drift_windows, read_json
 
 TABLE_COLUMNS = (
@@ -46,3 +58,19 @@ if "band_mix" in windows:
     test_bands = (metrics or {}).get("bands") or {}
     test_shares = {band: values.get("share", 0.0) for band, values in test_bands.items() if isinstance(values, dict)}
     st.plotly_chart(figures.band_mix_figure(windows, test_shares), key="performance_band_mix")
+
+if "band_tests" in windows:
+    tested = windows[windows["band_tests"].map(lambda tests: isinstance(tests, list) and len(tests) > 0)]
+    if not tested.empty:
+        st.subheader("Risk bands of a labelled window")
+        labels = tested["window"].astype(str).tolist()
+        chosen = st.selectbox("Labelled window", labels, index=len(labels) - 1, key="performance_band_window")
+        tests = pd.DataFrame.from_records(tested[tested["window"].astype(str) == chosen].iloc[0]["band_tests"])
+        shown = tests[[name for name in BAND_TEST_COLUMNS if name in tests.columns]]
+        st.dataframe(light_styled(shown, BAND_TEST_FORMATS), hide_index=True, key="performance_band_tests")
+        levels = summary.get("band_tests")
+        st.caption(
+            f"Per band of {chosen}'s labelled loans, one-sided tests that the band's mean PD is too low for its "
+            "observed default rate (exact binomial, Jeffreys); shown beside the window's status, which they do not "
+            "change." + (f" Levels: {light_levels(levels)}." if levels else "")
+        )

@@ -1,0 +1,157 @@
+"""Validation: the out-of-time validation pack with its traffic lights, the calibration plot, the vintages.
+
+Every estimate, interval, p-value and light is the evaluate stage's (`reports/validation.json`) and every
+vintage the prepare stage's (`reports/vintages.csv`): the page lays them out and tests nothing itself.
+"""
+
+import pandas as pd
+import streamlit as st
+
+from dashboard import figures
+from dashboard.components import (
+    BAND_TEST_COLUMNS,
+    BAND_TEST_FORMATS,
+    REPRO,
+    empty_state,
+    format_number,
+    light_badge,
+    light_levels,
+    light_styled,
+    paths,
+)
+from dashboard.loaders import read_validation, read_vintages
+
+VINTAGE_COLUMNS = ("vintage", "loans", "defaults", "default_rate", "rate_lower", "rate_upper", "mature")
+VINTAGE_FORMATS = {"default_rate": "{:.2%}", "rate_lower": "{:.2%}", "rate_upper": "{:.2%}"}
+P_VALUE = "{:.3g}"
+
+
+def with_interval(estimate: object, lower: object, upper: object, pattern: str = "{:.3f}") -> str:
+    return f"{format_number(estimate, pattern)} [{format_number(lower, pattern)}, {format_number(upper, pattern)}]"
+
+
+def model_tests(pack: dict) -> pd.DataFrame:
+    """The pack's tests of the whole sample, one display row each: what was tested, the numbers, the light."""
+    decline = pack.get("auc_decline") or {}
+    calibration = pack.get("calibration") or {}
+    groups = pack.get("hosmer_lemeshow") or {}
+    large = pack.get("calibration_in_the_large") or {}
+    rows = [
+        ("AUC decline, development (forward CV) to out-of-time",
+         f"ROC-AUC {format_number(decline.get('development_auc'))} → {format_number(decline.get('current_auc'))}, "
+         f"z {format_number(decline.get('statistic'), '{:.2f}')}",
+         format_number(decline.get("pvalue"), P_VALUE), decline.get("light")),
+        ("Calibration intercept and slope (intercept 0, slope 1)",
+         f"intercept {format_number(calibration.get('intercept'), '{:+.3f}')} "
+         f"(se {format_number(calibration.get('intercept_se'))}), "
+         f"slope {format_number(calibration.get('slope'))} (se {format_number(calibration.get('slope_se'))})",
+         f"intercept {format_number(calibration.get('intercept_pvalue'), P_VALUE)}, "
+         f"slope {format_number(calibration.get('slope_pvalue'), P_VALUE)}",
+         calibration.get("light")),
+        ("Hosmer-Lemeshow",
+         f"H {format_number(groups.get('statistic'), '{:.2f}')} on {format_number(groups.get('df'), '{:.0f}')} df, "
+         f"{format_number(groups.get('groups'), '{:.0f}')} groups by PD",
+         format_number(groups.get("pvalue"), P_VALUE), groups.get("light")),
+        ("Calibration in the large (mean PD = default rate)",
+         f"mean PD {format_number(large.get('mean_pd'), '{:.2%}')} vs observed "
+         f"{format_number(large.get('observed_rate'), '{:.2%}')} "
+         f"({format_number(large.get('defaults'), '{:,.0f}')} defaults in "
+         f"{format_number(large.get('rows'), '{:,.0f}')} loans)",
+         format_number(large.get("pvalue"), P_VALUE), large.get("light")),
+    ]
+    return pd.DataFrame(rows, columns=["test", "result", "p-value", "light"])
+
+
+where = paths()
+st.title("Validation")
+st.caption(
+    "The validation pack of the out-of-time test set and the default rate by loan month, as the pipeline wrote "
+    "them: each light is the stage's verdict at the levels it records."
+)
+
+pack = read_validation(where.validation)
+if pack is None:
+    empty_state("The validation pack", where.validation, REPRO)
+else:
+    levels = pack.get("traffic_lights")
+    confidence = pack.get("confidence")
+    st.subheader("Traffic lights")
+    lights = pack.get("lights") or {}
+    summary_column, chart_column = st.columns([2, 3])
+    with summary_column:
+        counts = st.columns(3)
+        for column, light in zip(counts, figures.LIGHTS):
+            column.metric(light.capitalize(), format_number(lights.get(light), "{:.0f}"))
+        st.caption(f"Levels: {light_levels(levels)}.")
+        red = pack.get("red") or []
+        if red:
+            st.warning("Red: " + ", ".join(str(name) for name in red), icon=":material/warning:")
+        else:
+            st.success("No test is red.", icon=":material/check_circle:")
+    with chart_column:
+        if lights:
+            st.plotly_chart(figures.light_counts_figure(lights), key="validation_lights")
+
+    st.subheader("Discrimination")
+    discrimination = pack.get("discrimination") or {}
+    share = format_number(confidence, "{:.0%}")
+    tiles = st.columns(3)
+    tiles[0].metric(f"ROC-AUC [{share} CI]", with_interval(
+        discrimination.get("roc_auc"), discrimination.get("roc_auc_lower"), discrimination.get("roc_auc_upper")))
+    tiles[1].metric(f"Gini [{share} CI]", with_interval(
+        discrimination.get("gini"), discrimination.get("gini_lower"), discrimination.get("gini_upper")))
+    tiles[2].metric("KS", format_number(discrimination.get("ks")))
+    decline = pack.get("auc_decline") or {}
+    st.markdown(
+        f"{light_badge(decline.get('light'))} AUC decline from development (forward CV, "
+        f"{format_number(decline.get('development_auc'))}) to out-of-time "
+        f"({format_number(decline.get('current_auc'))}): one-sided p {format_number(decline.get('pvalue'), '{:.3g}')}"
+    )
+    st.caption(
+        f"Intervals: DeLong standard error {format_number(discrimination.get('roc_auc_se'), '{:.4f}')}; "
+        "Gini = 2 AUC − 1."
+    )
+
+    st.subheader("Calibration")
+    scores = st.columns(3)
+    scores[0].metric("Brier", format_number(pack.get("brier"), "{:.4f}"))
+    scores[1].metric("Brier skill (vs the train default rate)", format_number(pack.get("brier_skill"), "{:.3f}"))
+    scores[2].metric("Log-loss", format_number(pack.get("log_loss"), "{:.4f}"))
+    st.caption(f"Brier skill compares with always predicting the train default rate, "
+               f"{format_number(pack.get('reference_rate'), '{:.2%}')}; above 0 beats it.")
+    st.dataframe(light_styled(model_tests(pack)), hide_index=True, key="validation_tests")
+    curve = pack.get("calibration_curve") or []
+    if curve:
+        st.plotly_chart(figures.calibration_interval_figure(curve, confidence), key="validation_calibration")
+
+    st.subheader("Risk bands")
+    bands = pack.get("bands") or []
+    if bands:
+        table = pd.DataFrame.from_records(bands)
+        table = table[[name for name in BAND_TEST_COLUMNS if name in table.columns]]
+        st.dataframe(light_styled(table, BAND_TEST_FORMATS), hide_index=True, key="validation_bands")
+        st.caption(
+            "Per band, one-sided tests that the band's mean PD is too low for its observed default rate: exact "
+            "binomial and Jeffreys (Beta posterior). " + f"Levels: {light_levels(levels)}."
+        )
+    else:
+        st.info("The pack holds no band tests.")
+
+st.subheader("Vintages")
+vintages = read_vintages(where.vintages)
+if vintages is None:
+    empty_state("The vintage table", where.vintages, REPRO)
+elif vintages.empty:
+    st.info("The vintage table has no loan months.")
+else:
+    st.plotly_chart(figures.vintage_figure(vintages), key="validation_vintages")
+    immature = vintages.loc[~vintages["mature"], "vintage"].tolist()
+    st.caption(
+        f"{len(vintages)} loan months; "
+        + (f"{len(immature)} immature ({immature[0]} to {immature[-1]}): younger than the performance window at the "
+           "export's last loan date, so their default rate is not final." if immature else "every month is mature.")
+        + " The band is the Wilson interval of each month's rate."
+    )
+    with st.expander("Vintage table"):
+        shown = vintages[[name for name in VINTAGE_COLUMNS if name in vintages.columns]]
+        st.dataframe(shown.style.format(VINTAGE_FORMATS, na_rep=""), hide_index=True, key="validation_vintage_table")
