@@ -308,8 +308,12 @@ def read_release_list(repo_dir: str) -> ReleaseList:
         recorded = load_releases(path) if path.is_file() else []
     except ReleaseError as error:
         raise UnreadableArtifact(str(error)) from error
-    listed = subprocess.run(["git", "tag", "--list", "v*"], cwd=repo_dir, capture_output=True, text=True)
-    tags = [tag for tag in listed.stdout.split() if VERSION_PATTERN.match(tag[1:])] if listed.returncode == 0 else []
+    try:
+        listed = subprocess.run(["git", "tag", "--list", "v*"], cwd=repo_dir, capture_output=True, text=True)
+    except OSError:  # no git at all (the dashboard image has none): no tags to list
+        listed = None
+    tags = ([tag for tag in listed.stdout.split() if VERSION_PATTERN.match(tag[1:])]
+            if listed is not None and listed.returncode == 0 else [])
     known = {release.tag for release in recorded}
     return ReleaseList(recorded, sorted((tag for tag in tags if tag not in known), key=_version_key))
 

@@ -260,3 +260,11 @@ def test_comparison_display_table_writes_mean_plus_minus_std():
                                "brier_mean": [0.045]})
     table = reports.comparison_display_table(comparison, ["roc_auc", "brier"])
     assert table.to_dict("records") == [{"model": "logistic", "roc_auc": "0.6125 ± 0.0057", "brier": "0.0450 ± 0.0000"}]
+
+
+def test_the_release_list_without_git_on_the_path_shows_the_record_only(tmp_path, monkeypatch):
+    from creditrisk.releases import Release, render_releases
+    (tmp_path / "releases.yaml").write_text(render_releases([Release("1.0.0", "a" * 40, "2026-01-01", "x")], ""))
+    monkeypatch.setenv("PATH", str(tmp_path / "no-such-dir"))
+    listed = loaders.read_release_list(str(tmp_path))
+    assert [release.tag for release in listed.releases] == ["v1.0.0"] and listed.unrecorded_tags == []
