@@ -31,6 +31,7 @@ def main() -> None:
     test = pd.read_parquet(featurize.test_path)
     evaluation = evaluate_bundle(bundle, test, default_target(test), config)
     atomic_write_json(Path(config.metrics_path), evaluation.metrics)
+    atomic_write_json(Path(config.validation_path), evaluation.validation)
     for name, table in evaluation.plots.items():
         atomic_write_text(Path(config.plots_dir) / f"{name}.csv", table.to_csv(index=False))
     atomic_write_json(Path(config.card_path), model_card(bundle, evaluation, data_window(test)))
@@ -38,6 +39,9 @@ def main() -> None:
     print(f"evaluate: {metrics['rows']} test rows, ROC-AUC {metrics['roc_auc']}, PR-AUC {metrics['pr_auc']}, "
           f"KS {metrics['ks']}, Brier {metrics['brier']}, ECE {metrics['ece']}, "
           f"PD mean {metrics['pd_mean']} vs default rate {metrics['default_rate']}")
+    lights = evaluation.validation["lights"]
+    print(f"evaluate: validation pack {lights['green']} green, {lights['yellow']} yellow, {lights['red']} red"
+          + (f" ({', '.join(evaluation.validation['red'])})" if evaluation.validation["red"] else ""))
     for warning in metrics["band_warnings"]:
         print(f"evaluate: warning: {warning}")
     print(f"evaluate: {time.perf_counter() - started:.1f} s")

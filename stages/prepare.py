@@ -10,7 +10,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from creditrisk.io import atomic_write_json, atomic_write_parquet
+from creditrisk.io import atomic_write_json, atomic_write_parquet, atomic_write_text
 from creditrisk.params import ParamsError, load_params, section
 from creditrisk.data.prepare import prepare_export, PrepareError, PrepareParams
 from creditrisk.data.contract import ContractError
@@ -27,10 +27,15 @@ def main() -> int:
     atomic_write_parquet(Path(params.train_path), prepared.train)
     atomic_write_parquet(Path(params.test_path), prepared.test)
     atomic_write_json(Path(params.quality_report), prepared.report)
+    atomic_write_text(Path(params.vintages_report), prepared.vintages.to_csv(index=False))
     rows = prepared.report["rows"]
+    maturity = prepared.report["maturity"]
     print(
         f"prepare: {rows['read']} rows read, {prepared.report['values_nulled']} values nulled, "
-        f"{rows['duplicates_dropped']} duplicates dropped -> train {rows['train']}, test {rows['test']}"
+        f"{rows['duplicates_dropped']} duplicates dropped, {maturity['immature_loans']} loans younger than "
+        f"{maturity['performance_window_months']} months"
+        f"{' left out of the labels' if maturity['immature_excluded_from_labels'] else ''}"
+        f" -> train {rows['train']}, test {rows['test']}"
     )
     return 0
 

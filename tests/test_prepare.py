@@ -6,6 +6,7 @@ import hashlib
 import json
 import runpy
 from collections.abc import Collection
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -50,7 +51,8 @@ def spread_moments(count: int, seed: int = 0) -> list[pd.Timestamp]:
 
 
 def prepare_csv(path: Path, test_fraction: float = 0.2) -> tuple[pd.DataFrame, pd.DataFrame, dict]:
-    prepared = prepare_export(shipped(PrepareParams, source=str(path), test_fraction=test_fraction))
+    prepared = prepare_export(shipped(PrepareParams, source=str(path), test_fraction=test_fraction,
+                                      performance_window_months=0))
     return prepared.train, prepared.test, prepared.report
 
 
@@ -172,7 +174,8 @@ def test_params_block_is_typed_and_checked() -> None:
 
 def run_stage(directory: Path, source: Path, monkeypatch: pytest.MonkeyPatch) -> int:
     (directory / "params.yaml").write_text(yaml.safe_dump({"prepare": {
-        **SHIPPED_PARAMS["prepare"], "source": str(source), "train_path": "out/train.parquet",
+        **SHIPPED_PARAMS["prepare"], "performance_window_months": 0, "vintages_report": "reports/vintages.csv",
+        "source": str(source), "train_path": "out/train.parquet",
         "test_path": "out/test.parquet", "quality_report": "reports/data_quality.json"}}))
     monkeypatch.chdir(directory)
     return runpy.run_path(str(REPO / "stages" / "prepare.py"), run_name="prepare_stage")["main"]()
@@ -202,3 +205,23 @@ def test_stage_stops_on_a_bad_file_and_writes_nothing(tmp_path: Path, monkeypatc
     assert f"prepare: {source} (rows numbered as in the file" in error
     assert "column 'Pago_atiempo': rule 'not_0_or_1' broken in 1 row(s); e.g. row 4 = '2'" in error
     assert not (tmp_path / "out").exists() and not (tmp_path / "reports").exists()
+
+
+def test_immature_loans_are_flagged_and_left_out_of_the_labels(tmp_path: Path) -> None:
+    rows = loan_rows(spread_moments(40, seed=8), defaults={3, 30})
+    path = write_csv(tmp_path / "loans.csv", rows)
+    params = shipped(PrepareParams, source=str(path), test_fraction=0.25, performance_window_months=2)
+    kept = prepare_export(replace(params, exclude_immature=False))
+    left_out = prepare_export(params)
+    dates = pd.concat([kept.train, kept.test])[DATE]
+    cutoff = dates.max() - pd.DateOffset(months=2)
+    young = int((dates > cutoff).sum())
+    assert young > 0
+    assert len(left_out.train) + len(left_out.test) == len(dates) - young
+    assert pd.concat([left_out.train, left_out.test])[DATE].max() <= cutoff
+    maturity = left_out.report["maturity"]
+    assert maturity["immature_loans"] == young and maturity["immature_excluded_from_labels"] is True
+    assert kept.report["maturity"]["immature_excluded_from_labels"] is False
+    vintages = left_out.vintages
+    assert vintages["loans"].sum() == len(dates), "the vintage table covers every loan, mature or not"
+    assert not vintages["mature"].iloc[-1] and vintages["mature"].iloc[0]

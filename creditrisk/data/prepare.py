@@ -1,4 +1,5 @@
-"""The `prepare` stage's logic: read -> coerce/clean -> validate -> deduplicate -> out-of-time split.
+"""The `prepare` stage's logic: read -> coerce/clean -> validate -> deduplicate -> vintages and label
+maturity -> out-of-time split.
 
 Nothing here relies on row order (in the lender's export the last rows are
 mostly defaults): rows are ordered by loan date and then by a hash of their
@@ -19,6 +20,7 @@ import pandas as pd
 from creditrisk.params import ParamsBlock
 from creditrisk.data.contract import detect_day_first, AmbiguousDatesError, DATE, TARGET, ValidationResult
 from creditrisk.data.sources import export_format, file_rows, read_export, validate_export
+from creditrisk.data.vintages import mature_mask, maturity_cutoff, vintage_table
 
 MAX_EXAMPLE_ROWS = 5
 
@@ -35,14 +37,20 @@ class PrepareParams(ParamsBlock):
     source: str
     day_first: bool | None
     test_fraction: float
+    performance_window_months: int
+    exclude_immature: bool
     train_path: str
     test_path: str
     quality_report: str
+    vintages_report: str
 
     def problems(self) -> list[tuple[str, str]]:
+        found = []
         if not 0.0 < self.test_fraction < 1.0:
-            return [("test_fraction", "must be between 0 and 1")]
-        return []
+            found.append(("test_fraction", "must be between 0 and 1"))
+        if self.performance_window_months < 0:
+            found.append(("performance_window_months", "must be >= 0"))
+        return found
 
 
 @dataclass
@@ -50,6 +58,7 @@ class PreparedData:
     train: pd.DataFrame
     test: pd.DataFrame
     report: dict[str, Any]
+    vintages: pd.DataFrame
 
 
 @dataclass(frozen=True)
@@ -67,17 +76,47 @@ def prepare_export(params: PrepareParams) -> PreparedData:
     validated = validate_export(raw, str(source), day_first=params.day_first, purpose="training")
     del raw
     unique, duplicates = deduplicate_in_date_order(validated.frame)
-    split = split_out_of_time(unique, params.test_fraction)
+    if unique.empty:
+        raise PrepareError(f"{source}: no loans left after validation and deduplication")
+    maturity = label_maturity(unique, params.performance_window_months)
+    labelled = unique[maturity.mature] if params.exclude_immature else unique
+    split = split_out_of_time(labelled, params.test_fraction)
     report = quality_report(
         source=source,
         date_order=date_order,
         validated=validated,
-        written=unique,
+        written=labelled,
         duplicates=duplicates,
         split=split,
         test_fraction=params.test_fraction,
     )
-    return PreparedData(train=split.train, test=split.test, report=report)
+    report["maturity"] = maturity.describe(params.exclude_immature)
+    vintages = vintage_table(unique, params.performance_window_months, maturity.last_date)
+    return PreparedData(train=split.train, test=split.test, report=report, vintages=vintages)
+
+
+@dataclass(frozen=True)
+class LabelMaturity:
+    """Which loans have had the performance window to show their outcome, relative to the export's last loan."""
+
+    last_date: pd.Timestamp
+    performance_window_months: int
+    mature: np.ndarray
+
+    def describe(self, excluded: bool) -> dict[str, Any]:
+        immature = int((~self.mature).sum())
+        return {
+            "performance_window_months": self.performance_window_months,
+            "last_loan_date": self.last_date.isoformat(),
+            "mature_up_to": maturity_cutoff(self.last_date, self.performance_window_months).isoformat(),
+            "immature_loans": immature,
+            "immature_excluded_from_labels": bool(excluded and immature),
+        }
+
+
+def label_maturity(frame: pd.DataFrame, performance_window_months: int) -> LabelMaturity:
+    last = pd.Timestamp(frame[DATE].max())
+    return LabelMaturity(last, performance_window_months, mature_mask(frame[DATE], last, performance_window_months))
 
 
 def describe_date_order(raw: pd.DataFrame, day_first: bool | None) -> str:

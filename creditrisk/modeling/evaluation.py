@@ -13,6 +13,8 @@ from threadpoolctl import threadpool_limits
 
 from creditrisk.modeling.bundle import ModelBundle
 from creditrisk.modeling.bands import band_table, monotonicity_warnings
+from creditrisk.io import finite_json
+from creditrisk.modeling.validation import PackSettings, flat_metrics, validation_pack
 from creditrisk.params import ParamsBlock
 from creditrisk.modeling.metrics import (
     calibration_table,
@@ -36,20 +38,47 @@ class EvaluateParams(ParamsBlock):
     importance_max_rows: int
     seed: int
     threads: int
+    confidence: float
+    traffic_light_yellow: float
+    traffic_light_red: float
+    hosmer_lemeshow_groups: int
     metrics_path: str
     plots_dir: str
     card_path: str
+    validation_path: str
 
     def problems(self) -> list[tuple[str, str]]:
-        return [(key, "must be at least 1") for key in
-                ("ece_bins", "calibration_bins", "distribution_bins", "curve_points", "threads")
-                if getattr(self, key) < 1]
+        found = [(key, "must be at least 1") for key in
+                 ("ece_bins", "calibration_bins", "distribution_bins", "curve_points", "threads")
+                 if getattr(self, key) < 1]
+        if not 0 < self.confidence < 1:
+            found.append(("confidence", "must be in (0, 1)"))
+        if not 0 < self.traffic_light_red <= self.traffic_light_yellow < 1:
+            found.append(("traffic_light_red", f"must be in (0, traffic_light_yellow = {self.traffic_light_yellow}]"))
+        if self.hosmer_lemeshow_groups < 3:
+            found.append(("hosmer_lemeshow_groups", "must be at least 3 (the test has groups - 2 degrees of freedom)"))
+        return found
+
+    @property
+    def pack_settings(self) -> PackSettings:
+        return PackSettings(confidence=self.confidence, yellow_below=self.traffic_light_yellow,
+                            red_below=self.traffic_light_red, hosmer_lemeshow_groups=self.hosmer_lemeshow_groups,
+                            calibration_bins=self.calibration_bins)
 
 
 @dataclass
 class Evaluation:
     metrics: dict[str, Any]
     plots: dict[str, pd.DataFrame] = field(default_factory=dict)
+    validation: dict[str, Any] = field(default_factory=dict)
+
+
+def development_auc(metadata: dict[str, Any]) -> float:
+    """The selected model's ROC-AUC in the CV that chose it (the development figure the decline test uses)."""
+    if "development_roc_auc" in metadata:
+        return float(metadata["development_roc_auc"])
+    selected = next(row for row in metadata["cv"] if row["model"] == metadata["model"])
+    return float(selected["roc_auc_mean"])
 
 
 def _thin(frame: pd.DataFrame, points: int) -> pd.DataFrame:
@@ -135,6 +164,10 @@ def _evaluate_bundle(bundle: ModelBundle, frame: pd.DataFrame, y: np.ndarray, pa
                   for row in bands.itertuples()},
         "band_warnings": monotonicity_warnings(bands),
     })
+    pack = validation_pack(y, proba, [band.name for band in bundle.bands], bundle.band_of(proba),
+                           float(bundle.metadata["train_default_rate"]), development_auc(bundle.metadata),
+                           params.pack_settings)
+    metrics.update(flat_metrics(pack))
     metrics = {key: _round(value) for key, value in metrics.items()}
     plots = {
         "roc": roc_points(y, proba, params.curve_points),
@@ -144,7 +177,7 @@ def _evaluate_bundle(bundle: ModelBundle, frame: pd.DataFrame, y: np.ndarray, pa
         "pd_distribution": pd_distribution(y, proba, params.distribution_bins),
         "importance": importance_table(bundle, frame, y, params),
     }
-    return Evaluation(metrics=metrics, plots=plots)
+    return Evaluation(metrics=metrics, plots=plots, validation=finite_json(pack))
 
 
 def _none_if_nan(value: float) -> float | None:
