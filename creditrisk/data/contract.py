@@ -12,6 +12,7 @@ column spec says.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -442,25 +443,60 @@ def to_datetime(values: pd.Series, day_first: bool | None = None) -> tuple[pd.Se
             pd.Series(unparseable, index=values.index, dtype=bool))
 
 
-def _range_violations(spec: ColumnSpec, numbers: np.ndarray) -> dict[str, Mask]:
-    rules: dict[str, Mask] = {}
+@dataclass(frozen=True)
+class NumberBounds:
+    """The number rules' bounds of some columns, one entry per column (a rule a column lacks never fires)."""
+
+    integer: np.ndarray
+    placeholder_low: np.ndarray
+    placeholder_high: np.ndarray
+    minimum: np.ndarray
+    minimum_inclusive: np.ndarray
+    maximum: np.ndarray
+
+    @classmethod
+    def of(cls, specs: Sequence[ColumnSpec]) -> NumberBounds:
+        def bound(value: Callable[[ColumnSpec], float | None], absent: float) -> np.ndarray:
+            return np.array([absent if value(spec) is None else value(spec) for spec in specs], dtype="float64")
+        return cls(
+            integer=np.array([spec.kind == "integer" for spec in specs]),
+            placeholder_low=bound(lambda spec: spec.placeholder_range and spec.placeholder_range[0], np.inf),
+            placeholder_high=bound(lambda spec: spec.placeholder_range and spec.placeholder_range[1], -np.inf),
+            minimum=bound(lambda spec: spec.minimum, -np.inf),
+            minimum_inclusive=np.array([spec.minimum_inclusive for spec in specs]),
+            maximum=bound(lambda spec: spec.maximum, np.inf),
+        )
+
+
+def number_rule_masks(numbers: np.ndarray, bounds: NumberBounds) -> dict[str, Mask]:
+    """The number rules, the one place they are written: on a rows x columns matrix of floats (NaN =
+    missing), one mask per rule. A value breaks at most one of placeholder / range: a placeholder or a
+    non-integer is not also reported below or above its range."""
     present = ~np.isnan(numbers)
     usable = np.isfinite(numbers)
-    rules["not_finite"] = present & ~usable
-    if spec.kind == "integer":
-        rules["not_an_integer"] = usable & (np.mod(np.where(usable, numbers, 0.0), 1) != 0)
-    if spec.placeholder_range is not None:
-        low, high = spec.placeholder_range
-        rules["placeholder"] = usable & (numbers >= low) & (numbers <= high)
-    candidates = usable.copy()
-    for mask in rules.values():
-        candidates &= ~mask
-    if spec.minimum is not None:
-        below = numbers < spec.minimum if spec.minimum_inclusive else numbers <= spec.minimum
-        rules["below_minimum"] = candidates & below
-    if spec.maximum is not None:
-        rules["above_maximum"] = candidates & (numbers > spec.maximum)
+    rules = {
+        "not_finite": present & ~usable,
+        "not_an_integer": usable & bounds.integer & (np.mod(np.where(usable, numbers, 0.0), 1) != 0),
+        "placeholder": usable & (numbers >= bounds.placeholder_low) & (numbers <= bounds.placeholder_high),
+    }
+    candidates = usable & ~rules["not_an_integer"] & ~rules["placeholder"]
+    below = np.where(bounds.minimum_inclusive, numbers < bounds.minimum, numbers <= bounds.minimum)
+    rules["below_minimum"] = candidates & below
+    rules["above_maximum"] = candidates & (numbers > bounds.maximum)
     return rules
+
+
+def number_rules_of(spec: ColumnSpec) -> list[str]:
+    """The number rules column `spec` has (`not_finite` always)."""
+    return ["not_finite", *(["not_an_integer"] if spec.kind == "integer" else []),
+            *(["placeholder"] if spec.placeholder_range is not None else []),
+            *(["below_minimum"] if spec.minimum is not None else []),
+            *(["above_maximum"] if spec.maximum is not None else [])]
+
+
+def _range_violations(spec: ColumnSpec, numbers: np.ndarray) -> dict[str, Mask]:
+    masks = number_rule_masks(numbers[:, None], NumberBounds.of([spec]))
+    return {rule: masks[rule][:, 0] for rule in number_rules_of(spec)}
 
 
 @dataclass
@@ -498,38 +534,18 @@ def _numbers_already(values: pd.Series) -> bool:
     return isinstance(values.dtype, np.dtype) and values.dtype.kind in "biufc"
 
 
-def _bound(specs: list[ColumnSpec], value: Any, default: float) -> np.ndarray:
-    return np.array([default if v is None else v for v in (value(spec) for spec in specs)], dtype="float64")
-
-
 # Up to this many rows, number columns are checked together in one matrix (a few numpy calls
 # instead of a dozen per column); beyond it, column by column, which does less work per value.
 _NUMBER_BLOCK_ROWS = 1000
 
 
 def _coerce_number_block(specs: list[ColumnSpec], columns: list[pd.Series]) -> list[_Coerced]:
-    """`_coerce_numbers` for columns that hold numbers already, all at once: the rules of
-    `_range_violations` on a rows x columns matrix with one bound per column (a rule a
-    column does not have never fires), then split back into columns."""
+    """`_coerce_numbers` for columns that hold numbers already, all at once: `number_rule_masks` on a
+    rows x columns matrix, then split back into columns."""
     numbers = np.array([values.to_numpy() for values in columns], dtype="float64").T  # column-major
-    integer = np.array([spec.kind == "integer" for spec in specs])
-    low = _bound(specs, lambda spec: spec.placeholder_range and spec.placeholder_range[0], np.inf)
-    high = _bound(specs, lambda spec: spec.placeholder_range and spec.placeholder_range[1], -np.inf)
-    minimum = _bound(specs, lambda spec: spec.minimum, -np.inf)
-    inclusive = np.array([spec.minimum_inclusive for spec in specs])
-    maximum = _bound(specs, lambda spec: spec.maximum, np.inf)
-    present = ~np.isnan(numbers)
-    usable = np.isfinite(numbers)
-    rules = {
-        "not_finite": present & ~usable,
-        "not_an_integer": usable & integer & (np.mod(np.where(usable, numbers, 0.0), 1) != 0),
-        "placeholder": usable & (numbers >= low) & (numbers <= high),
-    }
-    candidates = usable & ~rules["not_an_integer"] & ~rules["placeholder"]
-    rules["below_minimum"] = candidates & np.where(inclusive, numbers < minimum, numbers <= minimum)
-    rules["above_maximum"] = candidates & (numbers > maximum)
+    rules = number_rule_masks(numbers, NumberBounds.of(specs))
     counts = {rule: np.count_nonzero(mask, axis=0) for rule, mask in rules.items()}
-    broken = np.zeros_like(usable)
+    broken = np.zeros(numbers.shape, dtype=bool)
     for mask in rules.values():
         broken |= mask
     cleaned = np.where(broken, np.nan, numbers)
