@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import sqlite3
 import subprocess
 import sys
@@ -28,6 +27,7 @@ from streamlit.testing.v1 import AppTest
 
 from creditrisk.monitoring.drift import DriftParams
 from tests.shipped import shipped
+from tests.workspace import copy_working_tree
 
 WINDOWS = ("2026-05", "2026-06", "2026-07", "2026-08", "2026-09", "2026-10")
 LABELLED_WINDOWS = 3
@@ -391,32 +391,6 @@ def _score_through_the_log(repo: Path) -> None:
     log = PredictionLog(repo / params["drift"]["prediction_log"])
     log.append(log_rows(frame, "test-request", bundle.version, pds, bundle.band_of(pds), bundle.decide(pds)))
     log.close()
-
-
-def project_files(repo: Path) -> list[str]:
-    """The working tree as `git add -A` would see it: tracked and untracked files that are not ignored."""
-    listing = subprocess.run(
-        ["git", "ls-files", "--cached", "--others", "--exclude-standard", "-z"],
-        cwd=repo, check=True, capture_output=True, text=True,
-    ).stdout
-    return [name for name in listing.split("\0") if name and (repo / name).is_file()]
-
-
-def copy_working_tree(destination: Path) -> Path:
-    """Copy the project's working tree (uncommitted changes included) and commit it in a fresh repository.
-
-    A clone would test HEAD, not the code being changed; DVC and the release tooling want a git repository.
-    """
-    destination.mkdir(parents=True, exist_ok=True)
-    for name in project_files(PROJECT_ROOT):
-        target = destination / name
-        target.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copy2(PROJECT_ROOT / name, target)
-    identity = ["-c", "user.name=test", "-c", "user.email=test@example.org"]
-    _run(["git", "init", "--quiet"], cwd=destination)
-    _run(["git", "add", "--all"], cwd=destination)
-    _run(["git", *identity, "commit", "--quiet", "--no-verify", "-m", "working tree"], cwd=destination)
-    return destination
 
 
 def run_small_pipeline(base: Path) -> Path:

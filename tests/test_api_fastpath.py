@@ -24,7 +24,7 @@ from creditrisk.serving.scoring import batch_scorer
 from creditrisk.modeling.features import default_target, raw_inputs, FeatureSet
 from creditrisk.modeling.training import fit_final, TrainParams
 from creditrisk.data.contract import coerce_and_validate, DATE
-from loan_frames import make_loans
+from tests.loan_frames import make_loans
 from tests.api_support import api_config, make_bundle, sample_frame, save_test_bundle
 
 NUMERIC = ["capital_prestado", "plazo_meses", "edad_cliente", "salario_cliente", "puntaje_datacredito",

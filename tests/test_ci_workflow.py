@@ -13,7 +13,7 @@ import jsonschema
 import pytest
 import yaml
 
-from container_spec import REPO_ROOT, VENV_BIN
+from tests.container_spec import REPO_ROOT, VENV_BIN
 
 WORKFLOW = REPO_ROOT / ".github" / "workflows" / "ci.yml"
 GIT_IDENTITY = {"GIT_AUTHOR_NAME": "ci test", "GIT_AUTHOR_EMAIL": "ci@example.invalid",

@@ -15,7 +15,7 @@ import jsonschema
 import pytest
 import yaml
 
-from container_spec import REPO_ROOT, compose_document, dvc_paths, image_config, service_environment, service_image
+from tests.container_spec import REPO_ROOT, compose_document, dvc_paths, image_config, service_environment, service_image
 
 INTERFACES = REPO_ROOT / "docs" / "interfaces.md"
 CODE_DIRS = ("app", "dashboard", "creditrisk", "stages")

@@ -19,7 +19,7 @@ from types import ModuleType
 
 import pytest
 
-from container_spec import COMPOSE_FILE, REPO_ROOT, VENV_BIN, compose_document, service_image
+from tests.container_spec import COMPOSE_FILE, REPO_ROOT, VENV_BIN, compose_document, service_image
 
 SCRIPT = REPO_ROOT / "scripts" / "container_check.py"
 OUTPUT_DIR = REPO_ROOT / "test-output"

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from creditrisk.releases import Release, render_releases
-from dashboard_support import (
+from tests.dashboard_support import (
     APP,
     PAGE_TITLES,
     PAGES,

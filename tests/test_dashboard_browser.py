@@ -21,7 +21,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from dashboard_support import environment_for, run_small_pipeline
+from tests.dashboard_support import environment_for, run_small_pipeline
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMEDRIVER = Path("/usr/bin/chromedriver")

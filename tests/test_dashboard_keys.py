@@ -32,7 +32,7 @@ from creditrisk.data.contract import DATE, TARGET
 from creditrisk.data.vintages import vintage_table
 from creditrisk.io import atomic_write_json
 from creditrisk.modeling.validation import PackSettings, validation_pack
-from dashboard_support import run_small_pipeline, write_artifact_set
+from tests.dashboard_support import run_small_pipeline, write_artifact_set
 from tests.shipped import REPO_ROOT
 
 DASHBOARD_FILES = sorted((REPO_ROOT / "dashboard").rglob("*.py"))

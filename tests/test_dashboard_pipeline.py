@@ -16,7 +16,7 @@ import pytest
 
 from dashboard.components import LEVEL_RANK
 from creditrisk.releases import load_releases
-from dashboard_support import PAGE_TITLES, PAGES, chart_titles, environment_for, open_page, run_small_pipeline, texts
+from tests.dashboard_support import PAGE_TITLES, PAGES, chart_titles, environment_for, open_page, run_small_pipeline, texts
 
 pytestmark = pytest.mark.slow
 

@@ -17,7 +17,7 @@ import pytest
 from creditrisk.data import exploration
 from dashboard import advice, loaders, reports
 from dashboard.components import by_severity
-from dashboard_support import write_artifact_set
+from tests.dashboard_support import write_artifact_set
 
 NOW = datetime(2026, 3, 10, 12, 0, tzinfo=UTC)
 

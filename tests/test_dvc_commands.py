@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from tests.shipped import REPO_ROOT
-from tests.test_pipeline_e2e import SMALL_SAMPLE, edit_params, make_downstream_cheap, project_files
+from tests.workspace import SMALL_SAMPLE, edit_params, make_downstream_cheap, project_files
 
 LAUNCHER = REPO_ROOT / "stages" / "python.sh"
 

@@ -28,7 +28,7 @@ from creditrisk.modeling.evaluation import (
 from creditrisk.modeling.features import candidate_columns, default_target, FeaturizeParams
 from creditrisk.modeling.leakage import feature_set, guard_config, screen_leakage
 from creditrisk.modeling.training import train_bundle, TrainParams
-from loan_frames import make_loans, split_out_of_time
+from tests.loan_frames import make_loans, split_out_of_time
 
 REPO = Path(__file__).resolve().parents[1]
 INTERFACE_KEYS = {"roc_auc", "pr_auc", "ks", "gini", "brier", "log_loss", "accuracy", "precision", "recall", "f1",

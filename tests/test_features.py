@@ -18,7 +18,7 @@ from creditrisk.modeling.features import (
     FeatureSet,
 )
 from creditrisk.data.contract import DATE, FEATURE_COLUMNS, MISSING_CATEGORY, TARGET
-from loan_frames import make_loans
+from tests.loan_frames import make_loans
 
 
 def _two_loans() -> pd.DataFrame:

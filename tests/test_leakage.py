@@ -12,7 +12,7 @@ from creditrisk.modeling.leakage import folded_auc, screen_leakage, separates_pe
 from creditrisk.data.prepare import split_out_of_time
 from creditrisk.data.contract import coerce_and_validate
 from creditrisk.data.synthetic import generate_history, GenerateParams
-from loan_frames import make_loans
+from tests.loan_frames import make_loans
 
 CONFIG = GuardConfig(threshold=0.98, folds=5, tree_depth=3, min_class_rows=5, seed=7, drop=())
 

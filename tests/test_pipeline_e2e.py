@@ -9,63 +9,27 @@ from __future__ import annotations
 
 import os
 import re
-import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import pandas as pd
 import pytest
-import yaml
 
 from creditrisk.data.contract import DATE
+from tests.workspace import SMALL_SAMPLE, copy_working_tree, edit_params, make_downstream_cheap
 
 REPO = Path(__file__).resolve().parents[1]
-SMALL_SAMPLE = {"rows": 3000, "incoming_months": 2, "incoming_rows": 150, "label_lag_months": 1}
-# Cheaper settings for downstream stages, applied only to keys the copy's params.yaml has:
-# this test is about DVC's bookkeeping, not about model quality.
-CHEAP_DOWNSTREAM = {
-    "train": {"cv_folds": 2, "calibration_folds": 2},
-    "evaluate": {"importance_repeats": 1, "importance_max_rows": 500},
-}
 
 pytestmark = pytest.mark.slow
 
 
-def project_files(repo: Path) -> list[str]:
-    listing = subprocess.run(
-        ["git", "ls-files", "--cached", "--others", "--exclude-standard", "-z"],
-        cwd=repo, check=True, capture_output=True, text=True,
-    ).stdout
-    return [name for name in listing.split("\0") if name and (repo / name).is_file()]
-
-
 def copy_project(destination: Path) -> Path:
-    for name in project_files(REPO):
-        target = destination / name
-        target.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copy2(REPO / name, target)
-    subprocess.run(["git", "init", "-q"], cwd=destination, check=True)
-    return destination
-
-
-def edit_params(repo: Path, block: str, **values: object) -> None:
-    path = repo / "params.yaml"
-    params = yaml.safe_load(path.read_text())
-    params[block].update(values)
-    path.write_text(yaml.safe_dump(params, sort_keys=False))
-
-
-def make_downstream_cheap(repo: Path) -> None:
-    params = yaml.safe_load((repo / "params.yaml").read_text())
-    for block, values in CHEAP_DOWNSTREAM.items():
-        present = {key: value for key, value in values.items() if key in (params.get(block) or {})}
-        if present:
-            edit_params(repo, block, **present)
+    return copy_working_tree(destination, commit=False)
 
 
 def dvc(repo: Path, *arguments: str) -> str:
-    """Run DVC with the project's interpreter first on PATH (stages run `python stages/X.py`)."""
+    """Run DVC with the project's interpreter first on PATH (the stage launcher falls back to python3)."""
     environment = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
                    "DVC_NO_ANALYTICS": "1"}
     finished = subprocess.run([str(Path(sys.executable).parent / "dvc"), *arguments], cwd=repo,

@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import yaml
-from export_files import rows_of, write_csv, write_xlsx
+from tests.export_files import rows_of, write_csv, write_xlsx
 
 from tests.shipped import SHIPPED_PARAMS, shipped
 from creditrisk.params import ParamsError, section

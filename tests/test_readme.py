@@ -23,7 +23,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from container_spec import (
+from tests.container_spec import (
     REPO_ROOT,
     VENV_BIN,
     WORKSPACE_MOUNT,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
-from export_files import VALID_ROW
+from tests.export_files import VALID_ROW
 
 from creditrisk.data.contract import (
     coerce_and_validate,

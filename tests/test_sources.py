@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from export_files import VALID_ROW, rows_of, write_csv, write_xlsx
+from tests.export_files import VALID_ROW, rows_of, write_csv, write_xlsx
 from openpyxl import Workbook
 
 from creditrisk.data.contract import ContractError, DATE, TARGET
