@@ -22,7 +22,8 @@ from creditrisk.modeling.bundle import ModelBundle, RiskBand
 from creditrisk.serving.fastpath import matches_pipeline, probe_frame, verified_predictor, FastPredictor
 from creditrisk.serving.scoring import batch_scorer
 from creditrisk.modeling.features import default_target, raw_inputs, FeatureSet
-from creditrisk.modeling.training import fit_final, TrainParams
+from creditrisk.modeling.calibration import CalibratedModel, ScoreCalibrator
+from creditrisk.modeling.training import build_model, fit_final, TrainParams
 from creditrisk.data.contract import coerce_and_validate, DATE
 from tests.loan_frames import make_loans
 from tests.api_support import api_config, make_bundle, sample_frame, save_test_bundle
@@ -71,6 +72,30 @@ def test_numpy_path_gives_the_pipeline_pds(loans, model: str, settings: dict[str
             np.testing.assert_allclose(predictor.predict_pd(frame), bundle.predict_pd(frame), rtol=1e-12,
                                        atol=1e-15)
         assert verified_predictor(bundle)[1].startswith("numpy path")
+
+
+@pytest.mark.parametrize(("model", "method"), [("random_forest", "sigmoid"), ("logistic", "isotonic"),
+                                             ("hist_gradient_boosting", "sigmoid")])
+def test_a_model_with_a_time_respecting_calibrator_takes_the_numpy_path_too(loans, model: str, method: str) -> None:
+    """CalibratedModel(pipeline, ScoreCalibrator): the calibrator's own transform on the estimator's P(default),
+    shift in the large included."""
+    train, test = loans
+    params = shipped(TrainParams, seed=3)
+    for name, block in SMALL.items():
+        params = params.with_estimator(name, **block)
+    inputs, y = train.reindex(columns=FEATURES.raw_inputs), default_target(train)
+    with threadpool_limits(limits=1):
+        pipeline = build_model(model, params, FEATURES).fit(inputs, y)
+        scores = pipeline.predict_proba(inputs)[:, 1]
+    calibrator = ScoreCalibrator(method).fit(scores, y).set_mean(scores, 0.04)
+    bundle = ModelBundle(CalibratedModel(pipeline, calibrator), 0.1, [RiskBand("A", 0.05), RiskBand("B", 1.0)],
+                         FEATURES.raw_inputs, {})
+    predictor, route = verified_predictor(bundle)
+    assert predictor is not None and route.startswith("numpy path"), route
+    with threadpool_limits(limits=1):
+        for frame in (test, test.iloc[[3]], probe_frame(bundle)):
+            np.testing.assert_allclose(predictor.predict_pd(frame), bundle.predict_pd(frame), rtol=1e-12,
+                                       atol=1e-15)
 
 
 def test_probe_rows_cover_unseen_and_missing_categories_and_numbers(loans) -> None:

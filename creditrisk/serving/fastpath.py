@@ -9,6 +9,9 @@ builds,
         ColumnTransformer(numeric: SimpleImputer -> encoder, categorical: OneHotEncoder),
         estimator)
 
+or that whole pipeline inside a `modeling.calibration.CalibratedModel` (its calibrator applied to the
+estimator's P(default) through its own `transform`),
+
 `FastPredictor` runs the pipeline's own first step (`DomainFeatures.transform`, the model frame),
 imputes and one-hot encodes from the fitted attributes, then calls the fitted encoder, estimator and
 calibrators on those arrays as the pipeline calls them (a random forest's trees one by one, skipping
@@ -26,7 +29,8 @@ and documented methods, with the documented `check_input=False` of a single tree
 "classifier and calibrator pairs" in `calibrated_classifiers_` (`estimator`, `calibrators`, `method` of
 sklearn's private `_CalibratedClassifier`) and `predict` of the private `_SigmoidCalibration`. No public
 call reaches a calibrated model's fitted estimator; if a scikit-learn release changes them, `build`
-returns None or the check at load fails, and the API scores through the pipeline.
+returns None or the check at load fails, and the API scores through the pipeline. A `CalibratedModel`
+needs neither: its parts are the project's own, public attributes.
 """
 
 from __future__ import annotations
@@ -46,6 +50,7 @@ from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
 from creditrisk.data.contract import DATE, MISSING_CATEGORY
 from creditrisk.modeling.bundle import ModelBundle
+from creditrisk.modeling.calibration import CalibratedModel
 from creditrisk.modeling.features import raw_inputs, DomainFeatures
 
 
@@ -186,30 +191,38 @@ def _preprocess(transformer: Any) -> _Preprocess | None:
     return _Preprocess(blocks)
 
 
+Calibrate = Callable[[np.ndarray], np.ndarray]
+
+
 @dataclass(frozen=True)
 class _Scorer:
-    """One fitted (preprocess, estimator) pair and, when calibrated, its calibrator."""
+    """One fitted (preprocess, estimator) pair and, when calibrated, the map from its response to a PD."""
 
     preprocess: _Preprocess
     estimator: Any
-    calibrator: Any | None
+    calibrate: Calibrate | None
+    decision: bool  # the calibration reads the decision function (CalibratedClassifierCV's choice)
 
     def response(self, model_frame: pd.DataFrame) -> np.ndarray:
-        """What the calibrator reads (CalibratedClassifierCV prefers the decision function),
-        or the estimator's P(default) when there is no calibrator."""
-        return _response(self.estimator, self.preprocess.transform(model_frame), self.calibrator is not None)
+        """What the calibration reads, or the estimator's P(default) when there is none."""
+        return _response(self.estimator, self.preprocess.transform(model_frame), self.decision)
 
     def probability(self, model_frame: pd.DataFrame) -> np.ndarray:
         response = self.response(model_frame)
-        if self.calibrator is None:
-            return response
-        probability = self.calibrator.predict(response)
+        return response if self.calibrate is None else self.calibrate(response)
+
+
+def _pair_calibration(calibrator: Any) -> Calibrate:
+    """A CalibratedClassifierCV pair's calibrator, as the pair applies it."""
+    def calibrate(response: np.ndarray) -> np.ndarray:
+        probability = calibrator.predict(response)
         probability[(1.0 < probability) & (probability <= 1.0 + 1e-5)] = 1.0
         return probability
+    return calibrate
 
 
-def _response(estimator: Any, matrix: Any, calibrated: bool) -> np.ndarray:
-    if calibrated and hasattr(estimator, "decision_function"):
+def _response(estimator: Any, matrix: Any, decision: bool) -> np.ndarray:
+    if decision and hasattr(estimator, "decision_function"):
         return estimator.decision_function(matrix)
     if isinstance(estimator, RandomForestClassifier | ExtraTreesClassifier) and estimator.n_outputs_ == 1:
         return _forest_probability(estimator, matrix)[:, 1]
@@ -228,14 +241,14 @@ def _forest_probability(forest: RandomForestClassifier | ExtraTreesClassifier, m
     return total
 
 
-def _scorer(pipeline: Any, calibrator: Any | None) -> _Scorer | None:
+def _scorer(pipeline: Any, calibrate: Calibrate | None, decision: bool) -> _Scorer | None:
     if not isinstance(pipeline, Pipeline) or len(pipeline.steps) != 2:
         return None
     preprocess = _preprocess(pipeline.steps[0][1])
     estimator = pipeline.steps[1][1]
     if preprocess is None or list(getattr(estimator, "classes_", [])) != [0, 1]:
         return None
-    return _Scorer(preprocess, estimator, calibrator)
+    return _Scorer(preprocess, estimator, calibrate, decision)
 
 
 def _calibrated_scorers(calibrated: CalibratedClassifierCV) -> list[_Scorer] | None:
@@ -245,11 +258,19 @@ def _calibrated_scorers(calibrated: CalibratedClassifierCV) -> list[_Scorer] | N
         calibrators = getattr(pair, "calibrators", ())
         if getattr(pair, "method", None) not in ("sigmoid", "isotonic") or len(calibrators) != 1:
             return None
-        scorer = _scorer(getattr(pair, "estimator", None), calibrators[0])
+        scorer = _scorer(getattr(pair, "estimator", None), _pair_calibration(calibrators[0]), decision=True)
         if scorer is None:
             return None
         scorers.append(scorer)
     return scorers
+
+
+def _uncalibrated(pipeline: Any) -> tuple[Any, Calibrate | None]:
+    """The pipeline inside a `CalibratedModel` (the train stage's time-respecting calibration) and its
+    calibrator's map from P(default) to the calibrated PD; any other pipeline as it is, without one."""
+    if isinstance(pipeline, CalibratedModel):
+        return pipeline.model, pipeline.calibrator.transform
+    return pipeline, None
 
 
 def _pairs_estimators(calibrated: CalibratedClassifierCV) -> list[Any]:
@@ -266,17 +287,18 @@ class FastPredictor:
     @classmethod
     def build(cls, bundle: ModelBundle) -> FastPredictor | None:
         """The predictor for this bundle's pipeline, or None when its structure is not handled."""
-        steps = getattr(bundle.pipeline, "steps", None)
+        pipeline, calibrate = _uncalibrated(bundle.pipeline)
+        steps = getattr(pipeline, "steps", None)
         if not steps or not isinstance(steps[0][1], DomainFeatures):
             return None
         domain = steps[0][1]
         if not set(raw_inputs([*domain.numeric, *domain.categorical])) <= set(bundle.features):
             return None
         rest = [step for _, step in steps[1:]]
-        if len(rest) == 1 and isinstance(rest[0], CalibratedClassifierCV):
+        if len(rest) == 1 and isinstance(rest[0], CalibratedClassifierCV) and calibrate is None:
             scorers = _calibrated_scorers(rest[0])
         else:
-            scorer = _scorer(Pipeline([(f"step{i}", step) for i, step in enumerate(rest)]), None)
+            scorer = _scorer(Pipeline([(f"step{i}", step) for i, step in enumerate(rest)]), calibrate, decision=False)
             scorers = None if scorer is None else [scorer]
         return None if not scorers else cls(domain, scorers)
 
@@ -319,7 +341,7 @@ def _encoders(pipeline: Any) -> list[tuple[OneHotEncoder, list[str]]]:
     """Every fitted OneHotEncoder in the pipeline, with the model columns it encodes."""
     found = []
     transformers = []
-    for _, step in getattr(pipeline, "steps", []):
+    for _, step in getattr(_uncalibrated(pipeline)[0], "steps", []):
         if isinstance(step, CalibratedClassifierCV):
             transformers += [estimator.steps[0][1] for estimator in _pairs_estimators(step)]
         elif isinstance(step, ColumnTransformer):
@@ -333,6 +355,7 @@ def _encoders(pipeline: Any) -> list[tuple[OneHotEncoder, list[str]]]:
 
 def _reference_pipelines(pipeline: Pipeline) -> list[Any]:
     """The sklearn (preprocess, estimator) pipelines the predictor's scorers stand for, in order."""
+    pipeline = _uncalibrated(pipeline)[0]
     last = pipeline.steps[-1][1]
     if isinstance(last, CalibratedClassifierCV):
         return _pairs_estimators(last)
@@ -353,8 +376,7 @@ def matches_pipeline(predictor: FastPredictor, bundle: ModelBundle, frame: pd.Da
     if len(references) != len(predictor.scorers):
         return False
     for scorer, reference in zip(predictor.scorers, references, strict=True):
-        calibrated = scorer.calibrator is not None
-        if not _same(scorer.response(model_frame), _response(reference, model_frame, calibrated)):
+        if not _same(scorer.response(model_frame), _response(reference, model_frame, scorer.decision)):
             return False
     return _same(predictor.predict_pd(frame), bundle.predict_pd(frame))
 
