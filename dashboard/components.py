@@ -15,7 +15,6 @@ from dashboard.loaders import DashboardPaths
 
 T = TypeVar("T")
 
-RUN_PIPELINE = "make run"
 REPRO = "dvc repro"
 REPRO_DRIFT = "dvc repro drift"
 START_API = "make serve"
