@@ -30,19 +30,25 @@ def main() -> None:
     save_bundle(result.bundle, Path(config.model_path))
     comparison = result.comparison.round(6)
     atomic_write_json(Path(config.comparison_json), {
-        "select_metric": config.select_metric,
-        "selected": result.bundle.metadata["model"],
-        "folds": config.cv_folds,
+        **result.report,
+        "folds": len(result.report["forward_folds"]),
         "models": comparison.to_dict(orient="records"),
     })
     atomic_write_text(Path(config.comparison_csv), comparison.to_csv(index=False))
-    columns = ["model", f"{config.select_metric}_mean", f"{config.select_metric}_std"]
+    metric = config.select_metric
+    columns = ["model", f"{metric}_mean", f"{metric}_std", f"shuffled_{metric}_mean", f"shuffled_{metric}_std"]
+    print("forward-chaining CV (chooses) beside shuffled CV (optimistic):")
     print(comparison[columns].to_string(index=False))
-    print(f"train: selected {result.bundle.metadata['model']} ({config.calibration} calibration), "
+    print(result.calibration[["choice", "folds", "brier_mean", "log_loss_mean", "brier_skill_mean", "mean_pd",
+                              "observed_default_rate"]].round(5).to_string(index=False))
+    report = result.report
+    for name, why in report["features_dropped"].items():
+        print(f"train: dropped {name}: {why}")
+    print(f"train: selected {report['selected']} ({report['calibration_selected']} calibration), forward-CV "
+          f"ROC-AUC {report['development_roc_auc']:.4f} ± {report['development_roc_auc_se']:.4f} (standard error), "
           f"threshold {result.bundle.threshold:.4f}, bands "
           + ", ".join(f"{b.name}<={b.upper_pd:.4f}" for b in result.bundle.bands))
     print(f"train: {time.perf_counter() - started:.1f} s ({result.timings})")
-
 
 if __name__ == "__main__":
     try:

@@ -137,3 +137,29 @@ def test_monotonicity_warning_names_the_band():
     y = np.array([0, 1, 0, 0, 1, 1])
     warnings = monotonicity_warnings(band_table(bands, proba, y))
     assert len(warnings) == 1 and "band B" in warnings[0]
+
+
+# Golden values, by hand: PDs 0.1 0.1 0.2 0.2 0.3 0.3 0.4 0.4 with outcomes 0 0 0 1 0 1 1 1.
+# Quantile edges (linear interpolation at positions 0, 1.75, 3.5, 5.25, 7 of the sorted PDs):
+# 0.1, 0.175, 0.25, 0.325, 0.4, so each pair of equal PDs is one bin (the top edge closes the last one).
+GOLDEN_PD = np.array([0.1, 0.1, 0.2, 0.2, 0.3, 0.3, 0.4, 0.4])
+GOLDEN_Y = np.array([0, 0, 0, 1, 0, 1, 1, 1])
+
+
+def test_golden_quantile_calibration_table_and_ece():
+    table = calibration_table(GOLDEN_Y, GOLDEN_PD, bins=4, strategy="quantile")
+    assert table["rows"].tolist() == [2, 2, 2, 2]
+    np.testing.assert_allclose(table["mean_pd"], [0.1, 0.2, 0.3, 0.4])
+    np.testing.assert_allclose(table["observed_default_rate"], [0.0, 0.5, 0.5, 1.0])
+    # |gaps| 0.1, 0.3, 0.2, 0.6 with equal weights: 1.2 / 4
+    assert expected_calibration_error(GOLDEN_Y, GOLDEN_PD, bins=4) == pytest.approx(0.3)
+
+
+def test_golden_uniform_calibration_table_and_ece():
+    # uniform edges 0, 0.2, ..., 1: [0, 0.2) holds the 0.1s, [0.2, 0.4) the 0.2s and 0.3s, [0.4, 0.6) the 0.4s
+    table = calibration_table(GOLDEN_Y, GOLDEN_PD, bins=5, strategy="uniform")
+    assert table["rows"].tolist() == [2, 4, 2]
+    np.testing.assert_allclose(table["mean_pd"], [0.1, 0.25, 0.4])
+    np.testing.assert_allclose(table["observed_default_rate"], [0.0, 0.5, 1.0])
+    # row-weighted: (2 x 0.1 + 4 x 0.25 + 2 x 0.6) / 8
+    assert expected_calibration_error(GOLDEN_Y, GOLDEN_PD, bins=5, strategy="uniform") == pytest.approx(0.3)

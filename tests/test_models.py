@@ -41,7 +41,7 @@ from creditrisk.modeling.training import (
     TrainParams,
 )
 from creditrisk.data.contract import FEATURE_COLUMNS
-from loan_frames import make_loans, split_out_of_time
+from tests.loan_frames import make_loans, split_out_of_time
 
 FAST = {"logistic": {"C": 0.5}, "random_forest": {"n_estimators": 30, "max_depth": 4},
         "hist_gradient_boosting": {"max_iter": 40, "learning_rate": 0.1}}
@@ -51,7 +51,7 @@ def small_params(**changes) -> TrainParams:
     """Shipped params with fewer folds and smaller models; a candidate's name as a key changes its block."""
     estimators = {**FAST, **{name: changes.pop(name) for name in list(changes) if name in CANDIDATES}}
     settings = dict(version="test", candidates=["logistic", "hist_gradient_boosting"], cv_folds=3,
-                    calibration_folds=3, seed=5)
+                    forward_folds=3, calibration_folds=3, seed=5)
     params = shipped(TrainParams, **{**settings, **changes})
     for name, block in estimators.items():
         params = params.with_estimator(name, **block)
@@ -124,7 +124,7 @@ def test_comparison_table_has_mean_and_std_per_metric(trained):
         assert {f"{metric}_mean", f"{metric}_std"} <= set(table.columns)
     assert (table["folds"] == 3).all()
     assert (table["roc_auc_std"] > 0).all()
-    assert not np.isnan(trained.oof_pd).any()
+    assert np.isfinite(trained.oof_pd[validated(trained)]).all()
     best = select_best(table, "roc_auc")
     assert trained.bundle.metadata["model"] == best
     assert table.loc[table["model"] == best, "roc_auc_mean"].item() == table["roc_auc_mean"].max()
@@ -153,7 +153,8 @@ def test_model_beats_a_constant_on_the_out_of_time_split(trained, split):
 def test_calibrated_pd_mean_is_close_to_the_default_rate(trained, split):
     train, test = split
     y_train, y_test = default_target(train), default_target(test)
-    assert trained.oof_pd.mean() == pytest.approx(y_train.mean(), abs=0.01)
+    rows = validated(trained)
+    assert trained.oof_pd[rows].mean() == pytest.approx(y_train[rows].mean(), abs=0.01)
     assert trained.bundle.predict_pd(test).mean() == pytest.approx(y_test.mean(), abs=0.025)
 
 
@@ -163,17 +164,19 @@ def test_baseline_configuration_is_raw_columns_and_an_uncalibrated_logistic(spli
     y = default_target(train)
     report = screen_leakage(train, y, candidate_columns(train, engineered=False),
                             guard_config(shipped(FeaturizeParams, seed=1)))
-    baseline = train_bundle(train, y, feature_set(report), small_params(candidates=["logistic"], calibration="none"))
+    baseline = train_bundle(train, y, feature_set(report), small_params(candidates=["logistic"], calibration="none",
+                                                                       calibration_in_the_large="off"))
     assert baseline.bundle.metadata["engineered_features"] == []
     assert set(baseline.bundle.features) <= set(FEATURE_COLUMNS)
-    assert isinstance(baseline.bundle.pipeline.steps[-1][1], LogisticRegression)
+    assert isinstance(baseline.bundle.pipeline.model.steps[-1][1], LogisticRegression)
     # class weights without calibration: PDs far above the default rate, which calibration fixes
-    assert baseline.oof_pd.mean() > 3 * y.mean()
+    assert np.nanmean(baseline.oof_pd) > 3 * y.mean()
 
 
 def test_bands_are_monotonic_on_train(trained, split):
     train, _ = split
-    table = band_table(trained.bundle.bands, trained.oof_pd, default_target(train))
+    rows = validated(trained)
+    table = band_table(trained.bundle.bands, trained.oof_pd[rows], default_target(train)[rows])
     assert table["default_rate"].is_monotonic_increasing
     assert table["rows"].min() > 0
     assert trained.bundle.bands[-1].upper_pd == 1.0
@@ -181,7 +184,7 @@ def test_bands_are_monotonic_on_train(trained, split):
 
 def test_bundle_records_features_leaks_and_cv(trained, features):
     bundle = trained.bundle
-    assert bundle.features == features.raw_inputs
+    assert bundle.features == [name for name in features.raw_inputs if name in bundle.features]
     assert "puntaje" not in bundle.features
     assert set(bundle.metadata["dropped_leaks"]) == {"puntaje", "internal_to_bureau_score"}
     assert bundle.metadata["version"] == "test"
@@ -315,22 +318,22 @@ def test_training_is_reproducible(split, features):
     np.testing.assert_array_equal(first.bundle.predict_pd(test), second.bundle.predict_pd(test))
 
 
-def test_one_calibrated_model_instead_of_one_per_fold(split, features):
-    """calibration_ensemble: false keeps one estimator and one calibrator, so scoring runs one
-    model instead of one per fold, and calibrates about as well as the fold ensemble."""
-    train, test = split
-    y, y_test = default_target(train), default_target(test)
+def test_fit_final_keeps_one_calibrated_model_instead_of_one_per_fold(split, features):
+    """fit_final (shuffled-fold CalibratedClassifierCV, not the train stage's recipe) with
+    calibration_ensemble: false keeps one estimator and one calibrator."""
+    train = split[0]
+    y = default_target(train)
     params = small_params(candidates=["logistic"], calibration="isotonic")
-    ensemble = train_bundle(train, y, features, replace(params, calibration_ensemble=True))
-    single = train_bundle(train, y, features, replace(params, calibration_ensemble=False))
-    assert len(ensemble.bundle.pipeline.steps[-1][1].calibrated_classifiers_) == 3
-    assert len(single.bundle.pipeline.steps[-1][1].calibrated_classifiers_) == 1
-    # the out-of-fold PDs are the calibrator applied to the very scores it was fitted on:
-    # isotonic regression on them gives them back
-    refit = IsotonicRegression(out_of_bounds="clip").fit(single.oof_pd, y).predict(single.oof_pd)
-    np.testing.assert_allclose(refit, single.oof_pd, atol=1e-12)
-    assert single.oof_pd.mean() == pytest.approx(y.mean(), abs=0.01)
-    assert roc_auc_score(y, single.oof_pd) == pytest.approx(roc_auc_score(y, ensemble.oof_pd), abs=0.03)
-    single_brier = np.mean((single.bundle.predict_pd(test) - y_test) ** 2)
-    ensemble_brier = np.mean((ensemble.bundle.predict_pd(test) - y_test) ** 2)
-    assert single_brier <= ensemble_brier * 1.05
+    inputs = train[features.raw_inputs]
+    with threadpool_limits(limits=1):
+        ensemble, _ = fit_final("logistic", replace(params, calibration_ensemble=True), features, inputs, y, y)
+        single, oof = fit_final("logistic", replace(params, calibration_ensemble=False), features, inputs, y, y)
+    assert len(ensemble.steps[-1][1].calibrated_classifiers_) == 3
+    assert len(single.steps[-1][1].calibrated_classifiers_) == 1
+    refit = IsotonicRegression(out_of_bounds="clip").fit(oof, y).predict(oof)
+    np.testing.assert_allclose(refit, oof, atol=1e-12)
+
+
+def validated(result) -> np.ndarray:
+    """Rows the forward CV validated (the others have no out-of-fold PD)."""
+    return np.flatnonzero(np.isfinite(result.oof_pd))
