@@ -52,6 +52,14 @@ def run(rows: int, params: dict[str, Any]) -> dict[str, float]:
           f"train {train_seconds:7.1f} s  evaluate {evaluate_seconds:7.1f} s  "
           f"(model {result.bundle.metadata['model']}, test ROC-AUC {evaluation.metrics['roc_auc']:.3f}; "
           f"steps {result.timings})", flush=True)
+    meta, metrics = result.bundle.metadata, evaluation.metrics
+    gap = abs(meta["development_roc_auc"] - metrics["roc_auc"])
+    print(f"  targets: forward-CV ROC-AUC {meta['development_roc_auc']:.3f} ± {meta['development_roc_auc_se']:.3f} "
+          f"(standard error) vs out of time {metrics['roc_auc']:.3f}: "
+          + ("within" if gap <= meta["development_roc_auc_se"] else "OUTSIDE") + " one standard error; "
+          f"out-of-time Brier skill {metrics.get('brier_skill', float('nan')):.4f} (target > 0); mean PD "
+          f"{metrics['pd_mean']:.4f} vs observed {metrics['default_rate']:.4f} ({meta['calibration']} calibration)",
+          flush=True)
     return {"rows": rows, "total": guard_seconds + train_seconds + evaluate_seconds}
 
 
