@@ -40,7 +40,7 @@ def main() -> None:
     print("forward-chaining CV (chooses) beside shuffled CV (optimistic):")
     print(comparison[columns].to_string(index=False))
     print(result.calibration[["choice", "folds", "brier_mean", "log_loss_mean", "brier_skill_mean", "mean_pd",
-                              "observed_default_rate"]].round(5).to_string(index=False))
+                              "observed_default_rate", "ece", "calibration_intercept", "calibration_slope"]].round(5).to_string(index=False))
     report = result.report
     for name, why in report["features_dropped"].items():
         print(f"train: dropped {name}: {why}")

@@ -37,8 +37,12 @@ from creditrisk.modeling.candidates import build_estimator, estimator_params, CA
 from creditrisk.modeling.calibration import CalibratedModel, ScoreCalibrator
 from creditrisk.modeling.features import raw_inputs, DomainFeatures, FeatureSet, ENGINEERED
 from creditrisk.modeling.timesplits import forward_chaining_folds, validated_rows, ForwardFold
-from creditrisk.modeling.metrics import summarize_classification, METRIC_NAMES
-from creditrisk.modeling.validation import brier_skill_score, log_loss as validation_log_loss
+from creditrisk.modeling.metrics import expected_calibration_error, summarize_classification, METRIC_NAMES
+from creditrisk.modeling.validation import (
+    brier_skill_score,
+    calibration_intercept_slope,
+    log_loss as validation_log_loss,
+)
 from creditrisk.params import ParamsBlock, ParamsError
 from creditrisk.data.contract import DATE
 
@@ -401,8 +405,18 @@ def compare_calibrations(choices: list[CalibrationChoice], folds: list[ForwardFo
                      "log_loss_mean": float(np.mean(losses)) if losses else float("nan"),
                      "brier_skill_mean": float(np.mean(skills)) if skills else float("nan"),
                      "mean_pd": float(pooled.mean()) if len(pooled) else float("nan"),
-                     "observed_default_rate": float(observed.mean()) if len(observed) else float("nan")})
+                     "observed_default_rate": float(observed.mean()) if len(observed) else float("nan"),
+                     **_pooled_calibration(observed, pooled)})
     return pd.DataFrame(rows)
+
+
+def _pooled_calibration(y: np.ndarray, pd_values: np.ndarray) -> dict[str, float]:
+    """ECE (10 quantile bins) and the calibration intercept and slope of the judged folds' PDs together."""
+    if len(np.unique(y)) < 2:
+        return {"ece": float("nan"), "calibration_intercept": float("nan"), "calibration_slope": float("nan")}
+    line = calibration_intercept_slope(y, pd_values)
+    return {"ece": expected_calibration_error(y, pd_values, 10),
+            "calibration_intercept": line["intercept"], "calibration_slope": line["slope"]}
 
 
 def select_calibration(table: pd.DataFrame) -> str:
@@ -458,7 +472,7 @@ def feature_verdicts(importance: pd.DataFrame, keep: list[str]) -> dict[str, str
         if row.feature in keep or not row.roc_auc_drop_mean <= 0:
             continue
         verdicts[row.feature] = (f"permuting it on the forward validation blocks changes ROC-AUC by "
-                                 f"{-row.roc_auc_drop_mean:+.4f} on average ({row.evaluations} evaluations): "
+                                 f"{0.0 - row.roc_auc_drop_mean:+.4f} on average ({row.evaluations} evaluations): "
                                  "no help out of time")
     return verdicts
 
