@@ -27,8 +27,8 @@ class ParamsError(ValueError):
     """A params.yaml value that breaks a rule; the message names the block and key."""
 
 
-class ParamsBlock:
-    """Base of every params dataclass: one validation hook for all blocks.
+class ValidatedBlock:
+    """The one validation hook of every params dataclass, top-level or nested.
 
     A subclass names its block in `BLOCK` and lists what is wrong in `problems`, as
     (key, "must be ...") pairs; construction then fails with every problem named as
@@ -44,6 +44,10 @@ class ParamsBlock:
         found = [f"{self.BLOCK}.{key} = {getattr(self, key)!r} {why}" for key, why in self.problems()]
         if found:
             raise ParamsError("params.yaml: " + "; ".join(found))
+
+
+class ParamsBlock(ValidatedBlock):
+    """A top-level block of params.yaml (`BLOCK` is its key there)."""
 
 
 def load_params(path: Path | str = DEFAULT_PARAMS_PATH) -> dict[str, Any]:

@@ -14,7 +14,7 @@ Adding a candidate is one `Candidate` in `CANDIDATES` plus its block in params.y
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -22,26 +22,14 @@ from sklearn.base import ClassifierMixin
 from sklearn.ensemble import HistGradientBoostingClassifier, RandomForestClassifier
 from sklearn.linear_model import LogisticRegression
 
-from creditrisk.params import ParamsError, section
+from creditrisk.params import ParamsError, ValidatedBlock, section
 
 ESTIMATORS_KEY = "train.estimators"
 
 
-class EstimatorParams:
-    """Base of a candidate's params block: the same validation hook as a params.yaml block.
-
-    Not a `ParamsBlock`: these blocks live inside `train`, not at the top of params.yaml.
-    """
-
-    BLOCK: ClassVar[str] = ""
-
-    def problems(self) -> Iterable[tuple[str, str]]:
-        return ()
-
-    def __post_init__(self) -> None:
-        found = [f"{self.BLOCK}.{key} = {getattr(self, key)!r} {why}" for key, why in self.problems()]
-        if found:
-            raise ParamsError("params.yaml: " + "; ".join(found))
+class EstimatorParams(ValidatedBlock):
+    """Base of a candidate's params block, validated like every block; it lives inside `train`
+    (`train.estimators.<name>`), not at the top of params.yaml, so it is no `ParamsBlock`."""
 
 
 @dataclass(frozen=True)

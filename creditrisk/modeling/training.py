@@ -520,16 +520,10 @@ def _train_bundle(frame: pd.DataFrame, y: np.ndarray, features: FeatureSet, para
     chosen = next(r for r in forward if r.name == best)
 
     started = time.perf_counter()
-    importance = pd.DataFrame(columns=["feature", "roc_auc_drop_mean", "roc_auc_drop_std", "evaluations"])
-    pruned: dict[str, str] = {}
     engineered = [name for name in features.engineered if name in (*features.numeric, *features.categorical)]
-    if params.prune_features and engineered:
-        importance = engineered_importance(chosen, folds, inputs, y, engineered, params.prune_repeats, params.seed)
-        pruned = feature_verdicts(importance, params.keep_features)
-        if pruned:
-            features = pruned_features(features, list(pruned))
-            inputs = frame.reindex(columns=features.raw_inputs)
-            chosen = forward_validate_candidate(best, params, features, inputs, y, folds)
+    pruning = _prune_engineered(chosen, frame, inputs, y, features, folds, params)
+    features, inputs, chosen = pruning.features, pruning.inputs, pruning.chosen
+    importance, pruned = pruning.importance, pruning.dropped
     timings["prune_features"] = round(time.perf_counter() - started, 3)
 
     started = time.perf_counter()
@@ -553,17 +547,58 @@ def _train_bundle(frame: pd.DataFrame, y: np.ndarray, features: FeatureSet, para
     forward_summary = chosen.summary()
     development_auc = forward_summary["roc_auc_mean"]
     development_auc_se = forward_summary["roc_auc_std"] / np.sqrt(len(chosen.fold_metrics))
-    report = {
+    report = _training_report(best, params, folds, choice.name, central_rate(params, y), calibrations, importance,
+                              pruned, engineered, forward_summary, development_auc, float(development_auc_se))
+    metadata = _training_metadata(best, params, report, frame, y, validated, summarize_classification(
+        oof_y, oof_pd, threshold), train_bands, features, pruned, table)
+    bundle = ModelBundle(pipeline=pipeline, threshold=threshold, bands=bands,
+                         features=list(features.raw_inputs), metadata=metadata)
+    return TrainingResult(bundle=bundle, comparison=table, oof_pd=oof, timings=timings,
+                          calibration=calibrations, report=report)
+
+
+@dataclass
+class _Pruning:
+    features: FeatureSet
+    inputs: pd.DataFrame
+    chosen: CandidateResult
+    importance: pd.DataFrame
+    dropped: dict[str, str]
+
+
+def _prune_engineered(chosen: CandidateResult, frame: pd.DataFrame, inputs: pd.DataFrame, y: np.ndarray,
+                      features: FeatureSet, folds: list[ForwardFold], params: TrainParams) -> _Pruning:
+    """Drop the engineered features forward-fold permutation shows do not help, then rerun the chosen
+    candidate's forward CV without them (see `feature_scheme` in the report)."""
+    importance = pd.DataFrame(columns=["feature", "roc_auc_drop_mean", "roc_auc_drop_std", "evaluations"])
+    engineered = [name for name in features.engineered if name in (*features.numeric, *features.categorical)]
+    if not (params.prune_features and engineered):
+        return _Pruning(features, inputs, chosen, importance, {})
+    importance = engineered_importance(chosen, folds, inputs, y, engineered, params.prune_repeats, params.seed)
+    dropped = feature_verdicts(importance, params.keep_features)
+    if dropped:
+        features = pruned_features(features, list(dropped))
+        inputs = frame.reindex(columns=features.raw_inputs)
+        chosen = forward_validate_candidate(chosen.name, params, features, inputs, y, folds)
+    return _Pruning(features, inputs, chosen, importance, dropped)
+
+
+def _training_report(best: str, params: TrainParams, folds: list[ForwardFold], calibration: str,
+                     central_default_rate: float, calibrations: pd.DataFrame, importance: pd.DataFrame,
+                     pruned: dict[str, str], engineered: list[str], forward_summary: dict[str, float],
+                     development_auc: float, development_auc_se: float) -> dict[str, Any]:
+    """The train stage's report (reports/model_comparison.json beside the table)."""
+    return {
         "validation": "forward-chaining (expanding windows over the loan date); shuffled_* columns: "
                       "stratified shuffled CV, optimistic, never used to choose",
         "select_metric": params.select_metric,
         "selected": best,
         "development_roc_auc": development_auc,
-        "development_roc_auc_se": float(development_auc_se),
+        "development_roc_auc_se": development_auc_se,
         "forward_folds": [fold.describe() for fold in folds],
         "shuffled_folds": params.cv_folds,
-        "calibration_selected": choice.name,
-        "central_default_rate": central_rate(params, y),
+        "calibration_selected": calibration,
+        "central_default_rate": central_default_rate,
         "calibrations": calibrations.to_dict(orient="records"),
         "feature_importance": importance.to_dict(orient="records"),
         "features_dropped": pruned,
@@ -574,15 +609,21 @@ def _train_bundle(frame: pd.DataFrame, y: np.ndarray, features: FeatureSet, para
                           "of the selected candidate is rerun without the dropped ones",
         "selected_forward": forward_summary,
     }
-    metadata = {
+
+
+def _training_metadata(best: str, params: TrainParams, report: dict[str, Any], frame: pd.DataFrame, y: np.ndarray,
+                       validated: np.ndarray, oof_metrics: dict[str, float], train_bands: pd.DataFrame,
+                       features: FeatureSet, pruned: dict[str, str], table: pd.DataFrame) -> dict[str, Any]:
+    """What the bundle records about its training (the model card reads it)."""
+    return {
         "version": params.version,
         "model": best,
         "selected_by": params.select_metric,
         "validation": "forward_chaining",
-        "development_roc_auc": development_auc,
-        "development_roc_auc_se": float(development_auc_se),
+        "development_roc_auc": report["development_roc_auc"],
+        "development_roc_auc_se": report["development_roc_auc_se"],
         "forward_folds": report["forward_folds"],
-        "calibration": choice.name,
+        "calibration": report["calibration_selected"],
         "calibration_comparison": report["calibrations"],
         "central_default_rate": report["central_default_rate"],
         "threshold_policy": params.threshold_policy,
@@ -591,7 +632,7 @@ def _train_bundle(frame: pd.DataFrame, y: np.ndarray, features: FeatureSet, para
         "train_rows": int(len(y)),
         "train_default_rate": float(y.mean()),
         "train_oof_rows": int(len(validated)),
-        "train_oof_metrics": summarize_classification(oof_y, oof_pd, threshold),
+        "train_oof_metrics": oof_metrics,
         "train_bands": train_bands.to_dict(orient="records"),
         "features": features.raw_inputs,
         "model_columns": [*features.numeric, *features.categorical],
@@ -602,7 +643,3 @@ def _train_bundle(frame: pd.DataFrame, y: np.ndarray, features: FeatureSet, para
         "params": asdict(params),
         "sklearn_version": sklearn.__version__,
     }
-    bundle = ModelBundle(pipeline=pipeline, threshold=threshold, bands=bands,
-                         features=list(features.raw_inputs), metadata=metadata)
-    return TrainingResult(bundle=bundle, comparison=table, oof_pd=oof, timings=timings,
-                          calibration=calibrations, report=report)
