@@ -1,3 +1,3 @@
 """Credit-risk prediction: data contract, sample export, pipeline logic, drift statistics."""
 
-__version__ = "1.1.0"
+__version__ = "1.2.0"
