@@ -103,7 +103,7 @@ def write_prediction_log(batch: ValidatedBatch, scored: ScoredBatch, model_versi
         return False
     try:
         rows = predlog.log_rows(batch.frame, g.request_id, model_version, scored.pds, scored.bands,
-                                scored.decisions)
+                                scored.decisions, points=scored.points, reason_codes=scored.reason_codes)
         api_state.log.append(rows)
     except Exception:
         api_state.metrics.log_failures.inc()

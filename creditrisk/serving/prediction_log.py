@@ -36,6 +36,8 @@ META_COLUMNS: tuple[tuple[str, str], ...] = (
     ("pd", "REAL NOT NULL"),
     ("band", "TEXT NOT NULL"),
     ("decision", "TEXT NOT NULL"),
+    ("points", "REAL"),
+    ("reason_codes", "TEXT"),
 )
 
 
@@ -98,6 +100,8 @@ def log_rows(
     bands: Sequence[str],
     decisions: Sequence[str],
     logged_at: str | None = None,
+    points: np.ndarray | None = None,
+    reason_codes: Sequence[str | None] | None = None,
 ) -> list[tuple[object, ...]]:
     """The rows to insert for one scored batch, in `INSERT_COLUMNS` order.
 
@@ -114,6 +118,8 @@ def log_rows(
         np.asarray(pds, dtype="float64").tolist(),
         np.asarray(bands).astype(str).tolist(),
         np.asarray(decisions).astype(str).tolist(),
+        [None] * count if points is None else _number_values(np.asarray(points, dtype="float64")),
+        [None] * count if reason_codes is None else list(reason_codes),
     ]
     numbers = frame.reindex(columns=_LOGGED_NUMBERS).to_numpy(dtype="float64", na_value=np.nan)  # one call for all
     columns += [_number_values(numbers[:, position]) for position in range(len(_LOGGED_NUMBERS))]
@@ -189,9 +195,10 @@ def ensure_schema(connection: sqlite3.Connection) -> None:
     """Create the table, or add contract columns an older log does not have yet."""
     connection.execute(create_table_sql())
     present = {row[1] for row in connection.execute(f"PRAGMA table_info({TABLE})")}
-    for name in LOGGED_COLUMNS:
-        if name not in present:
-            connection.execute(f"ALTER TABLE {TABLE} ADD COLUMN {_quoted(name)} {_sql_type(name)}")
+    missing = [(name, kind) for name, kind in META_COLUMNS if name not in present]
+    missing += [(name, _sql_type(name)) for name in LOGGED_COLUMNS if name not in present]
+    for name, kind in missing:
+        connection.execute(f"ALTER TABLE {TABLE} ADD COLUMN {_quoted(name)} {kind}")
 
 
 def empty_log_frame() -> pd.DataFrame:
@@ -211,7 +218,7 @@ def _typed(raw: pd.DataFrame) -> pd.DataFrame:
             typed[name] = pd.to_datetime(values, format="ISO8601", utc=True).astype("datetime64[ns, UTC]")
         elif name == DATE:
             typed[name] = pd.to_datetime(values, format="ISO8601").astype("datetime64[ns]")
-        elif name in ("pd",) or (name in SPECS and SPECS[name].kind in ("numeric", "integer")):
+        elif name in ("pd", "points") or (name in SPECS and SPECS[name].kind in ("numeric", "integer")):
             typed[name] = pd.to_numeric(values, errors="coerce").astype("float64")
         elif name == "row_index":
             typed[name] = pd.to_numeric(values, errors="coerce").astype("int64")

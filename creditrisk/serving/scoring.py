@@ -97,9 +97,14 @@ class ValidatedBatch:
 
 @dataclass
 class ScoredBatch:
+    """Per row: PD, band, decision; scorecard points; the principal reasons' codes, joined by ";"
+    (None where reasons were not asked for)."""
+
     pds: np.ndarray
     bands: np.ndarray
     decisions: np.ndarray
+    points: np.ndarray | None = None
+    reason_codes: list[str | None] | None = None
 
 
 def _malformed(code: str, message: str) -> MalformedBatch:
