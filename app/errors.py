@@ -17,7 +17,9 @@ from werkzeug.exceptions import HTTPException
 
 from app.responses import json_response
 from app.state import state
-from creditrisk.serving.scoring import BatchError, InvalidValues, MalformedBatch, OversizedBatch, RowError
+from creditrisk.serving.scoring import (
+    BatchError, InvalidValues, MalformedBatch, OversizedBatch, ReasonsUnavailable, RowError,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -32,6 +34,7 @@ HTTP_CODES = {
     413: "payload_too_large",
     415: "unsupported_media_type",
     500: "internal_error",
+    501: "not_implemented",
     503: "model_not_ready",
 }
 
@@ -41,6 +44,7 @@ BATCH_STATUS: dict[type[BatchError], int] = {
     MalformedBatch: 400,
     InvalidValues: 400,
     OversizedBatch: 413,
+    ReasonsUnavailable: 501,
     BatchError: 400,
 }
 # How a request sets the library's `day_first` argument, for the error that asks for it.

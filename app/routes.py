@@ -19,6 +19,7 @@ from app.model_state import ModelState
 from app.openapi import openapi_document
 from app.responses import json_response
 from app.state import state
+from creditrisk.modeling.reasons import LANGUAGES as REASON_LANGUAGES
 from creditrisk.serving import prediction_log as predlog
 from creditrisk.serving.scoring import (
     check_row_limit,
@@ -28,6 +29,7 @@ from creditrisk.serving.scoring import (
     predictions_csv,
     validate_batch,
     BatchError,
+    BatchScorer,
     RowError,
     ScoredBatch,
     ValidatedBatch,
@@ -71,15 +73,34 @@ def require_model() -> ModelState:
     return model
 
 
-def day_first_argument() -> bool | None:
-    text = request.args.get("day_first")
+def boolean_argument(name: str) -> bool | None:
+    """A true/false query parameter (None when absent or empty)."""
+    text = request.args.get(name)
     if text is None or text == "":
         return None
     if text.lower() in ("true", "1", "yes"):
         return True
     if text.lower() in ("false", "0", "no"):
         return False
-    raise ApiError(400, "invalid_query", f"day_first={text!r} must be true or false")
+    raise ApiError(400, "invalid_query", f"{name}={text!r} must be true or false")
+
+
+def day_first_argument() -> bool | None:
+    return boolean_argument("day_first")
+
+
+def reasons_argument(scorer: BatchScorer) -> bool:
+    """?reasons=false skips the principal reasons (faster); by default they come whenever the model has
+    an explainer, and ?reasons=true insists (501 without one)."""
+    wanted = boolean_argument("reasons")
+    return scorer.explainer is not None if wanted is None else wanted
+
+
+def language_argument() -> str:
+    language = request.args.get("lang") or "en"
+    if language not in REASON_LANGUAGES:
+        raise ApiError(400, "invalid_query", f"lang={language!r} must be one of {list(REASON_LANGUAGES)}")
+    return language
 
 
 def wants_csv() -> bool:
@@ -133,6 +154,7 @@ def predict() -> Response:
     bundle, scorer = model.bundle, model.scorer
     assert bundle is not None and scorer is not None
     day_first = day_first_argument()
+    reasons, language = reasons_argument(scorer), language_argument()
     timings: dict[str, float] = {}
     with timed("parse", timings):
         raw = parse_body(request.mimetype)
@@ -141,6 +163,9 @@ def predict() -> Response:
         batch = validate_contract(raw, config, day_first)
     with timed("predict", timings):
         scored = scorer.score(batch)
+    if reasons:
+        with timed("reasons", timings):
+            scorer.explain(batch, scored, language)
     with timed("log", timings):
         logged = write_prediction_log(batch, scored, bundle.version)
     record_metrics(batch, scored)
@@ -213,7 +238,11 @@ def model_info() -> Response:
     return json_response({
         "version": bundle.version,
         "threshold": bundle.threshold,
-        "bands": [{"name": band.name, "upper_pd": band.upper_pd} for band in bundle.bands],
+        "bands": [{"name": band.name, "upper_pd": band.upper_pd, **band_range}
+                  for band, band_range in zip(bundle.bands, bundle.band_ranges(), strict=True)],
+        "scorecard": bundle.metadata.get("scorecard"),
+        "reasons": {key: value for key, value in (bundle.metadata.get("reasons") or {}).items()}
+                   | {"available": model.scorer is not None and model.scorer.explainer is not None},
         "features": bundle.features,
         "training_window": window["train"] if split else window,
         "test_window": window.get("test") if split else None,

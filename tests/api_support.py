@@ -15,6 +15,9 @@ from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
 from app.config import ApiConfig
 from creditrisk.modeling.bundle import save_bundle, ModelBundle, RiskBand
+from creditrisk.modeling.features import DomainFeatures
+from creditrisk.modeling.scorecard import PointsScale
+from creditrisk.modeling.training import decision_metadata
 from creditrisk.data.contract import (
     coerce_and_validate,
     CATEGORICAL_FEATURES,
@@ -67,18 +70,23 @@ def train_pipeline(rows: int = 600, seed: int = 1) -> Pipeline:
         ("numeric", numeric, list(NUMERIC_FEATURES)),
         ("categorical", OneHotEncoder(handle_unknown="ignore"), list(CATEGORICAL_FEATURES)),
     ])
-    pipeline = Pipeline([("preprocess", preprocess), ("model", LogisticRegression(max_iter=1000))])
+    domain = DomainFeatures(numeric=list(NUMERIC_FEATURES), categorical=list(CATEGORICAL_FEATURES))
+    pipeline = Pipeline([("domain", domain), ("preprocess", preprocess),
+                         ("model", LogisticRegression(max_iter=1000))])
     return pipeline.fit(frame[list(FEATURE_COLUMNS)], defaulted)
 
 
 def make_bundle(rows: int = 600, seed: int = 1) -> ModelBundle:
+    pipeline = train_pipeline(rows, seed)
+    inputs = coerce_and_validate(sample_frame(rows, seed), purpose="scoring").frame[list(FEATURE_COLUMNS)]
     return ModelBundle(
-        pipeline=train_pipeline(rows, seed),
+        pipeline=pipeline,
         threshold=0.12,
         bands=[RiskBand("A", 0.03), RiskBand("B", 0.06), RiskBand("C", 0.12), RiskBand("D", 1.0)],
         features=list(FEATURE_COLUMNS),
         metadata={"version": "test-1.0", "data_window": {"start": "2025-01-01", "end": "2025-05-31"},
-                  "test_metrics": {"roc_auc": 0.7}},
+                  "test_metrics": {"roc_auc": 0.7},
+                  **decision_metadata(pipeline, inputs, 4, PointsScale(600, 50, 20))},
     )
 
 

@@ -19,6 +19,7 @@ from app.errors import BATCH_STATUS, batch_status
 from app.metrics import ApiMetrics, observe_many
 from creditrisk.serving import prediction_log as predlog
 from creditrisk.serving import scoring
+from creditrisk.modeling.reasons import reason_catalogue
 from creditrisk.modeling.bundle import load_bundle, ModelBundle
 from creditrisk.data.contract import coerce_and_validate
 from tests.api_support import sample_frame, save_test_bundle, api_config
@@ -123,9 +124,54 @@ def test_csv_response_when_asked(client: FlaskClient, bundle: ModelBundle) -> No
     assert response.status_code == 200
     assert response.mimetype == "text/csv"
     table = pd.read_csv(pd.io.common.StringIO(response.get_data(as_text=True)))
-    assert table.columns.tolist() == ["row", "id", "pd", "band", "decision", "warnings"]
+    assert table.columns.tolist() == ["row", "id", "pd", "band", "points", "decision",
+                                      "reason_1", "reason_2", "reason_3", "reason_4", "warnings"]
     np.testing.assert_allclose(table["pd"], in_process_pds(bundle, frame), rtol=1e-9)
+    np.testing.assert_allclose(table["points"], bundle.points(table["pd"].to_numpy()), atol=0.051)
+    codes = table[["reason_1", "reason_2", "reason_3", "reason_4"]].fillna("").to_numpy().ravel()
+    assert {code for code in codes if code} <= {entry.code for entry in reason_catalogue().values()}
     assert response.headers["X-Model-Version"] == "test-1.0"
+
+
+def test_each_row_has_points_and_reasons_that_only_push_pd_up(client: FlaskClient, bundle: ModelBundle) -> None:
+    frame = sample_frame(20, seed=6)
+    answer = post_json(client, records(frame)).get_json()
+    scale = bundle.points_scale
+    assert scale is not None
+    for prediction in answer["predictions"]:
+        assert prediction["points"] == pytest.approx(float(scale.points(prediction["pd"])), abs=0.051)
+        reasons = prediction["reasons"]
+        assert len(reasons) <= 4
+        assert all(reason["contribution"] > 0 for reason in reasons)
+        assert [r["contribution"] for r in reasons] == sorted((r["contribution"] for r in reasons), reverse=True)
+        for reason in reasons:
+            assert reason_catalogue()[reason["feature"]].code == reason["code"]
+            assert set(reason) == {"code", "feature", "value", "text", "contribution"}
+    spanish = post_json(client, records(frame), query_string={"lang": "es"}).get_json()
+    first = next(p for p in spanish["predictions"] if p["reasons"])["reasons"][0]
+    assert first["text"] == reason_catalogue()[first["feature"]].text["es"]
+
+
+def test_reasons_false_skips_them_and_changes_no_decision(client: FlaskClient) -> None:
+    frame = sample_frame(12, seed=7)
+    full = post_json(client, records(frame)).get_json()["predictions"]
+    quick = post_json(client, records(frame), query_string={"reasons": "false"})
+    assert quick.status_code == 200
+    assert "reasons=" not in quick.headers["Server-Timing"] and "reasons;" not in quick.headers["Server-Timing"]
+    for with_reasons, without in zip(full, quick.get_json()["predictions"], strict=True):
+        assert "reasons" not in without
+        assert {k: v for k, v in with_reasons.items() if k != "reasons"} == without
+    assert post_json(client, records(frame), query_string={"reasons": "maybe"}).status_code == 400
+    assert post_json(client, records(frame), query_string={"lang": "fr"}).status_code == 400
+
+
+def test_model_shows_each_band_points_range(client: FlaskClient, bundle: ModelBundle) -> None:
+    bands = client.get("/model").get_json()["bands"]
+    assert [band["name"] for band in bands] == [band.name for band in bundle.bands]
+    assert bands[0]["points_to"] is None and bands[-1]["points_from"] is None
+    for better, worse in zip(bands, bands[1:]):
+        assert better["points_from"] == worse["points_to"]  # adjacent bands meet at their PD edge
+        assert better["pd_up_to"] == worse["pd_above"]
 
 
 def test_loan_date_is_optional_and_an_empty_one_is_reported(client: FlaskClient) -> None:

@@ -22,6 +22,7 @@ import yaml
 
 from creditrisk.io import json_default, atomic_write_bytes, atomic_write_text, file_digest, finite_json, sidecar_path
 from creditrisk.modeling.candidates import trusted_modules
+from creditrisk.modeling.scorecard import PointsScale
 
 # Where the types of the pipeline around the estimator come from, beyond those skops trusts by default: the
 # domain step, numpy dtypes, scipy splines (spline scaler), calibration pairs and their CV folds. Each
@@ -74,6 +75,28 @@ class ModelBundle:
 
     def decide(self, pd_values: np.ndarray) -> np.ndarray:
         return np.where(np.asarray(pd_values) >= self.threshold, REJECT, APPROVE)
+
+    @property
+    def points_scale(self) -> PointsScale | None:
+        """The scorecard scale the train stage recorded (None for a bundle trained before points existed)."""
+        description = self.metadata.get("scorecard")
+        return None if not description else PointsScale.from_description(description)
+
+    def points(self, pd_values: np.ndarray) -> np.ndarray | None:
+        scale = self.points_scale
+        return None if scale is None else np.round(scale.points(pd_values), 1)
+
+    def band_ranges(self) -> list[dict[str, Any]]:
+        """Each band's PD range and, with a points scale, its points range (the lowest points at the band's
+        upper PD; the first band open above, the last open below)."""
+        uppers = [band.upper_pd for band in self.bands]
+        scale = self.points_scale
+        points = scale.band_points(uppers[:-1] + [1.0]) if scale is not None else [(None, None)] * len(uppers)
+        lowers = [0.0, *uppers[:-1]]
+        return [{"pd_above": lower, "pd_up_to": None if band is self.bands[-1] else band.upper_pd,
+                 "points_from": None if low is None else round(low, 1),
+                 "points_to": None if high is None else round(high, 1)}
+                for band, lower, (low, high) in zip(self.bands, lowers, points, strict=True)]
 
 
 _OBJECT_NUMBER = re.compile(rb'("__id__": |"file": ")(\d+)')

@@ -37,6 +37,15 @@ class PointsScale:
         """points = offset - factor * ln(bad:good odds); at bad:good odds 1/odds0 it gives points0."""
         return self.points0 - self.factor * math.log(self.odds0)
 
+    def describe(self) -> dict[str, float]:
+        """The scale as the model card and `/model` state it (`from_description` reads it back)."""
+        return {"points0": self.points0, "odds0": self.odds0, "pdo": self.pdo,
+                "factor": self.factor, "offset": self.offset}
+
+    @classmethod
+    def from_description(cls, description: dict[str, float]) -> PointsScale:
+        return cls(float(description["points0"]), float(description["odds0"]), float(description["pdo"]))
+
     def points(self, pd_values: np.ndarray | float) -> np.ndarray:
         pd_values = np.clip(np.asarray(pd_values, dtype="float64"), PD_FLOOR, 1.0 - PD_FLOOR)
         return self.offset - self.factor * np.log(pd_values / (1.0 - pd_values))

@@ -32,6 +32,8 @@ from sklearn.preprocessing import (
 from threadpoolctl import threadpool_limits
 
 from creditrisk.modeling.bundle import ModelBundle
+from creditrisk.modeling.reasons import REFERENCE_DESCRIPTION, reference_applicant
+from creditrisk.modeling.scorecard import PointsScale
 from creditrisk.modeling.bands import band_table, choose_threshold, fit_bands, ThresholdPolicy
 from creditrisk.modeling.candidates import build_estimator, estimator_params, CANDIDATES, ESTIMATORS_KEY
 from creditrisk.modeling.calibration import CalibratedModel, ScoreCalibrator
@@ -82,6 +84,10 @@ class TrainParams(ParamsBlock):
     band_names: list[str]
     band_cut_points: list[float] | None
     band_quantiles: list[float]
+    reasons_top_k: int
+    scorecard_points0: float
+    scorecard_odds0: float
+    scorecard_pdo: float
     estimators: dict[str, dict[str, Any]]
     model_path: str
     comparison_json: str
@@ -551,10 +557,24 @@ def _train_bundle(frame: pd.DataFrame, y: np.ndarray, features: FeatureSet, para
                               pruned, engineered, forward_summary, development_auc, float(development_auc_se))
     metadata = _training_metadata(best, params, report, frame, y, validated, summarize_classification(
         oof_y, oof_pd, threshold), train_bands, features, pruned, table)
+    metadata.update(decision_metadata(model, inputs, params.reasons_top_k, PointsScale(
+        params.scorecard_points0, params.scorecard_odds0, params.scorecard_pdo)))
     bundle = ModelBundle(pipeline=pipeline, threshold=threshold, bands=bands,
                          features=list(features.raw_inputs), metadata=metadata)
     return TrainingResult(bundle=bundle, comparison=table, oof_pd=oof, timings=timings,
                           calibration=calibrations, report=report)
+
+
+def decision_metadata(model: Pipeline, inputs: pd.DataFrame, reasons_top_k: int,
+                      scale: PointsScale) -> dict[str, Any]:
+    """What scoring needs beyond the PD: the reference applicant of the reasons (from the training
+    inputs), how many reasons to give, and the points scale."""
+    model_frame = model.steps[0][1].transform(inputs)
+    return {
+        "reasons": {"top_k": reasons_top_k, "reference": REFERENCE_DESCRIPTION,
+                    "reference_applicant": reference_applicant(model_frame)},
+        "scorecard": scale.describe(),
+    }
 
 
 @dataclass

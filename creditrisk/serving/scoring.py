@@ -31,7 +31,8 @@ import orjson
 import pandas as pd
 
 from creditrisk.modeling.bundle import ModelBundle
-from creditrisk.serving.fastpath import verified_predictor, FastPredictor
+from creditrisk.modeling.reasons import build_explainer, principal_reasons, Explainer, Reason
+from creditrisk.serving.fastpath import probe_frame, verified_predictor, FastPredictor
 from creditrisk.data.contract import blank_values, coerce_and_validate, DATE, SPECS
 
 ID_COLUMN = "id"
@@ -77,6 +78,10 @@ class OversizedBatch(BatchError):
     """The batch has more rows than one batch may hold."""
 
 
+class ReasonsUnavailable(BatchError):
+    """Reasons were asked for and the model has no explainer."""
+
+
 class InvalidValues(BatchError):
     """Values no rule of the contract accepts for a column that must have one: nothing was scored."""
 
@@ -105,6 +110,8 @@ class ScoredBatch:
     decisions: np.ndarray
     points: np.ndarray | None = None
     reason_codes: list[str | None] | None = None
+    reasons: list[list[Reason]] | None = None
+    reason_slots: int = 0
 
 
 def _malformed(code: str, message: str) -> MalformedBatch:
@@ -377,38 +384,87 @@ class BatchScorer:
     bundle: ModelBundle
     route: str
     fast: FastPredictor | None
+    explainer: Explainer | None = None
+
+    @property
+    def reasons_top_k(self) -> int:
+        return int(self.bundle.metadata.get("reasons", {}).get("top_k", 0))
 
     def predict_pd(self, frame: pd.DataFrame) -> np.ndarray:
         return self.bundle.predict_pd(frame) if self.fast is None else self.fast.predict_pd(frame)
 
-    def score(self, batch: ValidatedBatch) -> ScoredBatch:
+    def score(self, batch: ValidatedBatch, reasons: bool = False, language: str = "en") -> ScoredBatch:
+        """PD, band, decision and points (and with `reasons` the principal reasons, see `explain`)."""
         pds = self.predict_pd(batch.frame)
-        return ScoredBatch(pds=pds, bands=self.bundle.band_of(pds), decisions=self.bundle.decide(pds))
+        scored = ScoredBatch(pds=pds, bands=self.bundle.band_of(pds), decisions=self.bundle.decide(pds),
+                             points=self.bundle.points(pds))
+        if reasons:
+            self.explain(batch, scored, language)
+        return scored
+
+    def explain(self, batch: ValidatedBatch, scored: ScoredBatch, language: str = "en") -> None:
+        """Add each row's principal reasons to `scored`. The decision never depends on them."""
+        if self.explainer is None:
+            raise ReasonsUnavailable("reasons_unavailable",
+                                     "this model has no reason explainer; ask with reasons=false")
+        model_frame, contributions = self.explainer.contributions(batch.frame)
+        scored.reasons = principal_reasons(model_frame, contributions, self.explainer.columns,
+                                           self.reasons_top_k, language)
+        scored.reason_codes = [";".join(reason.code for reason in row) for row in scored.reasons]
+        scored.reason_slots = self.reasons_top_k
+
+
+def _explainer(bundle: ModelBundle) -> Explainer | None:
+    reference = bundle.metadata.get("reasons", {}).get("reference_applicant")
+    if reference is None:
+        return None
+    try:
+        return build_explainer(bundle.pipeline, reference, probe_frame(bundle))
+    except (AttributeError, TypeError, ValueError, IndexError):  # fitted objects of another shape
+        return None
 
 
 def batch_scorer(bundle: ModelBundle, numpy_path: bool = True) -> BatchScorer:
-    """The scorer of `bundle`: the numpy path when it is verified (and wanted), else the pipeline."""
+    """The scorer of `bundle`: the numpy path when it is verified (and wanted), else the pipeline; the
+    reasons' explainer when the model's estimator can be read (else reasons are refused)."""
+    explainer = _explainer(bundle)
     if not numpy_path:
-        return BatchScorer(bundle, "pipeline (the numpy path is turned off)", None)
+        return BatchScorer(bundle, "pipeline (the numpy path is turned off)", None, explainer)
     fast, route = verified_predictor(bundle)
-    return BatchScorer(bundle, route, fast)
+    return BatchScorer(bundle, route, fast, explainer)
 
 
 def prediction_records(batch: ValidatedBatch, scored: ScoredBatch) -> list[dict[str, Any]]:
-    """One result per input row, in input order."""
+    """One result per input row, in input order (points and reasons when scored with them)."""
     no_warnings: list[dict[str, Any]] = []
     warnings = batch.warnings
-    return [
-        {"row": row, "id": row_id, "pd": pd_value, "band": band, "decision": decision,
+    count = len(batch)
+    points = scored.points.tolist() if scored.points is not None else [None] * count
+    records = [
+        {"row": row, "id": row_id, "pd": pd_value, "band": band, "points": row_points, "decision": decision,
          "warnings": warnings.get(row, no_warnings)}
-        for row, row_id, pd_value, band, decision in zip(
-            range(len(batch)), batch.ids, scored.pds.tolist(), scored.bands.tolist(),
+        for row, row_id, pd_value, band, row_points, decision in zip(
+            range(count), batch.ids, scored.pds.tolist(), scored.bands.tolist(), points,
             scored.decisions.tolist(), strict=True)
     ]
+    if scored.reasons is not None:
+        for record, reasons in zip(records, scored.reasons, strict=True):
+            record["reasons"] = [reason.as_dict() for reason in reasons]
+    return records
+
+
+def _reason_columns(scored: ScoredBatch, rows: int) -> dict[str, list[str]]:
+    if scored.reasons is None:
+        return {}
+    width = scored.reason_slots
+    return {f"reason_{position + 1}": [reasons[position].code if position < len(reasons) else ""
+                                       for reasons in scored.reasons]
+            for position in range(width)}
 
 
 def predictions_csv(batch: ValidatedBatch, scored: ScoredBatch) -> str:
-    """The results as CSV: row, id, pd, band, decision, warnings ("field:rule; ...")."""
+    """The results as CSV: row, id, pd, band, points, decision, reason_1..k (codes, when scored with
+    reasons), warnings ("field:rule; ...")."""
     warning_text = [
         "; ".join(f"{w['field']}:{w['rule']}" for w in batch.warnings.get(row, ()))
         for row in range(len(batch))
@@ -418,7 +474,9 @@ def predictions_csv(batch: ValidatedBatch, scored: ScoredBatch) -> str:
         "id": pd.Series(batch.ids, dtype=object),
         "pd": scored.pds,
         "band": scored.bands,
+        "points": scored.points if scored.points is not None else np.full(len(batch), np.nan),
         "decision": scored.decisions,
+        **_reason_columns(scored, len(batch)),
         "warnings": warning_text,
     })
     return table.to_csv(index=False, float_format="%.10g", lineterminator="\n")

@@ -1,0 +1,169 @@
+"""Adverse-action reasons: exact attributions, their properties, the catalogue, and what scoring serves."""
+
+from __future__ import annotations
+
+import itertools
+import math
+from collections.abc import Callable
+
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.ensemble import HistGradientBoostingClassifier, RandomForestClassifier
+from sklearn.linear_model import LogisticRegression
+
+from creditrisk.data.contract import DATE, FEATURE_COLUMNS, TARGET
+from creditrisk.modeling.attribution import attributions
+from creditrisk.modeling.calibration import CalibratedModel, ScoreCalibrator
+from creditrisk.modeling.features import ENGINEERED, FeatureSet, raw_inputs
+from creditrisk.modeling.reasons import (
+    build_explainer, principal_reasons, reason_catalogue, reference_applicant, LANGUAGES,
+)
+from creditrisk.modeling.training import build_model, TrainParams
+from creditrisk.modeling.tree_paths import additive_form, check_form
+from creditrisk.modeling.validation import logit
+from tests.loan_frames import make_loans
+from tests.shipped import shipped
+
+NUMERIC = ["capital_prestado", "plazo_meses", "edad_cliente", "salario_cliente", "cuota_pactada",
+           "puntaje_datacredito", "huella_consulta", "promedio_ingresos_datacredito", "debt_to_income"]
+CATEGORICAL = ["tipo_laboral", "tendencia_ingresos"]
+FEATURES = FeatureSet(numeric=NUMERIC, categorical=CATEGORICAL, raw_inputs=raw_inputs(NUMERIC + CATEGORICAL),
+                      engineered=["debt_to_income"], dropped={})
+
+
+def brute_force_shapley(score: Callable[[np.ndarray], np.ndarray], x: np.ndarray, r: np.ndarray) -> np.ndarray:
+    """Shapley values of v(S) = score(x on S, r elsewhere), by enumerating every coalition."""
+    inputs = len(x)
+    values = np.zeros(inputs)
+    for j in range(inputs):
+        others = [k for k in range(inputs) if k != j]
+        for size in range(inputs):
+            weight = math.factorial(size) * math.factorial(inputs - size - 1) / math.factorial(inputs)
+            for coalition in itertools.combinations(others, size):
+                mixed = r.copy()
+                mixed[list(coalition)] = x[list(coalition)]
+                without = score(mixed[None])[0]
+                mixed[j] = x[j]
+                values[j] += weight * (score(mixed[None])[0] - without)
+    return values
+
+
+def toy_data(rows: int = 1500, missing: float = 0.0) -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(3)
+    matrix = rng.normal(size=(rows, 5))
+    target = (matrix[:, 0] * matrix[:, 1] + matrix[:, 2] + rng.normal(size=rows) > 0.5).astype(int)
+    matrix[rng.random(matrix.shape) < missing] = np.nan
+    return matrix, target
+
+
+@pytest.mark.parametrize("kind", ["boosting", "forest", "linear"])
+def test_attributions_equal_exact_shapley_values_against_one_reference(kind: str) -> None:
+    matrix, target = toy_data(missing=0.05 if kind == "boosting" else 0.0)
+    estimator = {"boosting": HistGradientBoostingClassifier(max_iter=25, max_depth=4, random_state=0),
+                 "forest": RandomForestClassifier(n_estimators=15, max_depth=5, random_state=0),
+                 "linear": LogisticRegression()}[kind].fit(matrix, target)
+    form = additive_form(estimator)
+    assert form is not None and check_form(estimator, form, matrix[:300])
+    reference = np.nanmedian(matrix, axis=0)
+    found = attributions(form, matrix[:6], reference)
+    for row in range(6):
+        expected = brute_force_shapley(form.raw_score, matrix[row], reference)
+        np.testing.assert_allclose(found[row], expected, atol=1e-12)
+        gap = form.raw_score(matrix[row:row + 1])[0] - form.raw_score(reference[None])[0]
+        assert found[row].sum() == pytest.approx(gap, abs=1e-12)
+
+
+def test_a_misread_tree_is_caught_by_the_check() -> None:
+    matrix, target = toy_data()
+    estimator = HistGradientBoostingClassifier(max_iter=10, random_state=0).fit(matrix, target)
+    form = additive_form(estimator)
+    assert form is not None and form.leaves is not None
+    form.leaves.value[:] *= 1.01
+    assert not check_form(estimator, form, matrix[:200])
+
+
+def fitted_model(name: str, rows: int = 3000, **estimator: object) -> tuple[CalibratedModel, pd.DataFrame]:
+    loans = make_loans(rows, seed=11)
+    model = build_model(name, shipped(TrainParams), FEATURES)
+    model.set_params(**{f"model__{key}": value for key, value in estimator.items()})
+    model = model.fit(loans[FEATURES.raw_inputs], 1 - loans[TARGET].to_numpy())
+    raw = model.predict_proba(loans[FEATURES.raw_inputs])[:, 1]
+    calibrator = ScoreCalibrator("sigmoid").fit(raw, 1 - loans[TARGET].to_numpy())
+    return CalibratedModel(model, calibrator), loans
+
+
+@pytest.mark.parametrize("name", ["hist_gradient_boosting", "logistic", "random_forest"])
+def test_contributions_add_up_to_the_served_pd_logit_gap(name: str) -> None:
+    model, loans = fitted_model(name)
+    reference = reference_applicant(model.model.steps[0][1].transform(loans[FEATURES.raw_inputs]))
+    explainer = build_explainer(model, reference, loans.head(100))
+    assert explainer is not None
+    rows = loans.tail(300)
+    model_frame, contributions = explainer.contributions(rows)
+    served = model.predict_proba(rows)[:, 1]
+    np.testing.assert_allclose(contributions.sum(axis=1), logit(served) - explainer.reference_logit, atol=1e-9)
+    assert list(model_frame.columns) == explainer.columns
+
+
+def test_a_riskier_value_never_lowers_its_own_contribution_for_a_monotone_feature() -> None:
+    position = NUMERIC.index("huella_consulta")  # more inquiries, more risk: constrained so in the model
+    constraint = [0] * (len(NUMERIC) + 6)  # numbers, then the one-hot levels of two categories
+    constraint[position] = 1
+    model, loans = fitted_model("hist_gradient_boosting", monotonic_cst=constraint)
+    reference = reference_applicant(model.model.steps[0][1].transform(loans[FEATURES.raw_inputs]))
+    explainer = build_explainer(model, reference, loans.head(100))
+    assert explainer is not None
+    applicants = loans.sample(20, random_state=1)
+    column = explainer.columns.index("huella_consulta")
+    previous = None
+    for inquiries in range(0, 16):
+        moved = applicants.assign(huella_consulta=float(inquiries))
+        own = explainer.contributions(moved)[1][:, column]
+        if previous is not None:
+            assert (own >= previous - 1e-12).all()
+        previous = own
+    linear, loans = fitted_model("logistic")
+    explainer = build_explainer(linear, reference_applicant(linear.model.steps[0][1].transform(
+        loans[FEATURES.raw_inputs])), loans.head(100))
+    assert explainer is not None
+    column = explainer.columns.index("puntaje_datacredito")
+    lower_scores = [explainer.contributions(applicants.assign(puntaje_datacredito=s))[1][:, column]
+                    for s in (900.0, 800.0, 700.0, 600.0)]
+    coefficient_sign = np.sign(lower_scores[-1] - lower_scores[0])
+    for higher, lower in zip(lower_scores, lower_scores[1:]):
+        assert (coefficient_sign * (lower - higher) >= -1e-12).all()  # linear: monotone either way
+
+
+def test_the_reasons_of_a_high_debt_applicant_name_debt() -> None:
+    model, loans = fitted_model("hist_gradient_boosting", rows=6000)
+    reference = reference_applicant(model.model.steps[0][1].transform(loans[FEATURES.raw_inputs]))
+    explainer = build_explainer(model, reference, loans.head(100))
+    assert explainer is not None
+    ordinary = loans.sample(30, random_state=2)
+    indebted = ordinary.assign(cuota_pactada=ordinary["salario_cliente"] * 1.2)
+    model_frame, contributions = explainer.contributions(indebted)
+    reasons = principal_reasons(model_frame, contributions, explainer.columns, 4)
+    catalogue = reason_catalogue()
+    assert all(any(catalogue[r.feature].group == "debt" for r in row[:2]) for row in reasons)
+    assert np.mean([catalogue[row[0].feature].group == "debt" for row in reasons]) >= 0.9
+
+
+def test_only_inputs_that_raise_the_pd_are_reasons_and_at_most_k() -> None:
+    frame = pd.DataFrame({"a": [1.0, 2.0], "b": [3.0, 4.0], "c": [5.0, 6.0]})
+    catalogue_names = list(reason_catalogue())[:3]
+    frame.columns = catalogue_names
+    contributions = np.array([[0.5, -0.2, 0.1], [-0.1, -0.3, 0.0]])
+    reasons = principal_reasons(frame, contributions, catalogue_names, 2)
+    assert [r.feature for r in reasons[0]] == [catalogue_names[0], catalogue_names[2]]
+    assert reasons[1] == []
+
+
+def test_the_catalogue_names_every_possible_model_input_with_unique_codes_in_both_languages() -> None:
+    catalogue = reason_catalogue()
+    leaks = {"puntaje"}
+    assert set(FEATURE_COLUMNS) - leaks - {DATE} <= set(catalogue)
+    assert set(ENGINEERED) <= set(catalogue)
+    codes = [entry.code for entry in catalogue.values()]
+    assert len(codes) == len(set(codes))
+    assert all(set(entry.text) == set(LANGUAGES) and all(entry.text.values()) for entry in catalogue.values())
