@@ -37,6 +37,7 @@ CATALOGUE_FILE = "reason_catalogue.yaml"
 REFERENCE_DESCRIPTION = ("the train median profile: per model input, the median over the training loans "
                          "(numbers) or the most frequent value (categories)")
 LANGUAGES = ("en", "es")
+CONTRIBUTION_DECIMALS = 6  # contributions are reported on the logit scale to this many decimals
 
 
 class ReasonCatalogueError(ValueError):
@@ -216,12 +217,12 @@ def principal_reasons(model_frame: pd.DataFrame, contributions: np.ndarray, colu
     for row, picks in enumerate(order):
         reasons = []
         for position in picks:
-            contribution = float(contributions[row, position])
-            if contribution <= 0.0:
+            contribution = round(float(contributions[row, position]), CONTRIBUTION_DECIMALS)
+            if contribution <= 0.0:  # only inputs that raised the PD (by a reportable amount)
                 break
             name = columns[position]
             entry = catalogue[name]
             reasons.append(Reason(entry.code, name, _plain(values[name][row]), entry.text[language],
-                                  round(contribution, 6)))
+                                  contribution))
         result.append(reasons)
     return result
