@@ -92,7 +92,7 @@ def _reference_line(
     position = {"row": row, "col": col} if row is not None else {}
     figure.add_hline(
         y=float(value),
-        line={"color": REFERENCE_COLOUR, "dash": "dash", "width": 1.5},
+        line={"color": REFERENCE_COLOUR, "dash": "dot", "width": 1.5},
         annotation_text=f"{label} {value:.3g}",
         annotation_position="bottom left",
         name=label,
@@ -286,36 +286,58 @@ def psi_heatmap_figure(features: pd.DataFrame, value: str = "psi") -> go.Figure:
     return _base_layout(figure, f"{STATISTIC_TITLES.get(value, value)} by window and feature", height=height)
 
 
+def _estimated(figure: go.Figure, windows: pd.DataFrame, column: str, name: str, row: int, col: int) -> None:
+    """An estimated series (CBPE, from the PDs) as a dashed line over its shaded 95 % band."""
+    if column not in windows or windows[column].isna().all():
+        return
+    shown = windows[windows[column].notna()]
+    low, high = f"{column}_low", f"{column}_high"
+    if low in shown and high in shown:
+        figure.add_trace(go.Scatter(x=shown["window"], y=shown[low], mode="lines", line={"width": 0},
+                                    showlegend=False, hoverinfo="skip", name=f"{name} band low"), row=row, col=col)
+        figure.add_trace(go.Scatter(x=shown["window"], y=shown[high], mode="lines", line={"width": 0},
+                                    fill="tonexty", fillcolor="rgba(120, 120, 120, 0.15)", name=f"{name}, 95 % band"),
+                         row=row, col=col)
+    figure.add_trace(go.Scatter(x=shown["window"], y=shown[column], mode="lines+markers", name=name,
+                                line={"color": REFERENCE_COLOUR, "dash": "dash"}), row=row, col=col)
+
+
 def performance_figure(
     windows: pd.DataFrame,
     test_metrics: Mapping[str, float] | None = None,
     score_cutoffs: Mapping[str, float] | None = None,
 ) -> go.Figure:
-    """ROC-AUC, mean PD vs observed default rate, Brier and score PSI per window.
+    """ROC-AUC, default rate, Brier and score PSI per window.
 
-    The out-of-time test values from `reports/metrics.json` are drawn as
-    dashed reference lines; only windows with labels carry the first three.
+    Realised values (windows with labels) are solid lines; values estimated from the PDs before labels arrive
+    (`estimated_*` of windows.json) dashed, over their 95 % bands; the out-of-time test values from
+    `reports/metrics.json` dotted reference lines.
     """
     test_metrics = test_metrics or {}
     figure = make_subplots(
         rows=2,
         cols=2,
         shared_xaxes=False,
-        subplot_titles=["ROC-AUC", "Mean PD vs observed default rate", "Brier score", "Score PSI"],
+        subplot_titles=["ROC-AUC", "Default rate: estimated (mean PD) and observed", "Brier score", "Score PSI"],
         vertical_spacing=0.16,
     )
     labelled = windows[windows["roc_auc"].notna()] if "roc_auc" in windows else windows.iloc[0:0]
+    _estimated(figure, windows, "estimated_roc_auc", "estimated ROC-AUC", row=1, col=1)
     figure.add_trace(go.Scatter(x=labelled["window"], y=labelled["roc_auc"], mode="lines+markers",
                                 name="ROC-AUC", line={"color": CURRENT_COLOUR}), row=1, col=1)
     _reference_line(figure, test_metrics.get("roc_auc"), "out-of-time test", row=1, col=1)
-    figure.add_trace(go.Scatter(x=windows["window"], y=windows["mean_pd"], mode="lines+markers",
-                                name="mean PD", line={"color": REFERENCE_COLOUR}), row=1, col=2)
+    if "estimated_default_rate" in windows and windows["estimated_default_rate"].notna().any():
+        _estimated(figure, windows, "estimated_default_rate", "estimated default rate (mean PD)", row=1, col=2)
+    else:
+        figure.add_trace(go.Scatter(x=windows["window"], y=windows["mean_pd"], mode="lines+markers",
+                                    name="mean PD", line={"color": REFERENCE_COLOUR, "dash": "dash"}), row=1, col=2)
     if "default_rate" in labelled:
         figure.add_trace(go.Scatter(x=labelled["window"], y=labelled["default_rate"], mode="lines+markers",
                                     name="observed default rate", line={"color": CURRENT_COLOUR}), row=1, col=2)
     if "mean_pd_labelled" in labelled:
-        figure.add_trace(go.Scatter(x=labelled["window"], y=labelled["mean_pd_labelled"], mode="lines+markers",
-                                    name="mean PD, labelled rows", line={"color": REFERENCE_COLOUR, "dash": "dot"}),
+        figure.add_trace(go.Scatter(x=labelled["window"], y=labelled["mean_pd_labelled"], mode="markers",
+                                    name="mean PD, labelled rows", marker={"color": REFERENCE_COLOUR,
+                                                                           "symbol": "diamond-open"}),
                          row=1, col=2)
     _reference_line(figure, test_metrics.get("default_rate"), "test default rate", row=1, col=2)
     if "brier" in labelled:

@@ -388,3 +388,32 @@ def test_a_band_whose_pd_is_far_too_low_is_red_and_the_window_status_is_unchange
     assert (tests["A"]["binomial_light"], tests["A"]["jeffreys_light"]) == ("red", "red")
     assert window_band_tests(frame.assign(**{TARGET: np.nan}), pd_values, model, params.rules) == {}
     assert window_band_tests(frame, None, None, params.rules) == {}
+
+
+def test_every_window_with_rows_carries_estimated_performance_and_labelled_ones_the_comparison(
+        tmp_path: Path) -> None:
+    write_project(tmp_path)
+    params = drift_params(tmp_path)
+    reference = pd.read_parquet(tmp_path / "data" / "prepared" / "train.parquet")
+    batches = sorted((tmp_path / "data" / "incoming").glob("loans_*.csv"))
+    model = tiny_model(reference)
+    report = run_drift(params, reference, batches, model, {"roc_auc": 0.70},
+                       tmp_path / "data" / "monitoring" / "predictions.sqlite")
+    by_label = {window["window"]: window for window in report.windows}
+    reference_auc = report.summary["reference_estimated_roc_auc"]
+    assert 0.5 < reference_auc < 1
+    for label in ("2026-05", "2026-07", "log:2026-09"):
+        window = by_label[label]
+        frame_pd = window["mean_pd"]
+        assert window["estimated_default_rate"] == pytest.approx(frame_pd)
+        assert window["estimated_default_rate_low"] <= frame_pd <= window["estimated_default_rate_high"]
+        assert window["estimated_roc_auc_low"] <= window["estimated_roc_auc"] <= window["estimated_roc_auc_high"]
+        assert window["delta_estimated_roc_auc"] == pytest.approx(window["estimated_roc_auc"] - reference_auc)
+    for label in ("2026-05", "2026-07"):
+        window = by_label[label]
+        assert window["labelled_estimated_default_rate"] == pytest.approx(window["mean_pd_labelled"])
+        within = (window["labelled_estimated_default_rate_low"] <= window["default_rate"]
+                  <= window["labelled_estimated_default_rate_high"])
+        assert window["default_rate_within_estimated_band"] is within
+    assert "labelled_estimated_default_rate" not in by_label["log:2026-09"]
+    assert "estimated_default_rate" not in by_label["2026-06"], "an empty window has nothing to estimate"

@@ -125,9 +125,26 @@ def test_performance_panels_carry_test_reference_lines(windows):
     figure = figures.performance_figure(windows, test, CUTOFFS)
     names = [trace.name for trace in figure.data]
     assert names == ["ROC-AUC", "mean PD", "observed default rate", "Brier", "score PSI"]
+    assert figure.data[1].line.dash == "dash" and figure.data[0].line.dash is None
     assert list(figure.data[0].x) == ["2026-01", "2026-02"]  # only labelled windows
     lines = sorted((shape.yref, round(shape.y0, 4)) for shape in figure.layout.shapes)
     assert lines == [("y", 0.7), ("y2", 0.047), ("y3", 0.045), ("y4", 0.1), ("y4", 0.25)]
+
+
+def test_estimated_performance_is_dashed_over_its_band_and_realised_is_solid(windows):
+    estimated = windows.assign(
+        estimated_roc_auc=[0.72, 0.71, 0.66], estimated_roc_auc_low=[0.66, 0.65, 0.6],
+        estimated_roc_auc_high=[0.78, 0.77, 0.72], estimated_default_rate=[0.04, 0.045, 0.05],
+        estimated_default_rate_low=[0.03, 0.035, 0.04], estimated_default_rate_high=[0.05, 0.055, 0.06])
+    figure = figures.performance_figure(estimated, {"roc_auc": 0.7}, None)
+    by_name = {trace.name: trace for trace in figure.data}
+    assert by_name["estimated ROC-AUC"].line.dash == "dash"
+    assert list(by_name["estimated ROC-AUC"].x) == ["2026-01", "2026-02", "2026-03"]  # unlabelled windows too
+    assert by_name["estimated ROC-AUC, 95 % band"].fill == "tonexty"
+    assert list(by_name["estimated ROC-AUC, 95 % band"].y) == [0.78, 0.77, 0.72]
+    assert by_name["estimated default rate (mean PD)"].line.dash == "dash"
+    assert by_name["ROC-AUC"].line.dash is None and by_name["observed default rate"].line.dash is None
+    assert {shape.line.dash for shape in figure.layout.shapes} == {"dot"}
 
 
 def test_band_mix_stacks_bands_with_the_test_mix_first(windows):

@@ -18,6 +18,7 @@ from creditrisk.monitoring.rules import (
     feature_verdict,
     level_counts,
     performance_severity,
+    estimated_performance_severity,
     retraining_review,
     window_verdict,
     Cutoffs,
@@ -238,6 +239,36 @@ def test_the_roc_auc_drop_alert_needs_the_minimum_labelled_defaults() -> None:
     assert performance_severity({"labelled_rows": 0}, RULES) == 0
     verdict = window_verdict(levels_with(), None, perf(drop), ROWS, RULES)
     assert verdict.reason == f"ROC-AUC {0.7 - drop:.3f}, {-drop:+.3f} vs out-of-time test"
+
+
+def estimated_perf(drop: float, labelled_defaults: int = 0) -> dict:
+    perf = {"estimated_roc_auc": 0.72 - drop, "delta_estimated_roc_auc": -drop, "labelled_rows": 0}
+    if labelled_defaults:
+        perf.update({"roc_auc": 0.7, "delta_roc_auc": 0.0, "defaults": labelled_defaults, "labelled_rows": 500})
+    return perf
+
+
+@pytest.mark.parametrize("cut", ["warn", "alert"])
+@pytest.mark.parametrize("offset", ["below", "at", "above"])
+def test_an_estimated_roc_auc_drop_sets_an_unlabelled_window_status(cut: str, offset: str) -> None:
+    value = getattr(RULES.estimated_roc_auc_drop, cut)
+    drop = {"below": below(value), "at": value, "above": above(value)}[offset]
+    level = expected_level(cut, offset)
+    assert LEVELS[estimated_performance_severity(estimated_perf(drop), RULES)] == level
+    assert window_status(levels_with(), perf=estimated_perf(drop)) == level
+    if level != "ok":
+        verdict = window_verdict(levels_with(), None, estimated_perf(drop), ROWS, RULES)
+        assert verdict.reason == (f"estimated ROC-AUC {0.72 - drop:.3f}, {-drop:+.3f} vs the reference's "
+                                  "estimate (labels not in yet)")
+
+
+def test_realised_performance_once_judged_outranks_the_estimate() -> None:
+    drop = above(RULES.estimated_roc_auc_drop.alert)
+    judged = estimated_perf(drop, labelled_defaults=PARAMS.min_labelled_defaults)
+    assert estimated_performance_severity(judged, RULES) == 0
+    assert window_status(levels_with(), perf=judged) == "ok"
+    too_few = estimated_perf(drop, labelled_defaults=PARAMS.min_labelled_defaults - 1)
+    assert window_status(levels_with(), perf=too_few) == "alert"
 
 
 def test_a_rise_in_roc_auc_is_no_drop() -> None:

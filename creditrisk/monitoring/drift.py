@@ -74,6 +74,9 @@ class DriftParams(ParamsBlock):
     min_labelled_defaults: int
     band_test_yellow: float
     band_test_red: float
+    estimated_simulations: int
+    estimated_roc_auc_drop_warn: float
+    estimated_roc_auc_drop_alert: float
     bootstrap_samples: int
     bootstrap_quantile: float
     seed: int
@@ -111,6 +114,7 @@ class DriftParams(ParamsBlock):
             ks=Cutoffs(self.ks_warn, self.ks_alert),
             missing=Cutoffs(self.missing_warn, self.missing_alert),
             roc_auc_drop=Cutoffs(self.roc_auc_drop_warn, self.roc_auc_drop_alert),
+            estimated_roc_auc_drop=Cutoffs(self.estimated_roc_auc_drop_warn, self.estimated_roc_auc_drop_alert),
             alpha=self.alpha,
             p_adjust=self.p_adjust,
             min_window_rows=self.min_window_rows,

@@ -72,6 +72,7 @@ class DriftRules:
     ks: Cutoffs
     missing: Cutoffs
     roc_auc_drop: Cutoffs
+    estimated_roc_auc_drop: Cutoffs
     alpha: float
     p_adjust: str
     min_window_rows: int
@@ -102,6 +103,7 @@ class DriftRules:
                 "score_js": self.js.to_json(),
                 "score_ks": self.ks.to_json(),
                 "roc_auc_drop": self.roc_auc_drop.to_json(),
+                "estimated_roc_auc_drop": self.estimated_roc_auc_drop.to_json(),
                 "share_drifted": {"warn": self.dataset_warn_share},
                 "share_in_alert": {"alert": self.dataset_alert_share},
             },
@@ -202,6 +204,17 @@ def performance_severity(perf: Mapping[str, Any], rules: DriftRules) -> int:
     return rules.roc_auc_drop.severity(-delta)
 
 
+def estimated_performance_severity(perf: Mapping[str, Any], rules: DriftRules) -> int:
+    """0, 1 or 2 from the estimated ROC-AUC's drop below the reference's estimate (CBPE,
+    `monitoring.estimated`), for a window whose realised ROC-AUC is not judged (labels not in yet, or too
+    few defaults): realised performance, once judged, outranks the estimate."""
+    delta = perf.get("delta_estimated_roc_auc")
+    realised_judged = perf.get("delta_roc_auc") is not None and perf.get("defaults", 0) >= rules.min_labelled_defaults
+    if delta is None or realised_judged:
+        return 0
+    return rules.estimated_roc_auc_drop.severity(-delta)
+
+
 def retraining_review(perf: Mapping[str, Any], rules: DriftRules) -> bool:
     """Whether a labelled window's ROC-AUC has fallen far enough (warn or alert) to review a retraining."""
     return performance_severity(perf, rules) > 0
@@ -219,12 +232,17 @@ def window_verdict(feature_levels: Sequence[str], score: Verdict | None, perf: M
     share_alert = counts["alert"] / features
     share_drifted = drifted_share(counts)
     score_severity = LEVELS.index(score.level) if score is not None else 0
-    perf_severity = performance_severity(perf, rules)
+    realised_severity = performance_severity(perf, rules)
+    estimated_severity = estimated_performance_severity(perf, rules)
+    perf_severity = max(realised_severity, estimated_severity)
     reasons = []
     if score is not None and score_severity:
         reasons.append(f"score {score.level}: {score.reason}")
-    if perf_severity:
+    if realised_severity:
         reasons.append(f"ROC-AUC {perf['roc_auc']:.3f}, {perf['delta_roc_auc']:+.3f} vs out-of-time test")
+    if estimated_severity:
+        reasons.append(f"estimated ROC-AUC {perf['estimated_roc_auc']:.3f}, {perf['delta_estimated_roc_auc']:+.3f} "
+                       "vs the reference's estimate (labels not in yet)")
     if counts["alert"] or counts["warn"]:
         reasons.append(f"{counts['alert']} feature(s) in alert, {counts['warn']} in warn ({share_drifted:.0%} drifted)")
     reason = "; ".join(reasons)

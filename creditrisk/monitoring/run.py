@@ -21,6 +21,7 @@ from sklearn.metrics import roc_auc_score
 from creditrisk.io import atomic_write_json, atomic_write_text, finite_json
 from creditrisk.modeling.bundle import ModelBundle
 from creditrisk.modeling.validation import band_tests
+from creditrisk.monitoring.estimated import estimate_performance, EstimatedPerformance
 from creditrisk.monitoring.drift import compare_window, feature_rows, DriftParams, FeatureDrift, WindowDrift
 from creditrisk.monitoring.profile import band_shares, build_reference_profile, ReferenceProfile
 from creditrisk.monitoring.report import (
@@ -122,10 +123,44 @@ def _band_mix(model: ModelBundle | None, pd_values: np.ndarray | None,
     return {"band_mix": mix, "band_mix_change": change or None}
 
 
+def estimated(frame: pd.DataFrame, pd_values: np.ndarray | None, reference: EstimatedPerformance | None,
+              params: DriftParams, seed: int) -> dict[str, Any]:
+    """The window's estimated default rate and ROC-AUC (`monitoring.estimated`), the estimated ROC-AUC's change
+    from the reference's, and where labels exist the estimate for the labelled rows beside the realised values."""
+    window = estimate_performance(pd_values, params.estimated_simulations, seed) if pd_values is not None else None
+    if window is None:
+        return {}
+    record: dict[str, Any] = window.to_record()
+    record["delta_estimated_roc_auc"] = (window.roc_auc - reference.roc_auc
+                                         if reference is not None and None not in (window.roc_auc, reference.roc_auc)
+                                         else None)
+    labelled = frame[TARGET].notna().to_numpy() if TARGET in frame.columns else np.zeros(len(frame), dtype=bool)
+    if labelled.any():
+        assert pd_values is not None
+        subset = estimate_performance(pd_values[labelled], params.estimated_simulations, seed)
+        assert subset is not None
+        record.update(subset.to_record("labelled_estimated_"))
+    return record
+
+
+def _within_bands(perf: dict[str, Any]) -> dict[str, bool]:
+    """For labelled rows: is each realised value inside the band estimated from the same rows' PDs."""
+    found = {}
+    for name in ("default_rate", "roc_auc"):
+        realised, low, high = (perf.get(name), perf.get(f"labelled_estimated_{name}_low"),
+                               perf.get(f"labelled_estimated_{name}_high"))
+        if None not in (realised, low, high):
+            found[f"{name}_within_estimated_band"] = bool(low <= realised <= high)
+    return found
+
+
 def window_record(data: WindowData, drift: WindowDrift, pd_values: np.ndarray | None, model: ModelBundle | None,
-                  test_metrics: dict[str, Any] | None, params: DriftParams) -> dict[str, Any]:
+                  test_metrics: dict[str, Any] | None, params: DriftParams,
+                  reference_estimate: EstimatedPerformance | None = None, seed: int = 0) -> dict[str, Any]:
     rows = len(data.frame)
-    perf = performance(data.frame, pd_values, test_metrics)
+    perf = {**performance(data.frame, pd_values, test_metrics),
+            **estimated(data.frame, pd_values, reference_estimate, params, seed)}
+    perf.update(_within_bands(perf))
     score: FeatureDrift | None = drift.score
     levels = [result.level for result in drift.features]
     verdict = window_verdict(levels, Verdict(score.level, score.reason) if score else None, perf, rows, params.rules)
@@ -180,7 +215,8 @@ def features_in_alert(windows: Sequence[dict[str, Any]], table: pd.DataFrame) ->
 
 
 def build_summary(windows: Sequence[dict[str, Any]], table: pd.DataFrame, profile: ReferenceProfile,
-                  skipped: dict[str, int], params: DriftParams) -> dict[str, Any]:
+                  skipped: dict[str, int], params: DriftParams,
+                  reference_estimated_auc: float | None = None) -> dict[str, Any]:
     """The verdicts of the latest window, the performance verdict of the latest labelled one, the rules used."""
     rules = params.rules
     by_status = {level: sum(w["status"] == level for w in windows) for level in LEVELS}
@@ -208,6 +244,7 @@ def build_summary(windows: Sequence[dict[str, Any]], table: pd.DataFrame, profil
         "latest_labelled_delta_roc_auc": labelled[-1]["delta_roc_auc"] if labelled else None,
         "latest_labelled_roc_auc_level": LEVELS[performance_severity(labelled[-1], rules)] if labelled else None,
         "retraining_review": retraining_review(labelled[-1], rules) if labelled else False,
+        "reference_estimated_roc_auc": reference_estimated_auc,
         "rows_without_date": skipped,
         **rules.to_json(),
     })
@@ -247,6 +284,8 @@ def run_drift(
     if absent:
         raise ValueError(f"drift.features names column(s) {absent} that the reference data does not have")
     reference_pd = _score(model, reference)
+    reference_estimate = (estimate_performance(reference_pd, params.estimated_simulations, params.seed)
+                          if reference_pd is not None else None)
     profile = build_reference_profile(reference, features, params.psi_bins, reference_pd,
                                       model.band_of if model is not None else None)
     index = index_batches(incoming_paths, params.window, params.day_first)
@@ -257,14 +296,17 @@ def run_drift(
         rng = np.random.default_rng([params.seed, ordinal])
         pd_values = _score(model, data.frame)
         drift = compare_window(profile, data.frame, params, rng, pd_values)
-        records.append(window_record(data, drift, pd_values, model, test_metrics, params))
+        records.append(window_record(data, drift, pd_values, model, test_metrics, params, reference_estimate,
+                                     params.seed + ordinal))
         rows.extend(feature_rows(data.window.label, data.window.source, drift))
         distributions[data.window.label] = finite_json(drift.distributions)
     table = pd.DataFrame(rows, columns=list(FEATURE_COLUMNS_ORDER))
     records.sort(key=lambda record: (record["end"], record["source"] != "incoming"))
     skipped = {entry.path.name: entry.rows_without_date for entry in index if entry.rows_without_date}
     profile_json = finite_json({**profile.to_json(), "psi_epsilon": params.psi_epsilon})
-    return DriftReport(build_summary(records, table, profile, skipped, params), records, table, distributions, profile_json)
+    summary = build_summary(records, table, profile, skipped, params,
+                            reference_estimate.roc_auc if reference_estimate is not None else None)
+    return DriftReport(summary, records, table, distributions, profile_json)
 
 
 def write_report(report: DriftReport, output_dir: Path) -> None:

@@ -19,8 +19,9 @@ from dashboard.components import (
 from dashboard.loaders import read_drift_windows, read_json
 
 TABLE_COLUMNS = (
-    "window", "rows", "labelled_rows", "roc_auc", "delta_roc_auc", "mean_pd", "default_rate", "brier",
-    "score_psi", "status",
+    "window", "rows", "labelled_rows", "estimated_roc_auc", "delta_estimated_roc_auc", "roc_auc", "delta_roc_auc",
+    "roc_auc_within_estimated_band", "estimated_default_rate", "default_rate", "default_rate_within_estimated_band",
+    "brier", "score_psi", "status",
 )
 
 where = paths()
@@ -39,12 +40,14 @@ score_cutoffs = (summary.get("thresholds") or {}).get("score_psi")
 labelled = windows[windows["roc_auc"].notna()] if "roc_auc" in windows else windows.iloc[0:0]
 if labelled.empty:
     st.info(
-        "No window has matured labels yet, so ROC-AUC, default rate and Brier cannot be shown; "
-        "mean PD and score PSI are shown for every window."
+        "No window has matured labels yet, so realised ROC-AUC, default rate and Brier cannot be shown; the "
+        "values estimated from the PDs (dashed) and score PSI are shown for every window."
     )
 else:
     st.caption(
-        f"{len(labelled)} of {len(windows)} windows have labels; dashed lines are the out-of-time test values."
+        f"{len(labelled)} of {len(windows)} windows have labels. Solid: realised; dashed: estimated from the PDs "
+        "before labels arrive, with its 95 % band (the pipeline's estimates, see the Monitoring section of the "
+        "README); dotted: the out-of-time test values."
     )
 
 test_metrics = {key: value for key, value in (metrics or {}).items() if isinstance(value, (int, float))}
