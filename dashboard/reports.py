@@ -1,4 +1,4 @@
-"""Tables from the prepare and featurize reports (`data_quality.json`, `leakage.json`), for display.
+"""Tables from the reports and the model card (`data_quality.json`, `leakage.json`, `model_card.json`), for display.
 
 Reshaping only: every number comes from the report as the stage wrote it.
 A function returns None when the report does not have the part it reads, so
@@ -76,3 +76,25 @@ def comparison_display_table(comparison: pd.DataFrame, metrics: list[str]) -> pd
         deviations = comparison.get(f"{metric}_std", pd.Series(0.0, index=comparison.index)).fillna(0.0)
         table[metric] = [f"{mean:.4f} ± {deviation:.4f}" for mean, deviation in zip(means, deviations)]
     return table
+
+
+def band_points_table(bands: list[Mapping[str, Any]]) -> pd.DataFrame:
+    """The model card's bands with their PD and points ranges, as a reviewer reads them."""
+    return pd.DataFrame([{
+        "band": band["name"],
+        "PD above": band.get("pd_above"),
+        "PD up to": band.get("pd_up_to"),
+        "points from": band.get("points_from"),
+        "points to": band.get("points_to"),
+    } for band in bands])
+
+
+def reference_applicant_table(reference: Mapping[str, Any], catalogue: Mapping[str, Any]) -> pd.DataFrame:
+    """The reasons' reference applicant, one row per model input, with its reason code and text."""
+    rows = []
+    for name, value in reference.items():
+        entry = catalogue.get(name)
+        rows.append({"input": name, "reference value": "" if value is None else str(value),
+                     "reason code": entry.code if entry else "", "reason (en)": entry.text["en"] if entry else "",
+                     "motivo (es)": entry.text["es"] if entry else ""})
+    return pd.DataFrame(rows)

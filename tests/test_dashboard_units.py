@@ -268,3 +268,21 @@ def test_the_release_list_without_git_on_the_path_shows_the_record_only(tmp_path
     monkeypatch.setenv("PATH", str(tmp_path / "no-such-dir"))
     listed = loaders.read_release_list(str(tmp_path))
     assert [release.tag for release in listed.releases] == ["v1.0.0"] and listed.unrecorded_tags == []
+
+
+def test_band_points_and_reference_applicant_tables_reshape_the_model_card():
+    from creditrisk.modeling.reasons import reason_catalogue
+    from dashboard import reports
+
+    bands = [{"name": "A", "upper_pd": 0.02, "pd_above": 0.0, "pd_up_to": 0.02, "points_from": 600.3,
+              "points_to": None},
+             {"name": "B", "upper_pd": 1.0, "pd_above": 0.02, "pd_up_to": None, "points_from": None,
+              "points_to": 600.3}]
+    table = reports.band_points_table(bands)
+    assert table["band"].tolist() == ["A", "B"]
+    assert table.loc[0, "points from"] == table.loc[1, "points to"] == 600.3
+    reference = reports.reference_applicant_table({"debt_to_income": 0.06, "tipo_laboral": "Empleado",
+                                                   "not_in_catalogue": None}, reason_catalogue())
+    assert reference["reason code"].tolist() == ["CR21", "CR05", ""]
+    assert reference.loc[1, "motivo (es)"] == "Tipo de vinculación laboral"
+    assert reference.loc[2, "reference value"] == ""

@@ -201,7 +201,10 @@ def model_card(bundle: ModelBundle, evaluation: Evaluation, test_window: dict[st
         "calibration": meta.get("calibration"),
         "threshold": bundle.threshold,
         "threshold_policy": meta.get("threshold_policy"),
-        "bands": [{"name": band.name, "upper_pd": band.upper_pd} for band in bundle.bands],
+        "bands": [{"name": band.name, "upper_pd": band.upper_pd, **ranges}
+                  for band, ranges in zip(bundle.bands, bundle.band_ranges(), strict=True)],
+        "scorecard": meta.get("scorecard"),
+        "reasons": meta.get("reasons"),
         "data_window": {"train": meta.get("data_window", {}), "test": test_window},
         "train_rows": meta.get("train_rows"),
         "train_default_rate": meta.get("train_default_rate"),
