@@ -81,10 +81,14 @@ def test_any_json_value_is_answered_without_a_server_error(client: FlaskClient, 
     check(client.post("/predict", data=json.dumps(payload), content_type="application/json"))
 
 
+query_values = st.one_of(st.sampled_from(["true", "false", "1", "0", "yes", "no", "", "en", "es"]), st.text(max_size=6))
+
+
 @fuzz(150)
-@given(data=st.data(), count=st.integers(1, 4))
+@given(data=st.data(), count=st.integers(1, 4),
+       query=st.dictionaries(st.sampled_from(["reasons", "lang", "day_first"]), query_values, max_size=3))
 def test_records_with_any_values_are_scored_or_refused_cleanly(
-        client: FlaskClient, data: st.DataObject, count: int) -> None:
+        client: FlaskClient, data: st.DataObject, count: int, query: dict[str, str]) -> None:
     records = []
     for index in range(count):
         record = dict(BASE_RECORDS[index])
@@ -92,7 +96,13 @@ def test_records_with_any_values_are_scored_or_refused_cleanly(
         for name in data.draw(st.sets(st.sampled_from(sorted(record)), max_size=2)):
             record.pop(name, None)
         records.append(record)
-    check(client.post("/predict", data=json.dumps(records), content_type="application/json"), count)
+    body = check(client.post("/predict", data=json.dumps(records), content_type="application/json",
+                             query_string=query), count)
+    if body is not None:
+        skipped = query.get("reasons", "").lower() in ("false", "0", "no")
+        for prediction in body["predictions"]:
+            assert ("reasons" in prediction) is not skipped
+            assert all(reason["contribution"] > 0 for reason in prediction.get("reasons", []))
 
 
 @fuzz(250)
