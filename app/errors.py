@@ -114,7 +114,7 @@ def register_error_handlers(app: Flask) -> None:
         """Nothing is answered that could not be logged: the caller may retry once the log is back."""
         logger.error("prediction log unavailable for request %s: %s", getattr(g, "request_id", None), error)
         return error_response(503, "prediction_log_unavailable",
-                              f"the prediction log cannot record this batch, so it was not answered: {error.reason}",
+                              f"{error}; the batch was not answered, retry once the log is back",
                               headers={"Retry-After": "5"}, reason=error.reason)
 
     @app.errorhandler(HTTPException)
