@@ -158,3 +158,19 @@ def test_concurrent_writer_processes_lose_and_double_nothing(log_target: str | P
     assert len(per_batch) == 24
     assert (per_batch["count"] == 40).all() and (per_batch["nunique"] == 40).all()
     assert (per_batch["min"] == 0).all() and (per_batch["max"] == 39).all()
+
+
+def test_the_dashboard_reads_activity_from_either_backend(log_target: str | Path) -> None:
+    from dashboard import loaders
+
+    predlog.open_log(log_target).append(
+        dated_rows("a", ["2025-01-03T10:00:00"] * 3, logged_at="2025-05-01T10:00:00.000000+00:00"))
+    loaders._read_activity.clear()
+
+    activity = loaders.read_api_activity(log_target, days=30, now=pd.Timestamp("2025-05-10", tz="UTC"))
+
+    assert activity is not None
+    assert (activity.total_rows, activity.recent_rows) == (3, 3)
+    assert activity.daily["day"].tolist() == ["2025-05-01"] and activity.model_versions == ["v-test"]
+    environment = {"CREDITRISK_PREDICTION_LOG": str(log_target)}
+    assert str(loaders.DashboardPaths.from_environment(environment).prediction_log) == str(log_target)
