@@ -137,13 +137,15 @@ def free_port() -> int:
 
 
 @contextmanager
-def gunicorn(app: str, model: Path, lock: Path, directory: Path, workers: int) -> Iterator[tuple[str, int]]:
-    """A gunicorn server of `app` (its URL and master pid) until the block ends."""
+def gunicorn(app: str, model: Path, lock: Path, directory: Path, workers: int,
+             log: str | None = None) -> Iterator[tuple[str, int]]:
+    """A gunicorn server of `app` (its URL and master pid) until the block ends; it logs to `log`
+    (a path or a postgresql:// URL), by default an SQLite file in `directory`."""
     directory.mkdir(parents=True, exist_ok=True)
     port = free_port()
     env = {key: value for key, value in os.environ.items() if not key.startswith("CREDITRISK_")}
     env.update({"CREDITRISK_MODEL_PATH": str(model), "CREDITRISK_DVC_LOCK": str(lock),
-                "CREDITRISK_PREDICTION_LOG": str(directory / "predictions.sqlite"),
+                "CREDITRISK_PREDICTION_LOG": log or str(directory / "predictions.sqlite"),
                 "WEB_CONCURRENCY": str(workers), "PROMETHEUS_MULTIPROC_DIR": str(directory / "metrics")})
     with open(directory / "gunicorn.err", "wb") as errors:
         process = subprocess.Popen(
