@@ -59,32 +59,32 @@ META_COLUMNS: tuple[tuple[str, str], ...] = (
 )
 
 
-def _sql_type(column: str) -> str:
+def sqlite_type(column: str) -> str:
     return "REAL" if SPECS[column].kind in ("numeric", "integer") else "TEXT"
 
 
-def _quoted(name: str) -> str:
+def quoted_name(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
 
 def create_table_sql() -> str:
     columns = ["id INTEGER PRIMARY KEY"]
     columns += [f"{name} {kind}" for name, kind in META_COLUMNS]
-    columns += [f"{_quoted(name)} {_sql_type(name)}" for name in LOGGED_COLUMNS]
+    columns += [f"{quoted_name(name)} {sqlite_type(name)}" for name in LOGGED_COLUMNS]
     return f"CREATE TABLE IF NOT EXISTS {TABLE} ({', '.join(columns)})"
 
 
 # Insert order: numbers, then text, then the loan date, so a batch's values can be laid
 # out block by block (the table's column order does not matter to an INSERT that names them).
-_LOGGED_NUMBERS: tuple[str, ...] = tuple(name for name in LOGGED_COLUMNS if _sql_type(name) == "REAL")
+_LOGGED_NUMBERS: tuple[str, ...] = tuple(name for name in LOGGED_COLUMNS if sqlite_type(name) == "REAL")
 _LOGGED_TEXT: tuple[str, ...] = tuple(name for name in LOGGED_COLUMNS
-                                      if name != DATE and _sql_type(name) == "TEXT")
+                                      if name != DATE and sqlite_type(name) == "TEXT")
 INSERT_COLUMNS: tuple[str, ...] = (*(name for name, _ in META_COLUMNS), *_LOGGED_NUMBERS, *_LOGGED_TEXT, DATE)
 
 
 def _insert_sql() -> str:
     placeholders = ", ".join("?" for _ in INSERT_COLUMNS)
-    return f"INSERT INTO {TABLE} ({', '.join(_quoted(n) for n in INSERT_COLUMNS)}) VALUES ({placeholders})"
+    return f"INSERT INTO {TABLE} ({', '.join(quoted_name(n) for n in INSERT_COLUMNS)}) VALUES ({placeholders})"
 
 
 def utc_timestamp(moment: datetime | None = None) -> str:
@@ -334,16 +334,16 @@ def _migrate(connection: sqlite3.Connection) -> None:
     connection.execute(create_table_sql())
     present = {row[1] for row in connection.execute(f"PRAGMA table_info({TABLE})")}
     missing = [(name, kind) for name, kind in META_COLUMNS if name not in present]
-    missing += [(name, _sql_type(name)) for name in LOGGED_COLUMNS if name not in present]
+    missing += [(name, sqlite_type(name)) for name in LOGGED_COLUMNS if name not in present]
     for name, kind in missing:
-        connection.execute(f"ALTER TABLE {TABLE} ADD COLUMN {_quoted(name)} {kind}")
+        connection.execute(f"ALTER TABLE {TABLE} ADD COLUMN {quoted_name(name)} {kind}")
     for statement in index_sql():
         connection.execute(statement)
 
 
 def index_sql() -> list[str]:
     """The indexes both databases keep: windows by loan date, activity by logging time."""
-    return [f"CREATE INDEX IF NOT EXISTS {TABLE}_loan_date ON {TABLE} ({_quoted(DATE)})",
+    return [f"CREATE INDEX IF NOT EXISTS {TABLE}_loan_date ON {TABLE} ({quoted_name(DATE)})",
             f"CREATE INDEX IF NOT EXISTS {TABLE}_logged_at ON {TABLE} (logged_at)"]
 
 
@@ -445,15 +445,15 @@ class SQLiteReader:
         with self._connection() as connection:
             if connection is None:
                 return None
-            dated = connection.execute(f"SELECT MIN({_quoted(DATE)}), MAX({_quoted(DATE)}) FROM {TABLE}").fetchone()
+            dated = connection.execute(f"SELECT MIN({quoted_name(DATE)}), MAX({quoted_name(DATE)}) FROM {TABLE}").fetchone()
             undated = connection.execute(f"SELECT MIN(logged_at), MAX(logged_at) FROM {TABLE} "
-                                         f"WHERE {_quoted(DATE)} IS NULL").fetchone()
+                                         f"WHERE {quoted_name(DATE)} IS NULL").fetchone()
         return combine_bounds(dated, undated)
 
     def _select(self, connection: sqlite3.Connection) -> str:
         present = {row[1] for row in connection.execute(f"PRAGMA table_info({TABLE})")}
         names = ["id"] + [name for name in read_columns() if name in present]
-        return f"SELECT {', '.join(_quoted(n) for n in names)} FROM {TABLE}"
+        return f"SELECT {', '.join(quoted_name(n) for n in names)} FROM {TABLE}"
 
     def read_window(self, start: pd.Timestamp, stop: pd.Timestamp) -> pd.DataFrame:
         """Rows whose loan date (else logging time, UTC) is in [start, stop), in logging order."""
@@ -462,8 +462,8 @@ class SQLiteReader:
                 return empty_log_frame()
             low, high = window_bounds(start, stop)
             select = self._select(connection)
-            query = (f"{select} WHERE {_quoted(DATE)} >= ? AND {_quoted(DATE)} < ? UNION ALL "
-                     f"{select} WHERE {_quoted(DATE)} IS NULL AND logged_at >= ? AND logged_at < ? ORDER BY 1")  # 1 = id
+            query = (f"{select} WHERE {quoted_name(DATE)} >= ? AND {quoted_name(DATE)} < ? UNION ALL "
+                     f"{select} WHERE {quoted_name(DATE)} IS NULL AND logged_at >= ? AND logged_at < ? ORDER BY 1")  # 1 = id
             return concat_typed(pd.read_sql_query(query, connection, params=(low, high, low, high),
                                                   chunksize=READ_CHUNK_ROWS))
 

@@ -44,8 +44,8 @@ from creditrisk.serving.prediction_log import (
     LogActivity,
     PredictionLogUnavailable,
     PredictionLogUnreadable,
-    _quoted,
-    _sql_type,
+    quoted_name,
+    sqlite_type,
 )
 
 # A constant key for pg_advisory_xact_lock: one creator of the schema at a time.
@@ -74,8 +74,8 @@ def _column_type(name: str, kind: str) -> str:
 
 def create_table_sql() -> str:
     columns = ["id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY"]
-    columns += [f"{_quoted(name)} {_column_type(name, kind)}" for name, kind in META_COLUMNS]
-    columns += [f"{_quoted(name)} {_column_type(name, _sql_type(name))}" for name in LOGGED_COLUMNS]
+    columns += [f"{quoted_name(name)} {_column_type(name, kind)}" for name, kind in META_COLUMNS]
+    columns += [f"{quoted_name(name)} {_column_type(name, sqlite_type(name))}" for name in LOGGED_COLUMNS]
     return f"CREATE TABLE IF NOT EXISTS {TABLE} ({', '.join(columns)})"
 
 
@@ -95,7 +95,7 @@ def ensure_schema(connection: psycopg.Connection) -> None:
                            (SCHEMA_VERSION,))
 
 
-COPY_SQL = f"COPY {TABLE} ({', '.join(_quoted(name) for name in INSERT_COLUMNS)}) FROM STDIN"
+COPY_SQL = f"COPY {TABLE} ({', '.join(quoted_name(name) for name in INSERT_COLUMNS)}) FROM STDIN"
 
 
 class PostgresPredictionLog:
@@ -181,14 +181,14 @@ class PostgresReader:
         with self._connection() as connection:
             if connection is None:
                 return None
-            dated = connection.execute(f"SELECT MIN({_quoted(DATE)}), MAX({_quoted(DATE)}) FROM {TABLE}").fetchone()
+            dated = connection.execute(f"SELECT MIN({quoted_name(DATE)}), MAX({quoted_name(DATE)}) FROM {TABLE}").fetchone()
             undated = connection.execute(f"SELECT MIN(logged_at), MAX(logged_at) FROM {TABLE} "
-                                         f"WHERE {_quoted(DATE)} IS NULL").fetchone()
+                                         f"WHERE {quoted_name(DATE)} IS NULL").fetchone()
         return combine_bounds(dated, undated)
 
     @staticmethod
     def _select() -> str:
-        return f"SELECT id, {', '.join(_quoted(name) for name in read_columns())} FROM {TABLE}"
+        return f"SELECT id, {', '.join(quoted_name(name) for name in read_columns())} FROM {TABLE}"
 
     def _chunks(self, connection: psycopg.Connection, query: str,
                 parameters: Sequence[object]) -> Iterator[pd.DataFrame]:
@@ -203,8 +203,8 @@ class PostgresReader:
         """Rows whose loan date (else logging time, UTC) is in [start, stop), in logging order."""
         low, high = pd.Timestamp(start).to_pydatetime(), pd.Timestamp(stop).to_pydatetime()
         select = self._select()
-        query = (f"{select} WHERE {_quoted(DATE)} >= %s AND {_quoted(DATE)} < %s UNION ALL "
-                 f"{select} WHERE {_quoted(DATE)} IS NULL AND logged_at >= %s AND logged_at < %s ORDER BY 1")
+        query = (f"{select} WHERE {quoted_name(DATE)} >= %s AND {quoted_name(DATE)} < %s UNION ALL "
+                 f"{select} WHERE {quoted_name(DATE)} IS NULL AND logged_at >= %s AND logged_at < %s ORDER BY 1")
         with self._connection() as connection:
             if connection is None:
                 return empty_log_frame()
