@@ -7,6 +7,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from creditrisk.serving.prediction_log import is_database_url
+
 
 class ConfigError(ValueError):
     """An environment variable holds a value the API cannot use."""
@@ -16,7 +18,7 @@ class ConfigError(ValueError):
 class ApiConfig:
     model_path: Path = Path("models/model.skops")
     dvc_lock: Path = Path("dvc.lock")
-    prediction_log: Path | None = Path("data/monitoring/predictions.sqlite")
+    prediction_log: Path | str | None = Path("data/monitoring/predictions.sqlite")  # str: a postgresql:// URL
     max_rows: int = 50_000
     max_body_mb: float = 32.0
     max_errors: int = 50
@@ -47,13 +49,17 @@ def _positive_number(environ: Mapping[str, str], name: str, default: float, kind
 
 
 def config_from_env(environ: Mapping[str, str] | None = None) -> ApiConfig:
-    """Read CREDITRISK_* variables; an empty CREDITRISK_PREDICTION_LOG turns the log off."""
+    """Read CREDITRISK_* variables; an empty CREDITRISK_PREDICTION_LOG turns the log off, and a
+    postgresql:// URL there logs to PostgreSQL instead of an SQLite file."""
     environ = os.environ if environ is None else environ
     log_setting = environ.get("CREDITRISK_PREDICTION_LOG")
+    prediction_log: Path | str | None
     if log_setting is None:
-        prediction_log: Path | None = ApiConfig.prediction_log
+        prediction_log = ApiConfig.prediction_log
+    elif not log_setting.strip():
+        prediction_log = None
     else:
-        prediction_log = Path(log_setting) if log_setting.strip() else None
+        prediction_log = log_setting.strip() if is_database_url(log_setting.strip()) else Path(log_setting)
     return ApiConfig(
         model_path=Path(environ.get("CREDITRISK_MODEL_PATH") or ApiConfig.model_path),
         dvc_lock=Path(environ.get("CREDITRISK_DVC_LOCK") or ApiConfig.dvc_lock),

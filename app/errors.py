@@ -17,6 +17,7 @@ from werkzeug.exceptions import HTTPException
 
 from app.responses import json_response
 from app.state import state
+from creditrisk.serving.prediction_log import PredictionLogUnavailable
 from creditrisk.serving.scoring import (
     BatchError, InvalidValues, MalformedBatch, OversizedBatch, ReasonsUnavailable, RowError,
 )
@@ -111,6 +112,14 @@ def register_error_handlers(app: Flask) -> None:
     def api_error(error: ApiError) -> Response:
         return error_response(error.status, error.code, error.message, error.errors, None, error.headers,
                               **error.extra)
+
+    @app.errorhandler(PredictionLogUnavailable)
+    def log_unavailable(error: PredictionLogUnavailable) -> Response:
+        """Nothing is answered that could not be logged: the caller may retry once the log is back."""
+        logger.error("prediction log unavailable for request %s: %s", getattr(g, "request_id", None), error)
+        return error_response(503, "prediction_log_unavailable",
+                              f"{error}; the batch was not answered, retry once the log is back",
+                              headers={"Retry-After": "5"}, reason=error.reason)
 
     @app.errorhandler(HTTPException)
     def http_error(error: HTTPException) -> Response:

@@ -14,7 +14,7 @@ from app.metrics import ApiMetrics
 from app.model_state import load_model_state
 from app.routes import api, build_spec
 from app.state import ApiState, EXTENSION
-from creditrisk.serving.prediction_log import PredictionLog
+from creditrisk.serving.prediction_log import open_log
 
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 
@@ -28,7 +28,7 @@ def create_app(config: ApiConfig | None = None) -> Flask:
     metrics = ApiMetrics()
     model = load_model_state(config)
     metrics.model_ready.set(1 if model.ready else 0)
-    log = (PredictionLog(config.prediction_log, config.log_busy_timeout_ms)
+    log = (open_log(config.prediction_log, config.log_busy_timeout_ms)
            if config.prediction_log is not None else None)
     app.extensions[EXTENSION] = ApiState(config=config, model=model, metrics=metrics, log=log,
                                             spec=build_spec(config))

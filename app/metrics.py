@@ -56,7 +56,7 @@ class ApiMetrics:
         self.log_rows = Counter("creditrisk_prediction_log_rows", "Rows written to the prediction log",
                                 registry=registry)
         self.log_failures = Counter("creditrisk_prediction_log_failures",
-                                    "Batches the prediction log failed to store (response still sent)",
+                                    "Batches the prediction log could not store (answered 503 prediction_log_unavailable)",
                                     registry=registry)
         self.model_ready = Gauge("creditrisk_model_ready", "1 when the model is loaded and verified",
                                  multiprocess_mode="livemin", registry=registry)

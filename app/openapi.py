@@ -175,7 +175,9 @@ def _scoring_result_schema() -> dict[str, Any]:
             "rows": {"type": "integer"},
             "rows_with_warnings": {"type": "integer"},
             "ignored_columns": {"type": "array", "items": {"type": "string"}},
-            "prediction_logged": {"type": "boolean"},
+            "prediction_logged": {"type": "boolean",
+                                  "description": "true: the rows are committed to the prediction log; "
+                                                 "false: no log is configured"},
             "predictions": {"type": "array", "items": prediction},
         },
     }
@@ -206,7 +208,9 @@ def _predict_operation(max_rows: int, max_body_mb: float, max_errors: int,
         "413": _error(f"body over {max_body_mb:g} MB or more than {max_rows} rows"),
         "415": _error("Content-Type is neither application/json nor text/csv"),
         "501": _error("reasons=true and the model has no reason explainer"),
-        "503": _error("model missing or failed verification"),
+        "503": _error("model missing or failed verification (`model_not_ready`), or the prediction log cannot "
+                      "record the batch (`prediction_log_unavailable`, with `reason` and Retry-After): nothing "
+                      "is answered that is not logged"),
     }
     return {
         "operationId": "predict",

@@ -118,19 +118,21 @@ def parse_body(mimetype: str) -> Any:
 
 
 def write_prediction_log(batch: ValidatedBatch, scored: ScoredBatch, model_version: str) -> bool:
-    """Append the batch to the log; a failure is counted and logged, never raised."""
+    """Append the batch to the log and return once it is committed (False: no log configured).
+
+    A log that cannot take the batch raises `PredictionLogUnavailable` (503): the API never answers
+    a scored batch it could not log.
+    """
     api_state = state()
     if api_state.log is None:
         return False
+    rows = predlog.log_rows(batch.frame, g.request_id, model_version, scored.pds, scored.bands,
+                            scored.decisions, points=scored.points, reason_codes=scored.reason_codes)
     try:
-        rows = predlog.log_rows(batch.frame, g.request_id, model_version, scored.pds, scored.bands,
-                                scored.decisions, points=scored.points, reason_codes=scored.reason_codes)
         api_state.log.append(rows)
-    except Exception:
+    except predlog.PredictionLogUnavailable:
         api_state.metrics.log_failures.inc()
-        logger.exception("prediction log write failed for request %s (%d rows); response still sent",
-                         g.request_id, len(batch))
-        return False
+        raise
     api_state.metrics.log_rows.inc(len(batch))
     return True
 

@@ -10,7 +10,7 @@ from flask import current_app
 from app.config import ApiConfig
 from app.metrics import ApiMetrics
 from app.model_state import ModelState
-from creditrisk.serving.prediction_log import PredictionLog
+from creditrisk.serving.prediction_log import LogWriter
 
 EXTENSION = "creditrisk"
 
@@ -22,7 +22,7 @@ class ApiState:
     config: ApiConfig
     model: ModelState
     metrics: ApiMetrics
-    log: PredictionLog | None
+    log: LogWriter | None
     spec: dict[str, Any] = field(default_factory=dict)
 
 

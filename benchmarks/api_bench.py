@@ -5,6 +5,9 @@ verified numpy path (`creditrisk.serving.fastpath`, what the API does by default
 the sklearn pipeline only (`ApiConfig.numpy_path = False`). Their measurements alternate round by
 round, so a change in the machine's load (other processes share the cores) hits both alike.
 
+A third server scores through the numpy path and logs to a real PostgreSQL server (`initdb` in the
+temporary folder, on 127.0.0.1; the other two log to SQLite files).
+
 Prints, for each: rows/s for batches of 1, 100, 1,000 and 10,000 rows sent as JSON records, columnar
 JSON and CSV, beside the model's own in-process predict rows/s on the same validated rows with one
 thread (`bundle.predict_pd`, the targets' baseline, and the numpy path); single-row latency at 8
@@ -57,13 +60,15 @@ from creditrisk.data.contract import (  # noqa: E402
 from creditrisk.serving.scoring import batch_scorer, validate_batch  # noqa: E402
 from creditrisk.params import configured  # noqa: E402
 from creditrisk.data.synthetic import generate_history, GenerateParams  # noqa: E402
+from tests.postgres import running_postgres  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 BATCHES = (1, 100, 1000, 10_000)
 FORMATS = ("records", "columnar", "csv")
 TARGETS = {"csv": 0.8, "columnar": 0.8, "records": 0.5}
 P99_TARGET_MS, VALIDATION_SHARE_TARGET, RSS_TARGET_MB = 60.0, 0.20, 250.0
-WAYS = {"numpy": "app:create_app()", "pipeline": "benchmarks.api_bench:pipeline_only_app()"}
+WAYS = {"numpy": "app:create_app()", "pipeline": "benchmarks.api_bench:pipeline_only_app()",
+        "postgres": "app:create_app()"}  # postgres: the numpy path, logging to a real PostgreSQL server
 STAGES = ("parse", "validate", "predict", "log", "respond")
 
 
@@ -137,13 +142,15 @@ def free_port() -> int:
 
 
 @contextmanager
-def gunicorn(app: str, model: Path, lock: Path, directory: Path, workers: int) -> Iterator[tuple[str, int]]:
-    """A gunicorn server of `app` (its URL and master pid) until the block ends."""
+def gunicorn(app: str, model: Path, lock: Path, directory: Path, workers: int,
+             log: str | None = None) -> Iterator[tuple[str, int]]:
+    """A gunicorn server of `app` (its URL and master pid) until the block ends; it logs to `log`
+    (a path or a postgresql:// URL), by default an SQLite file in `directory`."""
     directory.mkdir(parents=True, exist_ok=True)
     port = free_port()
     env = {key: value for key, value in os.environ.items() if not key.startswith("CREDITRISK_")}
     env.update({"CREDITRISK_MODEL_PATH": str(model), "CREDITRISK_DVC_LOCK": str(lock),
-                "CREDITRISK_PREDICTION_LOG": str(directory / "predictions.sqlite"),
+                "CREDITRISK_PREDICTION_LOG": log or str(directory / "predictions.sqlite"),
                 "WEB_CONCURRENCY": str(workers), "PROMETHEUS_MULTIPROC_DIR": str(directory / "metrics")})
     with open(directory / "gunicorn.err", "wb") as errors:
         process = subprocess.Popen(
@@ -282,26 +289,30 @@ def report(ways: dict[str, Way], local: dict[str, dict[int, float]], seconds: di
            memory: dict[str, list[float]], args: argparse.Namespace) -> None:
     """The tables and the targets, for each way."""
     print(f"\n{'rows':>6} {'format':>9} {'in-process rows/s (pipeline/numpy)':>36} "
-          f"{'API rows/s with numpy path':>27} {'without':>9}  server ms with / without (parse/validate/predict/log/respond)")
+          f"{'API rows/s with numpy path':>27} {'without':>9} {'PostgreSQL log':>15}  "
+          "server ms with / without / PostgreSQL log (parse/validate/predict/log/respond)")
     for rows in BATCHES:
         for name in FORMATS:
             print(f"{rows:>6} {name:>9} {local['pipeline'][rows]:>17.0f} / {local['numpy'][rows]:<16.0f} "
                   f"{ways['numpy'].rows_per_second(rows, name):>27.0f} {ways['pipeline'].rows_per_second(rows, name):>9.0f}"
-                  f"  {ways['numpy'].stage_ms(rows, name)}  /  {ways['pipeline'].stage_ms(rows, name)}")
+                  f" {ways['postgres'].rows_per_second(rows, name):>15.0f}"
+                  f"  {ways['numpy'].stage_ms(rows, name)}  /  {ways['pipeline'].stage_ms(rows, name)}"
+                  f"  /  {ways['postgres'].stage_ms(rows, name)}")
     largest = BATCHES[-1]
     print(f"\nvalidation of {largest} rows (parse excluded, in-process): {seconds['validate'] * 1000:.1f} ms; "
           f"predict {seconds['pipeline'] * 1000:.1f} ms through the pipeline, "
           f"{seconds['numpy'] * 1000:.1f} ms through the numpy path")
-    print(f"\ntargets, with the numpy path | without it ({args.clients} clients x {args.requests_per_client} "
-          f"single-row requests each way, {args.rounds} alternating rounds):")
+    print(f"\ntargets, with the numpy path (SQLite log) | without it (SQLite log) | numpy path with the PostgreSQL "
+          f"log ({args.clients} clients x {args.requests_per_client} single-row requests each way, "
+          f"{args.rounds} alternating rounds):")
     for name, target in TARGETS.items():
-        ratios = [ways[way].rows_per_second(largest, name) / local["pipeline"][largest] for way in ("numpy", "pipeline")]
+        ratios = [ways[way].rows_per_second(largest, name) / local["pipeline"][largest] for way in WAYS]
         print(f"  {name:>9} at {largest} rows >= {target:.1f}x in-process pipeline: "
               + " | ".join(f"{ratio:.2f}x {verdict(ratio >= target)}" for ratio in ratios))
     percentiles = {way: np.percentile(ways[way].latencies_ms, [50, 95, 99]) for way in ways}
     print(f"  single-row p99 < {P99_TARGET_MS:.0f} ms: " + " | ".join(
         f"{percentiles[way][2]:.1f} ms {verdict(percentiles[way][2] < P99_TARGET_MS)} "
-        f"(p50 {percentiles[way][0]:.1f}, p95 {percentiles[way][1]:.1f})" for way in ("numpy", "pipeline")))
+        f"(p50 {percentiles[way][0]:.1f}, p95 {percentiles[way][1]:.1f})" for way in WAYS))
     shares = [seconds["validate"] / seconds[way] for way in ("numpy", "pipeline")]
     print(f"  validation <= {VALIDATION_SHARE_TARGET:.0%} of predict: "
           + " | ".join(f"{share:.0%} {verdict(share <= VALIDATION_SHARE_TARGET)}" for share in shares))
@@ -328,7 +339,10 @@ def main() -> None:
         print(f"model: {model} (version {bundle.version}); the API scores through the {batch_scorer(bundle).route}")
         print(f"load average before: {load_average()} ({os.cpu_count()} cores; other processes compete for them)")
         frames = {rows: sample_rows(rows) for rows in BATCHES}
-        ways = {way: Way(*servers.enter_context(gunicorn(app, model, lock, directory / way, args.workers)))
+        database = servers.enter_context(running_postgres()).create_database("bench")
+        logs = {"postgres": database}
+        ways = {way: Way(*servers.enter_context(gunicorn(app, model, lock, directory / way, args.workers,
+                                                         logs.get(way))))
                 for way, app in WAYS.items()}
         measure_rounds(ways, frames, args)
         memory = {way: worker_memory(ways[way].pid) for way in ways}

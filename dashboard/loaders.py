@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import os
-import sqlite3
 import subprocess
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -22,6 +21,7 @@ import pandas as pd
 import streamlit as st
 
 from creditrisk.monitoring.report import DISTRIBUTIONS_FILE, FEATURES_FILE, SUMMARY_FILE, WINDOWS_FILE
+from creditrisk.serving.prediction_log import is_database_url, open_reader, PredictionLogUnreadable
 from creditrisk.releases import VERSION_PATTERN, Release, ReleaseError, load_releases
 
 WORKSPACE = "workspace"
@@ -43,6 +43,12 @@ class UnreadableArtifact(ValueError):
     """An artifact exists but cannot be read; the message names the file and the reason."""
 
 
+def _log_target(setting: str | None, default: Path | str) -> Path | str:
+    if not setting:
+        return default
+    return setting if is_database_url(setting) else Path(setting)
+
+
 @dataclass(frozen=True)
 class DashboardPaths:
     """Where the dashboard looks for artifacts (environment variables, defaults in docs/interfaces.md)."""
@@ -50,7 +56,7 @@ class DashboardPaths:
     reports_dir: Path = Path("reports")
     prepared_dir: Path = Path("data/prepared")
     models_dir: Path = Path("models")
-    prediction_log: Path = Path("data/monitoring/predictions.sqlite")
+    prediction_log: Path | str = Path("data/monitoring/predictions.sqlite")  # str: a postgresql:// URL
     repo_dir: Path = Path(".")
 
     @classmethod
@@ -61,7 +67,7 @@ class DashboardPaths:
             reports_dir=Path(environ.get("CREDITRISK_REPORTS_DIR", defaults.reports_dir)),
             prepared_dir=Path(environ.get("CREDITRISK_PREPARED_DIR", defaults.prepared_dir)),
             models_dir=Path(environ.get("CREDITRISK_MODELS_DIR", defaults.models_dir)),
-            prediction_log=Path(environ.get("CREDITRISK_PREDICTION_LOG", defaults.prediction_log)),
+            prediction_log=_log_target(environ.get("CREDITRISK_PREDICTION_LOG"), defaults.prediction_log),
             repo_dir=Path(environ.get("CREDITRISK_REPO_DIR", defaults.repo_dir)),
         )
 
@@ -227,42 +233,36 @@ class ApiActivity:
 
 
 @st.cache_data(show_spinner=False, ttl=PREDICTION_LOG_TTL_SECONDS, max_entries=8)
-def _read_activity(path: str, since: str, stamp: tuple[float | None, ...]) -> ApiActivity:
-    uri = Path(path).resolve().as_uri() + "?mode=ro"
+def _read_activity(target: str, since: str, stamp: tuple[float | None, ...]) -> ApiActivity:
+    """Counted and grouped by the database (SQLite or PostgreSQL): only the daily totals travel."""
     try:
-        with sqlite3.connect(uri, uri=True, timeout=5) as connection:
-            total, last = connection.execute("SELECT COUNT(*), MAX(logged_at) FROM predictions").fetchone()
-            daily = pd.read_sql_query(
-                "SELECT substr(logged_at, 1, 10) AS day, COUNT(*) AS rows FROM predictions "
-                "WHERE logged_at >= ? GROUP BY day ORDER BY day",
-                connection,
-                params=(since,),
-            )
-            versions = [
-                row[0] for row in connection.execute(
-                    "SELECT DISTINCT model_version FROM predictions WHERE logged_at >= ? ORDER BY model_version",
-                    (since,),
-                )
-            ]
-        connection.close()
-    except sqlite3.Error as error:
-        raise UnreadableArtifact(f"prediction log {path} cannot be read ({error})") from error
+        found = open_reader(target).activity(since)
+    except PredictionLogUnreadable as error:
+        raise UnreadableArtifact(str(error)) from error
+    daily = found.daily
     return ApiActivity(
         daily=daily,
-        total_rows=int(total or 0),
+        total_rows=found.total_rows,
         recent_rows=int(daily["rows"].sum()) if not daily.empty else 0,
-        last_logged_at=last,
-        model_versions=[str(v) for v in versions if v is not None],
+        last_logged_at=found.last_logged_at,
+        model_versions=found.model_versions,
     )
 
 
-def read_api_activity(path: Path, days: int = 30, now: datetime | None = None) -> ApiActivity | None:
-    """Rows scored per day over the last `days` days, read-only; None when there is no log yet."""
+def read_api_activity(target: Path | str, days: int = 30, now: datetime | None = None) -> ApiActivity | None:
+    """Rows scored per day over the last `days` days, read-only; None when there is no SQLite log yet.
+
+    An SQLite log is re-read when its files change; a PostgreSQL one (a postgresql:// URL) every
+    `PREDICTION_LOG_TTL_SECONDS`.
+    """
+    now = now or datetime.now(UTC)
+    since = (now - timedelta(days=days)).strftime("%Y-%m-%d")
+    if is_database_url(target):
+        return _read_activity(str(target), since, ())
+    path = Path(target)
     modified = _modified(path)
     if modified is None:
         return None
-    now = now or datetime.now(UTC)
-    since = (now - timedelta(days=days)).strftime("%Y-%m-%d")
     stamp = (modified, _modified(path.with_name(path.name + "-wal")))
     return _read_activity(str(path), since, stamp)
 

@@ -17,9 +17,11 @@ import pandas as pd
 from creditrisk.modeling.bundle import load_bundle, ArtifactError
 from creditrisk.monitoring.drift import DriftParams
 from creditrisk.monitoring.run import run_drift, write_report
+from creditrisk.monitoring.windows import PREDICTION_LOG
 from creditrisk.params import ParamsError, load_params, section
 from creditrisk.data.contract import ContractError
 from creditrisk.data.sources import SourceError
+from creditrisk.serving.prediction_log import describe, is_database_url, PredictionLogUnreadable
 
 
 def main() -> None:
@@ -39,17 +41,19 @@ def main() -> None:
     metrics_path = Path(params.metrics_path)
     test_metrics = json.loads(metrics_path.read_text()) if metrics_path.exists() else None
     incoming = sorted(Path(params.incoming_dir).glob(params.incoming_pattern))
-    log_path = Path(params.prediction_log)
+    log_target: Path | str = (params.prediction_log if is_database_url(params.prediction_log)
+                              else Path(params.prediction_log))
     try:
-        report = run_drift(params, reference, incoming, model, test_metrics, log_path)
-    except (ContractError, SourceError, ValueError) as error:
+        report = run_drift(params, reference, incoming, model, test_metrics, log_target)
+    except (ContractError, SourceError, ValueError, PredictionLogUnreadable) as error:
         sys.exit(f"drift: {error}")
     write_report(report, Path(params.output_dir))
     summary = report.summary
     for window in report.windows:
         print(f"drift: {window['window']:>12} {window['source']:<14} {window['rows']:>7} rows  "
               f"{window['status']:<5}  score PSI {_number(window['score_psi'])}  {window['reason']}")
-    log_note = f"prediction log {log_path} read" if log_path.exists() else f"no prediction log at {log_path}"
+    logged = sum(window["rows"] for window in report.windows if window["source"] == PREDICTION_LOG)
+    log_note = f"{logged} row(s) of the prediction log {describe(log_target)} read"
     print(f"drift: {len(incoming)} incoming file(s), {log_note}; latest window {summary['latest_window']} "
           f"is {summary['status']}; {time.perf_counter() - started:.1f} s")
 

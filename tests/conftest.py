@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from tests.postgres import running_postgres, PostgresServer
 from tests.shipped import REPO_ROOT, SHIPPED_PARAMS
 from tests.workspace import copy_working_tree
 
@@ -29,3 +30,10 @@ def working_tree_copy(tmp_path: Path) -> Callable[..., Path]:
     def make(name: str = "project", commit: bool = True) -> Path:
         return copy_working_tree(tmp_path / name, commit=commit)
     return make
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[PostgresServer]:
+    """One real PostgreSQL server for the session (tests/postgres.py); each test makes its own database."""
+    with running_postgres() as server:
+        yield server

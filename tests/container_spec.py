@@ -453,6 +453,11 @@ def compose_document() -> dict:
     return yaml.safe_load(COMPOSE_FILE.read_text())
 
 
+def default_services() -> dict[str, dict]:
+    """The services `docker compose up` starts (those without a profile)."""
+    return {name: service for name, service in compose_document()["services"].items() if not service.get("profiles")}
+
+
 def interpolate(value: str, environ: dict[str, str]) -> str:
     """Compose's `${NAME:-default}` / `${NAME}` interpolation, as on a machine with `environ`."""
     return re.sub(r"\$\{(\w+)(?::?-([^}]*))?\}", lambda m: environ.get(m.group(1)) or (m.group(2) or ""), value)

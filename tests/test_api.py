@@ -406,15 +406,15 @@ def test_prediction_log_holds_every_scored_row(client: FlaskClient, tmp_path: Pa
     assert logged["model_version"].unique().tolist() == ["test-1.0"]
 
 
-def test_log_failure_keeps_the_response_and_shows_in_metrics(model_dir: Path, tmp_path: Path) -> None:
+def test_a_log_that_cannot_be_written_answers_503_and_shows_in_metrics(model_dir: Path, tmp_path: Path) -> None:
     blocked = tmp_path / "not-a-directory"
     blocked.write_text("a file where the log's folder should be")
     app = build_app(model_dir, tmp_path, prediction_log=blocked / "predictions.sqlite")
     client = app.test_client()
     response = post_json(client, records(sample_frame(3)))
-    assert response.status_code == 200
-    assert response.get_json()["prediction_logged"] is False
-    assert len(response.get_json()["predictions"]) == 3
+    body = assert_error(response, 503, "prediction_log_unavailable")
+    assert "not-a-directory" in body["reason"] and "predictions" not in body
+    assert response.headers["Retry-After"] == "5"
     assert "creditrisk_prediction_log_failures_total 1.0" in client.get("/metrics").get_data(as_text=True)
 
 

@@ -15,7 +15,7 @@ import jsonschema
 import pytest
 import yaml
 
-from tests.container_spec import REPO_ROOT, compose_document, dvc_paths, image_config, service_environment, service_image
+from tests.container_spec import REPO_ROOT, compose_document, default_services, interpolate, dvc_paths, image_config, service_environment, service_image
 
 INTERFACES = REPO_ROOT / "docs" / "interfaces.md"
 CODE_DIRS = ("app", "dashboard", "creditrisk", "stages")
@@ -51,7 +51,7 @@ def test_schema_rejects_a_broken_depends_on_condition() -> None:
 
 
 def test_services_start_in_order_pipeline_then_api_then_dashboard() -> None:
-    services = compose_document()["services"]
+    services = default_services()
     assert set(services) == {"pipeline", "api", "dashboard"}
     assert "depends_on" not in services["pipeline"]
     assert services["api"]["depends_on"] == {"pipeline": {"condition": "service_completed_successfully"}}
@@ -69,6 +69,9 @@ def test_api_can_become_healthy() -> None:
 def test_build_targets_exist_and_pipeline_is_a_one_shot_dvc_run() -> None:
     services = compose_document()["services"]
     for name, service in services.items():
+        if "build" not in service:
+            assert re.fullmatch(r"[\w.-]+:\d+[\w.-]*", service["image"]), f"{name}: pin the image's version"
+            continue
         build = service["build"]
         assert build["context"] == "."
         stages = [stage.name for stage in image_config(REPO_ROOT / build["dockerfile"]).stages]
@@ -83,9 +86,26 @@ def test_build_targets_exist_and_pipeline_is_a_one_shot_dvc_run() -> None:
 
 def test_one_named_volume_is_shared_by_all_three_services_at_the_workspace() -> None:
     document = compose_document()
-    assert list(document["volumes"]) == ["workspace"]
+    assert list(document["volumes"]) == ["workspace", "postgres-data"]
     for name in document["services"]:
-        assert volume_mounts(name) == {"/workspace": "workspace"}, name
+        expected = ({"/var/lib/postgresql/data": "postgres-data"} if name == "postgres"
+                    else {"/workspace": "workspace"})
+        assert volume_mounts(name) == expected, name
+
+
+def test_the_postgres_profile_runs_a_healthy_server_and_an_api_that_logs_there() -> None:
+    services = compose_document()["services"]
+    postgres, api = services["postgres"], services["api-postgres"]
+    assert postgres["profiles"] == api["profiles"] == ["postgres"]
+    assert "pg_isready" in " ".join(postgres["healthcheck"]["test"])
+    assert api["depends_on"]["postgres"] == {"condition": "service_healthy"}
+    server = {key: interpolate(str(value), {"CREDITRISK_POSTGRES_PASSWORD": "pw"})
+              for key, value in postgres["environment"].items()}
+    url = service_environment("api-postgres", {"CREDITRISK_POSTGRES_PASSWORD": "pw"})["CREDITRISK_PREDICTION_LOG"]
+    assert url == (f"postgresql://{server['POSTGRES_USER']}:pw@postgres:5432/{server['POSTGRES_DB']}")
+    shared = {key: value for key, value in service_environment("api").items() if key != "CREDITRISK_PREDICTION_LOG"}
+    assert {key: service_environment("api-postgres")[key] for key in shared} == shared
+    assert [port.split(":")[1] for port in api["ports"]] == ["8001"]
 
 
 @pytest.mark.parametrize("name", ["pipeline", "api", "dashboard"])

@@ -19,7 +19,7 @@ from types import ModuleType
 
 import pytest
 
-from tests.container_spec import COMPOSE_FILE, REPO_ROOT, VENV_BIN, compose_document, service_image
+from tests.container_spec import COMPOSE_FILE, REPO_ROOT, VENV_BIN, compose_document, default_services, service_image
 
 SCRIPT = REPO_ROOT / "scripts" / "container_check.py"
 OUTPUT_DIR = REPO_ROOT / "test-output"
@@ -72,7 +72,7 @@ def test_container_check_builds_and_runs_the_three_images() -> None:
     report = json.loads(report_file.read_text())
     failed = [f"{item['name']}: {str(item['detail'])[:1500]}" for item in report["checks"] if not item["ok"]]
     assert returncode == 0 and report["passed"] and not failed, "\n".join(failed) or log.read_text()[-4000:]
-    assert set(report["images"]) == set(compose_document()["services"])
+    assert set(report["images"]) == set(default_services())
     assert all(image["size_bytes"] > 0 for image in report["images"].values())
     names = {item["name"] for item in report["checks"]}
     for expected in ("the prediction log is written into the workspace by the API's user",
@@ -87,7 +87,7 @@ def test_container_check_builds_and_runs_the_three_images() -> None:
 
 def test_base_image_is_the_one_both_dockerfiles_pin_as_docker_reads_it() -> None:
     base = service_image("api").base_image
-    assert check.base_image_name(compose_document()) == f"docker.io/library/{base}"
+    assert check.base_image_name(check.compose_document()) == f"docker.io/library/{base}"
     assert service_image("dashboard").base_image == base
 
 
@@ -214,7 +214,7 @@ def test_ci_installs_the_tools_the_check_needs() -> None:
 
 
 def test_the_builder_stages_are_tagged_so_that_pruning_keeps_their_cache() -> None:
-    targets = {service["build"].get("target") for service in compose_document()["services"].values()}
+    targets = {service["build"].get("target") for service in default_services().values()}
     for dockerfile in ("Dockerfile.api", "Dockerfile.dashboard"):
         assert check.leaf_stages(REPO_ROOT / dockerfile, targets) == ["builder"]
 

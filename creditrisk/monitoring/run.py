@@ -259,7 +259,7 @@ def _score(model: ModelBundle | None, frame: pd.DataFrame) -> np.ndarray | None:
     return np.asarray(model.predict_pd(frame), dtype=float)
 
 
-def _windows(index: Sequence[FileIndex], prediction_log: Path | None, params: DriftParams) -> Iterable[WindowData]:
+def _windows(index: Sequence[FileIndex], prediction_log: Path | str | None, params: DriftParams) -> Iterable[WindowData]:
     incoming = iter_incoming_windows(index, params.window)
     logged = iter_log_windows(prediction_log, params.window) if prediction_log is not None else iter(())
     return chain(incoming, logged)
@@ -271,7 +271,7 @@ def run_drift(
     incoming_paths: Sequence[Path],
     model: ModelBundle | None = None,
     test_metrics: dict[str, Any] | None = None,
-    prediction_log: Path | None = None,
+    prediction_log: Path | str | None = None,
 ) -> DriftReport:
     """Profile the reference once, then compare each window of current data with it.
 

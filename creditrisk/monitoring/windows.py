@@ -8,8 +8,9 @@ feeds. The second pass walks the windows in time order; a file is read and
 coerced when its first window comes up and dropped after its last, so memory
 holds the current window plus the files that overlap it, never all windows.
 
-The API prediction log is read with `creditrisk.predlog.read_log` and cut
-the same way (by `fecha_prestamo`, falling back to the logging date).
+The API prediction log is read window by window through its reader
+(`creditrisk.serving.prediction_log.open_reader`), by `fecha_prestamo`
+(falling back to the logging date), so only one window is in memory.
 Windows between the first and last one that received no rows are yielded
 empty, so a month without data shows up instead of disappearing.
 """
@@ -181,25 +182,20 @@ def iter_incoming_windows(index: Sequence[FileIndex], window: str) -> Iterator[W
         yield data
 
 
-def log_dates(frame: pd.DataFrame) -> pd.Series:
-    """The loan date of each logged row, or the (UTC) logging date when the row has none."""
-    logged = pd.to_datetime(frame["logged_at"], utc=True).dt.tz_localize(None).astype("datetime64[ns]")
-    if DATE not in frame.columns:
-        return logged
-    return frame[DATE].astype("datetime64[ns]").fillna(logged)
+def iter_log_windows(target: Path | str, window: str) -> Iterator[WindowData]:
+    """Windows of the API prediction log (an SQLite path or a postgresql:// URL), read one at a time.
 
+    The database gives the first and last loan date, then each window's rows by loan date through
+    its index, so memory holds one window whatever the log's size; a missing log yields nothing.
+    """
+    from creditrisk.serving.prediction_log import describe, is_database_url, open_reader
 
-def iter_log_windows(path: Path, window: str) -> Iterator[WindowData]:
-    """Windows of the API prediction log; nothing when the file does not exist."""
-    path = Path(path)
-    if not path.exists():
+    reader = open_reader(target)
+    bounds = reader.loan_date_bounds()
+    if bounds is None:
         return
-    from creditrisk.serving.prediction_log import read_log
-
-    frame = read_log(path)
-    if frame.empty:
-        return
-    periods = periods_of(log_dates(frame), window)
-    for period in _full_range(sorted(periods.unique())):
-        rows = frame[periods == period].reset_index(drop=True)
-        yield WindowData(make_window(period, window, PREDICTION_LOG), rows, files=[path.name])
+    name = describe(target) if is_database_url(target) else Path(target).name
+    first, last = periods_of(pd.Series(list(bounds), dtype="datetime64[ns]"), window)
+    for period in _full_range([first, last]):
+        rows = reader.read_window(period.start_time, (period + 1).start_time)
+        yield WindowData(make_window(period, window, PREDICTION_LOG), rows, files=[name])

@@ -1,12 +1,23 @@
-"""The prediction log: every row the API scored, in SQLite (WAL mode).
+"""The prediction log: every row the API scored, in SQLite (WAL mode) or PostgreSQL.
 
-Several gunicorn workers append to one file at once: WAL lets readers (the
-drift stage, the dashboard) read while a worker writes, `busy_timeout` makes a
-writer wait for another instead of failing, and each scored batch goes in as
-one transaction, so a batch is either logged whole or not at all.
+`open_log(target)` gives the writer and `open_reader(target)` the reader of a target: a path is an
+SQLite file, a `postgresql://` URL a PostgreSQL database (`prediction_log_postgres`). Both keep
+one table, `predictions`, with one row per scored row, and a version row (`predictions_schema`)
+for migrations; both are read window by window by loan date through an index, and counted and
+summed in the database.
 
-A connection is opened lazily in the process that writes (never carried over
-a fork: gunicorn preloads the app in the master, then forks the workers).
+SQLite: several gunicorn workers append to one file at once. WAL lets readers (the drift stage,
+the dashboard) read while a worker writes, `busy_timeout` makes a writer wait for another instead
+of failing, and each scored batch goes in as one prepared `executemany` in one transaction, so a
+batch is either logged whole or not at all. `synchronous = NORMAL` in WAL mode syncs at
+checkpoints, not at every commit: a committed batch survives a crash of the process (what a killed
+worker is) but the last commits before a power loss of the host may be lost (SQLite's "WAL mode"
+documentation); a lender that needs more runs PostgreSQL.
+
+A write that cannot be made (database down, disk full, file read-only) raises
+`PredictionLogUnavailable`; the writer drops its connection and reconnects on the next batch.
+A connection is opened lazily in the process that writes (never carried over a fork: gunicorn
+preloads the app in the master, then forks the workers).
 """
 
 from __future__ import annotations
@@ -15,10 +26,12 @@ import os
 import sqlite3
 import threading
 import time
-from collections.abc import Sequence
-from contextlib import closing
+from collections.abc import Iterator, Sequence
+from contextlib import closing, contextmanager
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Protocol
 
 import numpy as np
 import pandas as pd
@@ -26,7 +39,12 @@ import pandas as pd
 from creditrisk.data.contract import DATE, FEATURE_COLUMNS, SPECS
 
 TABLE = "predictions"
+VERSION_TABLE = "predictions_schema"
+SCHEMA_VERSION = 2  # 1: the table without indexes or version row; 2: loan-date and logged-at indexes
 DEFAULT_BUSY_TIMEOUT_MS = 10_000
+READ_CHUNK_ROWS = 10_000
+URL_SCHEMES = ("postgresql://", "postgres://")
+LogTarget = str | Path
 LOGGED_COLUMNS: tuple[str, ...] = (*FEATURE_COLUMNS, DATE)
 META_COLUMNS: tuple[tuple[str, str], ...] = (
     ("logged_at", "TEXT NOT NULL"),
@@ -41,32 +59,32 @@ META_COLUMNS: tuple[tuple[str, str], ...] = (
 )
 
 
-def _sql_type(column: str) -> str:
+def sqlite_type(column: str) -> str:
     return "REAL" if SPECS[column].kind in ("numeric", "integer") else "TEXT"
 
 
-def _quoted(name: str) -> str:
+def quoted_name(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
 
 def create_table_sql() -> str:
     columns = ["id INTEGER PRIMARY KEY"]
     columns += [f"{name} {kind}" for name, kind in META_COLUMNS]
-    columns += [f"{_quoted(name)} {_sql_type(name)}" for name in LOGGED_COLUMNS]
+    columns += [f"{quoted_name(name)} {sqlite_type(name)}" for name in LOGGED_COLUMNS]
     return f"CREATE TABLE IF NOT EXISTS {TABLE} ({', '.join(columns)})"
 
 
 # Insert order: numbers, then text, then the loan date, so a batch's values can be laid
 # out block by block (the table's column order does not matter to an INSERT that names them).
-_LOGGED_NUMBERS: tuple[str, ...] = tuple(name for name in LOGGED_COLUMNS if _sql_type(name) == "REAL")
+_LOGGED_NUMBERS: tuple[str, ...] = tuple(name for name in LOGGED_COLUMNS if sqlite_type(name) == "REAL")
 _LOGGED_TEXT: tuple[str, ...] = tuple(name for name in LOGGED_COLUMNS
-                                      if name != DATE and _sql_type(name) == "TEXT")
+                                      if name != DATE and sqlite_type(name) == "TEXT")
 INSERT_COLUMNS: tuple[str, ...] = (*(name for name, _ in META_COLUMNS), *_LOGGED_NUMBERS, *_LOGGED_TEXT, DATE)
 
 
 def _insert_sql() -> str:
     placeholders = ", ".join("?" for _ in INSERT_COLUMNS)
-    return f"INSERT INTO {TABLE} ({', '.join(_quoted(n) for n in INSERT_COLUMNS)}) VALUES ({placeholders})"
+    return f"INSERT INTO {TABLE} ({', '.join(quoted_name(n) for n in INSERT_COLUMNS)}) VALUES ({placeholders})"
 
 
 def utc_timestamp(moment: datetime | None = None) -> str:
@@ -127,6 +145,87 @@ def log_rows(
     return list(zip(*columns, strict=True))
 
 
+class PredictionLogUnavailable(RuntimeError):
+    """The log cannot take a batch now (database down, disk full, file read-only): nothing was logged."""
+
+    def __init__(self, target: str, reason: str) -> None:
+        super().__init__(f"the prediction log {target} cannot be written: {reason}")
+        self.target = target
+        self.reason = reason
+
+
+class PredictionLogUnreadable(RuntimeError):
+    """The log exists (or a database is named) but cannot be read: server down, file damaged."""
+
+    def __init__(self, target: str, reason: str) -> None:
+        super().__init__(f"the prediction log {target} cannot be read: {reason}")
+        self.target = target
+        self.reason = reason
+
+
+class LogWriter(Protocol):
+    """Appends one scored batch per call, all its rows or none; returns once they are committed."""
+
+    def append(self, rows: Sequence[Sequence[object]]) -> int: ...
+
+    def close(self) -> None: ...
+
+
+@dataclass(frozen=True)
+class LogActivity:
+    """Counts the database computes: all rows, the latest logging time, rows per UTC day since a day."""
+
+    total_rows: int
+    last_logged_at: str | None
+    daily: pd.DataFrame
+    model_versions: list[str] = field(default_factory=list)
+
+
+class LogReader(Protocol):
+    """Reads a prediction log, whichever database holds it; every method reads only what it returns."""
+
+    def count(self) -> int: ...
+
+    def loan_date_bounds(self) -> tuple[pd.Timestamp, pd.Timestamp] | None: ...
+
+    def read_window(self, start: pd.Timestamp, stop: pd.Timestamp) -> pd.DataFrame: ...
+
+    def read(self, since: str | None = None) -> pd.DataFrame: ...
+
+    def activity(self, since_day: str) -> LogActivity: ...
+
+
+def is_database_url(target: LogTarget) -> bool:
+    return isinstance(target, str) and target.startswith(URL_SCHEMES)
+
+
+def describe(target: LogTarget) -> str:
+    """The target without a password, for messages and logs."""
+    if not is_database_url(target):
+        return str(target)
+    from creditrisk.serving.prediction_log_postgres import safe_url
+
+    return safe_url(str(target))
+
+
+def open_log(target: LogTarget, busy_timeout_ms: int = DEFAULT_BUSY_TIMEOUT_MS) -> LogWriter:
+    """The writer of `target`: PostgreSQL for a postgresql:// URL, else the SQLite file at that path."""
+    if is_database_url(target):
+        from creditrisk.serving.prediction_log_postgres import PostgresPredictionLog
+
+        return PostgresPredictionLog(str(target), connect_timeout_s=max(1, busy_timeout_ms // 1000))
+    return PredictionLog(target, busy_timeout_ms)
+
+
+def open_reader(target: LogTarget) -> LogReader:
+    """The reader of `target` (same rule as `open_log`)."""
+    if is_database_url(target):
+        from creditrisk.serving.prediction_log_postgres import PostgresReader
+
+        return PostgresReader(str(target))
+    return SQLiteReader(Path(target))
+
+
 class PredictionLog:
     """Appends scored batches to the SQLite log; safe across processes and threads."""
 
@@ -136,6 +235,7 @@ class PredictionLog:
         self._connection: sqlite3.Connection | None = None
         self._owner_pid: int | None = None
         self._lock = threading.Lock()
+        self._insert = _insert_sql()
 
     def _connect(self) -> sqlite3.Connection:
         if self._connection is not None and self._owner_pid == os.getpid():
@@ -143,12 +243,16 @@ class PredictionLog:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         connection = sqlite3.connect(
             self.path, timeout=self.busy_timeout_ms / 1000, isolation_level=None,
-            check_same_thread=False,
+            check_same_thread=False, cached_statements=16,
         )
-        connection.execute(f"PRAGMA busy_timeout = {int(self.busy_timeout_ms)}")
-        self._use_write_ahead_log(connection)
-        connection.execute("PRAGMA synchronous = NORMAL")
-        ensure_schema(connection)
+        try:
+            connection.execute(f"PRAGMA busy_timeout = {int(self.busy_timeout_ms)}")
+            self._use_write_ahead_log(connection)
+            connection.execute("PRAGMA synchronous = NORMAL")
+            ensure_schema(connection)
+        except BaseException:
+            connection.close()
+            raise
         self._connection, self._owner_pid = connection, os.getpid()
         return connection
 
@@ -170,105 +274,250 @@ class PredictionLog:
                 time.sleep(0.01)
 
     def append(self, rows: Sequence[Sequence[object]]) -> int:
-        """Insert the rows of one batch in one transaction; returns the count."""
+        """Insert the rows of one batch in one transaction; returns the count once committed."""
         if not rows:
             return 0
-        with self._lock:
+        with self._lock, self._unavailable_on_failure():
             connection = self._connect()
             connection.execute("BEGIN IMMEDIATE")
             try:
-                connection.executemany(_insert_sql(), rows)
+                connection.executemany(self._insert, rows)
+                connection.execute("COMMIT")
             except BaseException:
-                connection.execute("ROLLBACK")
+                if connection.in_transaction:
+                    connection.execute("ROLLBACK")
                 raise
-            connection.execute("COMMIT")
         return len(rows)
+
+    @contextmanager
+    def _unavailable_on_failure(self) -> Iterator[None]:
+        """The file cannot be written (read-only, disk full, locked past the timeout, folder missing)."""
+        try:
+            yield
+        except (sqlite3.OperationalError, OSError) as error:
+            self._drop_connection()
+            raise PredictionLogUnavailable(str(self.path), str(error)) from error
+
+    def _drop_connection(self) -> None:
+        if self._connection is not None and self._owner_pid == os.getpid():
+            self._connection.close()
+        self._connection, self._owner_pid = None, None
 
     def close(self) -> None:
         with self._lock:
-            if self._connection is not None and self._owner_pid == os.getpid():
-                self._connection.close()
-            self._connection, self._owner_pid = None, None
+            self._drop_connection()
 
 
 def ensure_schema(connection: sqlite3.Connection) -> None:
-    """Create the table, or add contract columns an older log does not have yet."""
+    """Create the table and its indexes, or migrate an older log, in one transaction; record the version.
+
+    One writer at a time migrates (BEGIN IMMEDIATE), and each step checks what is there first, so
+    workers starting together do not add a column twice.
+    """
+    connection.execute("BEGIN IMMEDIATE")
+    try:
+        connection.execute(f"CREATE TABLE IF NOT EXISTS {VERSION_TABLE} "
+                           "(version INTEGER PRIMARY KEY, applied_at TEXT NOT NULL)")
+        current = connection.execute(f"SELECT MAX(version) FROM {VERSION_TABLE}").fetchone()[0]
+        if current is None or current < SCHEMA_VERSION:
+            _migrate(connection)
+            connection.execute(f"INSERT OR IGNORE INTO {VERSION_TABLE} VALUES (?, ?)",
+                               (SCHEMA_VERSION, utc_timestamp()))
+        connection.execute("COMMIT")
+    except BaseException:
+        if connection.in_transaction:
+            connection.execute("ROLLBACK")
+        raise
+
+
+def _migrate(connection: sqlite3.Connection) -> None:
     connection.execute(create_table_sql())
     present = {row[1] for row in connection.execute(f"PRAGMA table_info({TABLE})")}
     missing = [(name, kind) for name, kind in META_COLUMNS if name not in present]
-    missing += [(name, _sql_type(name)) for name in LOGGED_COLUMNS if name not in present]
+    missing += [(name, sqlite_type(name)) for name in LOGGED_COLUMNS if name not in present]
     for name, kind in missing:
-        connection.execute(f"ALTER TABLE {TABLE} ADD COLUMN {_quoted(name)} {kind}")
+        connection.execute(f"ALTER TABLE {TABLE} ADD COLUMN {quoted_name(name)} {kind}")
+    for statement in index_sql():
+        connection.execute(statement)
+
+
+def index_sql() -> list[str]:
+    """The indexes both databases keep: windows by loan date, activity by logging time."""
+    return [f"CREATE INDEX IF NOT EXISTS {TABLE}_loan_date ON {TABLE} ({quoted_name(DATE)})",
+            f"CREATE INDEX IF NOT EXISTS {TABLE}_logged_at ON {TABLE} (logged_at)"]
 
 
 def empty_log_frame() -> pd.DataFrame:
     """The frame `read_log` returns for a log without rows, with the same dtypes."""
-    return _typed(pd.DataFrame({name: pd.Series(dtype=object) for name in _read_columns()}))
+    return typed_frame(pd.DataFrame({name: pd.Series(dtype=object) for name in read_columns()}))
 
 
-def _read_columns() -> list[str]:
+def read_columns() -> list[str]:
     return [name for name, _ in META_COLUMNS] + list(LOGGED_COLUMNS)
 
 
-def _typed(raw: pd.DataFrame) -> pd.DataFrame:
-    typed = pd.DataFrame(index=raw.index)
-    for name in _read_columns():
+def _text_column(values: pd.Series) -> pd.Series:
+    """Text as pandas strings, each distinct value one object (a window repeats a few values many times)."""
+    return values.astype("category").astype("string")
+
+
+def typed_frame(raw: pd.DataFrame) -> pd.DataFrame:
+    """Raw columns as the database gave them -> contract-typed columns, in `read_columns` order."""
+    typed = {}
+    for name in read_columns():
         values = raw[name] if name in raw.columns else pd.Series(None, index=raw.index, dtype=object)
         if name == "logged_at":
             typed[name] = pd.to_datetime(values, format="ISO8601", utc=True).astype("datetime64[ns, UTC]")
         elif name == DATE:
-            typed[name] = pd.to_datetime(values, format="ISO8601").astype("datetime64[ns]")
+            typed[name] = _naive_dates(values)
         elif name in ("pd", "points") or (name in SPECS and SPECS[name].kind in ("numeric", "integer")):
             typed[name] = pd.to_numeric(values, errors="coerce").astype("float64")
         elif name == "row_index":
             typed[name] = pd.to_numeric(values, errors="coerce").astype("int64")
         else:
-            typed[name] = values.astype("string")
-    return typed
+            typed[name] = _text_column(values)
+    return pd.DataFrame(typed, index=raw.index)
+
+
+def _naive_dates(values: pd.Series) -> pd.Series:
+    if pd.api.types.is_datetime64_any_dtype(values):
+        return values.astype("datetime64[ns]")
+    return pd.to_datetime(values, format="ISO8601").astype("datetime64[ns]")
+
+
+def concat_typed(chunks: Iterator[pd.DataFrame]) -> pd.DataFrame:
+    """Type each chunk as it arrives, so only one chunk of raw Python values is held at a time."""
+    parts = [typed_frame(chunk) for chunk in chunks]
+    if not parts:
+        return empty_log_frame()
+    frame = pd.concat(parts, ignore_index=True) if len(parts) > 1 else parts[0].reset_index(drop=True)
+    for name in frame.columns:
+        if frame[name].dtype == "string":
+            frame[name] = _text_column(frame[name])
+    return frame
+
+
+def window_bounds(start: pd.Timestamp, stop: pd.Timestamp) -> tuple[str, str]:
+    """ISO bounds that order correctly against ISO text with a 'T' or a space (dates at midnight as days)."""
+    def bound(moment: pd.Timestamp) -> str:
+        return moment.strftime("%Y-%m-%d") if moment == moment.normalize() else moment.isoformat()
+    return bound(pd.Timestamp(start)), bound(pd.Timestamp(stop))
+
+
+def since_bound(since: str) -> str:
+    """`since` (ISO text; naive means UTC) as the logged_at text it is compared with."""
+    moment = pd.Timestamp(since)
+    moment = moment.tz_localize("UTC") if moment.tz is None else moment
+    return utc_timestamp(moment.to_pydatetime())
 
 
 def _read_only(path: Path) -> sqlite3.Connection:
     return sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True, timeout=30)
 
 
-def read_log(path: Path | str, since: str | None = None) -> pd.DataFrame:
+class SQLiteReader:
+    """Reads the SQLite log read-only; a missing file or table reads as an empty log."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = Path(path)
+
+    @contextmanager
+    def _connection(self) -> Iterator[sqlite3.Connection | None]:
+        if not self.path.exists():
+            yield None
+            return
+        try:
+            with closing(_read_only(self.path)) as connection:
+                present = connection.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?",
+                                             (TABLE,)).fetchone()
+                yield connection if present else None
+        except sqlite3.Error as error:
+            raise PredictionLogUnreadable(str(self.path), str(error)) from error
+
+    def count(self) -> int:
+        with self._connection() as connection:
+            if connection is None:
+                return 0
+            return int(connection.execute(f"SELECT COUNT(*) FROM {TABLE}").fetchone()[0])
+
+    def loan_date_bounds(self) -> tuple[pd.Timestamp, pd.Timestamp] | None:
+        """The first and last loan date (the logging day where a row has none)."""
+        with self._connection() as connection:
+            if connection is None:
+                return None
+            dated = connection.execute(f"SELECT MIN({quoted_name(DATE)}), MAX({quoted_name(DATE)}) FROM {TABLE}").fetchone()
+            undated = connection.execute(f"SELECT MIN(logged_at), MAX(logged_at) FROM {TABLE} "
+                                         f"WHERE {quoted_name(DATE)} IS NULL").fetchone()
+        return combine_bounds(dated, undated)
+
+    def _select(self, connection: sqlite3.Connection) -> str:
+        present = {row[1] for row in connection.execute(f"PRAGMA table_info({TABLE})")}
+        names = ["id"] + [name for name in read_columns() if name in present]
+        return f"SELECT {', '.join(quoted_name(n) for n in names)} FROM {TABLE}"
+
+    def read_window(self, start: pd.Timestamp, stop: pd.Timestamp) -> pd.DataFrame:
+        """Rows whose loan date (else logging time, UTC) is in [start, stop), in logging order."""
+        with self._connection() as connection:
+            if connection is None:
+                return empty_log_frame()
+            low, high = window_bounds(start, stop)
+            select = self._select(connection)
+            query = (f"{select} WHERE {quoted_name(DATE)} >= ? AND {quoted_name(DATE)} < ? UNION ALL "
+                     f"{select} WHERE {quoted_name(DATE)} IS NULL AND logged_at >= ? AND logged_at < ? ORDER BY 1")  # 1 = id
+            return concat_typed(pd.read_sql_query(query, connection, params=(low, high, low, high),
+                                                  chunksize=READ_CHUNK_ROWS))
+
+    def read(self, since: str | None = None) -> pd.DataFrame:
+        with self._connection() as connection:
+            if connection is None:
+                return empty_log_frame()
+            query, parameters = self._select(connection), ()
+            if since is not None:
+                query, parameters = query + " WHERE logged_at >= ?", (since_bound(since),)
+            return concat_typed(pd.read_sql_query(query + " ORDER BY id", connection, params=parameters,
+                                                  chunksize=READ_CHUNK_ROWS))
+
+    def activity(self, since_day: str) -> LogActivity:
+        with self._connection() as connection:
+            if connection is None:
+                return LogActivity(0, None, pd.DataFrame({"day": [], "rows": []}))
+            total, last = connection.execute(f"SELECT COUNT(*), MAX(logged_at) FROM {TABLE}").fetchone()
+            daily = pd.read_sql_query(
+                f"SELECT substr(logged_at, 1, 10) AS day, COUNT(*) AS rows FROM {TABLE} "
+                "WHERE logged_at >= ? GROUP BY day ORDER BY day", connection, params=(since_day,))
+            versions = [row[0] for row in connection.execute(
+                f"SELECT DISTINCT model_version FROM {TABLE} WHERE logged_at >= ? ORDER BY model_version",
+                (since_day,))]
+        return LogActivity(int(total or 0), last, daily, [str(v) for v in versions if v is not None])
+
+
+def combine_bounds(dated: Sequence[object], undated: Sequence[object]) -> tuple[pd.Timestamp, pd.Timestamp] | None:
+    """The overall (first, last) of loan dates and of the logging times of undated rows."""
+    moments = [_naive_moment(value) for value in (*dated, *undated) if value is not None]
+    if not moments:
+        return None
+    return min(moments), max(moments)
+
+
+def _naive_moment(value: object) -> pd.Timestamp:
+    moment = pd.Timestamp(value)  # type: ignore[arg-type]
+    return moment.tz_convert("UTC").tz_localize(None) if moment.tz is not None else moment
+
+
+def read_log(target: LogTarget, since: str | None = None) -> pd.DataFrame:
     """The logged rows, oldest first, with contract-typed columns.
 
     Contract feature columns and `fecha_prestamo` come back typed like
     `coerce_and_validate` output (float64, pandas string, datetime64), plus
     `pd`, `band`, `decision`, `logged_at` (UTC), `request_id`,
-    `model_version`, `row_index`. A missing file or table gives an empty
-    frame with the same columns. `since` (ISO text; naive means UTC) keeps
-    rows logged at or after that moment.
+    `model_version`, `row_index`, `points`, `reason_codes`. A missing file or
+    table gives an empty frame with the same columns. `since` (ISO text; naive
+    means UTC) keeps rows logged at or after that moment. Reads the whole log:
+    the drift stage reads window by window instead (`LogReader.read_window`).
     """
-    path = Path(path)
-    if not path.exists():
-        return empty_log_frame()
-    with closing(_read_only(path)) as connection:
-        present = {row[1] for row in connection.execute(f"PRAGMA table_info({TABLE})")}
-        if not present:
-            return empty_log_frame()
-        names = [name for name in _read_columns() if name in present]
-        query = f"SELECT {', '.join(_quoted(n) for n in names)} FROM {TABLE}"
-        parameters: tuple[str, ...] = ()
-        if since is not None:
-            query += " WHERE logged_at >= ?"
-            moment = pd.Timestamp(since)
-            moment = moment.tz_localize("UTC") if moment.tz is None else moment
-            parameters = (utc_timestamp(moment.to_pydatetime()),)
-        raw = pd.read_sql_query(query + " ORDER BY id", connection, params=parameters)
-    return _typed(raw)
+    return open_reader(target).read(since)
 
 
-def count_rows(path: Path | str) -> int:
-    """How many rows the log holds (0 when it does not exist yet)."""
-    path = Path(path)
-    if not path.exists():
-        return 0
-    with closing(_read_only(path)) as connection:
-        exists = connection.execute(
-            "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", (TABLE,)
-        ).fetchone()
-        if not exists:
-            return 0
-        return int(connection.execute(f"SELECT COUNT(*) FROM {TABLE}").fetchone()[0])
+def count_rows(target: LogTarget) -> int:
+    """How many rows the log holds (0 when it does not exist yet), counted by the database."""
+    return open_reader(target).count()

@@ -118,17 +118,35 @@ def _malformed(code: str, message: str) -> MalformedBatch:
     return MalformedBatch(code, message, [RowError(None, None, None, code, message)])
 
 
-def frame_from_columns(columns: dict[str, Sequence[Any]], rows: int) -> pd.DataFrame:
-    """Build a frame from Python lists, letting pandas infer each column's type in C.
+_NUMBER_TYPES = frozenset({int, float, type(None)})
 
-    One DataFrame call types the columns as pd.Series would one by one, at a third of
-    the fixed cost; without rows pandas would type the columns differently, so they
-    are built one by one.
+
+def _column_array(values: Sequence[Any]) -> Any:
+    """A column of JSON numbers as a numpy array in one C call, typed as pandas would infer it
+    (whole numbers int64; with a fraction or a null float64 with NaN); anything else (text, booleans,
+    objects, all nulls) stays a list for pandas to infer."""
+    kinds = set(map(type, values))
+    if kinds == {int}:
+        try:
+            return np.array(values, dtype="int64")
+        except OverflowError:
+            return list(values)
+    if kinds <= _NUMBER_TYPES and kinds - {type(None)}:
+        return np.array(values, dtype="float64")
+    return list(values)
+
+
+def frame_from_columns(columns: dict[str, Sequence[Any]], rows: int) -> pd.DataFrame:
+    """Build a frame from the parsed columns: number columns straight to numpy arrays, the rest
+    typed by pandas in C (as pd.Series would, at a third of the fixed cost).
+
+    Without rows pandas would type the columns differently, so they are built one by one.
     """
     if rows == 0:
         return pd.DataFrame({name: pd.Series(values) for name, values in columns.items()},
                             index=pd.RangeIndex(rows), copy=False)
-    return pd.DataFrame({name: list(values) for name, values in columns.items()}, index=pd.RangeIndex(rows))
+    return pd.DataFrame({name: _column_array(values) for name, values in columns.items()},
+                        index=pd.RangeIndex(rows))
 
 
 def _records_to_columns(records: list[Any]) -> dict[str, Sequence[Any]]:

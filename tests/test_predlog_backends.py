@@ -1,0 +1,176 @@
+"""One suite for both prediction-log backends: SQLite files and a real PostgreSQL server.
+
+Each test runs once per backend (`log_target` is a path or a postgresql:// URL of a fresh
+database) and goes only through `open_log` / `open_reader`, the interface the API, the drift stage
+and the dashboard use.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from creditrisk.monitoring.windows import iter_log_windows
+from creditrisk.serving import prediction_log as predlog
+from tests.postgres import PostgresServer
+from tests.test_predlog import batch_rows, contract_frame
+
+BACKENDS = ("sqlite", "postgres")
+
+
+@pytest.fixture(params=BACKENDS)
+def log_target(request: pytest.FixtureRequest, tmp_path: Path) -> str | Path:
+    if request.param == "sqlite":
+        return tmp_path / "log.sqlite"
+    server: PostgresServer = request.getfixturevalue("postgres_server")
+    return server.create_database(f"log_{request.node.name.split('[')[0][-40:]}")
+
+
+def dated_rows(request_id: str, dates: list[str], logged_at: str | None = None) -> list[tuple[object, ...]]:
+    frame = contract_frame(len(dates), seed=len(dates))
+    frame["fecha_prestamo"] = pd.to_datetime(pd.Series(dates, dtype=object), format="ISO8601")
+    pds = np.linspace(0.02, 0.4, len(dates))
+    return predlog.log_rows(frame, request_id, "v-test", pds, np.where(pds < 0.1, "A", "B"),
+                            np.where(pds < 0.2, "approve", "reject"), logged_at=logged_at)
+
+
+def test_rows_come_back_typed_with_points_and_reasons(log_target: str | Path) -> None:
+    frame = contract_frame(5)
+    frame.loc[1, "salario_cliente"] = np.nan
+    rows = predlog.log_rows(frame, "req-1", "v-test", np.linspace(0.01, 0.5, 5), ["A"] * 5, ["approve"] * 5,
+                            points=np.array([610.0, np.nan, 580.5, 600.0, 555.0]),
+                            reason_codes=["R01;R07", None, "R02", "", "R03"])
+    assert predlog.open_log(log_target).append(rows) == 5
+
+    logged = predlog.read_log(log_target)
+
+    assert logged["row_index"].tolist() == list(range(5))
+    assert logged["request_id"].unique().tolist() == ["req-1"]
+    assert logged["capital_prestado"].dtype == "float64" and logged["tipo_credito"].dtype == "string"
+    assert logged["fecha_prestamo"].dtype == "datetime64[ns]" and str(logged["logged_at"].dt.tz) == "UTC"
+    pd.testing.assert_series_equal(logged["capital_prestado"], frame["capital_prestado"])
+    pd.testing.assert_series_equal(logged["fecha_prestamo"], frame["fecha_prestamo"].dt.floor("s"))
+    assert pd.isna(logged.loc[1, "salario_cliente"]) and pd.isna(logged.loc[1, "points"])
+    assert logged["points"].tolist()[2] == pytest.approx(580.5)
+    assert logged["reason_codes"].tolist()[0] == "R01;R07" and pd.isna(logged["reason_codes"][1])
+    assert logged["tipo_credito"].tolist() == frame["tipo_credito"].tolist()
+
+
+def test_an_absent_log_reads_empty(tmp_path: Path, log_target: str | Path) -> None:
+    reader = predlog.open_reader(log_target)
+    assert reader.count() == 0 and reader.loan_date_bounds() is None
+    assert predlog.read_log(log_target).empty
+    assert list(iter_log_windows(log_target, "month")) == []
+    assert reader.activity("2020-01-01").total_rows == 0
+
+
+def test_a_failing_batch_leaves_nothing_and_the_writer_goes_on(log_target: str | Path) -> None:
+    log = predlog.open_log(log_target)
+    log.append(batch_rows(contract_frame(3), "good"))
+    rows = batch_rows(contract_frame(4), "bad")
+    rows[2] = rows[2][:-1]  # one value short: the third row fails
+
+    with pytest.raises(Exception) as caught:
+        log.append(rows)
+
+    assert not isinstance(caught.value, predlog.PredictionLogUnavailable)  # a bug, not an outage
+    log.append(batch_rows(contract_frame(2), "after"))
+    assert predlog.read_log(log_target)["request_id"].tolist() == ["good"] * 3 + ["after"] * 2
+
+
+def test_the_schema_records_its_version_once(log_target: str | Path) -> None:
+    for request in ("a", "b"):
+        log = predlog.open_log(log_target)
+        log.append(batch_rows(contract_frame(1), request))
+        log.close()
+    assert schema_versions(log_target) == [predlog.SCHEMA_VERSION]
+
+
+def schema_versions(target: str | Path) -> list[int]:
+    query = f"SELECT version FROM {predlog.VERSION_TABLE}"
+    if predlog.is_database_url(target):
+        import psycopg
+
+        with psycopg.connect(str(target)) as connection:
+            return [row[0] for row in connection.execute(query)]
+    import sqlite3
+
+    with sqlite3.connect(target) as connection:
+        return [row[0] for row in connection.execute(query)]
+
+
+def test_windows_by_loan_date_with_an_empty_month_between(log_target: str | Path) -> None:
+    log = predlog.open_log(log_target)
+    log.append(dated_rows("jan", ["2025-01-03T10:00:00", "2025-01-31T23:59:59", "2025-03-01T00:00:00"]))
+    log.append(dated_rows("mar", ["2025-03-15T08:30:00", "2025-03-31T12:00:00"]))
+    undated = dated_rows("undated", ["2025-01-10T00:00:00"], logged_at="2025-03-20T09:00:00.000000+00:00")
+    undated = [(*row[:-1], None) for row in undated]  # no loan date: the logging time places it
+    log.append(undated)
+
+    windows = list(iter_log_windows(log_target, "month"))
+
+    assert [w.window.label for w in windows] == ["log:2025-01", "log:2025-02", "log:2025-03"]
+    assert [len(w.frame) for w in windows] == [2, 0, 4]
+    assert windows[2].frame["request_id"].tolist() == ["jan", "mar", "mar", "undated"]
+    assert windows[1].frame.columns.tolist() == windows[0].frame.columns.tolist()
+    assert windows[0].frame["capital_prestado"].dtype == "float64"
+    assert predlog.open_reader(log_target).count() == 6
+
+
+def test_activity_is_counted_by_the_database(log_target: str | Path) -> None:
+    log = predlog.open_log(log_target)
+    log.append(dated_rows("a", ["2025-01-03T10:00:00"] * 3, logged_at="2025-05-01T10:00:00.000000+00:00"))
+    log.append(dated_rows("b", ["2025-01-03T10:00:00"] * 2, logged_at="2025-05-03T23:59:00.000000+00:00"))
+    log.append(dated_rows("c", ["2025-01-03T10:00:00"] * 4, logged_at="2025-04-01T00:00:00.000000+00:00"))
+
+    activity = predlog.open_reader(log_target).activity("2025-04-15")
+
+    assert activity.total_rows == 9
+    assert activity.last_logged_at == "2025-05-03T23:59:00.000000+00:00"
+    assert activity.daily.to_dict("list") == {"day": ["2025-05-01", "2025-05-03"], "rows": [3, 2]}
+    assert activity.model_versions == ["v-test"]
+    assert predlog.read_log(log_target, since="2025-05-02")["request_id"].unique().tolist() == ["b"]
+
+
+def _append_batches(target: str, worker: int, batches: int, rows: int) -> None:
+    log = predlog.open_log(target, busy_timeout_ms=30_000)
+    frame = contract_frame(rows, seed=worker)
+    for batch in range(batches):
+        log.append(batch_rows(frame, f"w{worker}-b{batch}"))
+
+
+def test_concurrent_writer_processes_lose_and_double_nothing(log_target: str | Path) -> None:
+    context = multiprocessing.get_context("fork")
+    workers = [context.Process(target=_append_batches, args=(str(log_target), w, 6, 40)) for w in range(4)]
+    for process in workers:
+        process.start()
+    for process in workers:
+        process.join(120)
+        assert process.exitcode == 0
+
+    logged = predlog.read_log(log_target)
+    assert predlog.count_rows(log_target) == len(logged) == 4 * 6 * 40
+    per_batch = logged.groupby("request_id")["row_index"].agg(["count", "nunique", "min", "max"])
+    assert len(per_batch) == 24
+    assert (per_batch["count"] == 40).all() and (per_batch["nunique"] == 40).all()
+    assert (per_batch["min"] == 0).all() and (per_batch["max"] == 39).all()
+
+
+def test_the_dashboard_reads_activity_from_either_backend(log_target: str | Path) -> None:
+    from dashboard import loaders
+
+    predlog.open_log(log_target).append(
+        dated_rows("a", ["2025-01-03T10:00:00"] * 3, logged_at="2025-05-01T10:00:00.000000+00:00"))
+    loaders._read_activity.clear()
+
+    activity = loaders.read_api_activity(log_target, days=30, now=pd.Timestamp("2025-05-10", tz="UTC"))
+
+    assert activity is not None
+    assert (activity.total_rows, activity.recent_rows) == (3, 3)
+    assert activity.daily["day"].tolist() == ["2025-05-01"] and activity.model_versions == ["v-test"]
+    environment = {"CREDITRISK_PREDICTION_LOG": str(log_target)}
+    assert str(loaders.DashboardPaths.from_environment(environment).prediction_log) == str(log_target)
