@@ -8,6 +8,10 @@ round, so a change in the machine's load (other processes share the cores) hits 
 A third server scores through the numpy path and logs to a real PostgreSQL server (`initdb` in the
 temporary folder, on 127.0.0.1; the other two log to SQLite files).
 
+The numpy-path server is also measured with `?reasons=false`: rows/s with the principal reasons (the
+default) and without them, and the reasons step's server time (target: a 10,000-row batch with reasons takes at
+most 3x the time without).
+
 Prints, for each: rows/s for batches of 1, 100, 1,000 and 10,000 rows sent as JSON records, columnar
 JSON and CSV, beside the model's own in-process predict rows/s on the same validated rows with one
 thread (`bundle.predict_pd`, the targets' baseline, and the numpy path); single-row latency at 8
@@ -67,9 +71,11 @@ BATCHES = (1, 100, 1000, 10_000)
 FORMATS = ("records", "columnar", "csv")
 TARGETS = {"csv": 0.8, "columnar": 0.8, "records": 0.5}
 P99_TARGET_MS, VALIDATION_SHARE_TARGET, RSS_TARGET_MB = 60.0, 0.20, 250.0
+REASONS_TIME_TARGET = 3.0  # a batch with the principal reasons takes at most this many times as long as without
+NO_REASONS = " no-reasons"  # name suffix of the ?reasons=false measurements
 WAYS = {"numpy": "app:create_app()", "pipeline": "benchmarks.api_bench:pipeline_only_app()",
         "postgres": "app:create_app()"}  # postgres: the numpy path, logging to a real PostgreSQL server
-STAGES = ("parse", "validate", "predict", "log", "respond")
+STAGES = ("parse", "validate", "predict", "reasons", "log", "respond")
 
 
 def pipeline_only_app() -> Flask:
@@ -201,12 +207,13 @@ class Way:
         return "/".join(f"{statistics.median(found[s]) if s in found else float('nan'):.1f}" for s in STAGES)
 
 
-def post_batch(way: Way, rows: int, name: str, body: bytes, content_type: str, repeats: int) -> None:
+def post_batch(way: Way, rows: int, name: str, body: bytes, content_type: str, repeats: int,
+               query: str = "") -> None:
     session = requests.Session()
     stages = way.stages.setdefault((rows, name), {})
 
     def call() -> None:
-        response = session.post(f"{way.url}/predict", data=body, headers={"Content-Type": content_type},
+        response = session.post(f"{way.url}/predict{query}", data=body, headers={"Content-Type": content_type},
                                 timeout=120)
         if response.status_code != 200:
             raise SystemExit(f"{rows} rows: HTTP {response.status_code}: {response.text[:500]}")
@@ -245,7 +252,10 @@ def measure_rounds(ways: dict[str, Way], frames: dict[int, pd.DataFrame], args: 
         for way in order:
             for rows in BATCHES:
                 for name, (body, content_type) in payloads[rows].items():
-                    post_batch(way, rows, name, body, content_type, max(2, repeats_for(rows) // args.rounds))
+                    repeats = max(2, repeats_for(rows) // args.rounds)
+                    post_batch(way, rows, name, body, content_type, repeats)
+                    if way is ways["numpy"]:
+                        post_batch(way, rows, f"{name}{NO_REASONS}", body, content_type, repeats, "?reasons=false")
             way.latencies_ms += single_row_latencies(way.url, payloads[1]["records"][0], args.clients, per_round)
 
 
@@ -285,12 +295,27 @@ def load_average() -> str:
     return " ".join(f"{value:.2f}" for value in os.getloadavg())
 
 
+def reasons_report(way: Way) -> None:
+    """rows/s with the principal reasons (the default) and with ?reasons=false, and the cost of the reasons."""
+    print(f"\nprincipal reasons (numpy path, SQLite log): rows/s with / without (?reasons=false), "
+          f"time ratio (target at {BATCHES[-1]} rows <= {REASONS_TIME_TARGET:.0f}x), server ms of the reasons step")
+    for rows in BATCHES:
+        for name in FORMATS:
+            with_reasons = way.rows_per_second(rows, name)
+            without = way.rows_per_second(rows, f"{name}{NO_REASONS}")
+            ratio = without / with_reasons
+            reasons_ms = statistics.median(way.stages.get((rows, name), {}).get("reasons", [float("nan")]))
+            mark = f" {verdict(ratio <= REASONS_TIME_TARGET)}" if rows == BATCHES[-1] else ""
+            print(f"  {rows:>6} {name:>9}: {with_reasons:>9.0f} / {without:<9.0f} {ratio:.2f}x{mark}"
+                  f"  (reasons {reasons_ms:.1f} ms)")
+
+
 def report(ways: dict[str, Way], local: dict[str, dict[int, float]], seconds: dict[str, float],
            memory: dict[str, list[float]], args: argparse.Namespace) -> None:
     """The tables and the targets, for each way."""
     print(f"\n{'rows':>6} {'format':>9} {'in-process rows/s (pipeline/numpy)':>36} "
           f"{'API rows/s with numpy path':>27} {'without':>9} {'PostgreSQL log':>15}  "
-          "server ms with / without / PostgreSQL log (parse/validate/predict/log/respond)")
+          "server ms with / without / PostgreSQL log (parse/validate/predict/reasons/log/respond)")
     for rows in BATCHES:
         for name in FORMATS:
             print(f"{rows:>6} {name:>9} {local['pipeline'][rows]:>17.0f} / {local['numpy'][rows]:<16.0f} "
@@ -309,6 +334,7 @@ def report(ways: dict[str, Way], local: dict[str, dict[int, float]], seconds: di
         ratios = [ways[way].rows_per_second(largest, name) / local["pipeline"][largest] for way in WAYS]
         print(f"  {name:>9} at {largest} rows >= {target:.1f}x in-process pipeline: "
               + " | ".join(f"{ratio:.2f}x {verdict(ratio >= target)}" for ratio in ratios))
+    reasons_report(ways["numpy"])
     percentiles = {way: np.percentile(ways[way].latencies_ms, [50, 95, 99]) for way in ways}
     print(f"  single-row p99 < {P99_TARGET_MS:.0f} ms: " + " | ".join(
         f"{percentiles[way][2]:.1f} ms {verdict(percentiles[way][2] < P99_TARGET_MS)} "

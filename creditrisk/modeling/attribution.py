@@ -19,9 +19,9 @@ background row). The attributions of a row add up to f(x) - f(r) exactly.
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import numpy as np
-from scipy import sparse
 
 from creditrisk.modeling.tree_paths import AdditiveForm, LeafPaths, follows
 
@@ -53,46 +53,90 @@ def _shapley_weights(depth: int) -> tuple[np.ndarray, np.ndarray]:
     return in_a, in_b
 
 
+@dataclass(frozen=True)
+class _Codes:
+    """Each input's value as its position among the thresholds the trees test on that input, so that a path
+    step's interval test is two comparisons of small integers: x > lower iff code(x) > code of lower, and
+    x <= upper iff code(x) <= code of upper, with code(x) the count of the input's thresholds below x."""
+
+    thresholds: list[np.ndarray]
+    lower: np.ndarray   # (leaves, steps) the position of each step's lower bound (-1 for -inf)
+    upper: np.ndarray   # (leaves, steps) the position of each step's upper bound (len for +inf)
+
+    @classmethod
+    def of(cls, leaves: LeafPaths, inputs: int) -> _Codes:
+        thresholds = []
+        for column in range(inputs):
+            tested = leaves.valid & (leaves.feature == column)
+            bounds = np.concatenate([leaves.lower[tested], leaves.upper[tested]])
+            thresholds.append(np.unique(bounds[np.isfinite(bounds)]))
+        lower = np.empty(leaves.feature.shape, dtype="int32")
+        upper = np.empty(leaves.feature.shape, dtype="int32")
+        for column, values in enumerate(thresholds):
+            at = leaves.feature == column
+            lower[at] = np.where(np.isfinite(leaves.lower[at]), np.searchsorted(values, leaves.lower[at]), -1)
+            upper[at] = np.where(np.isfinite(leaves.upper[at]), np.searchsorted(values, leaves.upper[at]),
+                                 len(values))
+        return cls(thresholds, lower, upper)
+
+    def encode(self, block: np.ndarray) -> np.ndarray:
+        codes = np.empty(block.shape, dtype="int32")
+        for column, values in enumerate(self.thresholds):
+            codes[:, column] = np.searchsorted(values, block[:, column], side="left")
+        return codes
+
+
 def _tree_attributions(leaves: LeafPaths, matrix: np.ndarray, reference: np.ndarray) -> np.ndarray:
     """With r fixed, a step r leaves is in A for every row that reaches the leaf at all (x must follow it),
     and a step r follows is in B for the rows that leave it: so |A| is the leaf's count of steps r
     leaves, and only |B| and the leaf being open vary by row. Steps are taken one at a time on
     (rows, leaves) blocks, which keeps the work in cache."""
-    steps = leaves.feature.shape[1]
+    steps, count = leaves.feature.shape[1], len(leaves.value)
     weight_a, weight_b = _shapley_weights(steps)
     reference_follows = follows(leaves, reference[leaves.feature])
     x_only = leaves.valid & ~reference_follows               # the steps of A, per leaf
     count_a = x_only.sum(axis=1)
+    # A leaf's share for one feature of A (of B) by |B| = b: value * weight(|A|, b), laid out [b * leaves + leaf].
+    share_a = (leaves.value * weight_a[count_a, :].T).ravel()
+    share_b = (leaves.value * weight_b[count_a, :].T).ravel()
     a_inputs = _inputs_of(leaves, x_only, matrix.shape[1])
     b_inputs = [_inputs_of(leaves, _only_step(leaves.valid & reference_follows, step), matrix.shape[1])
                 for step in range(steps)]
+    codes = _Codes.of(leaves, matrix.shape[1])
+    positions = np.arange(count)
     result = np.zeros(matrix.shape, dtype="float64")
     for start in range(0, len(matrix), CHUNK_ROWS):
         block = matrix[start:start + CHUNK_ROWS]
-        missing = bool(np.isnan(block).any())
-        open_leaf = np.ones((len(block), len(leaves.value)), dtype=bool)
-        count_b = np.zeros(open_leaf.shape, dtype="int64")
+        missing = np.isnan(block)
+        encoded = codes.encode(block)
+        open_leaf = np.ones((len(block), count), dtype=bool)
+        count_b = np.zeros(open_leaf.shape, dtype="intp")
         leaves_r = []
         for step in range(steps):
-            row_follows = _step_follows(leaves, block, step, missing)
+            row_follows = _step_follows(leaves, codes, encoded, missing, step)
             open_leaf &= row_follows | reference_follows[:, step]
             leaves_r.append(~row_follows & reference_follows[:, step])
             count_b += leaves_r[-1]
-        value = np.where(open_leaf, leaves.value, 0.0)
-        share = a_inputs.T @ (value * weight_a[count_a, count_b]).T
-        share_b = value * weight_b[count_a, count_b]
+        at = count_b * count + positions
+        by_a = np.take(share_a, at) * open_leaf
+        by_b = np.take(share_b, at) * open_leaf
+        block_result = by_a @ a_inputs
         for step in range(steps):
-            share += b_inputs[step].T @ (leaves_r[step] * share_b).T
-        result[start:start + len(block)] = share.T
+            block_result += (leaves_r[step] * by_b) @ b_inputs[step]
+        result[start:start + len(block)] = block_result
     return result
 
 
-def _step_follows(leaves: LeafPaths, block: np.ndarray, step: int, missing: bool) -> np.ndarray:
-    values = block[:, leaves.feature[:, step]]
-    inside = (values > leaves.lower[:, step]) & (values <= leaves.upper[:, step])
-    if missing:
-        inside |= np.isnan(values) & leaves.missing_follows[:, step]
-    return inside
+def _step_follows(leaves: LeafPaths, codes: _Codes, encoded: np.ndarray, missing: np.ndarray,
+                  step: int) -> np.ndarray:
+    """(rows, leaves): the row's value stays on each leaf's path at this step (padding steps always do)."""
+    columns = leaves.feature[:, step]
+    values = encoded[:, columns]
+    inside = (values > codes.lower[:, step]) & (values <= codes.upper[:, step])
+    if missing.any():
+        absent = missing[:, columns]
+        inside = np.where(absent, leaves.missing_follows[:, step], inside)
+    return inside | ~leaves.valid[:, step]
 
 
 def _only_step(mask: np.ndarray, step: int) -> np.ndarray:
@@ -101,8 +145,10 @@ def _only_step(mask: np.ndarray, step: int) -> np.ndarray:
     return only
 
 
-def _inputs_of(leaves: LeafPaths, mask: np.ndarray, inputs: int) -> sparse.csr_matrix:
-    """(leaves, inputs): 1 where a masked step of the leaf tests the input (a leaf tests an input once)."""
+def _inputs_of(leaves: LeafPaths, mask: np.ndarray, inputs: int) -> np.ndarray:
+    """(leaves, inputs): 1 where a masked step of the leaf tests the input (a leaf tests an input once).
+    Dense: leaves x inputs is small, and a dense product keeps the row blocks in BLAS."""
     leaf, step = np.nonzero(mask)
-    return sparse.csr_matrix((np.ones(leaf.size), (leaf, leaves.feature[leaf, step])),
-                             shape=(mask.shape[0], inputs))
+    matrix = np.zeros((mask.shape[0], inputs))
+    matrix[leaf, leaves.feature[leaf, step]] = 1.0
+    return matrix
