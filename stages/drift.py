@@ -14,10 +14,11 @@ from pathlib import Path
 
 import pandas as pd
 
-from creditrisk.modeling.bundle import load_bundle, ArtifactError
+from creditrisk.modeling.bundle import load_bundle, ArtifactError, ModelBundle
 from creditrisk.monitoring.drift import DriftParams
-from creditrisk.monitoring.run import run_drift, write_report
+from creditrisk.monitoring.run import run_drift, write_report, DriftReport
 from creditrisk.params import ParamsError, load_params, section
+from creditrisk.serving.cluster import dask_client, scheduler_address, DaskParams
 from creditrisk.data.contract import ContractError
 from creditrisk.data.sources import SourceError
 
@@ -25,7 +26,8 @@ from creditrisk.data.sources import SourceError
 def main() -> None:
     started = time.perf_counter()
     try:
-        params = section(load_params(), "drift", DriftParams)
+        loaded = load_params()
+        params, dask = section(loaded, "drift", DriftParams), section(loaded, "dask", DaskParams)
     except (ParamsError, ValueError) as error:
         sys.exit(f"drift: {error}")
     reference_path = Path(params.reference_path)
@@ -41,7 +43,10 @@ def main() -> None:
     incoming = sorted(Path(params.incoming_dir).glob(params.incoming_pattern))
     log_path = Path(params.prediction_log)
     try:
-        report = run_drift(params, reference, incoming, model, test_metrics, log_path)
+        if params.engine == "dask":
+            report = _run_on_dask(params, dask, reference, incoming, model, test_metrics, log_path)
+        else:
+            report = run_drift(params, reference, incoming, model, test_metrics, log_path)
     except (ContractError, SourceError, ValueError) as error:
         sys.exit(f"drift: {error}")
     write_report(report, Path(params.output_dir))
@@ -52,6 +57,17 @@ def main() -> None:
     log_note = f"prediction log {log_path} read" if log_path.exists() else f"no prediction log at {log_path}"
     print(f"drift: {len(incoming)} incoming file(s), {log_note}; latest window {summary['latest_window']} "
           f"is {summary['status']}; {time.perf_counter() - started:.1f} s")
+
+
+def _run_on_dask(params: DriftParams, dask: DaskParams, reference: pd.DataFrame, incoming: list[Path],
+                 model: ModelBundle, test_metrics: dict | None, log_path: Path) -> DriftReport:
+    from creditrisk.monitoring.dask_drift import run_drift_dask
+
+    address = scheduler_address(dask)
+    with dask_client(dask, address) as client:
+        print(f"drift: Dask engine on {address or 'a LocalCluster'}", flush=True)
+        return run_drift_dask(params, reference, incoming, client, model, Path(params.model_path), test_metrics,
+                              log_path)
 
 
 def _number(value: float | None) -> str:
