@@ -138,7 +138,8 @@ def bench_drift(rows: int, partition_rows: int, scratch: Path) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--rows", type=int, nargs="+", default=[1_000_000, 10_000_000])
+    parser.add_argument("--rows", type=int, nargs="+", default=[250_000, 1_000_000],
+                        help="sizes (the figures in the README: --rows 1000000 10000000 --drift)")
     parser.add_argument("--partition-rows", type=int, default=250_000)
     parser.add_argument("--drift", action="store_true", help="also the drift run at the largest size")
     parser.add_argument("--no-scoring", action="store_true")

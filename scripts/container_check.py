@@ -166,7 +166,12 @@ def megabytes(size: float) -> str:
 # ---- the project's own files ----------------------------------------------------------------
 
 def compose_document() -> dict:
-    return yaml.safe_load(COMPOSE_FILE.read_text())
+    """docker-compose.yml with the services `docker compose up` starts (those of a profile start only
+    when it is named, and are not checked here)."""
+    document = yaml.safe_load(COMPOSE_FILE.read_text())
+    document["services"] = {name: service for name, service in document["services"].items()
+                            if not service.get("profiles")}
+    return document
 
 
 def interpolate(value: str, environ: dict[str, str]) -> str:

@@ -447,10 +447,16 @@ def wait_until_healthy(check: list[str], env: dict[str, str], process: subproces
     raise AssertionError(f"HEALTHCHECK {check[-1]!r} still failing after {timeout:.0f} s")
 
 
-def compose_document() -> dict:
+def compose_document(profiles: bool = False) -> dict:
+    """docker-compose.yml with the services `docker compose up` starts; `profiles=True`: also those of
+    profiles (such as `scale`), which start only when named."""
     import yaml
 
-    return yaml.safe_load(COMPOSE_FILE.read_text())
+    document = yaml.safe_load(COMPOSE_FILE.read_text())
+    if not profiles:
+        document["services"] = {name: service for name, service in document["services"].items()
+                                if not service.get("profiles")}
+    return document
 
 
 def interpolate(value: str, environ: dict[str, str]) -> str:

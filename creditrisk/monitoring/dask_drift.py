@@ -406,7 +406,8 @@ def run_drift_dask(params: DriftParams, reference: pd.DataFrame, dataset: str | 
     parts = [p for spec_item in _dataset_specs(dataset) for p in partitions_of(spec_item)]
     parts = [Partition(number, p.path, p.source, p.row_group) for number, p in enumerate(parts)]
     digest = file_digest(Path(model_path)) if model is not None and model_path is not None else None
-    totals, undated = collect_windows(client, parts, spec, str(model_path) if digest else None, digest)
+    shipped_model = str(Path(model_path).resolve()) if digest else None
+    totals, undated = collect_windows(client, parts, spec, shipped_model, digest)
     frequency = PERIOD_FREQUENCIES[params.window]
     periods: list[pd.Period] = []
     if totals:

@@ -115,7 +115,8 @@ def dataset_files(spec: str | Path) -> list[Path]:
 
 
 def partitions_of(spec: str | Path) -> list[Partition]:
-    """Every partition of the dataset, numbered in file order (row groups in file order)."""
+    """Every partition of the dataset, numbered in file order (row groups in file order). Paths are
+    absolute: a worker of a remote cluster sees the dataset at the same place (shared storage)."""
     files = dataset_files(spec)
     root = Path(spec) if Path(spec).is_dir() else None
     parts: list[Partition] = []
@@ -123,9 +124,9 @@ def partitions_of(spec: str | Path) -> list[Partition]:
         source = str(path.relative_to(root)) if root is not None else path.name
         if path.suffix.lower() in PARQUET_SUFFIXES:
             groups = pq.ParquetFile(path).num_row_groups
-            parts += [Partition(len(parts) + g, str(path), source, g) for g in range(groups)]
+            parts += [Partition(len(parts) + g, str(path.resolve()), source, g) for g in range(groups)]
         else:
-            parts.append(Partition(len(parts), str(path), source, None))
+            parts.append(Partition(len(parts), str(path.resolve()), source, None))
     return parts
 
 
@@ -307,10 +308,12 @@ def score_dataset(spec: str | Path, output_dir: Path, model_path: Path, runner: 
     """Score every partition of `spec` into `output_dir`; the output appears only when all are done."""
     started = time.perf_counter()
     parts = partitions_of(spec)
-    digest = file_digest(Path(model_path))
+    named_output, named_model = Path(output_dir), Path(model_path)
+    model_path = Path(model_path).resolve()
+    digest = file_digest(model_path)
     with threadpool_limits(limits=1):
         worker_scorer(str(model_path), digest, numpy_path)  # a broken model fails here, before any work
-    output_dir = Path(output_dir)
+    output_dir = Path(output_dir).absolute()
     output_dir.parent.mkdir(parents=True, exist_ok=True)
     staging = output_dir.with_name(f".{output_dir.name}.{uuid.uuid4().hex}.tmp")
     stamp = now or datetime.now(UTC)
@@ -324,7 +327,7 @@ def score_dataset(spec: str | Path, output_dir: Path, model_path: Path, runner: 
             results.append(result)
             if progress is not None:
                 progress(len(results), len(parts), sum(r.rows_in for r in results), time.perf_counter() - started)
-        summary = _summary(spec, output_dir, engine, model_path, digest, results, time.perf_counter() - started)
+        summary = _summary(spec, named_output, engine, named_model, digest, results, time.perf_counter() - started)
         _check_complete(staging, parts, results)
         atomic_write_json(staging / MANIFEST_FILE, {**summary.to_json(),
                                                     "partitions_detail": [asdict(r) for r in results]})

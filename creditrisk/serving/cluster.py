@@ -43,7 +43,7 @@ class DaskParams(ParamsBlock):
 
 def scheduler_address(params: DaskParams, environ: Mapping[str, str] = os.environ) -> str | None:
     """The scheduler to use: the environment variable wins over params.yaml; None = start a LocalCluster."""
-    return environ.get(SCHEDULER_ENV) or params.scheduler or None
+    return environ.get("DASK_SCHEDULER_ADDRESS") or params.scheduler or None
 
 
 def local_workers(params: DaskParams) -> int:
