@@ -17,7 +17,9 @@ from pathlib import Path
 from creditrisk.io import atomic_write_json
 from creditrisk.modeling.bundle import ArtifactError
 from creditrisk.params import ParamsError, load_params, section
-from creditrisk.serving.batch import dask_runner, run_in_process, score_dataset, BatchJobError, JobSummary, ScoreParams
+from creditrisk.serving.batch import (
+    dask_runner, run_in_process, score_dataset, BatchJobError, JobSummary, Progress, ScoreParams,
+)
 from creditrisk.serving.cluster import dask_client, scheduler_address, DaskParams
 from creditrisk.data.contract import ContractError
 from creditrisk.data.sources import SourceError
@@ -34,7 +36,8 @@ def arguments(params: ScoreParams) -> argparse.Namespace:
     return parser.parse_args()
 
 
-def progress_printer(every: float):  # noqa: ANN201 - a small closure
+def progress_printer(every: float) -> Progress:
+    """A progress line at most every `every` seconds, and one at the end."""
     last = [float("-inf")]
 
     def show(done: int, total: int, rows: int, seconds: float) -> None:

@@ -23,14 +23,13 @@ Memory per worker is one partition; the client holds one window's PDs and labels
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 from threadpoolctl import threadpool_limits
 
 from creditrisk.io import file_digest, finite_json
@@ -62,9 +61,7 @@ from creditrisk.monitoring.statistics import (
     kstwo_sf,
     psi,
     shares,
-    StatResult,
     CompactSample,
-    NAN_RESULT,
     SCIPY_EXACT_KS_MAX_N,
 )
 from creditrisk.monitoring.windows import make_window, periods_of, INCOMING, PERIOD_FREQUENCIES, WindowData
