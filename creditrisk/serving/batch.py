@@ -22,7 +22,9 @@ parquet file. Memory per worker is one partition plus the model.
 from __future__ import annotations
 
 import glob
+import os
 import shutil
+import tempfile
 import time
 import uuid
 from collections.abc import Callable, Iterable, Sequence
@@ -36,7 +38,7 @@ import pandas as pd
 import pyarrow.parquet as pq
 from threadpoolctl import threadpool_limits
 
-from creditrisk.io import atomic_write_json, atomic_write_parquet, file_digest
+from creditrisk.io import atomic_write_json, file_digest
 from creditrisk.modeling.bundle import load_bundle
 from creditrisk.params import ParamsBlock
 from creditrisk.serving.scoring import batch_scorer, validate_batch, BatchScorer, InvalidValues, RowError, ID_COLUMN
@@ -223,6 +225,19 @@ def rejects_frame(source: str, row_numbers: np.ndarray, rejects: Sequence[tuple[
     })
 
 
+def write_part(path: Path, frame: pd.DataFrame) -> None:
+    """Write one part file atomically into an existing staging directory, never creating it: a task still
+    running after its job failed (and removed the staging directory) fails instead of leaving files behind."""
+    handle, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(handle)
+    try:
+        frame.to_parquet(name, index=False)
+        os.replace(name, path)
+    except BaseException:
+        Path(name).unlink(missing_ok=True)
+        raise
+
+
 def part_name(number: int) -> str:
     return f"part-{number:05d}.parquet"
 
@@ -250,10 +265,10 @@ def _score_partition(part: Partition, model_path: str, digest: str, staging: str
                             + "; ".join(f"{e.field}: {e.rule}" for e in error.errors[:5])) from None
     scorer = worker_scorer(model_path, digest, numpy_path)
     scored = scorer.score(valid.batch) if valid.batch is not None else None
-    atomic_write_parquet(Path(staging) / SCORES_DIR / part_name(part.number),
-                         scores_frame(part.source, row_numbers[valid.kept], valid, scored, ID_COLUMN in raw.columns))
-    atomic_write_parquet(Path(staging) / REJECTS_DIR / part_name(part.number),
-                         rejects_frame(part.source, row_numbers, valid.rejects))
+    write_part(Path(staging) / SCORES_DIR / part_name(part.number),
+               scores_frame(part.source, row_numbers[valid.kept], valid, scored, ID_COLUMN in raw.columns))
+    write_part(Path(staging) / REJECTS_DIR / part_name(part.number),
+               rejects_frame(part.source, row_numbers, valid.rejects))
     rejected = len({position for position, _ in valid.rejects})
     return PartitionResult(part.number, part.source, len(raw), len(valid.kept), rejected,
                            time.perf_counter() - started)
@@ -323,6 +338,8 @@ def score_dataset(spec: str | Path, output_dir: Path, model_path: Path, runner: 
 
     results: list[PartitionResult] = []
     try:
+        for sub in (SCORES_DIR, REJECTS_DIR):
+            (staging / sub).mkdir(parents=True)
         for result in runner(parts, task):
             results.append(result)
             if progress is not None:
@@ -333,7 +350,7 @@ def score_dataset(spec: str | Path, output_dir: Path, model_path: Path, runner: 
                                                     "partitions_detail": [asdict(r) for r in results]})
         _swap_into_place(staging, output_dir)
     except BaseException as error:
-        shutil.rmtree(staging, ignore_errors=True)
+        _remove(staging)
         if isinstance(error, (BatchJobError, KeyboardInterrupt)):
             raise
         raise BatchJobError(f"scoring {spec} failed after {len(results)} of {len(parts)} partition(s): "
@@ -361,6 +378,16 @@ def _check_complete(staging: Path, parts: Sequence[Partition], results: Sequence
         if result.rows_in != result.rows_scored + result.rows_rejected:
             raise BatchJobError(f"{result.source}: {result.rows_in} rows in but {result.rows_scored} scored "
                                 f"and {result.rows_rejected} rejected")
+
+
+def _remove(staging: Path, attempts: int = 20) -> None:
+    """Remove the staging directory; tasks of a failed job that are still running may be writing a last file
+    into it (they cannot recreate it), so try until it is gone."""
+    for _ in range(attempts):
+        shutil.rmtree(staging, ignore_errors=True)
+        if not staging.exists():
+            return
+        time.sleep(0.25)
 
 
 def _swap_into_place(staging: Path, output_dir: Path) -> None:
