@@ -27,7 +27,8 @@ def main() -> None:
     started = time.perf_counter()
     try:
         loaded = load_params()
-        params, dask = section(loaded, "drift", DriftParams), section(loaded, "dask", DaskParams)
+        params = section(loaded, "drift", DriftParams)
+        dask = section(loaded, "dask", DaskParams) if params.engine == "dask" else None
     except (ParamsError, ValueError) as error:
         sys.exit(f"drift: {error}")
     reference_path = Path(params.reference_path)
@@ -59,10 +60,11 @@ def main() -> None:
           f"is {summary['status']}; {time.perf_counter() - started:.1f} s")
 
 
-def _run_on_dask(params: DriftParams, dask: DaskParams, reference: pd.DataFrame, incoming: list[Path],
+def _run_on_dask(params: DriftParams, dask: DaskParams | None, reference: pd.DataFrame, incoming: list[Path],
                  model: ModelBundle, test_metrics: dict | None, log_path: Path) -> DriftReport:
     from creditrisk.monitoring.dask_drift import run_drift_dask
 
+    assert dask is not None, "the dask block is read when drift.engine is dask"
     address = scheduler_address(dask)
     with dask_client(dask, address) as client:
         print(f"drift: Dask engine on {address or 'a LocalCluster'}", flush=True)

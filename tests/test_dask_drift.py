@@ -25,6 +25,7 @@ from creditrisk.data.sources import read_export
 from creditrisk.data.synthetic import generate_history, generate_incoming, GenerateParams
 from creditrisk.data.synthetic.writers import write_csv
 from tests.api_support import make_bundle, save_test_bundle
+from tests.shipped import REPO_ROOT as REPO
 
 EXACT = ["rows", "values", "status", "missing_share_ref", "missing_share_cur", "missing_share_change",
          "missing_pvalue", "missing_pvalue_adj", "psi", "js", "chi2_stat", "chi2_pvalue", "chi2_pvalue_adj",
@@ -153,3 +154,31 @@ def test_the_dask_engine_is_a_drift_setting() -> None:
     assert params(engine="dask").engine == "dask"
     with pytest.raises(ValueError, match="ks_grid_points"):
         replace(params(), ks_grid_points=1)
+
+
+@pytest.mark.slow
+def test_the_drift_stage_on_dask_writes_the_pandas_stages_verdicts(tmp_path: Path) -> None:
+    """The stage itself, prediction log included, with `drift.engine: dask` on its own LocalCluster."""
+    import json
+
+    import yaml
+
+    import tests.test_drift_stage as drift_stage
+
+    results = {}
+    for engine in ("pandas", "dask"):
+        root = tmp_path / engine
+        root.mkdir()
+        params = drift_stage.write_project(root)
+        params["drift"]["engine"] = engine
+        params["dask"] = {**yaml.safe_load((REPO / "params.yaml").read_text())["dask"], "workers": 2}
+        (root / "params.yaml").write_text(yaml.safe_dump(params))
+        completed = drift_stage.run_stage(root)
+        assert completed.returncode == 0, completed.stderr
+        results[engine] = {name: json.loads((root / "reports" / "drift" / name).read_text())
+                           for name in ("summary.json", "windows.json")}
+    engine = results["dask"]["summary.json"].pop("engine")
+    assert engine["name"] == "dask" and results["dask"]["summary.json"] == results["pandas"]["summary.json"]
+    assert [(w["window"], w["source"], w["status"]) for w in results["dask"]["windows.json"]] == [
+        (w["window"], w["source"], w["status"]) for w in results["pandas"]["windows.json"]]
+    assert any(w["source"] == "prediction_log" for w in results["dask"]["windows.json"])
