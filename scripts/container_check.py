@@ -166,8 +166,8 @@ def megabytes(size: float) -> str:
 # ---- the project's own files ----------------------------------------------------------------
 
 def compose_document() -> dict:
-    """docker-compose.yml with the services `docker compose up` starts: those in a profile (`postgres`)
-    are left out of the check, as compose leaves them out without `--profile`."""
+    """docker-compose.yml with the services `docker compose up` starts: those of a profile (`postgres`, `scale`)
+    start only when it is named, and are left out of the check, as compose leaves them out without `--profile`."""
     document = yaml.safe_load(COMPOSE_FILE.read_text())
     document["services"] = {name: service for name, service in document["services"].items()
                             if not service.get("profiles")}

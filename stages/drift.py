@@ -14,11 +14,12 @@ from pathlib import Path
 
 import pandas as pd
 
-from creditrisk.modeling.bundle import load_bundle, ArtifactError
+from creditrisk.modeling.bundle import load_bundle, ArtifactError, ModelBundle
 from creditrisk.monitoring.drift import DriftParams
-from creditrisk.monitoring.run import run_drift, write_report
+from creditrisk.monitoring.run import run_drift, write_report, DriftReport
 from creditrisk.monitoring.windows import PREDICTION_LOG
 from creditrisk.params import ParamsError, load_params, section
+from creditrisk.serving.cluster import dask_client, scheduler_address, DaskParams
 from creditrisk.data.contract import ContractError
 from creditrisk.data.sources import SourceError
 from creditrisk.serving.prediction_log import describe, is_database_url, PredictionLogUnreadable
@@ -27,7 +28,9 @@ from creditrisk.serving.prediction_log import describe, is_database_url, Predict
 def main() -> None:
     started = time.perf_counter()
     try:
-        params = section(load_params(), "drift", DriftParams)
+        loaded = load_params()
+        params = section(loaded, "drift", DriftParams)
+        dask = section(loaded, "dask", DaskParams) if params.engine == "dask" else None
     except (ParamsError, ValueError) as error:
         sys.exit(f"drift: {error}")
     reference_path = Path(params.reference_path)
@@ -44,7 +47,10 @@ def main() -> None:
     log_target: Path | str = (params.prediction_log if is_database_url(params.prediction_log)
                               else Path(params.prediction_log))
     try:
-        report = run_drift(params, reference, incoming, model, test_metrics, log_target)
+        if params.engine == "dask":
+            report = _run_on_dask(params, dask, reference, incoming, model, test_metrics, log_target)
+        else:
+            report = run_drift(params, reference, incoming, model, test_metrics, log_target)
     except (ContractError, SourceError, ValueError, PredictionLogUnreadable) as error:
         sys.exit(f"drift: {error}")
     write_report(report, Path(params.output_dir))
@@ -56,6 +62,18 @@ def main() -> None:
     log_note = f"{logged} row(s) of the prediction log {describe(log_target)} read"
     print(f"drift: {len(incoming)} incoming file(s), {log_note}; latest window {summary['latest_window']} "
           f"is {summary['status']}; {time.perf_counter() - started:.1f} s")
+
+
+def _run_on_dask(params: DriftParams, dask: DaskParams | None, reference: pd.DataFrame, incoming: list[Path],
+                 model: ModelBundle, test_metrics: dict | None, log_path: Path | str) -> DriftReport:
+    from creditrisk.monitoring.dask_drift import run_drift_dask
+
+    assert dask is not None, "the dask block is read when drift.engine is dask"
+    address = scheduler_address(dask)
+    with dask_client(dask, address) as client:
+        print(f"drift: Dask engine on {address or 'a LocalCluster'}", flush=True)
+        return run_drift_dask(params, reference, incoming, client, model, Path(params.model_path), test_metrics,
+                              log_path)
 
 
 def _number(value: float | None) -> str:

@@ -447,10 +447,16 @@ def wait_until_healthy(check: list[str], env: dict[str, str], process: subproces
     raise AssertionError(f"HEALTHCHECK {check[-1]!r} still failing after {timeout:.0f} s")
 
 
-def compose_document() -> dict:
+def compose_document(profiles: bool = False) -> dict:
+    """docker-compose.yml with the services `docker compose up` starts; `profiles=True`: also those of
+    profiles (such as `scale`), which start only when named."""
     import yaml
 
-    return yaml.safe_load(COMPOSE_FILE.read_text())
+    document = yaml.safe_load(COMPOSE_FILE.read_text())
+    if not profiles:
+        document["services"] = {name: service for name, service in document["services"].items()
+                                if not service.get("profiles")}
+    return document
 
 
 def default_services() -> dict[str, dict]:
@@ -464,7 +470,7 @@ def interpolate(value: str, environ: dict[str, str]) -> str:
 
 
 def service_image(name: str) -> ImageConfig:
-    build = compose_document()["services"][name]["build"]
+    build = compose_document(profiles=True)["services"][name]["build"]
     return image_config(REPO_ROOT / build["dockerfile"], build.get("target"))
 
 
@@ -473,7 +479,7 @@ def service_environment(name: str, environ: dict[str, str] | None = None) -> dic
     when compose runs on a machine whose environment is `environ` (default: empty)."""
     environ = environ or {}
     env = dict(service_image(name).env)
-    for key, value in (compose_document()["services"][name].get("environment") or {}).items():
+    for key, value in (compose_document(profiles=True)["services"][name].get("environment") or {}).items():
         if value is None:  # `NAME:` alone passes the host's value through, if it has one
             value = environ.get(key)
         if value is None:

@@ -27,9 +27,9 @@ def compose_schema() -> dict:
     return json.loads(schema.read_text())
 
 
-def volume_mounts(name: str) -> dict[str, str]:
+def volume_mounts(name: str, profiles: bool = False) -> dict[str, str]:
     mounts = {}
-    for volume in compose_document()["services"][name].get("volumes") or []:
+    for volume in compose_document(profiles)["services"][name].get("volumes") or []:
         source, target = (volume.split(":")[:2] if isinstance(volume, str) else (volume["source"], volume["target"]))
         mounts[target] = source
     return mounts
@@ -38,7 +38,7 @@ def volume_mounts(name: str) -> dict[str, str]:
 def test_compose_file_is_valid_against_the_compose_specification() -> None:
     schema = compose_schema()
     validator = jsonschema.validators.validator_for(schema)(schema)
-    errors = sorted(validator.iter_errors(compose_document()), key=lambda error: list(error.absolute_path))
+    errors = sorted(validator.iter_errors(compose_document(profiles=True)), key=lambda error: list(error.absolute_path))
     assert not errors, "\n".join(f"{'/'.join(map(str, e.absolute_path))}: {e.message}" for e in errors)
 
 
@@ -94,7 +94,7 @@ def test_one_named_volume_is_shared_by_all_three_services_at_the_workspace() -> 
 
 
 def test_the_postgres_profile_runs_a_healthy_server_and_an_api_that_logs_there() -> None:
-    services = compose_document()["services"]
+    services = compose_document(profiles=True)["services"]
     postgres, api = services["postgres"], services["api-postgres"]
     assert postgres["profiles"] == api["profiles"] == ["postgres"]
     assert "pg_isready" in " ".join(postgres["healthcheck"]["test"])
@@ -181,3 +181,24 @@ def test_every_service_has_laptop_sized_limits() -> None:
 def test_api_token_is_passed_through_and_empty_when_unset() -> None:
     assert service_environment("api", {})["CREDITRISK_API_TOKEN"] == ""
     assert service_environment("api", {"CREDITRISK_API_TOKEN": "s3cret"})["CREDITRISK_API_TOKEN"] == "s3cret"
+
+
+def test_the_scale_profile_adds_a_dask_scheduler_and_two_workers_the_pipeline_can_use() -> None:
+    services = compose_document(profiles=True)["services"]
+    scale = {name for name, service in services.items() if "scale" in (service.get("profiles") or [])}
+    assert scale == {"dask-scheduler", "dask-worker"}
+    scheduler, worker = services["dask-scheduler"], services["dask-worker"]
+    port = scheduler["command"][scheduler["command"].index("--port") + 1]
+    assert worker["command"][:2] == ["worker", f"tcp://dask-scheduler:{port}"]
+    assert worker["deploy"]["replicas"] == 2 and worker["command"][worker["command"].index("--nthreads") + 1] == "1"
+    assert volume_mounts("dask-worker", profiles=True) == {"/workspace": "workspace"}, "workers read the data"
+    for name in scale:
+        assert services[name]["build"] == services["pipeline"]["build"], "the project's own image"
+        limits = services[name]["deploy"]["resources"]["limits"]
+        assert 0 < float(limits["cpus"]) <= 2 and limits["memory"].endswith(("m", "g"))
+    assert service_environment("pipeline")["DASK_SCHEDULER_ADDRESS"] == ""
+    address = f"tcp://dask-scheduler:{port}"
+    assert service_environment("pipeline", {"DASK_SCHEDULER_ADDRESS": address})["DASK_SCHEDULER_ADDRESS"] == address
+    readme = (REPO_ROOT / "README.md").read_text()
+    assert f"DASK_SCHEDULER_ADDRESS={address} docker compose --profile scale up" in readme
+    assert "DASK_SCHEDULER_ADDRESS" in INTERFACES.read_text()

@@ -71,6 +71,7 @@ class TrainParams(ParamsBlock):
     prune_repeats: int
     seed: int
     threads: int
+    comparison_rows: int | None
     scaler: Literal["quantile", "standard", "spline"]
     spline_knots: int
     calibration: Calibration
@@ -113,6 +114,8 @@ class TrainParams(ParamsBlock):
             found.append(("forward_gap_days", "must be >= 0"))
         if self.prune_repeats < 1:
             found.append(("prune_repeats", "must be >= 1"))
+        if self.comparison_rows is not None and self.comparison_rows < 1000:
+            found.append(("comparison_rows", "must be null (every row) or >= 1000"))
         if self.central_default_rate is not None and not 0.0 < self.central_default_rate < 1.0:
             found.append(("central_default_rate", "must be null or in (0, 1)"))
         unknown = [name for name in self.keep_features if name not in ENGINEERED]
@@ -510,8 +513,32 @@ def train_bundle(frame: pd.DataFrame, y: np.ndarray, features: FeatureSet, param
         return _train_bundle(frame, y, features, params)
 
 
+def comparison_sample(frame: pd.DataFrame, y: np.ndarray, rows: int | None, seed: int) -> np.ndarray | None:
+    """Sorted positions of a stratified, time-respecting sample of about `rows` loans (None: use them all).
+
+    Strata are loan month x outcome and each keeps the same share of its loans, so the sample has the
+    history's volume over time and its default rate month by month: forward folds over the sample cut
+    the same periods as over all loans, and every month still has its defaults.
+    """
+    if rows is None or len(frame) <= rows:
+        return None
+    months = pd.to_datetime(frame[DATE]).dt.to_period("M").astype(str).to_numpy()
+    strata = pd.Series(np.arange(len(frame))).groupby([months, np.asarray(y)])
+    rng = np.random.default_rng(seed)
+    share = rows / len(frame)
+    chosen = [rng.choice(positions.to_numpy(), size=max(1, round(len(positions) * share)), replace=False)
+              for _, positions in strata]
+    return np.sort(np.concatenate(chosen))
+
+
 def _train_bundle(frame: pd.DataFrame, y: np.ndarray, features: FeatureSet, params: TrainParams) -> TrainingResult:
+    """Compare, prune, calibrate and set threshold and bands on the comparison sample (every row when the
+    history is at most `train.comparison_rows`); the final model is then fitted on every row."""
     y = np.asarray(y).astype(int)
+    sample = comparison_sample(frame, y, params.comparison_rows, params.seed)
+    full_frame, full_y = frame, y
+    if sample is not None:
+        frame, y = frame.iloc[sample].reset_index(drop=True), y[sample]
     inputs = frame.reindex(columns=features.raw_inputs)
     folds = forward_folds(frame, params)
     timings: dict[str, float] = {}
@@ -537,9 +564,9 @@ def _train_bundle(frame: pd.DataFrame, y: np.ndarray, features: FeatureSet, para
     calibrations = compare_calibrations(calibration_choices(params), folds, scores, y, params)
     choice = next(c for c in calibration_choices(params) if c.name == select_calibration(calibrations))
     fit_rows = calibration_rows(folds, len(folds), choice.source)
-    calibrator = choice.fit(scores[fit_rows], y[fit_rows], central_rate(params, y))
+    calibrator = choice.fit(scores[fit_rows], y[fit_rows], central_rate(params, full_y))
     model = build_model(best, params, features)
-    model.fit(inputs, y)
+    model.fit(full_frame.reindex(columns=features.raw_inputs), full_y)
     pipeline = CalibratedModel(model, calibrator)
     timings["fit_final"] = round(time.perf_counter() - started, 3)
 
@@ -553,11 +580,13 @@ def _train_bundle(frame: pd.DataFrame, y: np.ndarray, features: FeatureSet, para
     forward_summary = chosen.summary()
     development_auc = forward_summary["roc_auc_mean"]
     development_auc_se = forward_summary["roc_auc_std"] / np.sqrt(len(chosen.fold_metrics))
-    report = _training_report(best, params, folds, choice.name, central_rate(params, y), calibrations, importance,
-                              pruned, engineered, forward_summary, development_auc, float(development_auc_se))
-    metadata = _training_metadata(best, params, report, frame, y, validated, summarize_classification(
+    report = _training_report(best, params, folds, choice.name, central_rate(params, full_y), calibrations,
+                              importance, pruned, engineered, forward_summary, development_auc,
+                              float(development_auc_se))
+    oof = _on_every_row(oof, sample, len(full_y), report)
+    metadata = _training_metadata(best, params, report, full_frame, full_y, validated, summarize_classification(
         oof_y, oof_pd, threshold), train_bands, features, pruned, table)
-    metadata.update(decision_metadata(model, inputs, params.reasons_top_k, PointsScale(
+    metadata.update(decision_metadata(model, full_frame.reindex(columns=features.raw_inputs), params.reasons_top_k, PointsScale(
         params.scorecard_points0, params.scorecard_odds0, params.scorecard_pdo)))
     bundle = ModelBundle(pipeline=pipeline, threshold=threshold, bands=bands,
                          features=list(features.raw_inputs), metadata=metadata)
@@ -575,6 +604,17 @@ def decision_metadata(model: Pipeline, inputs: pd.DataFrame, reasons_top_k: int,
                     "reference_applicant": reference_applicant(model_frame)},
         "scorecard": scale.describe(),
     }
+
+
+def _on_every_row(oof: np.ndarray, sample: np.ndarray | None, rows: int, report: dict[str, Any]) -> np.ndarray:
+    """The sample's out-of-fold PDs placed among all rows (NaN elsewhere); the report says what was sampled."""
+    if sample is None:
+        return oof
+    report["comparison_sample"] = {"rows": int(len(sample)), "of": rows,
+                                   "scheme": "loan month x outcome strata, equal shares; final fit on every row"}
+    placed = np.full(rows, np.nan)
+    placed[sample] = oof
+    return placed
 
 
 @dataclass

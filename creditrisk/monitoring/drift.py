@@ -37,6 +37,7 @@ from creditrisk.monitoring.statistics import (
 )
 
 WindowKind = Literal["month", "quarter", "week"]
+Engine = Literal["pandas", "dask"]
 
 
 @dataclass(frozen=True)
@@ -80,6 +81,8 @@ class DriftParams(ParamsBlock):
     bootstrap_samples: int
     bootstrap_quantile: float
     seed: int
+    engine: Engine
+    ks_grid_points: int
 
     def problems(self) -> list[tuple[str, str]]:
         found = [(f"{name}_warn", f"must be >= 0 and <= drift.{name}_alert ({getattr(self, f'{name}_alert')})")
@@ -103,6 +106,8 @@ class DriftParams(ParamsBlock):
             found.append(("bootstrap_samples", "must be >= 0"))
         if not 0 < self.bootstrap_quantile < 1:
             found.append(("bootstrap_quantile", "must be in (0, 1)"))
+        if self.ks_grid_points < 2:
+            found.append(("ks_grid_points", "must be >= 2"))
         return found
 
     @property

@@ -251,7 +251,7 @@ def build_summary(windows: Sequence[dict[str, Any]], table: pd.DataFrame, profil
     return finite_json(summary)
 
 
-def _score(model: ModelBundle | None, frame: pd.DataFrame) -> np.ndarray | None:
+def score_frame(model: ModelBundle | None, frame: pd.DataFrame) -> np.ndarray | None:
     if model is None:
         return None
     if len(frame) == 0:
@@ -259,7 +259,13 @@ def _score(model: ModelBundle | None, frame: pd.DataFrame) -> np.ndarray | None:
     return np.asarray(model.predict_pd(frame), dtype=float)
 
 
-def _windows(index: Sequence[FileIndex], prediction_log: Path | str | None, params: DriftParams) -> Iterable[WindowData]:
+def estimate_reference(reference_pd: np.ndarray | None, params: DriftParams) -> EstimatedPerformance | None:
+    """The performance the reference's PDs promise: the base of each window's estimated ROC-AUC change."""
+    return estimate_performance(reference_pd, params.estimated_simulations, params.seed) \
+        if reference_pd is not None else None
+
+
+def current_windows(index: Sequence[FileIndex], prediction_log: Path | str | None, params: DriftParams) -> Iterable[WindowData]:
     incoming = iter_incoming_windows(index, params.window)
     logged = iter_log_windows(prediction_log, params.window) if prediction_log is not None else iter(())
     return chain(incoming, logged)
@@ -283,18 +289,17 @@ def run_drift(
     absent = [name for name in features if name not in reference.columns]
     if absent:
         raise ValueError(f"drift.features names column(s) {absent} that the reference data does not have")
-    reference_pd = _score(model, reference)
-    reference_estimate = (estimate_performance(reference_pd, params.estimated_simulations, params.seed)
-                          if reference_pd is not None else None)
+    reference_pd = score_frame(model, reference)
+    reference_estimate = estimate_reference(reference_pd, params)
     profile = build_reference_profile(reference, features, params.psi_bins, reference_pd,
                                       model.band_of if model is not None else None)
     index = index_batches(incoming_paths, params.window, params.day_first)
     records: list[dict[str, Any]] = []
     rows: list[dict[str, Any]] = []
     distributions: dict[str, dict[str, Any]] = {}
-    for ordinal, data in enumerate(_windows(index, prediction_log, params)):
+    for ordinal, data in enumerate(current_windows(index, prediction_log, params)):
         rng = np.random.default_rng([params.seed, ordinal])
-        pd_values = _score(model, data.frame)
+        pd_values = score_frame(model, data.frame)
         drift = compare_window(profile, data.frame, params, rng, pd_values)
         records.append(window_record(data, drift, pd_values, model, test_metrics, params, reference_estimate,
                                      params.seed + ordinal))

@@ -1,0 +1,417 @@
+"""Batch scoring of a partitioned dataset with the served model, on Dask or in one process.
+
+The dataset is partitioned parquet (a directory, a glob or one file; each row group is a partition) or
+export files (CSV/XLSX read by `creditrisk.data.sources.read_export`; each file is a partition). Every
+partition goes through the API's own path, `validate_batch` then `BatchScorer.score`, so a row gets the
+PD, band and decision the API would give it. A row that breaks the contract is left out of its partition
+and written to the rejects output (one line per row, field and rule) and the job goes on; rows in =
+scored + rejected. A structural fault (a required column missing, an unreadable file) stops the job
+naming the file.
+
+Output layout, written into a staging directory beside the destination and renamed into place only when
+every partition is done (a killed or failed job leaves the previous output or none, never a part):
+
+    <output>/scores/part-NNNNN.parquet    source, row, id, pd, band, decision, warnings (+ points, reasons)
+    <output>/rejects/part-NNNNN.parquet   source, row, field, value, rule, message
+    <output>/_manifest.json               rows in / scored / rejected per partition, model, engine
+
+`row` is the row as a person finds it: the file row of an export (header = row 1), the 0-based row of a
+parquet file. Memory per worker is one partition plus the model.
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+import shutil
+import tempfile
+import time
+import uuid
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, ClassVar, Literal
+
+import numpy as np
+import pandas as pd
+import pyarrow.parquet as pq
+from threadpoolctl import threadpool_limits
+
+from creditrisk.io import atomic_write_json, file_digest
+from creditrisk.modeling.bundle import load_bundle
+from creditrisk.params import ParamsBlock
+from creditrisk.serving.scoring import batch_scorer, validate_batch, BatchScorer, InvalidValues, RowError, ID_COLUMN
+from creditrisk.data.sources import read_export, SUPPORTED_SUFFIXES
+
+PARQUET_SUFFIXES = (".parquet", ".pq")
+SCORES_DIR = "scores"
+REJECTS_DIR = "rejects"
+MANIFEST_FILE = "_manifest.json"
+Engine = Literal["dask", "pandas"]
+
+
+class BatchJobError(RuntimeError):
+    """The job cannot finish: names the partition (file) and why; no output was left in place."""
+
+
+@dataclass(frozen=True)
+class ScoreParams(ParamsBlock):
+    """The `score` block of params.yaml."""
+
+    BLOCK: ClassVar[str] = "score"
+    input: str
+    model_path: str
+    output_dir: str
+    summary_path: str
+    engine: Engine
+    day_first: bool | None
+    numpy_path: bool
+    reasons: bool
+    progress_seconds: float
+
+    def problems(self) -> list[tuple[str, str]]:
+        return [("progress_seconds", "must be > 0")] if self.progress_seconds <= 0 else []
+
+
+@dataclass(frozen=True)
+class Partition:
+    """One unit of work: a parquet row group, or a whole export file."""
+
+    number: int
+    path: str
+    source: str
+    row_group: int | None
+
+
+@dataclass(frozen=True)
+class PartitionResult:
+    number: int
+    source: str
+    rows_in: int
+    rows_scored: int
+    rows_rejected: int
+    seconds: float
+
+
+def dataset_files(spec: str | Path) -> list[Path]:
+    """The files of a dataset: a directory (searched recursively), a glob pattern, or one file.
+
+    Hidden and underscore-prefixed names (`_SUCCESS`, `.part.tmp`) are skipped, as Spark and Dask do.
+    """
+    text = str(spec)
+    if any(char in text for char in "*?["):
+        candidates = [Path(name) for name in glob.glob(text, recursive=True)]
+    elif Path(text).is_dir():
+        candidates = [path for path in Path(text).rglob("*") if path.is_file()]
+    else:
+        candidates = [Path(text)]
+    suffixes = PARQUET_SUFFIXES + SUPPORTED_SUFFIXES
+    files = sorted(path for path in candidates if path.suffix.lower() in suffixes
+                   and not any(part.startswith((".", "_")) for part in path.parts[-1:]))
+    if not files:
+        raise BatchJobError(f"{text}: no parquet, CSV or XLSX files to score")
+    missing = [path for path in files if not path.exists()]
+    if missing:
+        raise BatchJobError(f"{missing[0]}: file not found")
+    return files
+
+
+def partitions_of(spec: str | Path) -> list[Partition]:
+    """Every partition of the dataset, numbered in file order (row groups in file order). Paths are
+    absolute: a worker of a remote cluster sees the dataset at the same place (shared storage)."""
+    files = dataset_files(spec)
+    root = Path(spec) if Path(spec).is_dir() else None
+    parts: list[Partition] = []
+    for path in files:
+        source = str(path.relative_to(root)) if root is not None else path.name
+        if path.suffix.lower() in PARQUET_SUFFIXES:
+            groups = pq.ParquetFile(path).num_row_groups
+            parts += [Partition(len(parts) + g, str(path.resolve()), source, g) for g in range(groups)]
+        else:
+            parts.append(Partition(len(parts), str(path.resolve()), source, None))
+    return parts
+
+
+def read_partition(part: Partition) -> pd.DataFrame:
+    """The partition's raw values, indexed by the row number a person would look up."""
+    if part.row_group is None:
+        return read_export(part.path)
+    handle = pq.ParquetFile(part.path)
+    first = sum(handle.metadata.row_group(g).num_rows for g in range(part.row_group))
+    frame = handle.read_row_group(part.row_group).to_pandas()
+    frame.index = pd.RangeIndex(first, first + len(frame))
+    return frame
+
+
+@dataclass
+class ValidRows:
+    """What survives the contract, and what did not."""
+
+    kept: np.ndarray
+    batch: Any
+    rejects: list[tuple[int, RowError]]
+
+
+def validate_rows(raw: pd.DataFrame, day_first: bool | None, now: datetime) -> ValidRows:
+    """`validate_batch` on the partition; rows it rejects are set aside and the rest validated again.
+
+    Every broken cell is listed (the error cap is the number of cells), so each rejected row is known; a
+    fault without a row (a missing required column) cannot be set aside and is raised.
+    """
+    kept = np.arange(len(raw))
+    rejects: list[tuple[int, RowError]] = []
+    cap = max(1, raw.size + len(raw))
+    while True:
+        try:
+            batch = validate_batch(raw.iloc[kept].reset_index(drop=True), cap, day_first, now)
+            return ValidRows(kept, batch, rejects)
+        except InvalidValues as error:
+            if any(e.row is None for e in error.errors) or not error.errors:
+                raise
+            rejects += [(int(kept[e.row]), e) for e in error.errors]
+            kept = np.delete(kept, sorted({e.row for e in error.errors}))
+            if kept.size == 0:
+                return ValidRows(kept, None, rejects)
+
+
+_SCORERS: dict[tuple[str, str, bool], BatchScorer] = {}
+
+
+def worker_scorer(model_path: str, digest: str, numpy_path: bool) -> BatchScorer:
+    """The scorer of the model file, loaded once per process and checked against the job's digest."""
+    key = (model_path, digest, numpy_path)
+    if key not in _SCORERS:
+        actual = file_digest(Path(model_path))
+        if actual != digest:
+            raise BatchJobError(f"{model_path}: sha256 {actual} is not the job's model {digest}; "
+                                "every worker must see the same model file")
+        _SCORERS.clear()
+        _SCORERS[key] = batch_scorer(load_bundle(Path(model_path)), numpy_path)
+    return _SCORERS[key]
+
+
+def scores_frame(source: str, rows: np.ndarray, valid: ValidRows, scored: Any, has_id: bool) -> pd.DataFrame:
+    """One line per scored row; points and reasons are columns when the scorer gives them. `id` is the
+    input's id column (null without one)."""
+    batch = valid.batch
+    count = len(rows)
+    ids = pd.Series(batch.ids if batch is not None and has_id else [None] * count, dtype="string")
+    warnings = [("; ".join(f"{w['field']}:{w['rule']}" for w in batch.warnings.get(i, ())) if batch else "")
+                for i in range(count)]
+    frame = pd.DataFrame({
+        "source": pd.Series([source] * count, dtype="string"),
+        "row": rows.astype("int64"),
+        "id": ids.to_numpy(),
+        "pd": np.asarray(scored.pds, float) if scored is not None else np.empty(0),
+        "band": pd.Series(scored.bands if scored is not None else [], dtype="string").to_numpy(),
+        "decision": pd.Series(scored.decisions if scored is not None else [], dtype="string").to_numpy(),
+        "warnings": pd.Series(warnings, dtype="string").to_numpy(),
+    })
+    if scored is not None and scored.points is not None:
+        frame["points"] = np.asarray(scored.points, float)
+    if scored is not None and scored.reason_codes is not None:
+        frame["reason_codes"] = pd.Series(scored.reason_codes, dtype="string").to_numpy()
+    return frame
+
+
+def rejects_frame(source: str, row_numbers: np.ndarray, rejects: Sequence[tuple[int, RowError]]) -> pd.DataFrame:
+    return pd.DataFrame({
+        "source": pd.Series([source] * len(rejects), dtype="string"),
+        "row": np.array([row_numbers[position] for position, _ in rejects], dtype="int64"),
+        "field": pd.Series([e.field for _, e in rejects], dtype="string"),
+        "value": pd.Series([e.value for _, e in rejects], dtype="string"),
+        "rule": pd.Series([e.rule for _, e in rejects], dtype="string"),
+        "message": pd.Series([e.message for _, e in rejects], dtype="string"),
+    })
+
+
+def write_part(path: Path, frame: pd.DataFrame) -> None:
+    """Write one part file atomically into an existing staging directory, never creating it: a task still
+    running after its job failed (and removed the staging directory) fails instead of leaving files behind."""
+    handle, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(handle)
+    try:
+        frame.to_parquet(name, index=False)
+        os.replace(name, path)
+    except BaseException:
+        Path(name).unlink(missing_ok=True)
+        raise
+
+
+def part_name(number: int) -> str:
+    return f"part-{number:05d}.parquet"
+
+
+def score_partition(part: Partition, model_path: str, digest: str, staging: str, day_first: bool | None,
+                    numpy_path: bool, now: datetime, reasons: bool = False) -> PartitionResult:
+    """Score one partition and write its scores and rejects into the staging directory (idempotent:
+    a rerun after a worker died rewrites the same files).
+
+    One BLAS/OpenMP thread: a worker is one core, and OpenMP threads fighting over a busy machine make
+    the boosted trees' predict several times slower."""
+    with threadpool_limits(limits=1):
+        return _score_partition(part, model_path, digest, staging, day_first, numpy_path, now, reasons)
+
+
+def _score_partition(part: Partition, model_path: str, digest: str, staging: str, day_first: bool | None,
+                     numpy_path: bool, now: datetime, reasons: bool) -> PartitionResult:
+    started = time.perf_counter()
+    raw = read_partition(part)
+    row_numbers = raw.index.to_numpy()
+    try:
+        valid = validate_rows(raw.reset_index(drop=True), day_first, now)
+    except InvalidValues as error:
+        raise BatchJobError(f"{part.source}: {error.message}: "
+                            + "; ".join(f"{e.field}: {e.rule}" for e in error.errors[:5])) from None
+    scorer = worker_scorer(model_path, digest, numpy_path)
+    scored = scorer.score(valid.batch, reasons=reasons) if valid.batch is not None else None
+    write_part(Path(staging) / SCORES_DIR / part_name(part.number),
+               scores_frame(part.source, row_numbers[valid.kept], valid, scored, ID_COLUMN in raw.columns))
+    write_part(Path(staging) / REJECTS_DIR / part_name(part.number),
+               rejects_frame(part.source, row_numbers, valid.rejects))
+    rejected = len({position for position, _ in valid.rejects})
+    return PartitionResult(part.number, part.source, len(raw), len(valid.kept), rejected,
+                           time.perf_counter() - started)
+
+
+@dataclass
+class JobSummary:
+    input: str
+    output_dir: str
+    engine: str
+    model_path: str
+    model_sha256: str
+    partitions: int
+    rows_in: int
+    rows_scored: int
+    rows_rejected: int
+    seconds: float
+    rows_per_second: float
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+Progress = Callable[[int, int, int, float], None]
+Runner = Callable[[Sequence[Partition], Callable[[Partition], PartitionResult]], Iterable[PartitionResult]]
+
+
+def run_in_process(parts: Sequence[Partition], task: Callable[[Partition], PartitionResult]
+                   ) -> Iterable[PartitionResult]:
+    """The single-process engine: the same partition task, one partition after another."""
+    return (task(part) for part in parts)
+
+
+def dask_runner(client: Any) -> Runner:
+    """The Dask engine: one task per partition on the client's cluster, results as they complete."""
+    from distributed import as_completed
+
+    def run(parts: Sequence[Partition], task: Callable[[Partition], PartitionResult]) -> Iterable[PartitionResult]:
+        futures = client.map(task, list(parts), key=[f"score-{uuid.uuid4().hex}-{p.number}" for p in parts],
+                             pure=False)
+        try:
+            for future in as_completed(futures):
+                yield future.result()
+        finally:
+            client.cancel(futures)
+    return run
+
+
+def score_dataset(spec: str | Path, output_dir: Path, model_path: Path, runner: Runner, engine: str,
+                  day_first: bool | None = None, numpy_path: bool = True, progress: Progress | None = None,
+                  now: datetime | None = None, reasons: bool = False) -> JobSummary:
+    """Score every partition of `spec` into `output_dir`; the output appears only when all are done. With
+    `reasons`, each scored row also gets its principal reasons' codes (`reason_codes`, as the API logs them)."""
+    started = time.perf_counter()
+    parts = partitions_of(spec)
+    named_output, named_model = Path(output_dir), Path(model_path)
+    model_path = Path(model_path).resolve()
+    digest = file_digest(model_path)
+    with threadpool_limits(limits=1):
+        worker_scorer(str(model_path), digest, numpy_path)  # a broken model fails here, before any work
+    output_dir = Path(output_dir).absolute()
+    output_dir.parent.mkdir(parents=True, exist_ok=True)
+    staging = output_dir.with_name(f".{output_dir.name}.{uuid.uuid4().hex}.tmp")
+    stamp = now or datetime.now(UTC)
+
+    def task(part: Partition) -> PartitionResult:
+        return score_partition(part, str(model_path), digest, str(staging), day_first, numpy_path, stamp, reasons)
+
+    results: list[PartitionResult] = []
+    try:
+        for sub in (SCORES_DIR, REJECTS_DIR):
+            (staging / sub).mkdir(parents=True)
+        for result in runner(parts, task):
+            results.append(result)
+            if progress is not None:
+                progress(len(results), len(parts), sum(r.rows_in for r in results), time.perf_counter() - started)
+        summary = _summary(spec, named_output, engine, named_model, digest, results, time.perf_counter() - started)
+        _check_complete(staging, parts, results)
+        atomic_write_json(staging / MANIFEST_FILE, {**summary.to_json(),
+                                                    "partitions_detail": [asdict(r) for r in results]})
+        _swap_into_place(staging, output_dir)
+    except BaseException as error:
+        _remove(staging)
+        if isinstance(error, (BatchJobError, KeyboardInterrupt)):
+            raise
+        raise BatchJobError(f"scoring {spec} failed after {len(results)} of {len(parts)} partition(s): "
+                            f"{type(error).__name__}: {error}; no output was written to {output_dir}") from error
+    return summary
+
+
+def _summary(spec: str | Path, output_dir: Path, engine: str, model_path: Path, digest: str,
+             results: Sequence[PartitionResult], seconds: float) -> JobSummary:
+    rows_in = sum(r.rows_in for r in results)
+    return JobSummary(str(spec), str(output_dir), engine, str(model_path), digest, len(results), rows_in,
+                      sum(r.rows_scored for r in results), sum(r.rows_rejected for r in results),
+                      round(seconds, 3), round(rows_in / seconds, 1) if seconds > 0 else 0.0)
+
+
+def _check_complete(staging: Path, parts: Sequence[Partition], results: Sequence[PartitionResult]) -> None:
+    """Every partition reported once, its files present, and its rows accounted for."""
+    done = sorted(r.number for r in results)
+    if done != [p.number for p in parts]:
+        raise BatchJobError(f"partitions {sorted(set(p.number for p in parts) - set(done))} did not finish")
+    for result in results:
+        for sub in (SCORES_DIR, REJECTS_DIR):
+            if not (staging / sub / part_name(result.number)).exists():
+                raise BatchJobError(f"{result.source}: {sub}/{part_name(result.number)} is missing")
+        if result.rows_in != result.rows_scored + result.rows_rejected:
+            raise BatchJobError(f"{result.source}: {result.rows_in} rows in but {result.rows_scored} scored "
+                                f"and {result.rows_rejected} rejected")
+
+
+def _remove(staging: Path, attempts: int = 20) -> None:
+    """Remove the staging directory; tasks of a failed job that are still running may be writing a last file
+    into it (they cannot recreate it), so try until it is gone."""
+    for _ in range(attempts):
+        shutil.rmtree(staging, ignore_errors=True)
+        if not staging.exists():
+            return
+        time.sleep(0.25)
+
+
+def _swap_into_place(staging: Path, output_dir: Path) -> None:
+    """Replace `output_dir` by the finished staging directory with renames only."""
+    retired = output_dir.with_name(f".{output_dir.name}.{uuid.uuid4().hex}.old")
+    if output_dir.exists():
+        output_dir.rename(retired)
+    staging.rename(output_dir)
+    shutil.rmtree(retired, ignore_errors=True)
+
+
+def read_scores(output_dir: Path) -> pd.DataFrame:
+    """The scored rows of a finished job, in partition order (refuses an output without its manifest)."""
+    return _read_part_dir(Path(output_dir), SCORES_DIR)
+
+
+def read_rejects(output_dir: Path) -> pd.DataFrame:
+    return _read_part_dir(Path(output_dir), REJECTS_DIR)
+
+
+def _read_part_dir(output_dir: Path, sub: str) -> pd.DataFrame:
+    if not (output_dir / MANIFEST_FILE).exists():
+        raise BatchJobError(f"{output_dir}: no {MANIFEST_FILE}; not the output of a finished scoring job")
+    files = sorted((output_dir / sub).glob("part-*.parquet"))
+    return pd.concat([pd.read_parquet(path) for path in files], ignore_index=True)

@@ -1,0 +1,198 @@
+"""Batch scoring on Dask: same results as one process and as the API, rejects accounted for, a cluster
+reached by its scheduler address, and a worker killed mid-job."""
+
+from __future__ import annotations
+
+import os
+import signal
+from collections.abc import Iterator
+from dataclasses import replace
+from pathlib import Path
+
+import distributed
+import numpy as np
+import pandas as pd
+import pytest
+
+from app import create_app
+from creditrisk.params import configured
+from creditrisk.serving.batch import (
+    dask_runner,
+    partitions_of,
+    read_rejects,
+    read_scores,
+    run_in_process,
+    score_dataset,
+    BatchJobError,
+    MANIFEST_FILE,
+)
+from creditrisk.serving.cluster import dask_client, scheduler_address, DaskParams, SCHEDULER_ENV
+from tests.api_support import api_config, sample_frame, save_test_bundle
+from tests.export_files import write_csv
+
+pytestmark = pytest.mark.slow
+BROKEN = {(1, 30, "capital_prestado"): "abc", (1, 31, "plazo_meses"): None, (0, 7, "plazo_meses"): None}
+
+
+@pytest.fixture(scope="module")
+def cluster() -> Iterator[distributed.LocalCluster]:
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
+                                  dashboard_address=None) as local:
+        yield local
+
+
+@pytest.fixture(scope="module")
+def model(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return save_test_bundle(tmp_path_factory.mktemp("model"))
+
+
+def with_ids(frame: pd.DataFrame, start: int) -> pd.DataFrame:
+    return frame.assign(id=[f"loan-{start + i}" for i in range(len(frame))])
+
+
+@pytest.fixture(scope="module")
+def parquet_dataset(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Two parquet files of 200 rows in row groups of 50 (8 partitions), three broken rows among them."""
+    root = tmp_path_factory.mktemp("dataset")
+    for file in range(2):
+        frame = with_ids(sample_frame(200, seed=10 + file), 200 * file).astype({"plazo_meses": object,
+                                                                                 "capital_prestado": object})
+        for (which, row, column), value in BROKEN.items():
+            if which == file:
+                frame.loc[row, column] = value
+        frame.astype({"capital_prestado": str}).to_parquet(root / f"month={file}.parquet", row_group_size=50)
+    return root
+
+
+def score(dataset: Path, output: Path, model: Path, runner=run_in_process, engine: str = "pandas", **options):
+    return score_dataset(dataset, output, model, runner, engine, **options)
+
+
+def test_dask_and_one_process_give_identical_scores(cluster: distributed.LocalCluster, parquet_dataset: Path,
+                                                    model: Path, tmp_path: Path) -> None:
+    with distributed.Client(cluster) as client:
+        on_dask = score(parquet_dataset, tmp_path / "dask", model, dask_runner(client), "dask")
+    in_process = score(parquet_dataset, tmp_path / "pandas", model)
+    assert on_dask.partitions == in_process.partitions == len(partitions_of(parquet_dataset)) == 8
+    pd.testing.assert_frame_equal(read_scores(tmp_path / "dask"), read_scores(tmp_path / "pandas"))
+    pd.testing.assert_frame_equal(read_rejects(tmp_path / "dask"), read_rejects(tmp_path / "pandas"))
+
+
+def test_rows_in_equal_scored_plus_rejected_and_each_reject_names_row_field_rule(
+        parquet_dataset: Path, model: Path, tmp_path: Path) -> None:
+    summary = score(parquet_dataset, tmp_path / "out", model)
+    scores, rejects = read_scores(tmp_path / "out"), read_rejects(tmp_path / "out")
+    assert summary.rows_in == 400 and summary.rows_rejected == 3 and summary.rows_scored == 397
+    assert len(scores) == summary.rows_scored
+    found = {(source, row, field) for source, row, field in rejects[["source", "row", "field"]].itertuples(index=False)}
+    assert found == {(f"month={file}.parquet", row, column) for (file, row, column) in BROKEN}
+    assert set(rejects["rule"]) == {"not_a_number", "missing_value"}
+    scored_rows = set(zip(scores["source"], scores["row"]))
+    assert not scored_rows & {(s, r) for s, r, _ in found}
+    assert len(scored_rows) + len({(s, r) for s, r, _ in found}) == 400
+
+
+def test_batch_results_equal_the_apis_for_the_same_rows(parquet_dataset: Path, model: Path, tmp_path: Path) -> None:
+    score(parquet_dataset, tmp_path / "out", model, reasons=True)
+    scores = read_scores(tmp_path / "out").set_index("id")
+    frame = pd.read_parquet(parquet_dataset / "month=0.parquet").drop(index=[7])
+    client = create_app(api_config(tmp_path, model)).test_client()
+    response = client.post("/predict", data=frame.to_csv(index=False), content_type="text/csv")
+    assert response.status_code == 200, response.get_json()
+    api = pd.DataFrame(response.get_json()["predictions"]).set_index("id")
+    batch = scores.loc[api.index]
+    assert np.array_equal(batch["pd"].to_numpy(), api["pd"].to_numpy())
+    assert list(batch["band"]) == list(api["band"]) and list(batch["decision"]) == list(api["decision"])
+    np.testing.assert_allclose(batch["points"].to_numpy(), api["points"].to_numpy())
+    assert list(batch["reason_codes"]) == [";".join(r["code"] for r in reasons) for reasons in api["reasons"]]
+
+
+def test_export_files_are_partitions_and_rows_are_file_rows(model: Path, tmp_path: Path) -> None:
+    rows = [{k: ("" if pd.isna(v) else str(v)) for k, v in record.items()}
+            for record in sample_frame(30, seed=3).to_dict(orient="records")]
+    rows[4]["plazo_meses"] = ""
+    (tmp_path / "in").mkdir()
+    write_csv(tmp_path / "in" / "a.csv", rows[:20])
+    write_csv(tmp_path / "in" / "b.csv", rows[20:])
+    summary = score(tmp_path / "in", tmp_path / "out", model)
+    assert (summary.partitions, summary.rows_in, summary.rows_rejected) == (2, 30, 1)
+    rejects = read_rejects(tmp_path / "out")
+    assert rejects[["source", "row", "field", "rule"]].values.tolist() == [["a.csv", 6, "plazo_meses",
+                                                                            "missing_value"]]
+
+
+def test_a_missing_required_column_stops_the_job_naming_the_file(model: Path, tmp_path: Path) -> None:
+    sample_frame(20).drop(columns=["plazo_meses"]).to_parquet(tmp_path / "bad.parquet")
+    with pytest.raises(BatchJobError, match=r"bad\.parquet.*plazo_meses"):
+        score(tmp_path / "bad.parquet", tmp_path / "out", model)
+    assert not (tmp_path / "out").exists()
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []
+
+
+def test_the_job_reaches_an_existing_scheduler_by_its_address(cluster: distributed.LocalCluster,
+                                                              parquet_dataset: Path, model: Path,
+                                                              tmp_path: Path) -> None:
+    params = configured(DaskParams)
+    address = scheduler_address(params, {SCHEDULER_ENV: cluster.scheduler_address})
+    assert address == cluster.scheduler_address and scheduler_address(params, {}) == params.scheduler
+    with dask_client(params, address) as client:
+        assert client.scheduler.address == cluster.scheduler_address
+        summary = score(parquet_dataset, tmp_path / "out", model, dask_runner(client), "dask")
+    assert summary.rows_scored == 397
+    with distributed.Client(cluster) as again:
+        assert len(again.scheduler_info()["workers"]) == 2, "the existing cluster is left running"
+
+
+def kill_a_worker_after_the_first_partition(client: distributed.Client):  # noqa: ANN201
+    killed: list[int] = []
+
+    def progress(done: int, total: int, rows: int, seconds: float) -> None:
+        if not killed:
+            pid = next(iter(client.run(os.getpid).values()))
+            os.kill(pid, signal.SIGKILL)
+            killed.append(pid)
+    return progress, killed
+
+
+def many_partitions(root: Path) -> Path:
+    """Three files of 400 rows in row groups of 20: 60 partitions."""
+    root.mkdir()
+    for file in range(3):
+        with_ids(sample_frame(400, seed=file), 400 * file).to_parquet(root / f"p{file}.parquet", row_group_size=20)
+    return root
+
+
+def test_a_worker_killed_mid_job_the_job_finishes_with_every_row(model: Path, tmp_path: Path) -> None:
+    dataset = many_partitions(tmp_path / "data")
+    params = replace(configured(DaskParams), workers=2, allowed_failures=3)
+    with dask_client(params) as client:
+        progress, killed = kill_a_worker_after_the_first_partition(client)
+        summary = score(dataset, tmp_path / "out", model, dask_runner(client), "dask", progress=progress)
+    assert killed and summary.rows_in == summary.rows_scored == 1200
+    assert len(read_scores(tmp_path / "out")) == 1200 and read_scores(tmp_path / "out")["id"].is_unique
+
+
+def test_a_worker_killed_with_no_failures_allowed_fails_clearly_and_leaves_the_old_output(
+        model: Path, tmp_path: Path) -> None:
+    dataset = many_partitions(tmp_path / "data")
+    small = tmp_path / "small"
+    small.mkdir()
+    sample_frame(10).to_parquet(small / "one.parquet")
+    score(small, tmp_path / "out", model)
+    before = read_scores(tmp_path / "out")
+    params = replace(configured(DaskParams), workers=2, allowed_failures=0)
+    with dask_client(params) as client:
+        progress, killed = kill_a_worker_after_the_first_partition(client)
+        with pytest.raises(BatchJobError, match=r"failed after \d+ of 60 partition\(s\).*KilledWorker.*no output"):
+            score(dataset, tmp_path / "out", model, dask_runner(client), "dask", progress=progress)
+    assert killed
+    pd.testing.assert_frame_equal(read_scores(tmp_path / "out"), before)
+    assert (tmp_path / "out" / MANIFEST_FILE).exists()
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []
+
+
+def test_an_output_without_its_manifest_is_not_read_as_complete(tmp_path: Path) -> None:
+    (tmp_path / "out" / "scores").mkdir(parents=True)
+    pd.DataFrame({"pd": [0.1]}).to_parquet(tmp_path / "out" / "scores" / "part-00000.parquet")
+    with pytest.raises(BatchJobError, match="not the output of a finished scoring job"):
+        read_scores(tmp_path / "out")
