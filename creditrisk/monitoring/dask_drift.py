@@ -30,6 +30,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from scipy.stats import ks_2samp
 from threadpoolctl import threadpool_limits
 
 from creditrisk.io import file_digest, finite_json
@@ -84,17 +85,29 @@ def ks_grid(sample: CompactSample, points: int) -> np.ndarray:
 def ks_pvalue(statistic: float, n_ref: int, n_cur: int) -> float:
     """The p-value `scipy.stats.ks_2samp` (method auto, two-sided) gives a statistic with these sample sizes.
 
-    Exact distribution when both samples are at most 10,000 (scipy's own routine), else
-    `kstwo.sf(D, round(n m / (n + m)))` as in `ks_2samp_compact`.
+    Exact distribution when both samples are at most 10,000, else `kstwo.sf(D, round(n m / (n + m)))` as in
+    `ks_2samp_compact`. The exact p-value depends only on D, n and m, so it is scipy's own for two samples
+    that have this D: each takes two values, 0 and 2, with a of the n and b of the m at 0 where
+    |a/n - b/m| = D (the empirical CDFs differ only on [0, 2), by exactly D).
     """
     if max(n_ref, n_cur) <= SCIPY_EXACT_KS_MAX_N:
-        from scipy.stats._stats_py import _attempt_exact_2kssamp
-
-        success, _, prob = _attempt_exact_2kssamp(n_ref, n_cur, np.gcd(n_ref, n_cur), statistic, "two-sided")
-        if success:
-            return float(np.clip(prob, 0.0, 1.0))
+        counts = _two_point_counts(statistic, n_ref, n_cur)
+        if counts is not None:
+            at_zero_ref, at_zero_cur = counts
+            reference = np.repeat([0.0, 2.0], [at_zero_ref, n_ref - at_zero_ref])
+            current = np.repeat([0.0, 2.0], [at_zero_cur, n_cur - at_zero_cur])
+            return float(np.clip(ks_2samp(reference, current).pvalue, 0.0, 1.0))
     m, n = sorted([float(n_ref), float(n_cur)], reverse=True)
     return float(np.clip(kstwo_sf(statistic, int(np.round(m * n / (m + n)))), 0.0, 1.0))
+
+
+def _two_point_counts(statistic: float, n_ref: int, n_cur: int) -> tuple[int, int] | None:
+    """(a, b) with |a / n_ref - b / n_cur| = statistic, or None when no pair gives it (to 1e-9)."""
+    a = np.arange(n_ref + 1)
+    b = np.rint((a / n_ref - statistic) * n_cur).astype(int)
+    exact = (b >= 0) & (b <= n_cur) & (np.abs(a / n_ref - b / n_cur - statistic) <= 1e-9)
+    found = np.flatnonzero(exact)
+    return (int(a[found[0]]), int(b[found[0]])) if found.size else None
 
 
 @dataclass(frozen=True)
