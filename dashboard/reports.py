@@ -89,12 +89,17 @@ def band_points_table(bands: list[Mapping[str, Any]]) -> pd.DataFrame:
     } for band in bands])
 
 
+REASON_TEXT_COLUMNS = {"en": "reason (en)", "es": "motivo (es)"}
+
+
 def reference_applicant_table(reference: Mapping[str, Any], catalogue: Mapping[str, Any]) -> pd.DataFrame:
     """The reasons' reference applicant, one row per model input, with its reason code and text."""
     rows = []
     for name, value in reference.items():
         entry = catalogue.get(name)
-        rows.append({"input": name, "reference value": "" if value is None else str(value),
-                     "reason code": entry.code if entry else "", "reason (en)": entry.text["en"] if entry else "",
-                     "motivo (es)": entry.text["es"] if entry else ""})
+        row = {"input": name, "reference value": "" if value is None else str(value),
+               "reason code": entry.code if entry else ""}
+        for language, heading in REASON_TEXT_COLUMNS.items():
+            row[heading] = entry.text.get(language, "") if entry else ""
+        rows.append(row)
     return pd.DataFrame(rows)

@@ -160,6 +160,13 @@ def test_models_page_lists_candidates_and_the_release_tags_that_exist(pipeline, 
     for tag in missing:
         assert f"`{tag}`" in warnings
     assert {"ROC curve, out-of-time test", "Calibration, out-of-time test"} <= set(chart_titles(app))
+    card = read(pipeline, "models/model_card.json")
+    bands = app.dataframe[3].value
+    assert bands["band"].tolist() == [band["name"] for band in card["bands"]]
+    assert bands["points from"].tolist()[:-1] == [band["points_from"] for band in card["bands"]][:-1]
+    reference = app.dataframe[4].value
+    assert reference["input"].tolist() == list(card["reasons"]["reference_applicant"])
+    assert reference["reason code"].str.startswith("CR").all()
 
 
 def test_exploration_page_shows_the_prepared_data_and_reports(pipeline, environment, monkeypatch):

@@ -43,23 +43,6 @@ else:
         metric = st.selectbox("Metric", available, key="models_comparison_metric")
         st.plotly_chart(figures.model_comparison_figure(comparison, metric), key="models_comparison_chart")
 
-st.subheader("Scorecard points and reasons")
-if card.get("bands") and card.get("scorecard"):
-    scale = card["scorecard"]
-    st.markdown(
-        f"points = {scale['offset']:.1f} − {scale['factor']:.2f} × ln(PD / (1 − PD)): **{scale['points0']:g} points "
-        f"at good:bad odds of {scale['odds0']:g}:1, {scale['pdo']:g} points to double the odds** (higher is safer)."
-    )
-    st.dataframe(reports.band_points_table(card["bands"]), hide_index=True, key="models_band_points")
-reasons = card.get("reasons") or {}
-if reasons.get("reference_applicant"):
-    st.markdown(f"Each scored row carries up to **{reasons['top_k']}** principal reasons: the inputs that raised its "
-                f"PD above the reference applicant's, {reasons['reference']}.")
-    st.dataframe(reports.reference_applicant_table(reasons["reference_applicant"], reason_catalogue()),
-                 hide_index=True, key="models_reference_applicant")
-elif card:
-    st.info(f"The model card `{where.model_card}` has no scorecard or reasons (a model trained before they existed).")
-
 st.subheader("Released versions")
 release_list = read_release_list(str(where.repo_dir))
 if release_list.releases:
@@ -106,3 +89,20 @@ with calibration_column:
 importance = read_csv(where.plots_dir / IMPORTANCE_FILE)
 if importance is not None and not importance.empty:
     st.plotly_chart(figures.importance_figure(importance), key="models_importance")
+
+st.subheader("Scorecard points and reasons")
+if card.get("bands") and card.get("scorecard"):
+    scale = card["scorecard"]
+    st.markdown(
+        f"points = {scale['offset']:.1f} − {scale['factor']:.2f} × ln(PD / (1 − PD)): **{scale['points0']:g} points "
+        f"at good:bad odds of {scale['odds0']:g}:1, {scale['pdo']:g} points to double the odds** (higher is safer)."
+    )
+    st.dataframe(reports.band_points_table(card["bands"]), hide_index=True, key="models_band_points")
+reasons = card.get("reasons") or {}
+if reasons.get("reference_applicant"):
+    st.markdown(f"Each scored row carries up to **{reasons['top_k']}** principal reasons: the inputs that raised its "
+                f"PD above the reference applicant's, {reasons['reference']}.")
+    st.dataframe(reports.reference_applicant_table(reasons["reference_applicant"], reason_catalogue()),
+                 hide_index=True, key="models_reference_applicant")
+elif card:
+    st.info(f"The model card `{where.model_card}` has no scorecard or reasons (a model trained before they existed).")
