@@ -17,7 +17,8 @@ named by a stable code and text from the committed catalogue (`reason_catalogue.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, replace
 from functools import cache
 from importlib import resources
 from typing import Any
@@ -117,22 +118,38 @@ class Explainer:
     reference_frame: pd.DataFrame
     reference_matrix: np.ndarray
     reference_logit: float
+    reference_raw: float
+    encode: Callable[[pd.DataFrame], np.ndarray] | None = None
 
     def _final_logit(self, raw: np.ndarray) -> np.ndarray:
         return served_logit(self.model, self.form, raw)
 
+    def matrix(self, model_frame: pd.DataFrame) -> np.ndarray:
+        """The estimator's input for a model frame: `encode` when set (the same numbers by a faster route,
+        see `with_encoder`), else the fitted preprocessor."""
+        encoded = self.encode(model_frame) if self.encode is not None else self.preprocess.transform(model_frame)
+        return np.asarray(encoded, dtype="float64")
+
+    def with_encoder(self, encode: Callable[[pd.DataFrame], np.ndarray], probe: pd.DataFrame) -> Explainer:
+        """This explainer reading the estimator's input through `encode`, when `encode` gives the fitted
+        preprocessor's numbers on the probe rows (else this explainer unchanged)."""
+        model_frame = self.domain.transform(probe)
+        same = np.allclose(np.asarray(encode(model_frame), dtype="float64"), self.matrix(model_frame),
+                           rtol=1e-12, atol=1e-12, equal_nan=True)
+        return replace(self, encode=encode) if same else self
+
     def contributions(self, frame: pd.DataFrame) -> tuple[pd.DataFrame, np.ndarray]:
         """(model frame, (rows, inputs) contributions to the PD's logit above the reference's)."""
         model_frame = self.domain.transform(frame)
-        matrix = np.asarray(self.preprocess.transform(model_frame), dtype="float64")
-        raw_parts = attributions(self.form, matrix, self.reference_matrix)
-        raw = self.form.raw_score(matrix)
-        raw_reference = float(self.form.raw_score(self.reference_matrix[None])[0])
-        gap = raw - raw_reference
+        raw_parts = attributions(self.form, self.matrix(model_frame), self.reference_matrix)
+        gap = raw_parts.sum(axis=1)  # the attributions add up to raw(x) - raw(reference) exactly
+        raw = self.reference_raw + gap
         logit_gap = self._final_logit(raw) - self.reference_logit
-        slope = self._local_slope(raw)
-        factor = np.where(np.abs(gap) > 1e-9, logit_gap / np.where(np.abs(gap) > 1e-9, gap, 1.0), slope)
-        per_input = np.zeros((len(matrix), len(self.columns)))
+        moved = np.abs(gap) > 1e-9
+        factor = np.divide(logit_gap, gap, out=np.zeros_like(gap), where=moved)
+        if not moved.all():  # no raw-score gap: the calibration's local slope carries the parts
+            factor[~moved] = self._local_slope(raw[~moved])
+        per_input = np.zeros((len(raw_parts), len(self.columns)))
         np.add.at(per_input.T, self.sources, raw_parts.T)
         return model_frame, per_input * factor[:, None]
 
@@ -180,7 +197,8 @@ def build_explainer(model: Any, reference: dict[str, Any], probe: pd.DataFrame) 
     reference_matrix = np.asarray(preprocess.transform(reference_frame), dtype="float64")[0]
     reference_raw = estimator_raw_score(estimator, reference_matrix[None], form)
     return Explainer(domain, preprocess, estimator, form, model, columns, _input_columns(preprocess, columns),
-                     reference_frame, reference_matrix, float(served_logit(model, form, reference_raw)[0]))
+                     reference_frame, reference_matrix, float(served_logit(model, form, reference_raw)[0]),
+                     float(reference_raw[0]))
 
 
 @dataclass(frozen=True)
@@ -212,17 +230,14 @@ def principal_reasons(model_frame: pd.DataFrame, contributions: np.ndarray, colu
     if missing:
         raise ReasonCatalogueError(f"{CATALOGUE_FILE} has no reason for model inputs {missing}")
     order = np.argsort(-contributions, axis=1, kind="stable")[:, :top_k]
-    values = {name: model_frame[name].to_numpy(dtype=object) for name in columns}
-    result = []
-    for row, picks in enumerate(order):
-        reasons = []
-        for position in picks:
-            contribution = round(float(contributions[row, position]), CONTRIBUTION_DECIMALS)
-            if contribution <= 0.0:  # only inputs that raised the PD (by a reportable amount)
-                break
-            name = columns[position]
-            entry = catalogue[name]
-            reasons.append(Reason(entry.code, name, _plain(values[name][row]), entry.text[language],
-                                  contribution))
-        result.append(reasons)
-    return result
+    picked = np.round(np.take_along_axis(contributions, order, axis=1), CONTRIBUTION_DECIMALS)
+    # Only inputs that raised the PD by a reportable amount; sorted, so they are a prefix of each row.
+    counts = (picked > 0.0).sum(axis=1)
+    codes = np.array([catalogue[name].code for name in columns], dtype=object)[order]
+    texts = np.array([catalogue[name].text[language] for name in columns], dtype=object)[order]
+    names = np.array(columns, dtype=object)[order]
+    values = np.column_stack([model_frame[name].to_numpy(dtype=object) for name in columns])
+    values = np.take_along_axis(values, order, axis=1) if len(columns) else values
+    return [[Reason(codes[row, k], names[row, k], _plain(values[row, k]), texts[row, k], float(picked[row, k]))
+             for k in range(counts[row])]
+            for row in range(len(order))]

@@ -302,6 +302,10 @@ class FastPredictor:
             scorers = None if scorer is None else [scorer]
         return None if not scorers else cls(domain, scorers)
 
+    def encoder(self) -> Callable[[pd.DataFrame], np.ndarray] | None:
+        """model frame -> the estimator's input on numpy arrays, when one estimator scores (else None)."""
+        return self.scorers[0].preprocess.transform if len(self.scorers) == 1 else None
+
     def predict_pd(self, frame: pd.DataFrame) -> np.ndarray:
         """P(default) per row of a frame of contract columns, as `bundle.predict_pd(frame)` gives it."""
         model_frame = self.domain.transform(frame)

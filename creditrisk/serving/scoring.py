@@ -449,6 +449,9 @@ def batch_scorer(bundle: ModelBundle, numpy_path: bool = True) -> BatchScorer:
     if not numpy_path:
         return BatchScorer(bundle, "pipeline (the numpy path is turned off)", None, explainer)
     fast, route = verified_predictor(bundle)
+    encoder = fast.encoder() if fast is not None else None
+    if explainer is not None and encoder is not None:
+        explainer = explainer.with_encoder(encoder, probe_frame(bundle))
     return BatchScorer(bundle, route, fast, explainer)
 
 
