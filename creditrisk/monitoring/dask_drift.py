@@ -40,16 +40,17 @@ from creditrisk.monitoring.drift import (
     compare_window,
     _missing_part,
     bootstrap_psi_limit,
+    compare_categorical_counts,
     feature_rows,
     judge_features,
     DriftParams,
     FeatureDrift,
     WindowDrift,
 )
-from creditrisk.monitoring.profile import build_reference_profile, CategoricalProfile, NumericProfile, ReferenceProfile
+from creditrisk.monitoring.profile import CategoricalProfile, NumericProfile, ReferenceProfile
 from creditrisk.monitoring.rules import feature_verdict
 from creditrisk.monitoring.run import (
-    estimate_reference,
+    reference_baseline,
     score_frame,
     current_windows,
     build_summary,
@@ -58,7 +59,6 @@ from creditrisk.monitoring.run import (
     FEATURE_COLUMNS_ORDER,
 )
 from creditrisk.monitoring.statistics import (
-    chi2_homogeneity,
     js_distance,
     kstwo_sf,
     psi,
@@ -68,7 +68,7 @@ from creditrisk.monitoring.statistics import (
 )
 from creditrisk.monitoring.windows import make_window, periods_of, INCOMING, PERIOD_FREQUENCIES, WindowData
 from creditrisk.serving.batch import partitions_of, read_partition, worker_scorer, Partition
-from creditrisk.data.contract import coerce_and_validate, ContractError, DATE, FEATURE_COLUMNS, TARGET
+from creditrisk.data.contract import coerce_and_validate, ContractError, DATE, TARGET
 
 STRUCTURAL_RULES = ("required_column_missing", "ambiguous_date_order")
 
@@ -290,29 +290,6 @@ def compare_numeric_counts(profile: NumericProfile, bins: NumericBins, counts: d
     return result, distribution, bound
 
 
-def compare_categorical_counts(profile: CategoricalProfile, counts: np.ndarray, params: DriftParams,
-                               rng: np.random.Generator) -> tuple[FeatureDrift, dict[str, Any]]:
-    """`drift.compare_categorical` from summed bin counts."""
-    rows, missing = int(counts.sum()), int(counts[-2])
-    result = FeatureDrift(feature=profile.name, kind="categorical", status="ok", rows=rows, values=rows - missing,
-                          **_missing_part(rows, missing, profile.rows, profile.missing))
-    reference_shares = profile.shares
-    current_shares = shares(counts)
-    if rows == missing or profile.rows == profile.missing:
-        result.status = "empty"
-    else:
-        test = chi2_homogeneity(profile.counts, counts)
-        result.chi2_stat, result.chi2_pvalue = test.statistic, test.pvalue
-        result.psi = psi(reference_shares, current_shares, params.psi_epsilon)
-        result.js = js_distance(reference_shares, current_shares)
-        result.psi_limit = bootstrap_psi_limit(reference_shares, rows, params, rng)
-        observed = np.count_nonzero(counts[:-2]) + int(counts[-1] > 0)
-        result.status = "constant" if profile.constant or (result.values >= 2 and observed == 1) else "ok"
-    distribution = _distribution(profile.labels, reference_shares, current_shares,
-                                 result.missing_share_ref, result.missing_share_cur)
-    return result, distribution
-
-
 @dataclass
 class DaskWindow:
     drift: WindowDrift
@@ -406,14 +383,7 @@ def run_drift_dask(params: DriftParams, reference: pd.DataFrame, dataset: str | 
     """`run.run_drift` with the current data's windows computed on Dask from a partitioned dataset (a
     parquet directory or glob, or export files); the prediction log's windows, when there is one, as the
     pandas engine computes them. `model_path` is the file of `model`, which the workers load."""
-    features = list(params.features) or [name for name in FEATURE_COLUMNS if name in reference.columns]
-    absent = [name for name in features if name not in reference.columns]
-    if absent:
-        raise ValueError(f"drift.features names column(s) {absent} that the reference data does not have")
-    reference_pd = score_frame(model, reference)
-    reference_estimate = estimate_reference(reference_pd, params)
-    profile = build_reference_profile(reference, features, params.psi_bins, reference_pd,
-                                      model.band_of if model is not None else None)
+    profile, reference_estimate = reference_baseline(params, reference, model)
     spec = histogram_spec(profile, params)
     parts = [p for spec_item in _dataset_specs(dataset) for p in partitions_of(spec_item)]
     parts = [Partition(number, p.path, p.source, p.row_group) for number, p in enumerate(parts)]

@@ -237,7 +237,14 @@ def compare_numeric(
 def compare_categorical(
     profile: CategoricalProfile, column: pd.Series, params: DriftParams, rng: np.random.Generator
 ) -> tuple[FeatureDrift, dict[str, Any]]:
-    counts = profile.bin_counts(column)
+    return compare_categorical_counts(profile, profile.bin_counts(column), params, rng)
+
+
+def compare_categorical_counts(profile: CategoricalProfile, counts: np.ndarray, params: DriftParams,
+                               rng: np.random.Generator) -> tuple[FeatureDrift, dict[str, Any]]:
+    """A categorical feature's drift from its window's bin counts (the profile's bins: categories, then
+    missing, then unseen): what the pandas engine computes from a column and the Dask engine from counts
+    summed over partitions."""
     rows = int(counts.sum())
     missing = int(counts[-2])
     result = FeatureDrift(

@@ -265,6 +265,20 @@ def estimate_reference(reference_pd: np.ndarray | None, params: DriftParams) -> 
         if reference_pd is not None else None
 
 
+def reference_baseline(params: DriftParams, reference: pd.DataFrame,
+                       model: ModelBundle | None) -> tuple[ReferenceProfile, EstimatedPerformance | None]:
+    """What every window is compared with, for either engine: the reference profile of the monitored
+    features (and the model's PDs), and the performance the reference's PDs promise."""
+    features = list(params.features) or [name for name in FEATURE_COLUMNS if name in reference.columns]
+    absent = [name for name in features if name not in reference.columns]
+    if absent:
+        raise ValueError(f"drift.features names column(s) {absent} that the reference data does not have")
+    reference_pd = score_frame(model, reference)
+    profile = build_reference_profile(reference, features, params.psi_bins, reference_pd,
+                                      model.band_of if model is not None else None)
+    return profile, estimate_reference(reference_pd, params)
+
+
 def current_windows(index: Sequence[FileIndex], prediction_log: Path | str | None, params: DriftParams) -> Iterable[WindowData]:
     incoming = iter_incoming_windows(index, params.window)
     logged = iter_log_windows(prediction_log, params.window) if prediction_log is not None else iter(())
@@ -285,14 +299,7 @@ def run_drift(
     `model` (the logged PD may come from an older model), so score drift is
     always the current model's view of the reference versus the window.
     """
-    features = list(params.features) or [name for name in FEATURE_COLUMNS if name in reference.columns]
-    absent = [name for name in features if name not in reference.columns]
-    if absent:
-        raise ValueError(f"drift.features names column(s) {absent} that the reference data does not have")
-    reference_pd = score_frame(model, reference)
-    reference_estimate = estimate_reference(reference_pd, params)
-    profile = build_reference_profile(reference, features, params.psi_bins, reference_pd,
-                                      model.band_of if model is not None else None)
+    profile, reference_estimate = reference_baseline(params, reference, model)
     index = index_batches(incoming_paths, params.window, params.day_first)
     records: list[dict[str, Any]] = []
     rows: list[dict[str, Any]] = []

@@ -31,7 +31,7 @@ from contextlib import closing, contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 import numpy as np
 import pandas as pd
@@ -226,7 +226,49 @@ def open_reader(target: LogTarget) -> LogReader:
     return SQLiteReader(Path(target))
 
 
-class PredictionLog:
+class OwnedConnection:
+    """A writer's connection, opened in the process that writes and never carried over a fork; the
+    subclass sets `_connection`, `_owner_pid` and `_lock`."""
+
+    _connection: Any
+    _owner_pid: int | None
+    _lock: threading.Lock
+
+    def _drop_connection(self) -> None:
+        if self._connection is not None and self._owner_pid == os.getpid():
+            self._connection.close()
+        self._connection, self._owner_pid = None, None
+
+    def close(self) -> None:
+        with self._lock:
+            self._drop_connection()
+
+
+class LogQueries:
+    """The reader queries both backends answer alike; the subclass gives `_connection()`, a context of an
+    open connection (None when the log has no table yet)."""
+
+    def _connection(self) -> Any:
+        raise NotImplementedError
+
+    def count(self) -> int:
+        with self._connection() as connection:
+            if connection is None:
+                return 0
+            return int(connection.execute(f"SELECT COUNT(*) FROM {TABLE}").fetchone()[0])
+
+    def loan_date_bounds(self) -> tuple[pd.Timestamp, pd.Timestamp] | None:
+        """The first and last loan date (the logging day where a row has none)."""
+        with self._connection() as connection:
+            if connection is None:
+                return None
+            dated = connection.execute(f"SELECT MIN({quoted_name(DATE)}), MAX({quoted_name(DATE)}) FROM {TABLE}").fetchone()
+            undated = connection.execute(f"SELECT MIN(logged_at), MAX(logged_at) FROM {TABLE} "
+                                         f"WHERE {quoted_name(DATE)} IS NULL").fetchone()
+        return combine_bounds(dated, undated)
+
+
+class PredictionLog(OwnedConnection):
     """Appends scored batches to the SQLite log; safe across processes and threads."""
 
     def __init__(self, path: Path | str, busy_timeout_ms: int = DEFAULT_BUSY_TIMEOUT_MS) -> None:
@@ -298,14 +340,6 @@ class PredictionLog:
             self._drop_connection()
             raise PredictionLogUnavailable(str(self.path), str(error)) from error
 
-    def _drop_connection(self) -> None:
-        if self._connection is not None and self._owner_pid == os.getpid():
-            self._connection.close()
-        self._connection, self._owner_pid = None, None
-
-    def close(self) -> None:
-        with self._lock:
-            self._drop_connection()
 
 
 def ensure_schema(connection: sqlite3.Connection) -> None:
@@ -415,7 +449,7 @@ def _read_only(path: Path) -> sqlite3.Connection:
     return sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True, timeout=30)
 
 
-class SQLiteReader:
+class SQLiteReader(LogQueries):
     """Reads the SQLite log read-only; a missing file or table reads as an empty log."""
 
     def __init__(self, path: Path) -> None:
@@ -433,22 +467,6 @@ class SQLiteReader:
                 yield connection if present else None
         except sqlite3.Error as error:
             raise PredictionLogUnreadable(str(self.path), str(error)) from error
-
-    def count(self) -> int:
-        with self._connection() as connection:
-            if connection is None:
-                return 0
-            return int(connection.execute(f"SELECT COUNT(*) FROM {TABLE}").fetchone()[0])
-
-    def loan_date_bounds(self) -> tuple[pd.Timestamp, pd.Timestamp] | None:
-        """The first and last loan date (the logging day where a row has none)."""
-        with self._connection() as connection:
-            if connection is None:
-                return None
-            dated = connection.execute(f"SELECT MIN({quoted_name(DATE)}), MAX({quoted_name(DATE)}) FROM {TABLE}").fetchone()
-            undated = connection.execute(f"SELECT MIN(logged_at), MAX(logged_at) FROM {TABLE} "
-                                         f"WHERE {quoted_name(DATE)} IS NULL").fetchone()
-        return combine_bounds(dated, undated)
 
     def _select(self, connection: sqlite3.Connection) -> str:
         present = {row[1] for row in connection.execute(f"PRAGMA table_info({TABLE})")}

@@ -34,7 +34,6 @@ from creditrisk.serving.prediction_log import (
     SCHEMA_VERSION,
     TABLE,
     VERSION_TABLE,
-    combine_bounds,
     concat_typed,
     empty_log_frame,
     index_sql,
@@ -42,6 +41,8 @@ from creditrisk.serving.prediction_log import (
     since_bound,
     utc_timestamp,
     LogActivity,
+    LogQueries,
+    OwnedConnection,
     PredictionLogUnavailable,
     PredictionLogUnreadable,
     quoted_name,
@@ -98,7 +99,7 @@ def ensure_schema(connection: psycopg.Connection) -> None:
 COPY_SQL = f"COPY {TABLE} ({', '.join(quoted_name(name) for name in INSERT_COLUMNS)}) FROM STDIN"
 
 
-class PostgresPredictionLog:
+class PostgresPredictionLog(OwnedConnection):
     """Appends scored batches with COPY; one connection per process, opened on first use."""
 
     def __init__(self, url: str, connect_timeout_s: int = 5) -> None:
@@ -144,17 +145,9 @@ class PostgresPredictionLog:
             reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
             raise PredictionLogUnavailable(safe_url(self.url), reason) from error
 
-    def _drop_connection(self) -> None:
-        if self._connection is not None and self._owner_pid == os.getpid():
-            self._connection.close()
-        self._connection, self._owner_pid = None, None
-
-    def close(self) -> None:
-        with self._lock:
-            self._drop_connection()
 
 
-class PostgresReader:
+class PostgresReader(LogQueries):
     """Reads the PostgreSQL log; a database without the table reads as an empty log."""
 
     def __init__(self, url: str, connect_timeout_s: int = 10) -> None:
@@ -170,21 +163,6 @@ class PostgresReader:
                 yield connection if found and found[0] is not None else None
         except psycopg.Error as error:
             raise PredictionLogUnreadable(safe_url(self.url), str(error).strip()) from error
-
-    def count(self) -> int:
-        with self._connection() as connection:
-            if connection is None:
-                return 0
-            return int(connection.execute(f"SELECT COUNT(*) FROM {TABLE}").fetchone()[0])
-
-    def loan_date_bounds(self) -> tuple[pd.Timestamp, pd.Timestamp] | None:
-        with self._connection() as connection:
-            if connection is None:
-                return None
-            dated = connection.execute(f"SELECT MIN({quoted_name(DATE)}), MAX({quoted_name(DATE)}) FROM {TABLE}").fetchone()
-            undated = connection.execute(f"SELECT MIN(logged_at), MAX(logged_at) FROM {TABLE} "
-                                         f"WHERE {quoted_name(DATE)} IS NULL").fetchone()
-        return combine_bounds(dated, undated)
 
     @staticmethod
     def _select() -> str:
