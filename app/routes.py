@@ -126,10 +126,10 @@ def write_prediction_log(batch: ValidatedBatch, scored: ScoredBatch, model_versi
     api_state = state()
     if api_state.log is None:
         return False
-    rows = predlog.log_rows(batch.frame, g.request_id, model_version, scored.pds, scored.bands,
-                            scored.decisions, points=scored.points, reason_codes=scored.reason_codes)
+    entry = predlog.log_entry(batch.frame, g.request_id, model_version, scored.pds, scored.bands,
+                              scored.decisions, points=scored.points, reason_codes=scored.reason_codes)
     try:
-        api_state.log.append(rows)
+        api_state.log.append(entry)
     except predlog.PredictionLogUnavailable:
         api_state.metrics.log_failures.inc()
         raise

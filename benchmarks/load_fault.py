@@ -48,6 +48,7 @@ sys.path.insert(0, str(REPO))
 
 from benchmarks.api_bench import bodies, fallback_bundle, gunicorn, load_average, sample_rows  # noqa: E402
 from creditrisk.modeling.bundle import load_bundle  # noqa: E402
+from creditrisk.serving import prediction_log as predlog  # noqa: E402
 from tests.postgres import running_postgres  # noqa: E402
 
 LARGE_EVERY = 5
@@ -115,15 +116,22 @@ class Load:
 
 
 def logged_rows(target: str) -> Counter[str]:
-    """Rows per request id in the log, counted by the database."""
-    query = "SELECT request_id, COUNT(*) FROM predictions GROUP BY request_id"
+    """Rows per request id in the log (row table and batch records), counted by the database."""
+    query = (f"SELECT request_id, COUNT(*) FROM {predlog.TABLE} GROUP BY request_id UNION ALL "
+             f"SELECT request_id, SUM(row_count) FROM {predlog.BATCH_TABLE} GROUP BY request_id")
     if target.startswith("postgresql://"):
         import psycopg
 
         with psycopg.connect(target) as connection:
-            return Counter(dict(connection.execute(query).fetchall()))
-    with sqlite3.connect(target) as connection:
-        return Counter(dict(connection.execute(query).fetchall()))
+            found = connection.execute(query).fetchall()
+    else:
+        with sqlite3.connect(target) as connection:
+            found = connection.execute(query).fetchall()
+        connection.close()
+    counts: Counter[str] = Counter()
+    for request_id, rows in found:
+        counts[request_id] += int(rows)
+    return counts
 
 
 def check_log(answers: list[Answer], target: str) -> str:

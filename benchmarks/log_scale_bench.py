@@ -55,7 +55,7 @@ def fill(path: Path, rows: int) -> float:
         days = pd.to_timedelta(rng.integers(0, 28 * 86_400, BATCH), unit="s")
         batch = frame.assign(fecha_prestamo=months[number % MONTHS] + days)
         pds = rng.beta(2, 25, BATCH)
-        log.append(predlog.log_rows(batch, f"bench-{number}", "bench", pds, np.where(pds < 0.1, "A", "B"),
+        log.append(predlog.log_entry(batch, f"bench-{number}", "bench", pds, np.where(pds < 0.1, "A", "B"),
                                     np.where(pds < 0.15, "approve", "reject")))
     log.close()
     return rows / (time.perf_counter() - started)

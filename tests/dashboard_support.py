@@ -378,7 +378,7 @@ def _shrink_params(path: Path) -> None:
 def _score_through_the_log(repo: Path) -> None:
     """Score rows of the latest incoming batch with the trained model and log them, as the API does."""
     from creditrisk.modeling.bundle import load_bundle
-    from creditrisk.serving.prediction_log import log_rows, PredictionLog
+    from creditrisk.serving.prediction_log import log_entry, PredictionLog
     from creditrisk.data.contract import coerce_and_validate
     from creditrisk.data.sources import read_export
 
@@ -389,7 +389,7 @@ def _score_through_the_log(repo: Path) -> None:
     frame = coerce_and_validate(read_export(latest_batch), purpose="scoring").frame.head(LOGGED_ROWS)
     pds = bundle.predict_pd(frame)
     log = PredictionLog(repo / params["drift"]["prediction_log"])
-    log.append(log_rows(frame, "test-request", bundle.version, pds, bundle.band_of(pds), bundle.decide(pds)))
+    log.append(log_entry(frame, "test-request", bundle.version, pds, bundle.band_of(pds), bundle.decide(pds)))
     log.close()
 
 

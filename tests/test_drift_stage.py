@@ -23,7 +23,7 @@ from creditrisk.monitoring.drift import DriftParams
 from creditrisk.monitoring.report import REPORT_FILES, SCORE
 from creditrisk.modeling.validation import binomial_test_pvalue, jeffreys_test_pvalue, traffic_light
 from creditrisk.monitoring.run import run_drift, window_band_tests, write_report
-from creditrisk.serving.prediction_log import log_rows, PredictionLog
+from creditrisk.serving.prediction_log import log_entry, PredictionLog
 from creditrisk.data.contract import ContractError, DATE, FEATURE_COLUMNS, TARGET
 
 REPO = Path(__file__).resolve().parents[1]
@@ -126,7 +126,7 @@ def write_project(root: Path) -> dict[str, object]:
     bundle = tiny_model(reference)
     pds = bundle.predict_pd(logged)
     log = PredictionLog(root / "data" / "monitoring" / "predictions.sqlite")
-    log.append(log_rows(logged, "request-1", "test", pds, bundle.band_of(pds), bundle.decide(pds)))
+    log.append(log_entry(logged, "request-1", "test", pds, bundle.band_of(pds), bundle.decide(pds)))
     log.close()
     params = {"drift": {
         **SHIPPED_PARAMS["drift"],

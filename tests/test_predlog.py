@@ -19,11 +19,11 @@ def contract_frame(rows: int, seed: int = 0) -> pd.DataFrame:
     return coerce_and_validate(sample_frame(rows, seed), purpose="scoring").frame
 
 
-def batch_rows(frame: pd.DataFrame, request_id: str) -> list[tuple[object, ...]]:
+def batch_rows(frame: pd.DataFrame, request_id: str) -> predlog.LoggedBatch:
     pds = np.linspace(0.01, 0.5, len(frame))
     bands = np.where(pds < 0.1, "A", "B")
     decisions = np.where(pds < 0.2, "approve", "reject")
-    return predlog.log_rows(frame, request_id, "v-test", pds, bands, decisions)
+    return predlog.log_entry(frame, request_id, "v-test", pds, bands, decisions)
 
 
 def test_logged_rows_come_back_contract_typed(tmp_path: Path) -> None:
@@ -58,19 +58,6 @@ def test_missing_log_reads_as_an_empty_typed_frame(tmp_path: Path) -> None:
     assert predlog.count_rows(tmp_path / "absent.sqlite") == 0
 
 
-def test_a_failing_batch_leaves_nothing_behind(tmp_path: Path) -> None:
-    log = predlog.PredictionLog(tmp_path / "log.sqlite")
-    log.append(batch_rows(contract_frame(3), "good"))
-    rows = batch_rows(contract_frame(4), "bad")
-    rows[2] = rows[2][:-1]  # one value short: the insert fails on the third row
-
-    with pytest.raises(sqlite3.Error):
-        log.append(rows)
-
-    logged = predlog.read_log(tmp_path / "log.sqlite")
-    assert logged["request_id"].tolist() == ["good"] * 3
-
-
 def test_log_uses_wal_and_adds_columns_an_older_table_lacks(tmp_path: Path) -> None:
     path = tmp_path / "log.sqlite"
     with sqlite3.connect(path) as connection:
@@ -86,9 +73,9 @@ def test_log_uses_wal_and_adds_columns_an_older_table_lacks(tmp_path: Path) -> N
 def test_since_keeps_only_later_rows(tmp_path: Path) -> None:
     log = predlog.PredictionLog(tmp_path / "log.sqlite")
     frame = contract_frame(2)
-    log.append(predlog.log_rows(frame, "old", "v", np.array([0.1, 0.2]), ["A", "A"], ["approve"] * 2,
+    log.append(predlog.log_entry(frame, "old", "v", np.array([0.1, 0.2]), ["A", "A"], ["approve"] * 2,
                                 logged_at="2025-01-01T00:00:00.000000+00:00"))
-    log.append(predlog.log_rows(frame, "new", "v", np.array([0.1, 0.2]), ["A", "A"], ["approve"] * 2,
+    log.append(predlog.log_entry(frame, "new", "v", np.array([0.1, 0.2]), ["A", "A"], ["approve"] * 2,
                                 logged_at="2025-03-01T00:00:00.000000+00:00"))
     assert predlog.read_log(tmp_path / "log.sqlite", since="2025-02-01")["request_id"].unique().tolist() == ["new"]
 
@@ -102,7 +89,7 @@ def _append_batches(path: str, worker: int, batches: int, rows: int) -> None:
 
 def test_concurrent_processes_lose_and_double_nothing(tmp_path: Path) -> None:
     path = tmp_path / "log.sqlite"
-    predlog.PredictionLog(path).append([])
+    predlog.PredictionLog(path).append(batch_rows(contract_frame(0), "none"))
     context = multiprocessing.get_context("fork")
     workers = [context.Process(target=_append_batches, args=(str(path), w, 8, 25)) for w in range(3)]
     for process in workers:
@@ -129,3 +116,23 @@ def test_a_connection_is_not_reused_across_a_fork(tmp_path: Path) -> None:
     assert child.exitcode == 0
     log.append(batch_rows(contract_frame(1), "parent-again"))
     assert predlog.read_log(path)["request_id"].tolist() == ["parent", "child", "parent-again"]
+
+
+def test_a_version_2_log_keeps_its_rows_and_gains_the_batch_table(tmp_path: Path) -> None:
+    path = tmp_path / "log.sqlite"
+    with sqlite3.connect(path) as connection:
+        connection.execute(predlog.create_table_sql())
+        connection.execute(f"CREATE TABLE {predlog.VERSION_TABLE} (version INTEGER PRIMARY KEY, applied_at TEXT NOT NULL)")
+        connection.execute(f"INSERT INTO {predlog.VERSION_TABLE} VALUES (2, '2025-01-01')")
+        connection.executemany(predlog._insert_sql(), predlog.row_values(batch_rows(contract_frame(3), "old")))
+    connection.close()
+
+    predlog.PredictionLog(path, columnar_min_rows=1).append(batch_rows(contract_frame(5), "new"))
+
+    with sqlite3.connect(path) as connection:
+        versions = [row[0] for row in connection.execute(f"SELECT version FROM {predlog.VERSION_TABLE} ORDER BY 1")]
+    connection.close()
+    assert versions == [2, predlog.SCHEMA_VERSION]
+    logged = predlog.read_log(path)
+    assert logged["request_id"].tolist() == ["old"] * 3 + ["new"] * 5
+    assert predlog.count_rows(path) == 8

@@ -1,8 +1,8 @@
 """One suite for both prediction-log backends: SQLite files and a real PostgreSQL server.
 
-Each test runs once per backend (`log_target` is a path or a postgresql:// URL of a fresh
-database) and goes only through `open_log` / `open_reader`, the interface the API, the drift stage
-and the dashboard use.
+Each test runs once per backend and layout (`log_target` is a path or a postgresql:// URL of a
+fresh database; every batch goes in row by row, or every batch as one batch record) and goes only
+through `open_log` / `open_reader`, the interface the API, the drift stage and the dashboard use.
 """
 
 from __future__ import annotations
@@ -20,28 +20,32 @@ from tests.postgres import PostgresServer
 from tests.test_predlog import batch_rows, contract_frame
 
 BACKENDS = ("sqlite", "postgres")
+LAYOUTS = {"rows": 10**9, "batches": 1}  # the smallest batch logged as one batch record
 
 
-@pytest.fixture(params=BACKENDS)
-def log_target(request: pytest.FixtureRequest, tmp_path: Path) -> str | Path:
-    if request.param == "sqlite":
+@pytest.fixture(params=[(backend, layout) for backend in BACKENDS for layout in LAYOUTS],
+                ids=lambda case: "-".join(case))
+def log_target(request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str | Path:
+    backend, layout = request.param
+    monkeypatch.setattr(predlog, "COLUMNAR_MIN_ROWS", LAYOUTS[layout])
+    if backend == "sqlite":
         return tmp_path / "log.sqlite"
     server: PostgresServer = request.getfixturevalue("postgres_server")
-    return server.create_database(f"log_{request.node.name.split('[')[0][-40:]}")
+    return server.create_database(f"log_{layout}_{request.node.name.split('[')[0][-34:]}")
 
 
-def dated_rows(request_id: str, dates: list[str], logged_at: str | None = None) -> list[tuple[object, ...]]:
+def dated_rows(request_id: str, dates: list[str | None], logged_at: str | None = None) -> predlog.LoggedBatch:
     frame = contract_frame(len(dates), seed=len(dates))
     frame["fecha_prestamo"] = pd.to_datetime(pd.Series(dates, dtype=object), format="ISO8601")
     pds = np.linspace(0.02, 0.4, len(dates))
-    return predlog.log_rows(frame, request_id, "v-test", pds, np.where(pds < 0.1, "A", "B"),
-                            np.where(pds < 0.2, "approve", "reject"), logged_at=logged_at)
+    return predlog.log_entry(frame, request_id, "v-test", pds, np.where(pds < 0.1, "A", "B"),
+                             np.where(pds < 0.2, "approve", "reject"), logged_at=logged_at)
 
 
 def test_rows_come_back_typed_with_points_and_reasons(log_target: str | Path) -> None:
     frame = contract_frame(5)
     frame.loc[1, "salario_cliente"] = np.nan
-    rows = predlog.log_rows(frame, "req-1", "v-test", np.linspace(0.01, 0.5, 5), ["A"] * 5, ["approve"] * 5,
+    rows = predlog.log_entry(frame, "req-1", "v-test", np.linspace(0.01, 0.5, 5), ["A"] * 5, ["approve"] * 5,
                             points=np.array([610.0, np.nan, 580.5, 600.0, 555.0]),
                             reason_codes=["R01;R07", None, "R02", "", "R03"])
     assert predlog.open_log(log_target).append(rows) == 5
@@ -68,14 +72,36 @@ def test_an_absent_log_reads_empty(tmp_path: Path, log_target: str | Path) -> No
     assert reader.activity("2020-01-01").total_rows == 0
 
 
+def refuse_third_row_of(target: str | Path, request_id: str) -> None:
+    """A trigger in the database refuses the batch's third row (row table) or its record (batch table)."""
+    tables = {predlog.TABLE: "NEW.row_index = 2", predlog.BATCH_TABLE: "TRUE"}
+    if predlog.is_database_url(target):
+        import psycopg
+
+        with psycopg.connect(str(target), autocommit=True) as connection:
+            connection.execute("CREATE FUNCTION refuse() RETURNS trigger LANGUAGE plpgsql AS "
+                               "$$ BEGIN RAISE EXCEPTION 'refused by test'; END $$")
+            for table, condition in tables.items():
+                connection.execute(f"CREATE TRIGGER refuse_{table} BEFORE INSERT ON {table} FOR EACH ROW WHEN "
+                                   f"(NEW.request_id = '{request_id}' AND {condition}) EXECUTE FUNCTION refuse()")
+        return
+    import sqlite3
+
+    with sqlite3.connect(target) as connection:
+        for table, condition in tables.items():
+            connection.execute(f"CREATE TRIGGER refuse_{table} BEFORE INSERT ON {table} "
+                               f"WHEN NEW.request_id = '{request_id}' AND {condition} "
+                               "BEGIN SELECT RAISE(ABORT, 'refused by test'); END")
+    connection.close()
+
+
 def test_a_failing_batch_leaves_nothing_and_the_writer_goes_on(log_target: str | Path) -> None:
     log = predlog.open_log(log_target)
     log.append(batch_rows(contract_frame(3), "good"))
-    rows = batch_rows(contract_frame(4), "bad")
-    rows[2] = rows[2][:-1]  # one value short: the third row fails
+    refuse_third_row_of(log_target, "bad")
 
-    with pytest.raises(Exception) as caught:
-        log.append(rows)
+    with pytest.raises(Exception, match="refused by test") as caught:
+        log.append(batch_rows(contract_frame(4), "bad"))
 
     assert not isinstance(caught.value, predlog.PredictionLogUnavailable)  # a bug, not an outage
     log.append(batch_rows(contract_frame(2), "after"))
@@ -107,9 +133,8 @@ def test_windows_by_loan_date_with_an_empty_month_between(log_target: str | Path
     log = predlog.open_log(log_target)
     log.append(dated_rows("jan", ["2025-01-03T10:00:00", "2025-01-31T23:59:59", "2025-03-01T00:00:00"]))
     log.append(dated_rows("mar", ["2025-03-15T08:30:00", "2025-03-31T12:00:00"]))
-    undated = dated_rows("undated", ["2025-01-10T00:00:00"], logged_at="2025-03-20T09:00:00.000000+00:00")
-    undated = [(*row[:-1], None) for row in undated]  # no loan date: the logging time places it
-    log.append(undated)
+    # no loan date: the logging time places it
+    log.append(dated_rows("undated", [None], logged_at="2025-03-20T09:00:00.000000+00:00"))
 
     windows = list(iter_log_windows(log_target, "month"))
 
@@ -174,3 +199,83 @@ def test_the_dashboard_reads_activity_from_either_backend(log_target: str | Path
     assert activity.daily["day"].tolist() == ["2025-05-01"] and activity.model_versions == ["v-test"]
     environment = {"CREDITRISK_PREDICTION_LOG": str(log_target)}
     assert str(loaders.DashboardPaths.from_environment(environment).prediction_log) == str(log_target)
+
+
+def record_count(target: str | Path) -> int:
+    query = f"SELECT COUNT(*) FROM {predlog.BATCH_TABLE}"
+    if predlog.is_database_url(target):
+        import psycopg
+
+        with psycopg.connect(str(target)) as connection:
+            return int(connection.execute(query).fetchone()[0])
+    import sqlite3
+
+    with sqlite3.connect(target) as connection:
+        found = int(connection.execute(query).fetchone()[0])
+    connection.close()
+    return found
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_a_large_batch_is_one_record_and_reads_back_as_its_rows_would(
+        backend: str, tmp_path: Path, request: pytest.FixtureRequest) -> None:
+    targets: dict[str, str | Path] = {}
+    for layout in LAYOUTS:
+        if backend == "sqlite":
+            targets[layout] = tmp_path / f"{layout}.sqlite"
+        else:
+            server: PostgresServer = request.getfixturevalue("postgres_server")
+            targets[layout] = server.create_database(f"layout_{layout}")
+    frame = contract_frame(150, seed=4)
+    frame.loc[3, "salario_cliente"] = np.nan
+    frame.loc[5, "tendencia_ingresos"] = pd.NA
+    frame.loc[7, "fecha_prestamo"] = pd.NaT
+    pds = np.linspace(0.01, 0.6, 150)
+    points = np.where(np.arange(150) % 9 == 0, np.nan, 600 - 50 * np.log(pds))
+    codes = [None if i % 11 == 0 else f"CR{i % 30:02d};CR{(i + 3) % 30:02d}" for i in range(150)]
+    for layout, target in targets.items():
+        entry = predlog.log_entry(frame, "big", "v-test", pds, np.where(pds < 0.1, "A", "B"),
+                                  np.where(pds < 0.2, "approve", "reject"), logged_at="2025-02-03T04:05:06.000007+00:00",
+                                  points=points, reason_codes=codes)
+        assert predlog.open_log(target, columnar_min_rows=LAYOUTS[layout]).append(entry) == 150
+
+    assert record_count(targets["batches"]) == 1 and record_count(targets["rows"]) == 0
+    rows, batches = (predlog.read_log(targets[layout]) for layout in LAYOUTS)
+    pd.testing.assert_frame_equal(batches, rows)
+    assert batches["row_index"].tolist() == list(range(150))
+    assert pd.isna(batches.loc[7, "fecha_prestamo"]) and pd.isna(batches.loc[0, "reason_codes"])
+    for layout in LAYOUTS:
+        reader = predlog.open_reader(targets[layout])
+        assert reader.count() == 150
+        window = reader.read_window(pd.Timestamp("2025-01-01"), pd.Timestamp("2025-06-01"))
+        expected = frame["fecha_prestamo"].between("2025-01-01", "2025-06-01", inclusive="left") \
+            | frame["fecha_prestamo"].isna()  # the undated row was logged in that window
+        assert window["row_index"].tolist() == list(np.flatnonzero(expected))
+
+
+def test_a_window_decodes_only_the_records_that_overlap_it(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    log = predlog.open_log(tmp_path / "log.sqlite", columnar_min_rows=1)
+    for month in range(1, 7):
+        log.append(dated_rows(f"m{month}", [f"2025-{month:02d}-0{day}T12:00:00" for day in range(1, 5)]))
+    decoded = []
+    real_decode = predlog.decode_payload
+    monkeypatch.setattr(predlog, "decode_payload", lambda *args: decoded.append(1) or real_decode(*args))
+
+    window = predlog.open_reader(tmp_path / "log.sqlite").read_window(pd.Timestamp("2025-03-01"),
+                                                                        pd.Timestamp("2025-04-01"))
+
+    assert window["request_id"].unique().tolist() == ["m3"] and len(window) == 4
+    assert len(decoded) == 1
+
+
+def test_an_unknown_payload_format_is_named(tmp_path: Path) -> None:
+    import sqlite3
+
+    path = tmp_path / "log.sqlite"
+    predlog.open_log(path, columnar_min_rows=1).append(dated_rows("r", ["2025-01-02T00:00:00"]))
+    with sqlite3.connect(path) as connection:
+        connection.execute(f"UPDATE {predlog.BATCH_TABLE} SET payload_format = 'parquet/9'")
+    connection.close()
+
+    with pytest.raises(predlog.PredictionLogUnreadable, match=r"parquet/9.*arrow-ipc-zstd/1"):
+        predlog.read_log(path)

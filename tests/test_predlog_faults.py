@@ -5,6 +5,7 @@ written. The API answers 503 `prediction_log_unavailable` while the log cannot t
 from __future__ import annotations
 
 import os
+import sys
 import subprocess
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -116,3 +117,19 @@ def test_a_read_only_sqlite_file_answers_503_with_the_reason_then_recovers(model
             assert any(word in body["reason"] for word in ("readonly", "I/O", "permitted")), body["reason"]
     assert post(client, 4).status_code == 200
     assert predlog.count_rows(log_path) == 2 + 4
+
+
+def test_a_full_disk_answers_503_with_the_reason_loses_no_answered_row_and_recovers(
+        model_path: Path, tmp_path: Path) -> None:
+    """A real full file system: a 1 MB tmpfs in a mount namespace of the child's own (`tests.full_disk`)."""
+    namespace = ["unshare", "--mount"] if os.geteuid() == 0 else ["unshare", "--user", "--map-root-user", "--mount"]
+    child = subprocess.run([*namespace, sys.executable, "-m", "tests.full_disk", str(model_path), str(tmp_path / "disk")],
+                           capture_output=True, text=True, timeout=120, cwd=Path(__file__).resolve().parents[1])
+    assert child.returncode == 0, child.stderr[-2000:]
+    result = orjson.loads(child.stdout.strip().splitlines()[-1])
+
+    for case in ("full_small", "full_large"):
+        assert result[case]["status"] == 503 and result[case]["error"] == "prediction_log_unavailable"
+        assert "full" in result[case]["reason"], result[case]["reason"]
+    assert result["before"]["status"] == result["after"]["status"] == 200
+    assert result["logged_rows"] == result["before"]["rows"] + result["after"]["rows"] == 2 + 4

@@ -2,14 +2,15 @@
 
 `open_log(target)` gives the writer and `open_reader(target)` the reader of a target: a path is an
 SQLite file, a `postgresql://` URL a PostgreSQL database (`prediction_log_postgres`). Both keep
-one table, `predictions`, with one row per scored row, and a version row (`predictions_schema`)
-for migrations; both are read window by window by loan date through an index, and counted and
-summed in the database.
+two tables and a version row (`predictions_schema`) for migrations: `predictions`, one row per
+scored row, for small batches, and `prediction_batches`, one record per large batch holding its
+columns (`log_batches`). Both are read window by window by loan date through indexes, and counted
+and summed in the database; a reader returns the same typed frame whichever table a row is in.
 
 SQLite: several gunicorn workers append to one file at once. WAL lets readers (the drift stage,
 the dashboard) read while a worker writes, `busy_timeout` makes a writer wait for another instead
 of failing, and each scored batch goes in as one prepared `executemany` in one transaction, so a
-batch is either logged whole or not at all. `synchronous = NORMAL` in WAL mode syncs at
+batch is either logged whole or not at all (a large batch is one insert of one record). `synchronous = NORMAL` in WAL mode syncs at
 checkpoints, not at every commit: a committed batch survives a crash of the process (what a killed
 worker is) but the last commits before a power loss of the host may be lost (SQLite's "WAL mode"
 documentation); a lender that needs more runs PostgreSQL.
@@ -26,7 +27,7 @@ import os
 import sqlite3
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Generator, Iterator, Sequence
 from contextlib import closing, contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -36,16 +37,26 @@ from typing import Any, Protocol
 import numpy as np
 import pandas as pd
 
-from creditrisk.data.contract import DATE, FEATURE_COLUMNS, SPECS
+from creditrisk.data.contract import DATE, SPECS
+from creditrisk.serving.log_batches import (
+    COLUMNAR_MIN_ROWS,
+    LOGGED_COLUMNS,
+    PAYLOAD_FORMAT,
+    batch_frame,
+    decode_payload,
+    LoggedBatch,
+    rows_in_window,
+)
 
 TABLE = "predictions"
+BATCH_TABLE = "prediction_batches"
 VERSION_TABLE = "predictions_schema"
-SCHEMA_VERSION = 2  # 1: the table without indexes or version row; 2: loan-date and logged-at indexes
+# 1: the row table without indexes or version row; 2: loan-date and logged-at indexes; 3: the batch table
+SCHEMA_VERSION = 3
 DEFAULT_BUSY_TIMEOUT_MS = 10_000
 READ_CHUNK_ROWS = 10_000
 URL_SCHEMES = ("postgresql://", "postgres://")
 LogTarget = str | Path
-LOGGED_COLUMNS: tuple[str, ...] = (*FEATURE_COLUMNS, DATE)
 META_COLUMNS: tuple[tuple[str, str], ...] = (
     ("logged_at", "TEXT NOT NULL"),
     ("request_id", "TEXT NOT NULL"),
@@ -57,6 +68,21 @@ META_COLUMNS: tuple[tuple[str, str], ...] = (
     ("points", "REAL"),
     ("reason_codes", "TEXT"),
 )
+
+
+# A batch record: (name, SQLite type, PostgreSQL type), in insert order.
+BATCH_COLUMNS: tuple[tuple[str, str, str], ...] = (
+    ("logged_at", "TEXT NOT NULL", "timestamptz NOT NULL"),
+    ("request_id", "TEXT NOT NULL", "text NOT NULL"),
+    ("model_version", "TEXT NOT NULL", "text NOT NULL"),
+    ("row_count", "INTEGER NOT NULL", "integer NOT NULL"),
+    ("undated_rows", "INTEGER NOT NULL", "integer NOT NULL"),
+    ("first_loan_date", "TEXT", "timestamp"),
+    ("last_loan_date", "TEXT", "timestamp"),
+    ("payload_format", "TEXT NOT NULL", "text NOT NULL"),
+    ("payload", "BLOB NOT NULL", "bytea NOT NULL"),
+)
+BATCH_RECORD_FIELDS = "logged_at, request_id, model_version, payload_format, payload"
 
 
 def sqlite_type(column: str) -> str:
@@ -72,6 +98,16 @@ def create_table_sql() -> str:
     columns += [f"{name} {kind}" for name, kind in META_COLUMNS]
     columns += [f"{quoted_name(name)} {sqlite_type(name)}" for name in LOGGED_COLUMNS]
     return f"CREATE TABLE IF NOT EXISTS {TABLE} ({', '.join(columns)})"
+
+
+def create_batch_table_sql(identity: str = "id INTEGER PRIMARY KEY", postgres: bool = False) -> str:
+    columns = [identity] + [f"{name} {pg_kind if postgres else kind}" for name, kind, pg_kind in BATCH_COLUMNS]
+    return f"CREATE TABLE IF NOT EXISTS {BATCH_TABLE} ({', '.join(columns)})"
+
+
+def insert_batch_sql(placeholder: str) -> str:
+    names = [name for name, _, _ in BATCH_COLUMNS]
+    return f"INSERT INTO {BATCH_TABLE} ({', '.join(names)}) VALUES ({', '.join(placeholder for _ in names)})"
 
 
 # Insert order: numbers, then text, then the loan date, so a batch's values can be laid
@@ -102,15 +138,10 @@ def _number_values(numbers: np.ndarray) -> list[object]:
 def _text_values(values: pd.Series | None, count: int) -> list[object]:
     if values is None:
         return [None] * count
-    if pd.api.types.is_datetime64_any_dtype(values):
-        moments = np.asarray(values).astype("datetime64[s]")
-        text = np.datetime_as_string(moments).astype(object)
-        text[np.isnat(moments)] = None
-        return text.tolist()
     return values.to_numpy(dtype=object, na_value=None).tolist()
 
 
-def log_rows(
+def log_entry(
     frame: pd.DataFrame,
     request_id: str,
     model_version: str,
@@ -120,29 +151,46 @@ def log_rows(
     logged_at: str | None = None,
     points: np.ndarray | None = None,
     reason_codes: Sequence[str | None] | None = None,
-) -> list[tuple[object, ...]]:
-    """The rows to insert for one scored batch, in `INSERT_COLUMNS` order.
+) -> LoggedBatch:
+    """One scored batch for `LogWriter.append`; `frame` holds contract-typed columns (missing ones log as NULL)."""
+    return LoggedBatch(frame, request_id, model_version, logged_at or utc_timestamp(), np.asarray(pds),
+                       np.asarray(bands), np.asarray(decisions), points, reason_codes)
 
-    `frame` holds contract-typed columns (missing ones are logged as NULL). Each
-    column becomes a list of Python values in one numpy call and the lists are
+
+def row_values(batch: LoggedBatch) -> list[tuple[object, ...]]:
+    """The row table's rows for one batch, in `INSERT_COLUMNS` order.
+
+    Each column becomes a list of Python values in one numpy call and the lists are
     zipped into rows: no Python loop over cells.
     """
-    count = len(pds)
+    count, frame = len(batch), batch.frame
     columns: list[list[object]] = [
-        [logged_at or utc_timestamp()] * count,
-        [request_id] * count,
-        [model_version] * count,
+        [batch.logged_at] * count,
+        [batch.request_id] * count,
+        [batch.model_version] * count,
         list(range(count)),
-        np.asarray(pds, dtype="float64").tolist(),
-        np.asarray(bands).astype(str).tolist(),
-        np.asarray(decisions).astype(str).tolist(),
-        [None] * count if points is None else _number_values(np.asarray(points, dtype="float64")),
-        [None] * count if reason_codes is None else list(reason_codes),
+        np.asarray(batch.pds, dtype="float64").tolist(),
+        np.asarray(batch.bands).astype(str).tolist(),
+        np.asarray(batch.decisions).astype(str).tolist(),
+        [None] * count if batch.points is None else _number_values(np.asarray(batch.points, dtype="float64")),
+        [None] * count if batch.reason_codes is None else list(batch.reason_codes),
     ]
     numbers = frame.reindex(columns=_LOGGED_NUMBERS).to_numpy(dtype="float64", na_value=np.nan)  # one call for all
     columns += [_number_values(numbers[:, position]) for position in range(len(_LOGGED_NUMBERS))]
-    columns += [_text_values(frame[name] if name in frame else None, count) for name in (*_LOGGED_TEXT, DATE)]
+    columns += [_text_values(frame[name] if name in frame else None, count) for name in _LOGGED_TEXT]
+    columns.append(_date_text(batch.dates))
     return list(zip(*columns, strict=True))
+
+
+def _date_text(moments: np.ndarray) -> list[object]:
+    text = np.datetime_as_string(moments.astype("datetime64[s]")).astype(object)
+    text[np.isnat(moments)] = None
+    return text.tolist()
+
+
+def batch_date_text(moment: pd.Timestamp | None) -> str | None:
+    """A batch's first or last loan date as the row table writes dates (orders the same as text)."""
+    return None if moment is None else str(np.datetime_as_string(np.datetime64(moment, "s")))
 
 
 class PredictionLogUnavailable(RuntimeError):
@@ -166,7 +214,7 @@ class PredictionLogUnreadable(RuntimeError):
 class LogWriter(Protocol):
     """Appends one scored batch per call, all its rows or none; returns once they are committed."""
 
-    def append(self, rows: Sequence[Sequence[object]]) -> int: ...
+    def append(self, batch: LoggedBatch) -> int: ...
 
     def close(self) -> None: ...
 
@@ -208,13 +256,20 @@ def describe(target: LogTarget) -> str:
     return safe_url(str(target))
 
 
-def open_log(target: LogTarget, busy_timeout_ms: int = DEFAULT_BUSY_TIMEOUT_MS) -> LogWriter:
-    """The writer of `target`: PostgreSQL for a postgresql:// URL, else the SQLite file at that path."""
+def open_log(target: LogTarget, busy_timeout_ms: int = DEFAULT_BUSY_TIMEOUT_MS,
+             columnar_min_rows: int | None = None) -> LogWriter:
+    """The writer of `target`: PostgreSQL for a postgresql:// URL, else the SQLite file at that path.
+
+    Batches of `columnar_min_rows` rows (default `COLUMNAR_MIN_ROWS`) or more are logged as one batch
+    record, smaller ones row by row.
+    """
+    columnar_min_rows = COLUMNAR_MIN_ROWS if columnar_min_rows is None else columnar_min_rows
     if is_database_url(target):
         from creditrisk.serving.prediction_log_postgres import PostgresPredictionLog
 
-        return PostgresPredictionLog(str(target), connect_timeout_s=max(1, busy_timeout_ms // 1000))
-    return PredictionLog(target, busy_timeout_ms)
+        return PostgresPredictionLog(str(target), connect_timeout_s=max(1, busy_timeout_ms // 1000),
+                                     columnar_min_rows=columnar_min_rows)
+    return PredictionLog(target, busy_timeout_ms, columnar_min_rows)
 
 
 def open_reader(target: LogTarget) -> LogReader:
@@ -245,39 +300,176 @@ class OwnedConnection:
 
 
 class LogQueries:
-    """The reader queries both backends answer alike; the subclass gives `_connection()`, a context of an
-    open connection (None when the log has no table yet)."""
+    """What a reader does alike on both databases, over both tables.
+
+    The subclass gives `_connection()` (a context of an open connection, None when the log has no
+    table yet), `_tables`, `_row_window` / `_rows_since` (the row table's rows, typed),
+    `_window_parameters`, `_records` (batch records streamed from the database), `_day_sql`,
+    `_since_parameter` and `placeholder`.
+    """
+
+    placeholder = "?"
+    _day_sql = "substr(logged_at, 1, 10)"
 
     def _connection(self) -> Any:
+        raise NotImplementedError
+
+    def _tables(self, connection: Any) -> frozenset[str]:
+        raise NotImplementedError
+
+    def _row_window(self, connection: Any, start: pd.Timestamp, stop: pd.Timestamp) -> pd.DataFrame:
+        raise NotImplementedError
+
+    def _rows_since(self, connection: Any, since: str | None) -> pd.DataFrame:
+        raise NotImplementedError
+
+    def _window_parameters(self, start: pd.Timestamp, stop: pd.Timestamp) -> tuple[object, object, object, object]:
+        """(window end, window start) for loan dates, then (start, end) for logging times."""
+        raise NotImplementedError
+
+    def _records(self, connection: Any, where: str,
+                 parameters: Sequence[object]) -> Generator[Sequence[Any], None, None]:
+        raise NotImplementedError
+
+    def _since_parameter(self, since: str) -> object:
         raise NotImplementedError
 
     def count(self) -> int:
         with self._connection() as connection:
             if connection is None:
                 return 0
-            return int(connection.execute(f"SELECT COUNT(*) FROM {TABLE}").fetchone()[0])
+            tables, total = self._tables(connection), 0
+            if TABLE in tables:
+                total += int(connection.execute(f"SELECT COUNT(*) FROM {TABLE}").fetchone()[0])
+            if BATCH_TABLE in tables:
+                total += int(connection.execute(f"SELECT COALESCE(SUM(row_count), 0) FROM {BATCH_TABLE}").fetchone()[0])
+            return total
 
     def loan_date_bounds(self) -> tuple[pd.Timestamp, pd.Timestamp] | None:
         """The first and last loan date (the logging day where a row has none)."""
         with self._connection() as connection:
             if connection is None:
                 return None
-            dated = connection.execute(f"SELECT MIN({quoted_name(DATE)}), MAX({quoted_name(DATE)}) FROM {TABLE}").fetchone()
-            undated = connection.execute(f"SELECT MIN(logged_at), MAX(logged_at) FROM {TABLE} "
-                                         f"WHERE {quoted_name(DATE)} IS NULL").fetchone()
-        return combine_bounds(dated, undated)
+            tables, found = self._tables(connection), []
+            if TABLE in tables:
+                found += connection.execute(f"SELECT MIN({quoted_name(DATE)}), MAX({quoted_name(DATE)}) FROM {TABLE}").fetchone()
+                found += connection.execute(f"SELECT MIN(logged_at), MAX(logged_at) FROM {TABLE} "
+                                            f"WHERE {quoted_name(DATE)} IS NULL").fetchone()
+            if BATCH_TABLE in tables:
+                found += connection.execute(f"SELECT MIN(first_loan_date), MAX(last_loan_date) FROM {BATCH_TABLE}").fetchone()
+                found += connection.execute(f"SELECT MIN(logged_at), MAX(logged_at) FROM {BATCH_TABLE} "
+                                            "WHERE undated_rows > 0").fetchone()
+        return combine_bounds(found, ())
+
+    def read_window(self, start: pd.Timestamp, stop: pd.Timestamp) -> pd.DataFrame:
+        """Rows whose loan date (else logging time, UTC) is in [start, stop), in logging order.
+
+        Batch records are read one at a time and only the records whose loan-date range overlaps the
+        window (or that hold undated rows logged in it) are read at all.
+        """
+        start, stop = pd.Timestamp(start), pd.Timestamp(stop)
+        with self._connection() as connection:
+            if connection is None:
+                return empty_log_frame()
+            tables, parts = self._tables(connection), []
+            if TABLE in tables:
+                parts.append(self._row_window(connection, start, stop))
+            if BATCH_TABLE in tables:
+                p = self.placeholder
+                where = (f"(first_loan_date < {p} AND last_loan_date >= {p}) OR "
+                         f"(undated_rows > 0 AND logged_at >= {p} AND logged_at < {p})")
+                records = self._records(connection, where, self._window_parameters(start, stop))
+                parts.append(concat_typed(_window_rows(records, start, stop)))
+        return in_logging_order(parts)
+
+    def read(self, since: str | None = None) -> pd.DataFrame:
+        with self._connection() as connection:
+            if connection is None:
+                return empty_log_frame()
+            tables, parts = self._tables(connection), []
+            if TABLE in tables:
+                parts.append(self._rows_since(connection, since))
+            if BATCH_TABLE in tables:
+                where, parameters = ("TRUE", ()) if since is None else \
+                    (f"logged_at >= {self.placeholder}", (self._since_parameter(since),))
+                parts.append(concat_typed(_window_rows(self._records(connection, where, parameters))))
+        return in_logging_order(parts)
+
+    def activity(self, since_day: str) -> LogActivity:
+        with self._connection() as connection:
+            if connection is None:
+                return LogActivity(0, None, pd.DataFrame({"day": [], "rows": []}))
+            tables, since = self._tables(connection), self._since_parameter(since_day)
+            counted = [(TABLE, "COUNT(*)")] if TABLE in tables else []
+            counted += [(BATCH_TABLE, "SUM(row_count)")] if BATCH_TABLE in tables else []
+            total, last, daily, versions = 0, [], [], set()
+            for table, rows in counted:
+                count, latest = connection.execute(f"SELECT COALESCE({rows}, 0), MAX(logged_at) FROM {table}").fetchone()
+                total += int(count or 0)
+                last += [] if latest is None else [pd.Timestamp(latest)]
+                daily += connection.execute(f"SELECT {self._day_sql} AS day, {rows} AS rows FROM {table} "
+                                            f"WHERE logged_at >= {self.placeholder} GROUP BY day", (since,)).fetchall()
+                versions |= {str(row[0]) for row in connection.execute(
+                    f"SELECT DISTINCT model_version FROM {table} WHERE logged_at >= {self.placeholder}", (since,))
+                    if row[0] is not None}
+        per_day = pd.DataFrame(daily, columns=["day", "rows"]).astype({"rows": "int64"})
+        per_day = per_day.groupby("day", as_index=False)["rows"].sum().sort_values("day", ignore_index=True)
+        latest_text = utc_timestamp(max(last).to_pydatetime()) if last else None
+        return LogActivity(total, latest_text, per_day, sorted(versions))
+
+
+def _window_rows(records: Generator[Sequence[Any], None, None], start: pd.Timestamp | None = None,
+                 stop: pd.Timestamp | None = None) -> Iterator[pd.DataFrame]:
+    """Each batch record's rows in [start, stop) (all rows without a window), as raw log columns.
+
+    The records' cursor is closed here, also when a record cannot be read, while its connection is open.
+    """
+    with closing(records):
+        yield from _record_rows(records, start, stop)
+
+
+def _record_rows(records: Iterator[Sequence[Any]], start: pd.Timestamp | None,
+                 stop: pd.Timestamp | None) -> Iterator[pd.DataFrame]:
+    for logged_at, request_id, model_version, payload_format, payload in records:
+        moment = pd.Timestamp(logged_at)
+        moment = moment.tz_localize("UTC") if moment.tz is None else moment.tz_convert("UTC")
+        try:
+            table = decode_payload(bytes(payload), str(payload_format))
+        except ValueError as error:
+            raise PredictionLogUnreadable(f"{BATCH_TABLE} (request {request_id})", str(error)) from error
+        positions = None
+        if start is not None and stop is not None:
+            logged = moment.tz_localize(None)
+            positions = rows_in_window(table, start, stop, undated_inside=bool(start <= logged < stop))
+            if not len(positions):
+                continue
+        yield batch_frame(table, positions, moment, str(request_id), str(model_version))
+
+
+def in_logging_order(parts: list[pd.DataFrame]) -> pd.DataFrame:
+    """The rows of both tables as one frame, oldest logging time first (a batch's rows in their order)."""
+    parts = [part for part in parts if len(part)]
+    if not parts:
+        return empty_log_frame()
+    if len(parts) == 1:
+        return parts[0]
+    frame = concat_typed(iter(parts))
+    return frame.sort_values("logged_at", kind="stable", ignore_index=True)
 
 
 class PredictionLog(OwnedConnection):
     """Appends scored batches to the SQLite log; safe across processes and threads."""
 
-    def __init__(self, path: Path | str, busy_timeout_ms: int = DEFAULT_BUSY_TIMEOUT_MS) -> None:
+    def __init__(self, path: Path | str, busy_timeout_ms: int = DEFAULT_BUSY_TIMEOUT_MS,
+                 columnar_min_rows: int = COLUMNAR_MIN_ROWS) -> None:
         self.path = Path(path)
         self.busy_timeout_ms = busy_timeout_ms
+        self.columnar_min_rows = columnar_min_rows
         self._connection: sqlite3.Connection | None = None
         self._owner_pid: int | None = None
         self._lock = threading.Lock()
         self._insert = _insert_sql()
+        self._insert_batch = insert_batch_sql("?")
 
     def _connect(self) -> sqlite3.Connection:
         if self._connection is not None and self._owner_pid == os.getpid():
@@ -315,21 +507,26 @@ class PredictionLog(OwnedConnection):
                     raise
                 time.sleep(0.01)
 
-    def append(self, rows: Sequence[Sequence[object]]) -> int:
-        """Insert the rows of one batch in one transaction; returns the count once committed."""
-        if not rows:
+    def append(self, batch: LoggedBatch) -> int:
+        """Insert one batch (its rows, or one batch record) in one transaction; returns the count once committed."""
+        if not len(batch):
             return 0
+        columnar = len(batch) >= self.columnar_min_rows
+        values = sqlite_record(batch) if columnar else row_values(batch)  # built before taking the lock
         with self._lock, self._unavailable_on_failure():
             connection = self._connect()
             connection.execute("BEGIN IMMEDIATE")
             try:
-                connection.executemany(self._insert, rows)
+                if columnar:
+                    connection.execute(self._insert_batch, values)
+                else:
+                    connection.executemany(self._insert, values)
                 connection.execute("COMMIT")
             except BaseException:
                 if connection.in_transaction:
                     connection.execute("ROLLBACK")
                 raise
-        return len(rows)
+        return len(batch)
 
     @contextmanager
     def _unavailable_on_failure(self) -> Iterator[None]:
@@ -340,6 +537,14 @@ class PredictionLog(OwnedConnection):
             self._drop_connection()
             raise PredictionLogUnavailable(str(self.path), str(error)) from error
 
+
+
+def sqlite_record(batch: LoggedBatch) -> tuple[object, ...]:
+    """A batch record's values for SQLite, in `BATCH_COLUMNS` order (dates as ISO text)."""
+    dates = batch.loan_date_range
+    first, last = (None, None) if dates is None else dates
+    return (batch.logged_at, batch.request_id, batch.model_version, len(batch), batch.undated_rows,
+            batch_date_text(first), batch_date_text(last), PAYLOAD_FORMAT, batch.payload())
 
 
 def ensure_schema(connection: sqlite3.Connection) -> None:
@@ -371,14 +576,18 @@ def _migrate(connection: sqlite3.Connection) -> None:
     missing += [(name, sqlite_type(name)) for name in LOGGED_COLUMNS if name not in present]
     for name, kind in missing:
         connection.execute(f"ALTER TABLE {TABLE} ADD COLUMN {quoted_name(name)} {kind}")
+    connection.execute(create_batch_table_sql())
     for statement in index_sql():
         connection.execute(statement)
 
 
 def index_sql() -> list[str]:
-    """The indexes both databases keep: windows by loan date, activity by logging time."""
+    """The indexes both databases keep: windows by loan date (a batch record by its last, then first,
+    loan date), activity by logging time."""
     return [f"CREATE INDEX IF NOT EXISTS {TABLE}_loan_date ON {TABLE} ({quoted_name(DATE)})",
-            f"CREATE INDEX IF NOT EXISTS {TABLE}_logged_at ON {TABLE} (logged_at)"]
+            f"CREATE INDEX IF NOT EXISTS {TABLE}_logged_at ON {TABLE} (logged_at)",
+            f"CREATE INDEX IF NOT EXISTS {BATCH_TABLE}_loan_dates ON {BATCH_TABLE} (last_loan_date, first_loan_date)",
+            f"CREATE INDEX IF NOT EXISTS {BATCH_TABLE}_logged_at ON {BATCH_TABLE} (logged_at)"]
 
 
 def empty_log_frame() -> pd.DataFrame:
@@ -462,51 +671,46 @@ class SQLiteReader(LogQueries):
             return
         try:
             with closing(_read_only(self.path)) as connection:
-                present = connection.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?",
-                                             (TABLE,)).fetchone()
-                yield connection if present else None
+                yield connection if self._tables(connection) else None
         except sqlite3.Error as error:
             raise PredictionLogUnreadable(str(self.path), str(error)) from error
+
+    def _tables(self, connection: sqlite3.Connection) -> frozenset[str]:
+        found = connection.execute("SELECT name FROM sqlite_master WHERE type = 'table' AND name IN (?, ?)",
+                                   (TABLE, BATCH_TABLE)).fetchall()
+        return frozenset(row[0] for row in found)
 
     def _select(self, connection: sqlite3.Connection) -> str:
         present = {row[1] for row in connection.execute(f"PRAGMA table_info({TABLE})")}
         names = ["id"] + [name for name in read_columns() if name in present]
         return f"SELECT {', '.join(quoted_name(n) for n in names)} FROM {TABLE}"
 
-    def read_window(self, start: pd.Timestamp, stop: pd.Timestamp) -> pd.DataFrame:
-        """Rows whose loan date (else logging time, UTC) is in [start, stop), in logging order."""
-        with self._connection() as connection:
-            if connection is None:
-                return empty_log_frame()
-            low, high = window_bounds(start, stop)
-            select = self._select(connection)
-            query = (f"{select} WHERE {quoted_name(DATE)} >= ? AND {quoted_name(DATE)} < ? UNION ALL "
-                     f"{select} WHERE {quoted_name(DATE)} IS NULL AND logged_at >= ? AND logged_at < ? ORDER BY 1")  # 1 = id
-            return concat_typed(pd.read_sql_query(query, connection, params=(low, high, low, high),
-                                                  chunksize=READ_CHUNK_ROWS))
+    def _row_window(self, connection: sqlite3.Connection, start: pd.Timestamp, stop: pd.Timestamp) -> pd.DataFrame:
+        low, high = window_bounds(start, stop)
+        select = self._select(connection)
+        query = (f"{select} WHERE {quoted_name(DATE)} >= ? AND {quoted_name(DATE)} < ? UNION ALL "
+                 f"{select} WHERE {quoted_name(DATE)} IS NULL AND logged_at >= ? AND logged_at < ? ORDER BY 1")  # 1 = id
+        return concat_typed(pd.read_sql_query(query, connection, params=(low, high, low, high),
+                                              chunksize=READ_CHUNK_ROWS))
 
-    def read(self, since: str | None = None) -> pd.DataFrame:
-        with self._connection() as connection:
-            if connection is None:
-                return empty_log_frame()
-            query, parameters = self._select(connection), ()
-            if since is not None:
-                query, parameters = query + " WHERE logged_at >= ?", (since_bound(since),)
-            return concat_typed(pd.read_sql_query(query + " ORDER BY id", connection, params=parameters,
-                                                  chunksize=READ_CHUNK_ROWS))
+    def _rows_since(self, connection: sqlite3.Connection, since: str | None) -> pd.DataFrame:
+        query, parameters = self._select(connection), ()
+        if since is not None:
+            query, parameters = query + " WHERE logged_at >= ?", (since_bound(since),)
+        return concat_typed(pd.read_sql_query(query + " ORDER BY id", connection, params=parameters,
+                                              chunksize=READ_CHUNK_ROWS))
 
-    def activity(self, since_day: str) -> LogActivity:
-        with self._connection() as connection:
-            if connection is None:
-                return LogActivity(0, None, pd.DataFrame({"day": [], "rows": []}))
-            total, last = connection.execute(f"SELECT COUNT(*), MAX(logged_at) FROM {TABLE}").fetchone()
-            daily = pd.read_sql_query(
-                f"SELECT substr(logged_at, 1, 10) AS day, COUNT(*) AS rows FROM {TABLE} "
-                "WHERE logged_at >= ? GROUP BY day ORDER BY day", connection, params=(since_day,))
-            versions = [row[0] for row in connection.execute(
-                f"SELECT DISTINCT model_version FROM {TABLE} WHERE logged_at >= ? ORDER BY model_version",
-                (since_day,))]
-        return LogActivity(int(total or 0), last, daily, [str(v) for v in versions if v is not None])
+    def _window_parameters(self, start: pd.Timestamp, stop: pd.Timestamp) -> tuple[object, object, object, object]:
+        low, high = window_bounds(start, stop)
+        return high, low, low, high
+
+    def _records(self, connection: sqlite3.Connection, where: str,
+                 parameters: Sequence[object]) -> Generator[Sequence[Any], None, None]:
+        yield from connection.execute(f"SELECT {BATCH_RECORD_FIELDS} FROM {BATCH_TABLE} WHERE {where} ORDER BY id",
+                                      tuple(parameters))
+
+    def _since_parameter(self, since: str) -> object:
+        return since_bound(since)
 
 
 def combine_bounds(dated: Sequence[object], undated: Sequence[object]) -> tuple[pd.Timestamp, pd.Timestamp] | None:

@@ -1,9 +1,10 @@
 """The prediction log in PostgreSQL (psycopg 3), for API hosts that share one log.
 
-Same table and columns as the SQLite log (`prediction_log`), typed for PostgreSQL: numbers as
-`double precision`, the loan date as `timestamp`, the logging time as `timestamptz`. A batch goes in
-with one `COPY ... FROM STDIN` in one transaction; `append` returns only after the commit, so
-`prediction_logged: true` means the rows are in the database. The schema is created on first use
+Same tables and columns as the SQLite log (`prediction_log`), typed for PostgreSQL: numbers as
+`double precision`, the loan date as `timestamp`, the logging time as `timestamptz`, a batch
+record's payload as `bytea`. A small batch goes in with one `COPY ... FROM STDIN`, a large one as
+one batch record (one binary insert), in one transaction; `append` returns only after the commit,
+so `prediction_logged: true` means the rows are in the database. The schema is created on first use
 under an advisory lock (workers starting together), and `predictions_schema` records its version.
 
 A connection error (server down or restarting, disk full, too many clients) raises
@@ -17,7 +18,7 @@ from __future__ import annotations
 
 import os
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Generator, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC
 from urllib.parse import urlsplit, urlunsplit
@@ -26,7 +27,13 @@ import pandas as pd
 import psycopg
 
 from creditrisk.data.contract import DATE
+from creditrisk.serving.log_batches import COLUMNAR_MIN_ROWS, LoggedBatch, PAYLOAD_FORMAT
 from creditrisk.serving.prediction_log import (
+    BATCH_RECORD_FIELDS,
+    BATCH_TABLE,
+    create_batch_table_sql,
+    insert_batch_sql,
+    row_values,
     INSERT_COLUMNS,
     META_COLUMNS,
     LOGGED_COLUMNS,
@@ -35,12 +42,9 @@ from creditrisk.serving.prediction_log import (
     TABLE,
     VERSION_TABLE,
     concat_typed,
-    empty_log_frame,
     index_sql,
     read_columns,
     since_bound,
-    utc_timestamp,
-    LogActivity,
     LogQueries,
     OwnedConnection,
     PredictionLogUnavailable,
@@ -90,6 +94,7 @@ def ensure_schema(connection: psycopg.Connection) -> None:
         if current is not None and current[0] is not None and current[0] >= SCHEMA_VERSION:
             return
         connection.execute(create_table_sql())
+        connection.execute(create_batch_table_sql("id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY", postgres=True))
         for statement in index_sql():
             connection.execute(statement)
         connection.execute(f"INSERT INTO {VERSION_TABLE} (version) VALUES (%s) ON CONFLICT DO NOTHING",
@@ -97,14 +102,24 @@ def ensure_schema(connection: psycopg.Connection) -> None:
 
 
 COPY_SQL = f"COPY {TABLE} ({', '.join(quoted_name(name) for name in INSERT_COLUMNS)}) FROM STDIN"
+INSERT_BATCH_SQL = insert_batch_sql("%s")
+
+
+def postgres_record(batch: LoggedBatch) -> tuple[object, ...]:
+    """A batch record's values for PostgreSQL, in `BATCH_COLUMNS` order (dates as timestamps)."""
+    dates = batch.loan_date_range
+    first, last = (None, None) if dates is None else (moment.to_pydatetime() for moment in dates)
+    return (pd.Timestamp(batch.logged_at).to_pydatetime(), batch.request_id, batch.model_version, len(batch),
+            batch.undated_rows, first, last, PAYLOAD_FORMAT, batch.payload())
 
 
 class PostgresPredictionLog(OwnedConnection):
     """Appends scored batches with COPY; one connection per process, opened on first use."""
 
-    def __init__(self, url: str, connect_timeout_s: int = 5) -> None:
+    def __init__(self, url: str, connect_timeout_s: int = 5, columnar_min_rows: int = COLUMNAR_MIN_ROWS) -> None:
         self.url = url
         self.connect_timeout_s = connect_timeout_s
+        self.columnar_min_rows = columnar_min_rows
         self._connection: psycopg.Connection | None = None
         self._owner_pid: int | None = None
         self._lock = threading.Lock()
@@ -125,16 +140,22 @@ class PostgresPredictionLog(OwnedConnection):
         self._connection, self._owner_pid = connection, os.getpid()
         return connection
 
-    def append(self, rows: Sequence[Sequence[object]]) -> int:
-        """COPY the rows of one batch in one transaction; returns the count once committed."""
-        if not rows:
+    def append(self, batch: LoggedBatch) -> int:
+        """One batch (COPY of its rows, or one batch record) in one transaction; returns the count once committed."""
+        if not len(batch):
             return 0
+        columnar = len(batch) >= self.columnar_min_rows
+        values = postgres_record(batch) if columnar else row_values(batch)  # built before taking the lock
         with self._lock, self._unavailable_on_failure():
             connection = self._connect()
-            with connection.transaction(), connection.cursor() as cursor, cursor.copy(COPY_SQL) as copy:
-                for row in rows:
-                    copy.write_row(row)
-        return len(rows)
+            with connection.transaction(), connection.cursor() as cursor:
+                if columnar:
+                    cursor.execute(INSERT_BATCH_SQL, values, binary=True)
+                    return len(batch)
+                with cursor.copy(COPY_SQL) as copy:
+                    for row in values:
+                        copy.write_row(row)
+        return len(batch)
 
     @contextmanager
     def _unavailable_on_failure(self) -> Iterator[None]:
@@ -148,7 +169,10 @@ class PostgresPredictionLog(OwnedConnection):
 
 
 class PostgresReader(LogQueries):
-    """Reads the PostgreSQL log; a database without the table reads as an empty log."""
+    """Reads the PostgreSQL log; a database without the tables reads as an empty log."""
+
+    placeholder = "%s"
+    _day_sql = "to_char(logged_at AT TIME ZONE 'UTC', 'YYYY-MM-DD')"
 
     def __init__(self, url: str, connect_timeout_s: int = 10) -> None:
         self.url = url
@@ -159,10 +183,13 @@ class PostgresReader(LogQueries):
         try:
             with psycopg.connect(self.url, connect_timeout=self.connect_timeout_s,
                                  application_name="creditrisk-log-reader") as connection:
-                found = connection.execute("SELECT to_regclass(%s)", (TABLE,)).fetchone()
-                yield connection if found and found[0] is not None else None
+                yield connection if self._tables(connection) else None
         except psycopg.Error as error:
             raise PredictionLogUnreadable(safe_url(self.url), str(error).strip()) from error
+
+    def _tables(self, connection: psycopg.Connection) -> frozenset[str]:
+        found = connection.execute("SELECT to_regclass(%s), to_regclass(%s)", (TABLE, BATCH_TABLE)).fetchone()
+        return frozenset(str(name) for name in (found or ()) if name is not None)
 
     @staticmethod
     def _select() -> str:
@@ -177,39 +204,30 @@ class PostgresReader(LogQueries):
             while rows := cursor.fetchmany(READ_CHUNK_ROWS):
                 yield pd.DataFrame.from_records(rows, columns=names)
 
-    def read_window(self, start: pd.Timestamp, stop: pd.Timestamp) -> pd.DataFrame:
-        """Rows whose loan date (else logging time, UTC) is in [start, stop), in logging order."""
-        low, high = pd.Timestamp(start).to_pydatetime(), pd.Timestamp(stop).to_pydatetime()
+    def _row_window(self, connection: psycopg.Connection, start: pd.Timestamp, stop: pd.Timestamp) -> pd.DataFrame:
+        high, low, logged_low, logged_high = self._window_parameters(start, stop)
         select = self._select()
         query = (f"{select} WHERE {quoted_name(DATE)} >= %s AND {quoted_name(DATE)} < %s UNION ALL "
                  f"{select} WHERE {quoted_name(DATE)} IS NULL AND logged_at >= %s AND logged_at < %s ORDER BY 1")
-        with self._connection() as connection:
-            if connection is None:
-                return empty_log_frame()
-            return concat_typed(self._chunks(connection, query, (low, high, low.replace(tzinfo=UTC),
-                                                                 high.replace(tzinfo=UTC))))
+        return concat_typed(self._chunks(connection, query, (low, high, logged_low, logged_high)))
 
-    def read(self, since: str | None = None) -> pd.DataFrame:
+    def _rows_since(self, connection: psycopg.Connection, since: str | None) -> pd.DataFrame:
         query, parameters = self._select(), ()
         if since is not None:
             query, parameters = query + " WHERE logged_at >= %s", (since_bound(since),)
-        with self._connection() as connection:
-            if connection is None:
-                return empty_log_frame()
-            return concat_typed(self._chunks(connection, query + " ORDER BY id", parameters))
+        return concat_typed(self._chunks(connection, query + " ORDER BY id", parameters))
 
-    def activity(self, since_day: str) -> LogActivity:
-        with self._connection() as connection:
-            if connection is None:
-                return LogActivity(0, None, pd.DataFrame({"day": [], "rows": []}))
-            total, last = connection.execute(f"SELECT COUNT(*), MAX(logged_at) FROM {TABLE}").fetchone()
-            day = "to_char(logged_at AT TIME ZONE 'UTC', 'YYYY-MM-DD')"
-            since = since_bound(since_day)
-            daily = pd.DataFrame(connection.execute(
-                f"SELECT {day} AS day, COUNT(*) AS rows FROM {TABLE} WHERE logged_at >= %s "
-                "GROUP BY day ORDER BY day", (since,)).fetchall(), columns=["day", "rows"])
-            versions = [row[0] for row in connection.execute(
-                f"SELECT DISTINCT model_version FROM {TABLE} WHERE logged_at >= %s ORDER BY model_version",
-                (since,))]
-        return LogActivity(int(total or 0), utc_timestamp(last) if last is not None else None, daily,
-                           [str(v) for v in versions if v is not None])
+    def _window_parameters(self, start: pd.Timestamp, stop: pd.Timestamp) -> tuple[object, object, object, object]:
+        low, high = pd.Timestamp(start).to_pydatetime(), pd.Timestamp(stop).to_pydatetime()
+        return high, low, low.replace(tzinfo=UTC), high.replace(tzinfo=UTC)
+
+    def _records(self, connection: psycopg.Connection, where: str,
+                 parameters: Sequence[object]) -> Generator[Sequence[object], None, None]:
+        """Batch records from a server-side cursor, a few at a time (each holds a whole batch)."""
+        with connection.cursor(name="creditrisk_batch_read") as cursor:
+            cursor.itersize = 8
+            cursor.execute(f"SELECT {BATCH_RECORD_FIELDS} FROM {BATCH_TABLE} WHERE {where} ORDER BY id", parameters)
+            yield from cursor
+
+    def _since_parameter(self, since: str) -> object:
+        return since_bound(since)
