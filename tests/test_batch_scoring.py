@@ -101,7 +101,9 @@ def test_batch_results_equal_the_apis_for_the_same_rows(parquet_dataset: Path, m
     assert response.status_code == 200, response.get_json()
     api = pd.DataFrame(response.get_json()["predictions"]).set_index("id")
     batch = scores.loc[api.index]
-    assert np.array_equal(batch["pd"].to_numpy(), api["pd"].to_numpy())
+    # The batch scores partitions of 50 rows and the API one batch of 199: BLAS blocks a matrix
+    # product by its row count, so a PD may differ in its last bit (the numpy path's own tolerance).
+    np.testing.assert_allclose(batch["pd"].to_numpy(), api["pd"].to_numpy(), rtol=1e-12, atol=0)
     assert list(batch["band"]) == list(api["band"]) and list(batch["decision"]) == list(api["decision"])
     np.testing.assert_allclose(batch["points"].to_numpy(), api["points"].to_numpy())
     assert list(batch["reason_codes"]) == [";".join(r["code"] for r in reasons) for reasons in api["reasons"]]
