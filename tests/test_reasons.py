@@ -13,7 +13,7 @@ from sklearn.ensemble import HistGradientBoostingClassifier, RandomForestClassif
 from sklearn.linear_model import LogisticRegression
 
 from creditrisk.data.contract import DATE, FEATURE_COLUMNS, TARGET
-from creditrisk.modeling.attribution import attributions
+from creditrisk.modeling.attribution import attributions, tree_tables
 from creditrisk.modeling.calibration import CalibratedModel, ScoreCalibrator
 from creditrisk.modeling.features import ENGINEERED, FeatureSet, raw_inputs
 from creditrisk.modeling.reasons import (
@@ -72,6 +72,45 @@ def test_attributions_equal_exact_shapley_values_against_one_reference(kind: str
         np.testing.assert_allclose(found[row], expected, atol=1e-12)
         gap = form.raw_score(matrix[row:row + 1])[0] - form.raw_score(reference[None])[0]
         assert found[row].sum() == pytest.approx(gap, abs=1e-12)
+
+
+def rows_on_thresholds(matrix: np.ndarray, thresholds: list[np.ndarray], rows: int) -> np.ndarray:
+    """`rows` rows of `matrix` with each input set to one of its thresholds (or just above it) in turn."""
+    picked = matrix[:rows].copy()
+    for column, values in enumerate(thresholds):
+        if len(values):
+            on = values[np.arange(rows) % len(values)]
+            picked[:, column] = np.where(np.arange(rows) % 2 == 0, on, np.nextafter(on, np.inf))
+    return picked
+
+
+@pytest.mark.parametrize("kind", ["boosting", "forest"])
+def test_tree_tables_give_the_exact_attributions_on_any_row_even_at_a_threshold(kind: str) -> None:
+    matrix, target = toy_data(missing=0.05 if kind == "boosting" else 0.0)
+    estimator = {"boosting": HistGradientBoostingClassifier(max_iter=40, max_depth=3, random_state=0),
+                 "forest": RandomForestClassifier(n_estimators=15, max_depth=3, random_state=0)}[kind]
+    form = additive_form(estimator.fit(matrix, target))
+    assert form is not None and form.leaves is not None
+    reference = np.nanmedian(matrix, axis=0)
+    tables = tree_tables(form.leaves, reference, matrix.shape[1])
+    trees = int(form.leaves.tree.max()) + 1
+    assert tables.rest is None and 0 < len(tables.slot_input) // tables.table.shape[1] < trees  # grouped
+    rows = np.vstack([matrix[:300], rows_on_thresholds(matrix[300:], tables.thresholds, 200)])
+    if kind == "boosting":
+        assert np.isnan(rows).any()
+    np.testing.assert_allclose(tables.attributions(rows), attributions(form, rows, reference), rtol=0, atol=1e-12)
+
+
+def test_deep_trees_get_no_table_and_are_attributed_leaf_by_leaf() -> None:
+    matrix, target = toy_data()
+    forest = RandomForestClassifier(n_estimators=6, max_depth=10, random_state=0).fit(matrix, target)
+    form = additive_form(forest)
+    assert form is not None and form.leaves is not None
+    reference = np.median(matrix, axis=0)
+    tables = tree_tables(form.leaves, reference, matrix.shape[1])
+    assert tables.rest is not None and len(tables.rest.value) > 0
+    rows = matrix[:200]
+    np.testing.assert_allclose(tables.attributions(rows), attributions(form, rows, reference), rtol=0, atol=1e-12)
 
 
 def test_a_misread_tree_is_caught_by_the_check() -> None:
@@ -145,8 +184,8 @@ def test_the_reasons_of_a_high_debt_applicant_name_debt() -> None:
     model_frame, contributions = explainer.contributions(indebted)
     reasons = principal_reasons(model_frame, contributions, explainer.columns, 4)
     catalogue = reason_catalogue()
-    assert all(any(catalogue[r.feature].group == "debt" for r in row[:2]) for row in reasons)
-    assert np.mean([catalogue[row[0].feature].group == "debt" for row in reasons]) >= 0.9
+    assert all(any(catalogue[r["feature"]].group == "debt" for r in row[:2]) for row in reasons)
+    assert np.mean([catalogue[row[0]["feature"]].group == "debt" for row in reasons]) >= 0.9
 
 
 def test_only_inputs_that_raise_the_pd_are_reasons_and_at_most_k() -> None:
@@ -155,7 +194,7 @@ def test_only_inputs_that_raise_the_pd_are_reasons_and_at_most_k() -> None:
     frame.columns = catalogue_names
     contributions = np.array([[0.5, -0.2, 0.1], [-0.1, -0.3, 0.0]])
     reasons = principal_reasons(frame, contributions, catalogue_names, 2)
-    assert [r.feature for r in reasons[0]] == [catalogue_names[0], catalogue_names[2]]
+    assert [r["feature"] for r in reasons[0]] == [catalogue_names[0], catalogue_names[2]]
     assert reasons[1] == []
 
 

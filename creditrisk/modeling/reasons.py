@@ -21,7 +21,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from functools import cache
 from importlib import resources
-from typing import Any
+from typing import Any, TypedDict
 
 import numpy as np
 import pandas as pd
@@ -29,7 +29,7 @@ import yaml
 from sklearn.compose import ColumnTransformer
 from sklearn.pipeline import Pipeline
 
-from creditrisk.modeling.attribution import attributions
+from creditrisk.modeling.attribution import attributions, tree_tables, TreeTables
 from creditrisk.modeling.calibration import CalibratedModel
 from creditrisk.modeling.tree_paths import AdditiveForm, additive_form, check_form, estimator_raw_score
 from creditrisk.modeling.validation import logit
@@ -119,6 +119,7 @@ class Explainer:
     reference_matrix: np.ndarray
     reference_logit: float
     reference_raw: float
+    tables: TreeTables | None = None  # the tree attribution looked up (trees only)
     encode: Callable[[pd.DataFrame], np.ndarray] | None = None
 
     def _final_logit(self, raw: np.ndarray) -> np.ndarray:
@@ -141,7 +142,7 @@ class Explainer:
     def contributions(self, frame: pd.DataFrame) -> tuple[pd.DataFrame, np.ndarray]:
         """(model frame, (rows, inputs) contributions to the PD's logit above the reference's)."""
         model_frame = self.domain.transform(frame)
-        raw_parts = attributions(self.form, self.matrix(model_frame), self.reference_matrix)
+        raw_parts = self.raw_attributions(self.matrix(model_frame))
         gap = raw_parts.sum(axis=1)  # the attributions add up to raw(x) - raw(reference) exactly
         raw = self.reference_raw + gap
         logit_gap = self._final_logit(raw) - self.reference_logit
@@ -149,9 +150,21 @@ class Explainer:
         factor = np.divide(logit_gap, gap, out=np.zeros_like(gap), where=moved)
         if not moved.all():  # no raw-score gap: the calibration's local slope carries the parts
             factor[~moved] = self._local_slope(raw[~moved])
-        per_input = np.zeros((len(raw_parts), len(self.columns)))
-        np.add.at(per_input.T, self.sources, raw_parts.T)
+        per_input = raw_parts @ self._source_matrix()
         return model_frame, per_input * factor[:, None]
+
+    def raw_attributions(self, matrix: np.ndarray) -> np.ndarray:
+        """(rows, estimator inputs): each input's share of raw(x) - raw(reference)."""
+        if self.tables is not None:
+            return self.tables.attributions(matrix)
+        return attributions(self.form, matrix, self.reference_matrix)
+
+    def _source_matrix(self) -> np.ndarray:
+        """(estimator inputs, model inputs): 1 where an estimator input comes from a model input, so that
+        a product adds the one-hot columns of a category up to their column."""
+        matrix = np.zeros((len(self.sources), len(self.columns)))
+        matrix[np.arange(len(self.sources)), self.sources] = 1.0
+        return matrix
 
     def _local_slope(self, raw: np.ndarray, step: float = 1e-4) -> np.ndarray:
         return (self._final_logit(raw + step) - self._final_logit(raw - step)) / (2 * step)
@@ -196,30 +209,34 @@ def build_explainer(model: Any, reference: dict[str, Any], probe: pd.DataFrame) 
         return None
     reference_matrix = np.asarray(preprocess.transform(reference_frame), dtype="float64")[0]
     reference_raw = estimator_raw_score(estimator, reference_matrix[None], form)
+    tables = None if form.leaves is None else tree_tables(form.leaves, reference_matrix, len(reference_matrix))
     return Explainer(domain, preprocess, estimator, form, model, columns, _input_columns(preprocess, columns),
                      reference_frame, reference_matrix, float(served_logit(model, form, reference_raw)[0]),
-                     float(reference_raw[0]))
+                     float(reference_raw[0]), tables)
 
 
-@dataclass(frozen=True)
-class Reason:
+class Reason(TypedDict):
+    """One principal reason, as the API serves it."""
+
     code: str
     feature: str
     value: Any
     text: str
     contribution: float
 
-    def as_dict(self) -> dict[str, Any]:
-        return {"code": self.code, "feature": self.feature, "value": self.value, "text": self.text,
-                "contribution": self.contribution}
 
-
-def _plain(value: Any) -> Any:
-    if value is None or (isinstance(value, float) and np.isnan(value)) or value is pd.NA:
-        return None
-    if isinstance(value, np.generic):
-        return value.item()
-    return value
+def _plain_values(values: pd.Series) -> list[Any]:
+    """The column as Python scalars (what JSON can carry), None where missing."""
+    if pd.api.types.is_float_dtype(values.dtype) and isinstance(values.dtype, np.dtype):
+        numbers = values.to_numpy()
+        plain = numbers.tolist()
+        if np.isnan(numbers).any():
+            plain = [None if number != number else number for number in plain]
+        return plain
+    objects = values.to_numpy(dtype=object)
+    absent = pd.isna(objects)
+    return [None if gone else value.item() if isinstance(value, np.generic) else value
+            for value, gone in zip(objects.tolist(), absent.tolist(), strict=True)]
 
 
 def principal_reasons(model_frame: pd.DataFrame, contributions: np.ndarray, columns: list[str], top_k: int,
@@ -232,12 +249,16 @@ def principal_reasons(model_frame: pd.DataFrame, contributions: np.ndarray, colu
     order = np.argsort(-contributions, axis=1, kind="stable")[:, :top_k]
     picked = np.round(np.take_along_axis(contributions, order, axis=1), CONTRIBUTION_DECIMALS)
     # Only inputs that raised the PD by a reportable amount; sorted, so they are a prefix of each row.
-    counts = (picked > 0.0).sum(axis=1)
-    codes = np.array([catalogue[name].code for name in columns], dtype=object)[order]
-    texts = np.array([catalogue[name].text[language] for name in columns], dtype=object)[order]
-    names = np.array(columns, dtype=object)[order]
-    values = np.column_stack([model_frame[name].to_numpy(dtype=object) for name in columns])
-    values = np.take_along_axis(values, order, axis=1) if len(columns) else values
-    return [[Reason(codes[row, k], names[row, k], _plain(values[row, k]), texts[row, k], float(picked[row, k]))
-             for k in range(counts[row])]
-            for row in range(len(order))]
+    counts = (picked > 0.0).sum(axis=1).tolist()
+    codes = np.array([catalogue[name].code for name in columns], dtype=object)[order].tolist()
+    texts = np.array([catalogue[name].text[language] for name in columns], dtype=object)[order].tolist()
+    names = np.array(columns, dtype=object)[order].tolist()
+    by_column = [_plain_values(model_frame[name]) for name in columns]
+    reasons: list[list[Reason]] = [
+        [{"code": code, "feature": name, "value": by_column[column][row], "text": text,
+          "contribution": contribution}
+         for code, name, column, text, contribution in zip(row_codes, row_names, row_order, row_texts,
+                                                           row_picked[:count], strict=False)]
+        for row, (row_codes, row_names, row_order, row_texts, row_picked, count) in enumerate(
+            zip(codes, names, order.tolist(), texts, picked.tolist(), counts, strict=True))]
+    return reasons

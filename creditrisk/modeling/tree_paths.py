@@ -41,6 +41,12 @@ class LeafPaths:
     missing_follows: np.ndarray  # (leaves, steps) bool
     valid: np.ndarray            # (leaves, steps) bool
     value: np.ndarray            # (leaves,) the leaf's share of the raw score
+    tree: np.ndarray             # (leaves,) int, the tree the leaf belongs to
+
+    def subset(self, keep: np.ndarray) -> LeafPaths:
+        """The leaves where `keep` (a boolean mask over leaves) holds."""
+        return LeafPaths(self.feature[keep], self.lower[keep], self.upper[keep], self.missing_follows[keep],
+                         self.valid[keep], self.value[keep], self.tree[keep])
 
 
 @dataclass(frozen=True)
@@ -111,11 +117,12 @@ def _leaf_box(tree: dict[str, np.ndarray], path: list[tuple[int, bool]]) -> dict
 
 
 def _leaf_paths(trees: list[dict[str, np.ndarray]], weight: float) -> LeafPaths:
-    boxes, values = [], []
-    for tree in trees:
+    boxes, values, owners = [], [], []
+    for number, tree in enumerate(trees):
         for leaf, path in _paths(tree["left"], tree["right"], tree["is_leaf"]):
             boxes.append(_leaf_box(tree, path))
             values.append(float(tree["value"][leaf]) * weight)
+            owners.append(number)
     steps = max((len(box) for box in boxes), default=0)
     return LeafPaths(
         feature=_pad([list(box) for box in boxes], steps, 0, "int64"),
@@ -124,6 +131,7 @@ def _leaf_paths(trees: list[dict[str, np.ndarray]], weight: float) -> LeafPaths:
         missing_follows=_pad([[interval[2] for interval in box.values()] for box in boxes], steps, True, "bool"),
         valid=_pad([[True] * len(box) for box in boxes], steps, False, "bool"),
         value=np.array(values, dtype="float64"),
+        tree=np.array(owners, dtype="int64"),
     )
 
 

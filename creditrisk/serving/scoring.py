@@ -428,7 +428,7 @@ class BatchScorer:
         model_frame, contributions = self.explainer.contributions(batch.frame)
         scored.reasons = principal_reasons(model_frame, contributions, self.explainer.columns,
                                            self.reasons_top_k, language)
-        scored.reason_codes = [";".join(reason.code for reason in row) for row in scored.reasons]
+        scored.reason_codes = [";".join(reason["code"] for reason in row) for row in scored.reasons]
         scored.reason_slots = self.reasons_top_k
 
 
@@ -470,7 +470,7 @@ def prediction_records(batch: ValidatedBatch, scored: ScoredBatch) -> list[dict[
     ]
     if scored.reasons is not None:
         for record, reasons in zip(records, scored.reasons, strict=True):
-            record["reasons"] = [reason.as_dict() for reason in reasons]
+            record["reasons"] = reasons
     return records
 
 
@@ -478,7 +478,7 @@ def _reason_columns(scored: ScoredBatch, rows: int) -> dict[str, list[str]]:
     if scored.reasons is None:
         return {}
     width = scored.reason_slots
-    return {f"reason_{position + 1}": [reasons[position].code if position < len(reasons) else ""
+    return {f"reason_{position + 1}": [reasons[position]["code"] if position < len(reasons) else ""
                                        for reasons in scored.reasons]
             for position in range(width)}
 
