@@ -52,6 +52,8 @@ import requests  # noqa: E402
 from flask import Flask  # noqa: E402
 from threadpoolctl import threadpool_limits  # noqa: E402
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the project root: its test helpers too
+
 from creditrisk.modeling.bundle import load_bundle, save_bundle, ModelBundle, RiskBand  # noqa: E402
 from creditrisk.data.contract import (  # noqa: E402
     CATEGORICAL_FEATURES,

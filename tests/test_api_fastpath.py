@@ -20,10 +20,11 @@ from tests.shipped import shipped, REPO_ROOT
 from creditrisk.serving import prediction_log as predlog
 from creditrisk.modeling.bundle import ModelBundle, RiskBand
 from creditrisk.serving.fastpath import matches_pipeline, probe_frame, verified_predictor, FastPredictor
-from creditrisk.serving.scoring import batch_scorer
+from creditrisk.serving.scoring import batch_scorer, validate_batch
 from creditrisk.modeling.features import default_target, raw_inputs, FeatureSet
 from creditrisk.modeling.calibration import CalibratedModel, ScoreCalibrator
-from creditrisk.modeling.training import build_model, fit_final, TrainParams
+from creditrisk.modeling.training import build_model, decision_metadata, fit_final, TrainParams
+from creditrisk.modeling.scorecard import PointsScale
 from creditrisk.data.contract import coerce_and_validate, DATE
 from tests.loan_frames import make_loans
 from tests.api_support import api_config, make_bundle, sample_frame, save_test_bundle
@@ -187,6 +188,22 @@ def test_the_api_scores_the_same_with_the_numpy_path_and_without(loans, tmp_path
                                [p["pd"] for p in without["predictions"]], rtol=1e-12, atol=1e-15)
     assert [{**p, "pd": None} for p in with_numpy["predictions"]] == [{**p, "pd": None} for p in without["predictions"]]
     pd.testing.assert_frame_equal(logs[0].drop(columns=["pd"]), logs[1].drop(columns=["pd"]))
+
+
+def test_the_reasons_read_the_model_frame_the_numpy_path_scored(loans) -> None:
+    """With the numpy path the PDs and the reasons share one model frame, and give what each route alone gives."""
+    inputs, y = loans[0].reindex(columns=FEATURES.raw_inputs), default_target(loans[0])
+    model = build_model("hist_gradient_boosting", shipped(TrainParams), FEATURES).fit(inputs, y)
+    calibrated = CalibratedModel(model, ScoreCalibrator("sigmoid").fit(model.predict_proba(inputs)[:, 1], y))
+    bundle = ModelBundle(calibrated, 0.1, [RiskBand("A", 0.05), RiskBand("B", 1.0)], FEATURES.raw_inputs,
+                         decision_metadata(model, inputs, 4, PointsScale(600, 50, 20)))
+    assert batch_scorer(bundle).route.startswith("numpy path")
+    batch = validate_batch(sample_frame(40, seed=5))
+    shared = batch_scorer(bundle).score(batch, reasons=True)
+    alone = batch_scorer(bundle, numpy_path=False).score(batch, reasons=True)
+    assert shared.model_frame is not None and alone.model_frame is None
+    assert shared.reasons == alone.reasons and shared.reasons is not None and any(shared.reasons)
+    np.testing.assert_allclose(shared.pds, alone.pds, rtol=1e-12, atol=1e-15)
 
 
 def _imports_fastpath(path: Path) -> bool:

@@ -20,7 +20,7 @@ from creditrisk.modeling.reasons import (
     build_explainer, principal_reasons, reason_catalogue, reference_applicant, LANGUAGES,
 )
 from creditrisk.modeling.training import build_model, TrainParams
-from creditrisk.modeling.tree_paths import additive_form, check_form
+from creditrisk.modeling.tree_paths import additive_form, check_form, LeafPaths
 from creditrisk.modeling.validation import logit
 from tests.loan_frames import make_loans
 from tests.shipped import shipped
@@ -111,6 +111,30 @@ def test_deep_trees_get_no_table_and_are_attributed_leaf_by_leaf() -> None:
     assert tables.rest is not None and len(tables.rest.value) > 0
     rows = matrix[:200]
     np.testing.assert_allclose(tables.attributions(rows), attributions(form, rows, reference), rtol=0, atol=1e-12)
+
+
+def test_trees_without_a_split_attribute_nothing_beside_the_others() -> None:
+    matrix, target = toy_data(rows=400)
+    stumps = HistGradientBoostingClassifier(max_iter=3, min_samples_leaf=400).fit(matrix, target)
+    split = HistGradientBoostingClassifier(max_iter=3, max_depth=2, random_state=0).fit(matrix, target)
+    forms = [additive_form(stumps), additive_form(split)]
+    assert all(form is not None and form.leaves is not None for form in forms)
+    leaves = [form.leaves for form in forms if form is not None and form.leaves is not None]
+    assert not leaves[0].valid.any()  # every tree of the first model is one leaf
+    shape = (len(leaves[0].value), leaves[1].feature.shape[1])  # the stumps' leaves padded to the others' steps
+    stumps_padded = LeafPaths(np.zeros(shape, dtype="int64"), np.full(shape, -np.inf), np.full(shape, np.inf),
+                              np.ones(shape, dtype=bool), np.zeros(shape, dtype=bool), leaves[0].value,
+                              leaves[0].tree)
+    both = LeafPaths(*(np.concatenate([getattr(stumps_padded, name), getattr(leaves[1], name)]) for name in
+                       ("feature", "lower", "upper", "missing_follows", "valid", "value")),
+                     tree=np.concatenate([leaves[0].tree, leaves[1].tree + leaves[0].tree.max() + 1]))
+    reference = np.median(matrix, axis=0)
+    found = tree_tables(both, reference, matrix.shape[1]).attributions(matrix[:50])
+    np.testing.assert_allclose(found, tree_tables(leaves[1], reference, matrix.shape[1]).attributions(matrix[:50]),
+                               rtol=0, atol=1e-12)
+    assert np.abs(found).sum() > 0
+    only_stumps = tree_tables(leaves[0], reference, matrix.shape[1]).attributions(matrix[:50])
+    assert only_stumps.shape == (50, matrix.shape[1]) and not only_stumps.any()
 
 
 def test_a_misread_tree_is_caught_by_the_check() -> None:

@@ -228,6 +228,8 @@ def _group_trees(per_tree: list[dict[int, set[float]]]) -> tuple[list[tuple[dict
     alone: list[int] = []
     for tree in sorted(range(len(per_tree)), key=lambda number: sorted(per_tree[number])):
         grid = per_tree[tree]
+        if not grid:  # a tree without a split adds the same value to every row: it attributes nothing
+            continue
         if _cells(grid) > MAX_TABLE_CELLS:
             alone.append(tree)
             continue

@@ -139,9 +139,11 @@ class Explainer:
                            rtol=1e-12, atol=1e-12, equal_nan=True)
         return replace(self, encode=encode) if same else self
 
-    def contributions(self, frame: pd.DataFrame) -> tuple[pd.DataFrame, np.ndarray]:
-        """(model frame, (rows, inputs) contributions to the PD's logit above the reference's)."""
-        model_frame = self.domain.transform(frame)
+    def contributions(self, frame: pd.DataFrame,
+                      model_frame: pd.DataFrame | None = None) -> tuple[pd.DataFrame, np.ndarray]:
+        """(model frame, (rows, inputs) contributions to the PD's logit above the reference's). Pass the
+        frame's model frame (`domain.transform(frame)`) when it is at hand, to skip computing it again."""
+        model_frame = self.domain.transform(frame) if model_frame is None else model_frame
         raw_parts = self.raw_attributions(self.matrix(model_frame))
         gap = raw_parts.sum(axis=1)  # the attributions add up to raw(x) - raw(reference) exactly
         raw = self.reference_raw + gap

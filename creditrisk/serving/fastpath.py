@@ -308,8 +308,11 @@ class FastPredictor:
 
     def predict_pd(self, frame: pd.DataFrame) -> np.ndarray:
         """P(default) per row of a frame of contract columns, as `bundle.predict_pd(frame)` gives it."""
-        model_frame = self.domain.transform(frame)
-        total = np.zeros(len(frame))
+        return self.pd_of_model_frame(self.domain.transform(frame))
+
+    def pd_of_model_frame(self, model_frame: pd.DataFrame) -> np.ndarray:
+        """`predict_pd` from the rows' model frame (`domain.transform` of the contract frame)."""
+        total = np.zeros(len(model_frame))
         for scorer in self.scorers:
             total += scorer.probability(model_frame)
         total /= len(self.scorers)

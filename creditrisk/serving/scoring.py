@@ -112,6 +112,7 @@ class ScoredBatch:
     reason_codes: list[str | None] | None = None
     reasons: list[list[Reason]] | None = None
     reason_slots: int = 0
+    model_frame: pd.DataFrame | None = None  # the rows' model frame, when the scorer built it for the reasons
 
 
 def _malformed(code: str, message: str) -> MalformedBatch:
@@ -413,9 +414,14 @@ class BatchScorer:
 
     def score(self, batch: ValidatedBatch, reasons: bool = False, language: str = "en") -> ScoredBatch:
         """PD, band, decision and points (and with `reasons` the principal reasons, see `explain`)."""
-        pds = self.predict_pd(batch.frame)
+        model_frame = None
+        if self.fast is not None and self.explainer is not None and self.fast.domain is self.explainer.domain:
+            model_frame = self.fast.domain.transform(batch.frame)  # kept: the reasons read it too
+            pds = self.fast.pd_of_model_frame(model_frame)
+        else:
+            pds = self.predict_pd(batch.frame)
         scored = ScoredBatch(pds=pds, bands=self.bundle.band_of(pds), decisions=self.bundle.decide(pds),
-                             points=self.bundle.points(pds))
+                             points=self.bundle.points(pds), model_frame=model_frame)
         if reasons:
             self.explain(batch, scored, language)
         return scored
@@ -425,7 +431,7 @@ class BatchScorer:
         if self.explainer is None:
             raise ReasonsUnavailable("reasons_unavailable",
                                      "this model has no reason explainer; ask with reasons=false")
-        model_frame, contributions = self.explainer.contributions(batch.frame)
+        model_frame, contributions = self.explainer.contributions(batch.frame, scored.model_frame)
         scored.reasons = principal_reasons(model_frame, contributions, self.explainer.columns,
                                            self.reasons_top_k, language)
         scored.reason_codes = [";".join(reason["code"] for reason in row) for row in scored.reasons]
