@@ -68,6 +68,8 @@ def test_numpy_path_gives_the_pipeline_pds(loans, model: str, settings: dict[str
     bundle = trained_bundle(train, model, **settings)
     predictor = FastPredictor.build(bundle)
     assert predictor is not None
+    # gradient boosting scores through lookup tables of its trees, the other estimators do not
+    assert all((scorer.trees is not None) == (model == "hist_gradient_boosting") for scorer in predictor.scorers)
     with threadpool_limits(limits=1):
         for frame in (test, test.iloc[[3]], probe_frame(bundle), test.drop(columns=[DATE, "tendencia_ingresos"])):
             np.testing.assert_allclose(predictor.predict_pd(frame), bundle.predict_pd(frame), rtol=1e-12,

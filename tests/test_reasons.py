@@ -20,6 +20,7 @@ from creditrisk.modeling.reasons import (
     build_explainer, principal_reasons, reason_catalogue, reference_applicant, LANGUAGES,
 )
 from creditrisk.modeling.training import build_model, TrainParams
+from creditrisk.modeling.tree_grid import tree_values
 from creditrisk.modeling.tree_paths import additive_form, check_form, LeafPaths
 from creditrisk.modeling.validation import logit
 from tests.loan_frames import make_loans
@@ -94,8 +95,8 @@ def test_tree_tables_give_the_exact_attributions_on_any_row_even_at_a_threshold(
     reference = np.nanmedian(matrix, axis=0)
     tables = tree_tables(form.leaves, reference, matrix.shape[1])
     trees = int(form.leaves.tree.max()) + 1
-    assert tables.rest is None and 0 < len(tables.slot_input) // tables.table.shape[1] < trees  # grouped
-    rows = np.vstack([matrix[:300], rows_on_thresholds(matrix[300:], tables.thresholds, 200)])
+    assert tables.rest is None and 0 < len(tables.grid.tables) < trees  # grouped
+    rows = np.vstack([matrix[:300], rows_on_thresholds(matrix[300:], tables.grid.thresholds, 200)])
     if kind == "boosting":
         assert np.isnan(rows).any()
     np.testing.assert_allclose(tables.attributions(rows), attributions(form, rows, reference), rtol=0, atol=1e-12)
@@ -135,6 +136,31 @@ def test_trees_without_a_split_attribute_nothing_beside_the_others() -> None:
     assert np.abs(found).sum() > 0
     only_stumps = tree_tables(leaves[0], reference, matrix.shape[1]).attributions(matrix[:50])
     assert only_stumps.shape == (50, matrix.shape[1]) and not only_stumps.any()
+
+
+@pytest.mark.parametrize("max_cells", [65_536, 1000])
+def test_tree_values_give_the_boostings_own_raw_score_even_at_a_threshold(max_cells: int) -> None:
+    matrix, target = toy_data(missing=0.05)
+    boosting = HistGradientBoostingClassifier(max_iter=30, max_depth=4, random_state=0).fit(matrix, target)
+    form = additive_form(boosting)
+    assert form is not None
+    values = tree_values(form, matrix.shape[1], max_cells)
+    assert len(values.grid.tables) > 0 and (values.rest is not None) == (max_cells == 1000)  # small tables: some
+    # trees' grids are too large and are walked leaf by leaf
+    rows = np.vstack([matrix[:300], rows_on_thresholds(matrix[300:], values.grid.thresholds, 200)])
+    np.testing.assert_allclose(values.raw_score(rows), boosting.decision_function(rows), rtol=0, atol=1e-12)
+
+
+def test_tree_values_keep_the_value_of_trees_without_a_split() -> None:
+    matrix, target = toy_data(rows=400)
+    stumps = HistGradientBoostingClassifier(max_iter=3, min_samples_leaf=400).fit(matrix, target)
+    form = additive_form(stumps)
+    assert form is not None and form.leaves is not None and not form.leaves.valid.any()
+    np.testing.assert_allclose(tree_values(form, matrix.shape[1]).raw_score(matrix[:20]),
+                               stumps.decision_function(matrix[:20]), rtol=0, atol=1e-12)
+    form.leaves.value[:] = [0.25, -0.5, 1.0]  # fitted stumps barely move the score: give them values that do
+    np.testing.assert_allclose(tree_values(form, matrix.shape[1]).raw_score(matrix[:20]), form.constant + 0.75,
+                               rtol=0, atol=1e-12)
 
 
 def test_a_misread_tree_is_caught_by_the_check() -> None:

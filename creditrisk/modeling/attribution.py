@@ -26,6 +26,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from creditrisk.modeling.tree_grid import LOOKUP_CHUNK_ROWS, threshold_grid, ThresholdGrid
 from creditrisk.modeling.tree_paths import AdditiveForm, LeafPaths, follows
 
 CHUNK_ROWS = 256  # rows per block of the tree attribution: bounds its memory at rows x leaves x depth
@@ -157,145 +158,51 @@ def _inputs_of(leaves: LeafPaths, mask: np.ndarray, inputs: int) -> np.ndarray:
     return matrix
 
 
-MAX_TABLE_CELLS = 4096  # cells of one table (the product, over the inputs it reads, of their thresholds + 2)
-TABLE_CHUNK_ROWS = 2048  # rows per block of a table lookup: bounds its memory at rows x tables x slots
+MAX_TABLE_CELLS = 4096  # cells of one table of attributions (one per input the table reads, 8 bytes each)
 
 
 @dataclass(frozen=True)
 class TreeTables:
     """The tree attribution against one fixed reference, looked up instead of computed.
 
-    Within one tree, a row's attributions depend only on which interval between the tree's thresholds
-    (or the missing value) each input it tests falls in. So each tree's exact attributions
-    (`_tree_attributions`) are computed once per cell of that grid, at one value inside the cell, and a
-    row's attributions are the sum of its cells' entries. Trees are grouped into one table while the
-    group's grid stays within `MAX_TABLE_CELLS` (a sum of trees is as additive as each), which cuts the
-    lookups per row; a tree whose own grid is larger is left to the leaf-by-leaf method (`rest`).
+    A row's attributions within a table of trees (`modeling.tree_grid`) depend only on its cell of the
+    table's threshold grid, so each table's exact attributions (`_tree_attributions`) are computed once
+    per cell, at one value inside it, and a row's attributions are the sum of its cells' entries. Trees
+    too large for a table are attributed leaf by leaf (`rest`).
     """
 
-    thresholds: list[np.ndarray]  # per input: every threshold a tabled tree tests on it, sorted
-    slot_input: np.ndarray        # (tables * slots,) the input each slot of each table reads (padding: 0)
-    cell_step: np.ndarray         # (tables * slots, codes) what an input's code adds to its table's cell index
-    table: np.ndarray             # (cells of all tables, slots) each slot's attribution in each cell
-    spread: np.ndarray            # (tables * slots, inputs) 1 where a slot's attribution belongs to an input
-    rest: LeafPaths | None        # the leaves of the trees left to the leaf-by-leaf method
+    grid: ThresholdGrid
+    table: np.ndarray   # (cells of all tables, slots) each slot's attribution in each cell
+    spread: np.ndarray  # (tables * slots, inputs) 1 where a slot's attribution belongs to an input
+    rest: LeafPaths | None
     reference: np.ndarray
 
     def attributions(self, matrix: np.ndarray) -> np.ndarray:
         """(rows, inputs): as `attributions` gives for these trees and this reference."""
         matrix = np.asarray(matrix, dtype="float64")
-        tables, slots = len(self.slot_input) // max(self.table.shape[1], 1), self.table.shape[1]
         result = np.zeros(matrix.shape, dtype="float64")
-        base = np.arange(len(self.slot_input)) * self.cell_step.shape[1]
-        for start in range(0, len(matrix), TABLE_CHUNK_ROWS):
-            block = matrix[start:start + TABLE_CHUNK_ROWS]
-            codes = self._codes(block)[:, self.slot_input] + base
-            cells = np.take(self.cell_step, codes).reshape(len(block), tables, slots).sum(axis=2)
-            entries = np.take(self.table, cells, axis=0).reshape(len(block), tables * slots)
+        for start in range(0, len(matrix), LOOKUP_CHUNK_ROWS):
+            block = matrix[start:start + LOOKUP_CHUNK_ROWS]
+            entries = np.take(self.table, self.grid.cells(block), axis=0).reshape(len(block), -1)
             result[start:start + len(block)] = entries @ self.spread
         if self.rest is not None:
             result += _tree_attributions(self.rest, matrix, self.reference)
         return result
 
-    def _codes(self, block: np.ndarray) -> np.ndarray:
-        """Per input, the count of its thresholds below the value; a missing value gets count + 1."""
-        codes = np.zeros(block.shape, dtype="intp")
-        for column, values in enumerate(self.thresholds):
-            if len(values):
-                found = np.searchsorted(values, block[:, column], side="left")
-                codes[:, column] = np.where(np.isnan(block[:, column]), len(values) + 1, found)
-        return codes
-
-
-def _tree_thresholds(leaves: LeafPaths) -> list[dict[int, set[float]]]:
-    """Per tree: input -> the thresholds the tree tests on it."""
-    found: list[dict[int, set[float]]] = [{} for _ in range(int(leaves.tree.max()) + 1)]
-    for leaf, step in zip(*np.nonzero(leaves.valid), strict=True):
-        bounds = found[leaves.tree[leaf]].setdefault(int(leaves.feature[leaf, step]), set())
-        bounds.update(value for value in (leaves.lower[leaf, step], leaves.upper[leaf, step]) if np.isfinite(value))
-    return found
-
-
-def _cells(grid: dict[int, set[float]]) -> int:
-    return math.prod(len(values) + 2 for values in grid.values())
-
-
-def _group_trees(per_tree: list[dict[int, set[float]]]) -> tuple[list[tuple[dict[int, set[float]], list[int]]],
-                                                                   list[int]]:
-    """(tables as (input -> thresholds, trees), trees too large for a table). Each tree joins the table
-    whose grid it grows least, or starts one."""
-    groups: list[tuple[dict[int, set[float]], list[int]]] = []
-    alone: list[int] = []
-    for tree in sorted(range(len(per_tree)), key=lambda number: sorted(per_tree[number])):
-        grid = per_tree[tree]
-        if not grid:  # a tree without a split adds the same value to every row: it attributes nothing
-            continue
-        if _cells(grid) > MAX_TABLE_CELLS:
-            alone.append(tree)
-            continue
-        best, best_cells = None, MAX_TABLE_CELLS + 1
-        for position, (joined, _) in enumerate(groups):
-            merged = {column: joined.get(column, set()) | grid.get(column, set()) for column in joined | grid}
-            if _cells(merged) < best_cells:
-                best, best_cells = position, _cells(merged)
-        if best is None or best_cells > MAX_TABLE_CELLS:
-            groups.append(({column: set(values) for column, values in grid.items()}, [tree]))
-            continue
-        joined, members = groups[best]
-        for column, values in grid.items():
-            joined.setdefault(column, set()).update(values)
-        members.append(tree)
-    return groups, alone
-
-
-def _cell_values(limits: list[np.ndarray]) -> np.ndarray:
-    """(cells, slots): one value inside each cell of the grid; slot s's code varies with stride
-    prod(len(limits[:s]) + 2). Code c < n is (limit[c-1], limit[c]] (its upper end is inside), n is above
-    the last limit, n + 1 is missing."""
-    sizes = [len(values) + 2 for values in limits]
-    positions = np.unravel_index(np.arange(math.prod(sizes)), sizes, order="F")
-    columns = []
-    for values, code in zip(limits, positions, strict=True):
-        inside = np.concatenate([values, [np.nextafter(values[-1], np.inf), np.nan]])
-        columns.append(inside[code])
-    return np.column_stack(columns)
-
 
 def tree_tables(leaves: LeafPaths, reference: np.ndarray, inputs: int) -> TreeTables:
     """The lookup tables of `leaves`' trees against `reference`, for matrices of `inputs` columns."""
     reference = np.asarray(reference, dtype="float64").ravel()
-    groups, alone = _group_trees(_tree_thresholds(leaves))
-    slots = max((len(grid) for grid, _ in groups), default=1)
-    thresholds = [np.array(sorted(set().union(*(grid.get(column, set()) for grid, _ in groups))))
-                  for column in range(inputs)]
-    width = max(len(values) for values in thresholds) + 2 if thresholds else 2
-    slot_input = np.zeros(len(groups) * slots, dtype="intp")
-    cell_step = np.zeros((len(groups) * slots, width), dtype="intp")
-    spread = np.zeros((len(groups) * slots, inputs))
-    tables, offset = [], 0
-    for number, (grid, members) in enumerate(groups):
-        columns = sorted(grid)
-        limits = [np.array(sorted(grid[column])) for column in columns]
-        stride = 1
-        for slot, (column, values) in enumerate(zip(columns, limits, strict=True)):
-            at = number * slots + slot
-            slot_input[at] = column
-            spread[at, column] = 1.0
-            # An input's code g counts its thresholds below x; the table's code counts the table's own limits
-            # below x, which are those among the input's first g.
-            positions = np.searchsorted(thresholds[column], values)
-            local = np.searchsorted(positions, np.arange(len(thresholds[column]) + 1), side="left")
-            local = np.concatenate([local, [len(values) + 1]])
-            cell_step[at, :len(local)] = local * stride
-            stride *= len(values) + 2
-        cell_step[number * slots] += offset
-        grid_values = np.tile(reference, (stride, 1))
-        grid_values[:, columns] = _cell_values(limits)
-        in_group = np.isin(leaves.tree, members)
-        entries = np.zeros((stride, slots))
-        entries[:, :len(columns)] = _tree_attributions(leaves.subset(in_group), grid_values, reference)[:, columns]
+    grid = threshold_grid(leaves, inputs, MAX_TABLE_CELLS)
+    slots = grid.slots
+    spread = np.zeros((len(grid.slot_input), inputs))
+    tables = [np.zeros((0, slots))]
+    for number, table in enumerate(grid.tables):
+        spread[number * slots + np.arange(len(table.inputs)), table.inputs] = 1.0
+        entries = np.zeros((table.cells, slots))
+        found = _tree_attributions(leaves.subset(np.isin(leaves.tree, table.trees)), table.cell_points(reference),
+                                   reference)
+        entries[:, :len(table.inputs)] = found[:, table.inputs]
         tables.append(entries)
-        offset += stride
-    rest = leaves.subset(np.isin(leaves.tree, alone)) if alone else None
-    table = np.concatenate(tables) if tables else np.zeros((0, slots))
-    return TreeTables(thresholds, slot_input, cell_step, table, spread, rest, reference)
+    rest = leaves.subset(np.isin(leaves.tree, grid.alone)) if grid.alone else None
+    return TreeTables(grid, np.concatenate(tables), spread, rest, reference)

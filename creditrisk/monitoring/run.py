@@ -251,12 +251,17 @@ def build_summary(windows: Sequence[dict[str, Any]], table: pd.DataFrame, profil
     return finite_json(summary)
 
 
+SCORE_CHUNK_ROWS = 50_000  # rows scored at once: the pipeline's intermediate arrays stay ~50 MB, not the window's
+
+
 def score_frame(model: ModelBundle | None, frame: pd.DataFrame) -> np.ndarray | None:
+    """The model's PD per row, scored in chunks (a PD depends on its own row only)."""
     if model is None:
         return None
     if len(frame) == 0:
         return np.empty(0)
-    return np.asarray(model.predict_pd(frame), dtype=float)
+    return np.concatenate([np.asarray(model.predict_pd(frame.iloc[start:start + SCORE_CHUNK_ROWS]), dtype=float)
+                           for start in range(0, len(frame), SCORE_CHUNK_ROWS)])
 
 
 def estimate_reference(reference_pd: np.ndarray | None, params: DriftParams) -> EstimatedPerformance | None:

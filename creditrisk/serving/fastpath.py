@@ -15,7 +15,9 @@ estimator's P(default) through its own `transform`),
 `FastPredictor` runs the pipeline's own first step (`DomainFeatures.transform`, the model frame),
 imputes and one-hot encodes from the fitted attributes, then calls the fitted encoder, estimator and
 calibrators on those arrays as the pipeline calls them (a random forest's trees one by one, skipping
-the forest's per-call dispatch). Any other structure is not handled (`build` returns None).
+the forest's per-call dispatch; a gradient boosting's raw score from lookup tables of its trees,
+`modeling.tree_grid`, one lookup per table instead of a walk per tree). Any other structure is not
+handled (`build` returns None).
 
 It reads the contract frame that `bundle.predict_pd` reads, and nothing outside this package knows it
 exists: `scoring.BatchScorer` uses it only after `matches_pipeline` found it equal to the pipeline on
@@ -30,7 +32,8 @@ and documented methods, with the documented `check_input=False` of a single tree
 sklearn's private `_CalibratedClassifier`) and `predict` of the private `_SigmoidCalibration`. No public
 call reaches a calibrated model's fitted estimator; if a scikit-learn release changes them, `build`
 returns None or the check at load fails, and the API scores through the pipeline. A `CalibratedModel`
-needs neither: its parts are the project's own, public attributes.
+needs neither: its parts are the project's own, public attributes. The boosting's trees are read as
+`modeling.tree_paths` reads them for the reasons (not public either), under the same check at load.
 """
 
 from __future__ import annotations
@@ -43,7 +46,8 @@ import numpy as np
 import pandas as pd
 from sklearn.calibration import CalibratedClassifierCV
 from sklearn.compose import ColumnTransformer
-from sklearn.ensemble import ExtraTreesClassifier, RandomForestClassifier
+from scipy.special import expit
+from sklearn.ensemble import ExtraTreesClassifier, HistGradientBoostingClassifier, RandomForestClassifier
 from sklearn.impute import SimpleImputer
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
@@ -52,6 +56,8 @@ from creditrisk.data.contract import DATE, MISSING_CATEGORY
 from creditrisk.modeling.bundle import ModelBundle
 from creditrisk.modeling.calibration import CalibratedModel
 from creditrisk.modeling.features import raw_inputs, DomainFeatures
+from creditrisk.modeling.tree_grid import tree_values, TreeValues
+from creditrisk.modeling.tree_paths import additive_form
 
 
 _LOOKUP_ROWS = 64  # up to this many rows a dict lookup per row beats factorizing the column
@@ -202,10 +208,11 @@ class _Scorer:
     estimator: Any
     calibrate: Calibrate | None
     decision: bool  # the calibration reads the decision function (CalibratedClassifierCV's choice)
+    trees: TreeValues | None = None  # a gradient boosting's raw score as lookup tables
 
     def response(self, model_frame: pd.DataFrame) -> np.ndarray:
         """What the calibration reads, or the estimator's P(default) when there is none."""
-        return _response(self.estimator, self.preprocess.transform(model_frame), self.decision)
+        return _response(self.estimator, self.preprocess.transform(model_frame), self.decision, self.trees)
 
     def probability(self, model_frame: pd.DataFrame) -> np.ndarray:
         response = self.response(model_frame)
@@ -221,7 +228,10 @@ def _pair_calibration(calibrator: Any) -> Calibrate:
     return calibrate
 
 
-def _response(estimator: Any, matrix: Any, decision: bool) -> np.ndarray:
+def _response(estimator: Any, matrix: Any, decision: bool, trees: TreeValues | None = None) -> np.ndarray:
+    if trees is not None:  # gradient boosting: its raw score (log-odds) by lookup
+        raw = trees.raw_score(matrix)
+        return raw if decision else expit(raw)
     if decision and hasattr(estimator, "decision_function"):
         return estimator.decision_function(matrix)
     if isinstance(estimator, RandomForestClassifier | ExtraTreesClassifier) and estimator.n_outputs_ == 1:
@@ -248,7 +258,17 @@ def _scorer(pipeline: Any, calibrate: Calibrate | None, decision: bool) -> _Scor
     estimator = pipeline.steps[1][1]
     if preprocess is None or list(getattr(estimator, "classes_", [])) != [0, 1]:
         return None
-    return _Scorer(preprocess, estimator, calibrate, decision)
+    return _Scorer(preprocess, estimator, calibrate, decision, _boosting_values(estimator))
+
+
+def _boosting_values(estimator: Any) -> TreeValues | None:
+    """A gradient boosting's trees as lookup tables (see `modeling.tree_grid`), else None."""
+    if not isinstance(estimator, HistGradientBoostingClassifier):
+        return None
+    form = additive_form(estimator)
+    if form is None or form.score_is_probability:
+        return None
+    return tree_values(form, int(estimator.n_features_in_))
 
 
 def _calibrated_scorers(calibrated: CalibratedClassifierCV) -> list[_Scorer] | None:

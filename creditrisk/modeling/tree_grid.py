@@ -1,0 +1,196 @@
+"""Tree ensembles as lookup tables over the grid of their thresholds.
+
+Within one tree, which leaf a row reaches depends only on which interval between the tree's thresholds
+(or the missing value) each input it tests falls in. So does anything computed from that leaf: its value,
+or an input's attribution against a fixed reference (`modeling.attribution`). A group of trees whose
+thresholds make a grid of at most `max_cells` cells is one table; a row's entry in it is found by counting,
+per input, the thresholds below its value. Trees join the table whose grid they grow least (a sum of trees
+is as additive as each); a tree whose own grid is larger stays out (`alone`), for its caller to handle.
+
+`TreeValues` uses the grid to give an ensemble's raw score: the sum of the leaf values a row reaches, one
+lookup per table instead of one walk per tree.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from creditrisk.modeling.tree_paths import AdditiveForm, LeafPaths, reaches
+
+LOOKUP_CHUNK_ROWS = 2048  # rows per block of a lookup: bounds its memory at rows x tables x slots
+
+
+@dataclass(frozen=True)
+class GridTable:
+    """One table: the inputs it reads, each one's thresholds (the table's limits) and the trees in it."""
+
+    inputs: list[int]
+    limits: list[np.ndarray]
+    trees: list[int]
+
+    @property
+    def cells(self) -> int:
+        return math.prod(len(values) + 2 for values in self.limits)
+
+    def cell_points(self, background: np.ndarray) -> np.ndarray:
+        """(cells, inputs): `background` with the table's inputs set to one value inside each cell, in the
+        order `ThresholdGrid.cells` numbers them. Code c < n is (limit[c-1], limit[c]] (its upper end is
+        inside), n is above the last limit, n + 1 is missing."""
+        sizes = [len(values) + 2 for values in self.limits]
+        codes = np.unravel_index(np.arange(math.prod(sizes)), sizes, order="F")
+        points = np.tile(np.asarray(background, dtype="float64"), (self.cells, 1))
+        for column, values, code in zip(self.inputs, self.limits, codes, strict=True):
+            inside = np.concatenate([values, [np.nextafter(values[-1], np.inf), np.nan]])
+            points[:, column] = inside[code]
+        return points
+
+
+@dataclass(frozen=True)
+class ThresholdGrid:
+    """Where each row falls in each table: `cells(block)` gives (rows, tables) positions in one flat
+    numbering of every table's cells (table t's cells start at `offsets[t]`)."""
+
+    tables: list[GridTable]
+    alone: list[int]              # trees too large for a table
+    thresholds: list[np.ndarray]  # per input: every threshold a table tests on it, sorted
+    slot_input: np.ndarray        # (tables * slots,) the input each slot of each table reads (padding: 0)
+    cell_step: np.ndarray         # (tables * slots, codes) what an input's code adds to its table's cell
+    offsets: np.ndarray           # (tables,) where each table's cells start
+
+    @property
+    def slots(self) -> int:
+        return len(self.slot_input) // max(len(self.tables), 1)
+
+    def cells(self, block: np.ndarray) -> np.ndarray:
+        codes = self._codes(block)[:, self.slot_input] + np.arange(len(self.slot_input)) * self.cell_step.shape[1]
+        steps = np.take(self.cell_step, codes).reshape(len(block), len(self.tables), self.slots)
+        return steps.sum(axis=2)
+
+    def _codes(self, block: np.ndarray) -> np.ndarray:
+        """Per input, the count of its thresholds below the value; a missing value gets count + 1."""
+        codes = np.zeros(block.shape, dtype="intp")
+        for column, values in enumerate(self.thresholds):
+            if len(values):
+                found = np.searchsorted(values, block[:, column], side="left")
+                codes[:, column] = np.where(np.isnan(block[:, column]), len(values) + 1, found)
+        return codes
+
+
+def _tree_thresholds(leaves: LeafPaths) -> list[dict[int, set[float]]]:
+    """Per tree: input -> the thresholds the tree tests on it."""
+    found: list[dict[int, set[float]]] = [{} for _ in range(int(leaves.tree.max()) + 1)] if len(leaves.tree) else []
+    for leaf, step in zip(*np.nonzero(leaves.valid), strict=True):
+        bounds = found[leaves.tree[leaf]].setdefault(int(leaves.feature[leaf, step]), set())
+        bounds.update(value for value in (leaves.lower[leaf, step], leaves.upper[leaf, step]) if np.isfinite(value))
+    return found
+
+
+def _cells(grid: dict[int, set[float]]) -> int:
+    return math.prod(len(values) + 2 for values in grid.values())
+
+
+def _group_trees(per_tree: list[dict[int, set[float]]], max_cells: int) -> tuple[list[GridTable], list[int]]:
+    """(tables, trees too large for a table). Each tree joins the table whose grid it grows least, or
+    starts one; a tree without a split adds the same value to every row and joins none."""
+    groups: list[tuple[dict[int, set[float]], list[int]]] = []
+    alone: list[int] = []
+    for tree in sorted(range(len(per_tree)), key=lambda number: sorted(per_tree[number])):
+        grid = per_tree[tree]
+        if not grid:
+            continue
+        if _cells(grid) > max_cells:
+            alone.append(tree)
+            continue
+        best, best_cells = None, max_cells + 1
+        for position, (joined, _) in enumerate(groups):
+            merged = _cells({column: joined.get(column, set()) | grid.get(column, set()) for column in joined | grid})
+            if merged < best_cells:
+                best, best_cells = position, merged
+        if best is None:
+            groups.append(({column: set(values) for column, values in grid.items()}, [tree]))
+            continue
+        joined, members = groups[best]
+        for column, values in grid.items():
+            joined.setdefault(column, set()).update(values)
+        members.append(tree)
+    tables = [GridTable(sorted(grid), [np.array(sorted(grid[column])) for column in sorted(grid)], members)
+              for grid, members in groups]
+    return tables, alone
+
+
+def threshold_grid(leaves: LeafPaths, inputs: int, max_cells: int) -> ThresholdGrid:
+    """The tables of `leaves`' trees, for matrices of `inputs` columns."""
+    tables, alone = _group_trees(_tree_thresholds(leaves), max_cells)
+    slots = max((len(table.inputs) for table in tables), default=1)
+    thresholds = [np.unique(np.concatenate([np.zeros(0), *(table.limits[table.inputs.index(column)]
+                                                            for table in tables if column in table.inputs)]))
+                  for column in range(inputs)]
+    width = max((len(values) for values in thresholds), default=0) + 2
+    slot_input = np.zeros(len(tables) * slots, dtype="intp")
+    cell_step = np.zeros((len(tables) * slots, width), dtype="intp")
+    offsets = np.cumsum([0] + [table.cells for table in tables])[:-1].astype("intp")
+    for number, table in enumerate(tables):
+        stride = 1
+        for slot, (column, values) in enumerate(zip(table.inputs, table.limits, strict=True)):
+            at = number * slots + slot
+            slot_input[at] = column
+            # An input's code g counts its thresholds below x; the table's code counts the table's own limits
+            # below x, which are those among the input's first g.
+            positions = np.searchsorted(thresholds[column], values)
+            local = np.searchsorted(positions, np.arange(len(thresholds[column]) + 1), side="left")
+            local = np.concatenate([local, [len(values) + 1]])
+            cell_step[at, :len(local)] = local * stride
+            stride *= len(values) + 2
+        cell_step[number * slots] += offsets[number]
+    return ThresholdGrid(tables, alone, thresholds, slot_input, cell_step, offsets)
+
+
+MAX_VALUE_CELLS = 65_536  # cells of one table of leaf values (8 bytes each)
+
+
+@dataclass(frozen=True)
+class TreeValues:
+    """An ensemble's raw score by lookup: its constant plus, per table, the sum of the leaf values its
+    trees give in the row's cell, plus the leaves of the trees left out of the tables."""
+
+    grid: ThresholdGrid
+    values: np.ndarray          # (cells of all tables,)
+    constant: float
+    rest: LeafPaths | None
+
+    def raw_score(self, matrix: np.ndarray) -> np.ndarray:
+        matrix = np.asarray(matrix, dtype="float64")
+        score = np.full(len(matrix), self.constant)
+        for start in range(0, len(matrix), LOOKUP_CHUNK_ROWS):
+            block = matrix[start:start + LOOKUP_CHUNK_ROWS]
+            score[start:start + len(block)] += np.take(self.values, self.grid.cells(block)).sum(axis=1)
+        if self.rest is not None:
+            score += reaches(self.rest, matrix).all(axis=2).astype("float64") @ self.rest.value
+        return score
+
+
+def tree_values(form: AdditiveForm, inputs: int, max_cells: int = MAX_VALUE_CELLS) -> TreeValues:
+    """The lookup form of a tree ensemble's raw score (`form.kind == "trees"`)."""
+    assert form.leaves is not None
+    leaves = form.leaves
+    grid = threshold_grid(leaves, inputs, max_cells)
+    values = [np.zeros(0)]
+    for table in grid.tables:
+        values.append(_leaf_sums(leaves.subset(np.isin(leaves.tree, table.trees)),
+                                 table.cell_points(np.zeros(inputs))))
+    rest = leaves.subset(np.isin(leaves.tree, grid.alone)) if grid.alone else None
+    placed = [tree for table in grid.tables for tree in table.trees] + grid.alone
+    unsplit = ~np.isin(leaves.tree, placed)  # trees of one leaf: the same value for every row
+    return TreeValues(grid, np.concatenate(values), form.constant + float(leaves.value[unsplit].sum()), rest)
+
+
+def _leaf_sums(leaves: LeafPaths, points: np.ndarray) -> np.ndarray:
+    """Per point, the sum of the values of the leaves it reaches (in blocks: points x leaves x steps)."""
+    sums = np.zeros(len(points))
+    for start in range(0, len(points), LOOKUP_CHUNK_ROWS):
+        reached = reaches(leaves, points[start:start + LOOKUP_CHUNK_ROWS]).all(axis=2)
+        sums[start:start + len(reached)] = reached.astype("float64") @ leaves.value
+    return sums
