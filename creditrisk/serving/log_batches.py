@@ -146,18 +146,36 @@ def rows_in_window(table: pa.Table, start: pd.Timestamp, stop: pd.Timestamp, und
     return np.flatnonzero(inside.to_numpy(zero_copy_only=False))
 
 
-def batch_frame(table: pa.Table, positions: np.ndarray | None, logged_at: pd.Timestamp, request_id: str,
-                model_version: str) -> pd.DataFrame:
-    """A batch record's rows (all, or those at `positions`) as raw log columns for `typed_frame`."""
+def _repeated(value: str, count: int) -> pa.DictionaryArray:
+    return pa.DictionaryArray.from_arrays(pa.array(np.zeros(count, dtype="int32")), pa.array([value], pa.string()))
+
+
+def batch_rows(table: pa.Table, positions: np.ndarray | None, logged_at: pd.Timestamp, request_id: str,
+               model_version: str) -> pa.Table:
+    """A batch record's rows (all, or those at `positions`) with the record's logging time, request,
+    model version and row positions as columns, still in Arrow (see `rows_frame`)."""
     if positions is not None:
         table = table.take(pa.array(positions))
     else:
         positions = np.arange(table.num_rows)
-    frame = table.to_pandas(date_as_object=False)
-    count = len(frame)
-    frame.insert(0, "row_index", positions.astype("int64"))
-    frame.insert(0, "model_version", pd.Categorical([model_version] * count))
-    frame.insert(0, "request_id", pd.Categorical([request_id] * count))
+    count = table.num_rows
     moment = pd.Timestamp(logged_at).tz_convert("UTC").tz_localize(None).to_datetime64().astype("datetime64[ns]")
-    frame.insert(0, "logged_at", pd.Series(np.full(count, moment), index=frame.index).dt.tz_localize("UTC"))
-    return frame
+    extra = {"logged_at": pa.array(np.full(count, moment), pa.timestamp("ns", tz="UTC")),
+             "request_id": _repeated(request_id, count), "model_version": _repeated(model_version, count),
+             "row_index": pa.array(positions.astype("int64"))}
+    for name, values in extra.items():
+        table = table.append_column(name, values)
+    return table
+
+
+def rows_frame(tables: list[pa.Table]) -> pd.DataFrame:
+    """Several records' `batch_rows` as one frame of raw log columns, converted once: the text columns
+    dictionary-encoded first (a window repeats a few values many times), the Arrow buffers released as
+    their columns are converted. Empties `tables`."""
+    joined = pa.concat_tables(tables)
+    tables.clear()
+    columns = [pc.dictionary_encode(column) if pa.types.is_string(column.type) else column
+               for column in joined.columns]
+    joined = pa.Table.from_arrays(columns, names=joined.column_names)
+    del columns
+    return joined.to_pandas(date_as_object=False, split_blocks=True, self_destruct=True)

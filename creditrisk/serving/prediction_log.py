@@ -36,16 +36,18 @@ from typing import Any, Protocol
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 
 from creditrisk.data.contract import DATE, SPECS
 from creditrisk.serving.log_batches import (
     COLUMNAR_MIN_ROWS,
     LOGGED_COLUMNS,
     PAYLOAD_FORMAT,
-    batch_frame,
+    batch_rows,
     decode_payload,
     LoggedBatch,
     rows_in_window,
+    rows_frame,
 )
 
 TABLE = "predictions"
@@ -379,7 +381,7 @@ class LogQueries:
                 where = (f"(first_loan_date < {p} AND last_loan_date >= {p}) OR "
                          f"(undated_rows > 0 AND logged_at >= {p} AND logged_at < {p})")
                 records = self._records(connection, where, self._window_parameters(start, stop))
-                parts.append(concat_typed(_window_rows(records, start, stop)))
+                parts.append(_window_rows(records, start, stop))
         return in_logging_order(parts)
 
     def read(self, since: str | None = None) -> pd.DataFrame:
@@ -392,7 +394,7 @@ class LogQueries:
             if BATCH_TABLE in tables:
                 where, parameters = ("TRUE", ()) if since is None else \
                     (f"logged_at >= {self.placeholder}", (self._since_parameter(since),))
-                parts.append(concat_typed(_window_rows(self._records(connection, where, parameters))))
+                parts.append(_window_rows(self._records(connection, where, parameters)))
         return in_logging_order(parts)
 
     def activity(self, since_day: str) -> LogActivity:
@@ -419,17 +421,21 @@ class LogQueries:
 
 
 def _window_rows(records: Generator[Sequence[Any], None, None], start: pd.Timestamp | None = None,
-                 stop: pd.Timestamp | None = None) -> Iterator[pd.DataFrame]:
-    """Each batch record's rows in [start, stop) (all rows without a window), as raw log columns.
+                 stop: pd.Timestamp | None = None) -> pd.DataFrame:
+    """The batch records' rows in [start, stop) (all rows without a window), as one typed frame. The
+    records stay in Arrow until all are read, then convert once (`log_batches.rows_frame`).
 
     The records' cursor is closed here, also when a record cannot be read, while its connection is open.
     """
     with closing(records):
-        yield from _record_rows(records, start, stop)
+        tables = list(_record_rows(records, start, stop))
+    if not tables:
+        return empty_log_frame()
+    return concat_typed(iter([rows_frame(tables)]))
 
 
 def _record_rows(records: Iterator[Sequence[Any]], start: pd.Timestamp | None,
-                 stop: pd.Timestamp | None) -> Iterator[pd.DataFrame]:
+                 stop: pd.Timestamp | None) -> Iterator[pa.Table]:
     for logged_at, request_id, model_version, payload_format, payload in records:
         moment = pd.Timestamp(logged_at)
         moment = moment.tz_localize("UTC") if moment.tz is None else moment.tz_convert("UTC")
@@ -443,7 +449,7 @@ def _record_rows(records: Iterator[Sequence[Any]], start: pd.Timestamp | None,
             positions = rows_in_window(table, start, stop, undated_inside=bool(start <= logged < stop))
             if not len(positions):
                 continue
-        yield batch_frame(table, positions, moment, str(request_id), str(model_version))
+        yield batch_rows(table, positions, moment, str(request_id), str(model_version))
 
 
 def in_logging_order(parts: list[pd.DataFrame]) -> pd.DataFrame:
@@ -606,6 +612,11 @@ def _text_column(values: pd.Series) -> pd.Series:
 
 def typed_frame(raw: pd.DataFrame) -> pd.DataFrame:
     """Raw columns as the database gave them -> contract-typed columns, in `read_columns` order."""
+    return pd.DataFrame(typed_columns(raw), index=raw.index)
+
+
+def typed_columns(raw: pd.DataFrame) -> dict[str, pd.Series]:
+    """`typed_frame`'s columns, each its own Series (not yet one frame's blocks)."""
     typed = {}
     for name in read_columns():
         values = raw[name] if name in raw.columns else pd.Series(None, index=raw.index, dtype=object)
@@ -619,7 +630,7 @@ def typed_frame(raw: pd.DataFrame) -> pd.DataFrame:
             typed[name] = pd.to_numeric(values, errors="coerce").astype("int64")
         else:
             typed[name] = _text_column(values)
-    return pd.DataFrame(typed, index=raw.index)
+    return typed
 
 
 def _naive_dates(values: pd.Series) -> pd.Series:
@@ -629,15 +640,21 @@ def _naive_dates(values: pd.Series) -> pd.Series:
 
 
 def concat_typed(chunks: Iterator[pd.DataFrame]) -> pd.DataFrame:
-    """Type each chunk as it arrives, so only one chunk of raw Python values is held at a time."""
-    parts = [typed_frame(chunk) for chunk in chunks]
+    """Type each chunk as it arrives, so only one chunk of raw Python values is held at a time, then join
+    the chunks column by column, letting each chunk's column go once it is copied: the peak is the result
+    plus about one column, not twice the result."""
+    parts = [typed_columns(chunk) for chunk in chunks]
     if not parts:
         return empty_log_frame()
-    frame = pd.concat(parts, ignore_index=True) if len(parts) > 1 else parts[0].reset_index(drop=True)
-    for name in frame.columns:
-        if frame[name].dtype == "string":
-            frame[name] = _text_column(frame[name])
-    return frame
+    if len(parts) == 1:
+        return pd.DataFrame(parts[0]).reset_index(drop=True)
+    joined = {}
+    for name in read_columns():
+        pieces = [part.pop(name) for part in parts]
+        column = pd.concat(pieces, ignore_index=True) if len(pieces) > 1 else pieces[0].reset_index(drop=True)
+        del pieces
+        joined[name] = _text_column(column) if column.dtype == "string" else column
+    return pd.DataFrame(joined)
 
 
 def window_bounds(start: pd.Timestamp, stop: pd.Timestamp) -> tuple[str, str]:
