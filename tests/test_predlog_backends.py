@@ -244,6 +244,7 @@ def test_a_large_batch_is_one_record_and_reads_back_as_its_rows_would(
     pd.testing.assert_frame_equal(batches, rows)
     assert batches["row_index"].tolist() == list(range(150))
     assert pd.isna(batches.loc[7, "fecha_prestamo"]) and pd.isna(batches.loc[0, "reason_codes"])
+    windows = []
     for layout in LAYOUTS:
         reader = predlog.open_reader(targets[layout])
         assert reader.count() == 150
@@ -251,6 +252,8 @@ def test_a_large_batch_is_one_record_and_reads_back_as_its_rows_would(
         expected = frame["fecha_prestamo"].between("2025-01-01", "2025-06-01", inclusive="left") \
             | frame["fecha_prestamo"].isna()  # the undated row was logged in that window
         assert window["row_index"].tolist() == list(np.flatnonzero(expected))
+        windows.append(window)
+    pd.testing.assert_frame_equal(windows[0], windows[1])  # a window reads the same from either layout
 
 
 def test_a_window_decodes_only_the_records_that_overlap_it(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

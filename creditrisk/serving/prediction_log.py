@@ -431,7 +431,17 @@ def _window_rows(records: Generator[Sequence[Any], None, None], start: pd.Timest
         tables = list(_record_rows(records, start, stop))
     if not tables:
         return empty_log_frame()
-    return concat_typed(iter([rows_frame(tables)]))
+    return _typed_batch_rows(rows_frame(tables))
+
+
+def _typed_batch_rows(raw: pd.DataFrame) -> pd.DataFrame:
+    """`typed_frame` of batch records' rows, converted in place: their Arrow schema already gives the
+    log's types but for text (dictionary-encoded) and the loan date (stored in seconds)."""
+    for name in raw.columns:
+        if isinstance(raw[name].dtype, pd.CategoricalDtype):
+            raw[name] = raw[name].astype("string")
+    raw[DATE] = raw[DATE].astype("datetime64[ns]")
+    return raw[read_columns()]
 
 
 def _record_rows(records: Iterator[Sequence[Any]], start: pd.Timestamp | None,
