@@ -317,6 +317,7 @@ def run_drift(
                                      params.seed + ordinal))
         rows.extend(feature_rows(data.window.label, data.window.source, drift))
         distributions[data.window.label] = finite_json(drift.distributions)
+        del data, pd_values, drift  # let this window go before the next one is read: one window in memory
     table = pd.DataFrame(rows, columns=list(FEATURE_COLUMNS_ORDER))
     records.sort(key=lambda record: (record["end"], record["source"] != "incoming"))
     skipped = {entry.path.name: entry.rows_without_date for entry in index if entry.rows_without_date}

@@ -158,6 +158,7 @@ def batch_rows(table: pa.Table, positions: np.ndarray | None, logged_at: pd.Time
         table = table.take(pa.array(positions))
     else:
         positions = np.arange(table.num_rows)
+    table = _text_as_dictionary(table)  # a window holds many records: keep each one small until they convert
     count = table.num_rows
     moment = pd.Timestamp(logged_at).tz_convert("UTC").tz_localize(None).to_datetime64().astype("datetime64[ns]")
     extra = {"logged_at": pa.array(np.full(count, moment), pa.timestamp("ns", tz="UTC")),
@@ -169,13 +170,15 @@ def batch_rows(table: pa.Table, positions: np.ndarray | None, logged_at: pd.Time
 
 
 def rows_frame(tables: list[pa.Table]) -> pd.DataFrame:
-    """Several records' `batch_rows` as one frame of raw log columns, converted once: the text columns
-    dictionary-encoded first (a window repeats a few values many times), the Arrow buffers released as
-    their columns are converted. Empties `tables`."""
+    """Several records' `batch_rows` as one frame of raw log columns, converted once (text, dictionary-
+    encoded per record, becomes categories), the Arrow buffers released as their columns are converted.
+    Empties `tables`."""
     joined = pa.concat_tables(tables)
     tables.clear()
-    columns = [pc.dictionary_encode(column) if pa.types.is_string(column.type) else column
-               for column in joined.columns]
-    joined = pa.Table.from_arrays(columns, names=joined.column_names)
-    del columns
     return joined.to_pandas(date_as_object=False, split_blocks=True, self_destruct=True)
+
+
+def _text_as_dictionary(table: pa.Table) -> pa.Table:
+    columns = [pc.dictionary_encode(column) if pa.types.is_string(column.type) else column
+               for column in table.columns]
+    return pa.Table.from_arrays(columns, names=table.column_names)
