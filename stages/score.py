@@ -76,8 +76,7 @@ def main() -> None:
         sys.exit(f"score: {error}")
     summary_path = args.summary or (params.summary_path if stage_run else None)
     if summary_path:
-        atomic_write_json(Path(summary_path), {k: v for k, v in summary.to_json().items()
-                                               if k not in ("seconds", "rows_per_second")})
+        atomic_write_json(Path(summary_path), summary.reproducible_json())
     print(f"score: {summary.rows_in:,} rows in {summary.partitions} partition(s): {summary.rows_scored:,} scored, "
           f"{summary.rows_rejected:,} rejected -> {summary.output_dir}; {time.perf_counter() - started:.1f} s")
 

@@ -3,6 +3,7 @@ reached by its scheduler address, and a worker killed mid-job."""
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 from collections.abc import Iterator
@@ -191,6 +192,21 @@ def test_a_worker_killed_with_no_failures_allowed_fails_clearly_and_leaves_the_o
     pd.testing.assert_frame_equal(read_scores(tmp_path / "out"), before)
     assert (tmp_path / "out" / MANIFEST_FILE).exists()
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []
+
+
+def test_a_rerun_writes_the_same_manifest_byte_for_byte(cluster: distributed.LocalCluster, parquet_dataset: Path,
+                                                       model: Path, tmp_path: Path) -> None:
+    """The output DVC hashes does not vary from run to run: no timings, the partitions in their order
+    (Dask finishes them in any order)."""
+    manifests = []
+    with distributed.Client(cluster) as client:
+        for _ in range(2):
+            score(parquet_dataset, tmp_path / "out", model, dask_runner(client), "dask")
+            manifests.append((tmp_path / "out" / MANIFEST_FILE).read_bytes())
+    assert manifests[0] == manifests[1]
+    manifest = json.loads(manifests[0])
+    assert "seconds" not in manifest and all("seconds" not in part for part in manifest["partitions_detail"])
+    assert [part["number"] for part in manifest["partitions_detail"]] == list(range(manifest["partitions"]))
 
 
 def test_an_output_without_its_manifest_is_not_read_as_complete(tmp_path: Path) -> None:

@@ -48,6 +48,7 @@ PARQUET_SUFFIXES = (".parquet", ".pq")
 SCORES_DIR = "scores"
 REJECTS_DIR = "rejects"
 MANIFEST_FILE = "_manifest.json"
+TIMING_FIELDS = ("seconds", "rows_per_second")  # printed, never written into the output: a rerun is byte-identical
 Engine = Literal["dask", "pandas"]
 
 
@@ -292,6 +293,10 @@ class JobSummary:
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
 
+    def reproducible_json(self) -> dict[str, Any]:
+        """`to_json` without the timings, which vary from run to run: what goes into files DVC hashes."""
+        return {key: value for key, value in self.to_json().items() if key not in TIMING_FIELDS}
+
 
 Progress = Callable[[int, int, int, float], None]
 Runner = Callable[[Sequence[Partition], Callable[[Partition], PartitionResult]], Iterable[PartitionResult]]
@@ -348,8 +353,9 @@ def score_dataset(spec: str | Path, output_dir: Path, model_path: Path, runner: 
                 progress(len(results), len(parts), sum(r.rows_in for r in results), time.perf_counter() - started)
         summary = _summary(spec, named_output, engine, named_model, digest, results, time.perf_counter() - started)
         _check_complete(staging, parts, results)
-        atomic_write_json(staging / MANIFEST_FILE, {**summary.to_json(),
-                                                    "partitions_detail": [asdict(r) for r in results]})
+        detail = [{key: value for key, value in asdict(result).items() if key not in TIMING_FIELDS}
+                  for result in sorted(results, key=lambda result: result.number)]
+        atomic_write_json(staging / MANIFEST_FILE, {**summary.reproducible_json(), "partitions_detail": detail})
         _swap_into_place(staging, output_dir)
     except BaseException as error:
         _remove(staging)
