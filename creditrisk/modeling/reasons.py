@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, replace
-from functools import cache
+from functools import cache, cached_property
 from importlib import resources
 from typing import Any, TypedDict
 
@@ -152,7 +152,7 @@ class Explainer:
         factor = np.divide(logit_gap, gap, out=np.zeros_like(gap), where=moved)
         if not moved.all():  # no raw-score gap: the calibration's local slope carries the parts
             factor[~moved] = self._local_slope(raw[~moved])
-        per_input = raw_parts @ self._source_matrix()
+        per_input = raw_parts @ self._source_matrix
         return model_frame, per_input * factor[:, None]
 
     def raw_attributions(self, matrix: np.ndarray) -> np.ndarray:
@@ -161,6 +161,7 @@ class Explainer:
             return self.tables.attributions(matrix)
         return attributions(self.form, matrix, self.reference_matrix)
 
+    @cached_property
     def _source_matrix(self) -> np.ndarray:
         """(estimator inputs, model inputs): 1 where an estimator input comes from a model input, so that
         a product adds the one-hot columns of a category up to their column."""

@@ -14,13 +14,19 @@ lookup per table instead of one walk per tree.
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable, Sized
 from dataclasses import dataclass
 
 import numpy as np
 
-from creditrisk.modeling.tree_paths import AdditiveForm, LeafPaths, reaches
+from creditrisk.modeling.tree_paths import AdditiveForm, leaf_value_sums, LeafPaths
 
 LOOKUP_CHUNK_ROWS = 2048  # rows per block of a lookup: bounds its memory at rows x tables x slots
+
+
+def _codes_per_input(limits: Iterable[Sized]) -> list[int]:
+    """An input with n thresholds has n + 2 codes: the n + 1 intervals between them, and missing."""
+    return [len(values) + 2 for values in limits]
 
 
 @dataclass(frozen=True)
@@ -33,14 +39,13 @@ class GridTable:
 
     @property
     def cells(self) -> int:
-        return math.prod(len(values) + 2 for values in self.limits)
+        return math.prod(_codes_per_input(self.limits))
 
     def cell_points(self, background: np.ndarray) -> np.ndarray:
         """(cells, inputs): `background` with the table's inputs set to one value inside each cell, in the
         order `ThresholdGrid.cells` numbers them. Code c < n is (limit[c-1], limit[c]] (its upper end is
         inside), n is above the last limit, n + 1 is missing."""
-        sizes = [len(values) + 2 for values in self.limits]
-        codes = np.unravel_index(np.arange(math.prod(sizes)), sizes, order="F")
+        codes = np.unravel_index(np.arange(self.cells), _codes_per_input(self.limits), order="F")
         points = np.tile(np.asarray(background, dtype="float64"), (self.cells, 1))
         for column, values, code in zip(self.inputs, self.limits, codes, strict=True):
             inside = np.concatenate([values, [np.nextafter(values[-1], np.inf), np.nan]])
@@ -51,14 +56,13 @@ class GridTable:
 @dataclass(frozen=True)
 class ThresholdGrid:
     """Where each row falls in each table: `cells(block)` gives (rows, tables) positions in one flat
-    numbering of every table's cells (table t's cells start at `offsets[t]`)."""
+    numbering of every table's cells (table by table, in order)."""
 
     tables: list[GridTable]
     alone: list[int]              # trees too large for a table
     thresholds: list[np.ndarray]  # per input: every threshold a table tests on it, sorted
     slot_input: np.ndarray        # (tables * slots,) the input each slot of each table reads (padding: 0)
     cell_step: np.ndarray         # (tables * slots, codes) what an input's code adds to its table's cell
-    offsets: np.ndarray           # (tables,) where each table's cells start
 
     @property
     def slots(self) -> int:
@@ -89,7 +93,7 @@ def _tree_thresholds(leaves: LeafPaths) -> list[dict[int, set[float]]]:
 
 
 def _cells(grid: dict[int, set[float]]) -> int:
-    return math.prod(len(values) + 2 for values in grid.values())
+    return math.prod(_codes_per_input(grid.values()))
 
 
 def _group_trees(per_tree: list[dict[int, set[float]]], max_cells: int) -> tuple[list[GridTable], list[int]]:
@@ -143,9 +147,9 @@ def threshold_grid(leaves: LeafPaths, inputs: int, max_cells: int) -> ThresholdG
             local = np.searchsorted(positions, np.arange(len(thresholds[column]) + 1), side="left")
             local = np.concatenate([local, [len(values) + 1]])
             cell_step[at, :len(local)] = local * stride
-            stride *= len(values) + 2
+            stride *= len(values) + 2  # `_codes_per_input`, slot by slot
         cell_step[number * slots] += offsets[number]
-    return ThresholdGrid(tables, alone, thresholds, slot_input, cell_step, offsets)
+    return ThresholdGrid(tables, alone, thresholds, slot_input, cell_step)
 
 
 MAX_VALUE_CELLS = 65_536  # cells of one table of leaf values (8 bytes each)
@@ -168,7 +172,7 @@ class TreeValues:
             block = matrix[start:start + LOOKUP_CHUNK_ROWS]
             score[start:start + len(block)] += np.take(self.values, self.grid.cells(block)).sum(axis=1)
         if self.rest is not None:
-            score += reaches(self.rest, matrix).all(axis=2).astype("float64") @ self.rest.value
+            score += leaf_value_sums(self.rest, matrix)
         return score
 
 
@@ -179,18 +183,10 @@ def tree_values(form: AdditiveForm, inputs: int, max_cells: int = MAX_VALUE_CELL
     grid = threshold_grid(leaves, inputs, max_cells)
     values = [np.zeros(0)]
     for table in grid.tables:
-        values.append(_leaf_sums(leaves.subset(np.isin(leaves.tree, table.trees)),
-                                 table.cell_points(np.zeros(inputs))))
+        values.append(leaf_value_sums(leaves.subset(np.isin(leaves.tree, table.trees)),
+                                      table.cell_points(np.zeros(inputs))))
     rest = leaves.subset(np.isin(leaves.tree, grid.alone)) if grid.alone else None
     placed = [tree for table in grid.tables for tree in table.trees] + grid.alone
     unsplit = ~np.isin(leaves.tree, placed)  # trees of one leaf: the same value for every row
     return TreeValues(grid, np.concatenate(values), form.constant + float(leaves.value[unsplit].sum()), rest)
 
-
-def _leaf_sums(leaves: LeafPaths, points: np.ndarray) -> np.ndarray:
-    """Per point, the sum of the values of the leaves it reaches (in blocks: points x leaves x steps)."""
-    sums = np.zeros(len(points))
-    for start in range(0, len(points), LOOKUP_CHUNK_ROWS):
-        reached = reaches(leaves, points[start:start + LOOKUP_CHUNK_ROWS]).all(axis=2)
-        sums[start:start + len(reached)] = reached.astype("float64") @ leaves.value
-    return sums

@@ -65,8 +65,7 @@ class AdditiveForm:
             assert self.coefficients is not None
             return self.constant + matrix @ self.coefficients
         assert self.leaves is not None
-        reached = reaches(self.leaves, matrix).all(axis=2)
-        return self.constant + reached.astype("float64") @ self.leaves.value
+        return self.constant + leaf_value_sums(self.leaves, matrix)
 
 
 def follows(leaves: LeafPaths, values: np.ndarray) -> np.ndarray:
@@ -82,6 +81,18 @@ def follows(leaves: LeafPaths, values: np.ndarray) -> np.ndarray:
 def reaches(leaves: LeafPaths, matrix: np.ndarray) -> np.ndarray:
     """(rows, leaves, steps): the row follows the leaf's path at this step."""
     return follows(leaves, matrix[:, leaves.feature])
+
+
+LEAF_SUM_CHUNK_ROWS = 2048  # rows per block of `leaf_value_sums`: bounds its memory at rows x leaves x steps
+
+
+def leaf_value_sums(leaves: LeafPaths, matrix: np.ndarray) -> np.ndarray:
+    """Per row, the sum of the values of the leaves it reaches."""
+    sums = np.zeros(len(matrix))
+    for start in range(0, len(matrix), LEAF_SUM_CHUNK_ROWS):
+        reached = reaches(leaves, matrix[start:start + LEAF_SUM_CHUNK_ROWS]).all(axis=2)
+        sums[start:start + len(reached)] = reached.astype("float64") @ leaves.value
+    return sums
 
 
 def _paths(left: np.ndarray, right: np.ndarray, is_leaf: np.ndarray) -> list[tuple[int, list[tuple[int, bool]]]]:

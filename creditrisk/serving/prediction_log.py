@@ -661,7 +661,7 @@ def concat_typed(chunks: Iterator[pd.DataFrame]) -> pd.DataFrame:
     joined = {}
     for name in read_columns():
         pieces = [part.pop(name) for part in parts]
-        column = pd.concat(pieces, ignore_index=True) if len(pieces) > 1 else pieces[0].reset_index(drop=True)
+        column = pd.concat(pieces, ignore_index=True)
         del pieces
         joined[name] = _text_column(column) if column.dtype == "string" else column
     return pd.DataFrame(joined)
