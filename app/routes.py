@@ -170,7 +170,8 @@ def predict() -> Response:
             scorer.explain(batch, scored, language)
     with timed("log", timings):
         logged = write_prediction_log(batch, scored, bundle.version)
-    record_metrics(batch, scored)
+    with timed("metrics", timings):
+        record_metrics(batch, scored)
     with timed("respond", timings):
         response = scoring_response(batch, scored, bundle.version, bundle.threshold, logged)
     response.headers["Server-Timing"] = ", ".join(

@@ -27,6 +27,7 @@ regression on the sample export in a temporary folder.
 from __future__ import annotations
 
 import argparse
+import gc
 import os
 
 os.environ.setdefault("OMP_NUM_THREADS", "1")
@@ -77,7 +78,7 @@ REASONS_TIME_TARGET = 3.0  # a batch with the principal reasons takes at most th
 NO_REASONS = " no-reasons"  # name suffix of the ?reasons=false measurements
 WAYS = {"numpy": "app:create_app()", "pipeline": "benchmarks.api_bench:pipeline_only_app()",
         "postgres": "app:create_app()"}  # postgres: the numpy path, logging to a real PostgreSQL server
-STAGES = ("parse", "validate", "predict", "reasons", "log", "respond")
+STAGES = ("parse", "validate", "predict", "reasons", "log", "metrics", "respond")
 
 
 def pipeline_only_app() -> Flask:
@@ -246,8 +247,14 @@ def single_row_latencies(url: str, row: bytes, clients: int, per_client: int) ->
 
 
 def measure_rounds(ways: dict[str, Way], frames: dict[int, pd.DataFrame], args: argparse.Namespace) -> None:
-    """Every measurement once per way per round, the ways alternating."""
+    """Every measurement once per way per round, the ways alternating.
+
+    The client's own heap (pandas, scikit-learn and the library, imported for the in-process baseline)
+    is frozen first: a full collection of it takes ~65 ms, and its pause would stall all the client
+    threads at once and be counted as server latency."""
     payloads = {rows: bodies(frame) for rows, frame in frames.items()}
+    gc.collect()
+    gc.freeze()
     per_round = max(1, args.requests_per_client // args.rounds)
     for round_number in range(args.rounds):
         order = list(ways.values()) if round_number % 2 == 0 else list(reversed(ways.values()))
@@ -316,7 +323,7 @@ def report(ways: dict[str, Way], local: dict[str, dict[int, float]], seconds: di
     """The tables and the targets, for each way."""
     print(f"\n{'rows':>6} {'format':>9} {'in-process rows/s (pipeline/numpy)':>36} "
           f"{'API rows/s with numpy path':>27} {'without':>9} {'PostgreSQL log':>15}  "
-          "server ms with / without / PostgreSQL log (parse/validate/predict/reasons/log/respond)")
+          "server ms with / without / PostgreSQL log (parse/validate/predict/reasons/log/metrics/respond)")
     for rows in BATCHES:
         for name in FORMATS:
             print(f"{rows:>6} {name:>9} {local['pipeline'][rows]:>17.0f} / {local['numpy'][rows]:<16.0f} "

@@ -12,11 +12,12 @@ import pandas as pd
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
+from prometheus_client import CollectorRegistry, Histogram
 
 from app import create_app
 from app.config import ApiConfig, ConfigError, config_from_env
 from app.errors import BATCH_STATUS, batch_status
-from app.metrics import ApiMetrics, observe_many
+from app.metrics import ApiMetrics, PD_BUCKETS
 from creditrisk.serving import prediction_log as predlog
 from creditrisk.serving import scoring
 from creditrisk.modeling.reasons import reason_catalogue
@@ -433,16 +434,34 @@ def test_metrics_count_requests_rows_errors_and_pds(client: FlaskClient) -> None
     assert answer["rows"] == 12
 
 
-def test_bulk_pd_observation_matches_one_by_one() -> None:
-    values = np.array([0.0, 0.01, 0.015, 0.05, 0.2, 0.99, 1.0, np.nan])
-    bulk, single = ApiMetrics(), ApiMetrics()
-    observe_many(bulk.pd, values)
+def test_batch_pd_histogram_exposes_what_a_histogram_observing_one_by_one_does() -> None:
+    values = np.array([0.0, 0.01, 0.015, 0.05, 0.2, 0.99, 1.0, np.nan, 0.3, 0.3])
+    batched = ApiMetrics()
+    batched.observe_pds(values[:4])
+    batched.observe_pds(values[4:])
+    batched.observe_pds(np.array([]))
+    one_by_one = CollectorRegistry()
+    histogram = Histogram("creditrisk_predicted_pd", "PD", buckets=PD_BUCKETS, registry=one_by_one)
     for value in values[np.isfinite(values)]:
-        single.pd.observe(value)
-    def samples(metrics: ApiMetrics) -> list[tuple[str, dict[str, str], float]]:
-        return [(s.name, s.labels, s.value) for family in metrics.pd.collect() for s in family.samples
-                if not s.name.endswith("_created")]
-    assert samples(bulk) == samples(single)
+        histogram.observe(value)
+
+    def samples(registry: CollectorRegistry) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+        return {(s.name, tuple(sorted(s.labels.items()))): s.value for family in registry.collect()
+                for s in family.samples if s.name.startswith("creditrisk_predicted_pd")
+                and not s.name.endswith("_created")}
+    expected = samples(one_by_one)
+    assert expected[("creditrisk_predicted_pd_bucket", (("le", "0.01"),))] == 2.0
+    assert samples(batched.registry) == pytest.approx(expected)
+
+
+def test_decisions_are_counted_per_band_and_outcome() -> None:
+    metrics = ApiMetrics()
+    metrics.count_decisions(np.array(["A", "C", "A", "B", "A"]),
+                            np.array(["approve", "decline", "approve", "review", "decline"]))
+    counted = {tuple(sorted(s.labels.items())): s.value for family in metrics.decisions.collect()
+               for s in family.samples if s.name.endswith("_total")}
+    assert counted == {(("band", "A"), ("decision", "approve")): 2.0, (("band", "A"), ("decision", "decline")): 1.0,
+                       (("band", "B"), ("decision", "review")): 1.0, (("band", "C"), ("decision", "decline")): 1.0}
 
 
 def test_request_id_is_echoed_when_sane(client: FlaskClient) -> None:

@@ -120,24 +120,33 @@ def test_ready_and_scores_a_batch_like_the_model_in_process(server: Server) -> N
     assert requests.get(f"{server.url}/ready", timeout=5).json()["model_version"] == "test-1.0"
 
 
-def test_survives_a_worker_killed_with_sigkill(server: Server) -> None:
-    before = server.workers()
-    victim = min(before)
+def kill_and_await_replacement(server: Server, victim: int) -> None:
     os.kill(victim, signal.SIGKILL)
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         now = server.workers()
         if len(now) == 2 and victim not in now:
-            break
+            return
         time.sleep(0.2)
-    else:
-        raise AssertionError(f"the master did not replace worker {victim}:\n{server.output()}")
+    raise AssertionError(f"the master did not replace worker {victim}:\n{server.output()}")
+
+
+def test_survives_a_worker_killed_with_sigkill(server: Server) -> None:
+    warm_up = sample_frame(5).to_csv(index=False)
+    for _ in range(6):
+        requests.post(f"{server.url}/predict", data=warm_up, headers={"Content-Type": "text/csv"}, timeout=30)
+    counted = metric(server, "creditrisk_predicted_pd_count")
+    assert counted == metric(server, "creditrisk_rows_scored_total") >= 30
+    for victim in server.workers():  # every worker that counted those rows dies
+        kill_and_await_replacement(server, victim)
     body = sample_frame(3).to_csv(index=False)
     for _ in range(8):
         response = requests.post(f"{server.url}/predict", data=body,
                                  headers={"Content-Type": "text/csv"}, timeout=30)
         assert response.status_code == 200, response.text
-    assert requests.get(f"{server.url}/metrics", timeout=10).status_code == 200
+    assert metric(server, "creditrisk_predicted_pd_count") == counted + 24  # the dead workers' rows stay counted
+    assert metric(server, 'creditrisk_predicted_pd_bucket{le="+Inf"}') == counted + 24
+    assert metric(server, "creditrisk_rows_scored_total") == counted + 24
     assert server.process.poll() is None
 
 
