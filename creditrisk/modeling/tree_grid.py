@@ -16,6 +16,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Sized
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 
@@ -68,14 +69,31 @@ class ThresholdGrid:
     def slots(self) -> int:
         return len(self.slot_input) // max(len(self.tables), 1)
 
+    @cached_property
+    def _cell_type(self) -> type[np.signedinteger]:
+        """int32 while every position fits (half the memory traffic of intp), else intp."""
+        largest = max(sum(table.cells for table in self.tables), self.cell_step.size)
+        return np.int32 if largest < np.iinfo(np.int32).max else np.intp
+
+    @cached_property
+    def _slot_steps(self) -> list[tuple[np.ndarray, np.ndarray]]:
+        """Per slot: the input each table reads in it, and its `cell_step` rows flattened."""
+        slots = self.slots
+        return [(self.slot_input[slot::slots], self.cell_step[slot::slots].ravel().astype(self._cell_type))
+                for slot in range(slots)]
+
     def cells(self, block: np.ndarray) -> np.ndarray:
-        codes = self._codes(block)[:, self.slot_input] + np.arange(len(self.slot_input)) * self.cell_step.shape[1]
-        steps = np.take(self.cell_step, codes).reshape(len(block), len(self.tables), self.slots)
-        return steps.sum(axis=2)
+        """Slot by slot, each table's step for its input's code added to the rows' (rows, tables) cells."""
+        codes = self._codes(block)
+        row_start = (np.arange(len(self.tables)) * self.cell_step.shape[1]).astype(self._cell_type)
+        cells = np.zeros((len(block), len(self.tables)), dtype=self._cell_type)
+        for inputs, steps in self._slot_steps:
+            cells += np.take(steps, codes[:, inputs] + row_start)
+        return cells
 
     def _codes(self, block: np.ndarray) -> np.ndarray:
         """Per input, the count of its thresholds below the value; a missing value gets count + 1."""
-        codes = np.zeros(block.shape, dtype="intp")
+        codes = np.zeros(block.shape, dtype=self._cell_type)
         for column, values in enumerate(self.thresholds):
             if len(values):
                 found = np.searchsorted(values, block[:, column], side="left")

@@ -106,8 +106,8 @@ class LoggedBatch:
         count = len(self)
         columns: list[pa.Array] = [
             pa.array(np.asarray(self.pds, dtype="float64")),
-            pa.array(np.asarray(self.bands).astype(str)),
-            pa.array(np.asarray(self.decisions).astype(str)),
+            pa.array(np.asarray(self.bands), pa.string()),
+            pa.array(np.asarray(self.decisions), pa.string()),
             pa.nulls(count, pa.float64()) if self.points is None
             else pa.array(np.asarray(self.points, dtype="float64"), from_pandas=True),
             pa.nulls(count, pa.string()) if self.reason_codes is None
@@ -126,7 +126,7 @@ class LoggedBatch:
         values = self.frame[name]
         if is_number(name):
             return pa.array(values.to_numpy(dtype="float64", na_value=np.nan), kind, from_pandas=True)
-        return pa.array(values.to_numpy(dtype=object, na_value=None), kind)
+        return pa.array(values, kind, from_pandas=True)  # Arrow-backed text: no copy through Python objects
 
 
 def decode_payload(payload: bytes, payload_format: str) -> pa.Table:
