@@ -282,3 +282,32 @@ def test_an_unknown_payload_format_is_named(tmp_path: Path) -> None:
 
     with pytest.raises(predlog.PredictionLogUnreadable, match=r"parquet/9.*arrow-ipc-zstd/1"):
         predlog.read_log(path)
+
+
+def payload_storage(url: str) -> str:
+    import psycopg
+
+    with psycopg.connect(url) as connection:
+        return connection.execute(
+            "SELECT attstorage FROM pg_attribute WHERE attrelid = %s::regclass AND attname = 'payload'",
+            (predlog.BATCH_TABLE,)).fetchone()[0]
+
+
+def test_postgres_keeps_batch_payloads_out_of_line_uncompressed_and_migrates_an_older_log(
+        postgres_server: PostgresServer) -> None:
+    import psycopg
+
+    fresh = postgres_server.create_database("payload_storage_fresh")
+    predlog.open_log(fresh).append(batch_rows(contract_frame(80), "big"))
+    assert payload_storage(fresh) == "e"  # EXTERNAL: pglz would only recompress a zstd stream
+
+    older = postgres_server.create_database("payload_storage_v3")
+    predlog.open_log(older).append(batch_rows(contract_frame(80), "before"))
+    with psycopg.connect(older, autocommit=True) as connection:  # as a version-3 log left it
+        connection.execute(f"ALTER TABLE {predlog.BATCH_TABLE} ALTER COLUMN payload SET STORAGE EXTENDED")
+        connection.execute(f"DELETE FROM {predlog.VERSION_TABLE} WHERE version > 3")
+        connection.execute(f"INSERT INTO {predlog.VERSION_TABLE} (version) VALUES (3) ON CONFLICT DO NOTHING")
+    predlog.open_log(older).append(batch_rows(contract_frame(80), "after"))
+    assert payload_storage(older) == "e"
+    assert schema_versions(older) == [3, predlog.SCHEMA_VERSION]
+    assert predlog.read_log(older)["request_id"].value_counts().to_dict() == {"before": 80, "after": 80}

@@ -53,8 +53,9 @@ from creditrisk.serving.log_batches import (
 TABLE = "predictions"
 BATCH_TABLE = "prediction_batches"
 VERSION_TABLE = "predictions_schema"
-# 1: the row table without indexes or version row; 2: loan-date and logged-at indexes; 3: the batch table
-SCHEMA_VERSION = 3
+# 1: the row table without indexes or version row; 2: loan-date and logged-at indexes; 3: the batch table;
+# 4: PostgreSQL stores batch payloads uncompressed out of line (they are zstd already; nothing changes in SQLite)
+SCHEMA_VERSION = 4
 DEFAULT_BUSY_TIMEOUT_MS = 10_000
 READ_CHUNK_ROWS = 10_000
 URL_SCHEMES = ("postgresql://", "postgres://")
