@@ -12,7 +12,7 @@ import pytest
 from sklearn.ensemble import HistGradientBoostingClassifier, RandomForestClassifier
 from sklearn.linear_model import LogisticRegression
 
-from creditrisk.data.contract import DATE, FEATURE_COLUMNS, TARGET
+from creditrisk.data.contract import DATE, FEATURE_COLUMNS, MISSING_CATEGORY, TARGET
 from creditrisk.modeling.attribution import attributions, tree_tables
 from creditrisk.modeling.calibration import CalibratedModel, ScoreCalibrator
 from creditrisk.modeling.features import ENGINEERED, FeatureSet, raw_inputs
@@ -246,6 +246,15 @@ def test_only_inputs_that_raise_the_pd_are_reasons_and_at_most_k() -> None:
     reasons = principal_reasons(frame, contributions, catalogue_names, 2)
     assert [r["feature"] for r in reasons[0]] == [catalogue_names[0], catalogue_names[2]]
     assert reasons[1] == []
+
+
+def test_a_missing_category_is_reported_as_no_value_not_as_its_marker() -> None:
+    frame = pd.DataFrame({"tendencia_ingresos": pd.array([MISSING_CATEGORY, "Creciente"], dtype="string"),
+                          "salario_cliente": [np.nan, 1_500_000.0]})
+    contributions = np.array([[0.3, 0.2], [0.3, 0.2]])
+    reasons = principal_reasons(frame, contributions, list(frame.columns), 2)
+    assert [r["value"] for r in reasons[0]] == [None, None]
+    assert [r["value"] for r in reasons[1]] == ["Creciente", 1_500_000.0]
 
 
 def test_the_catalogue_names_every_possible_model_input_with_unique_codes_in_both_languages() -> None:

@@ -29,6 +29,7 @@ import yaml
 from sklearn.compose import ColumnTransformer
 from sklearn.pipeline import Pipeline
 
+from creditrisk.data.contract import MISSING_CATEGORY
 from creditrisk.modeling.attribution import attributions, tree_tables, TreeTables
 from creditrisk.modeling.calibration import CalibratedModel
 from creditrisk.modeling.tree_paths import AdditiveForm, additive_form, check_form, estimator_raw_score
@@ -229,7 +230,8 @@ class Reason(TypedDict):
 
 
 def _plain_values(values: pd.Series) -> list[Any]:
-    """The column as Python scalars (what JSON can carry), None where missing."""
+    """The column as Python scalars (what JSON can carry), None where missing (a category column's
+    missing marker included: the applicant is told the value was not given, not the marker)."""
     if pd.api.types.is_float_dtype(values.dtype) and isinstance(values.dtype, np.dtype):
         numbers = values.to_numpy()
         plain = numbers.tolist()
@@ -237,7 +239,7 @@ def _plain_values(values: pd.Series) -> list[Any]:
             plain = [None if number != number else number for number in plain]
         return plain
     objects = values.to_numpy(dtype=object)
-    absent = pd.isna(objects)
+    absent = pd.isna(objects) | (objects == MISSING_CATEGORY)
     return [None if gone else value.item() if isinstance(value, np.generic) else value
             for value, gone in zip(objects.tolist(), absent.tolist(), strict=True)]
 
