@@ -82,13 +82,17 @@ class ThresholdGrid:
         return [(self.slot_input[slot::slots], self.cell_step[slot::slots].ravel().astype(self._cell_type))
                 for slot in range(slots)]
 
+    @cached_property
+    def _row_start(self) -> np.ndarray:
+        """Where each table's row of steps starts in a slot's flattened steps."""
+        return (np.arange(len(self.tables)) * self.cell_step.shape[1]).astype(self._cell_type)
+
     def cells(self, block: np.ndarray) -> np.ndarray:
         """Slot by slot, each table's step for its input's code added to the rows' (rows, tables) cells."""
         codes = self._codes(block)
-        row_start = (np.arange(len(self.tables)) * self.cell_step.shape[1]).astype(self._cell_type)
         cells = np.zeros((len(block), len(self.tables)), dtype=self._cell_type)
         for inputs, steps in self._slot_steps:
-            cells += np.take(steps, codes[:, inputs] + row_start)
+            cells += np.take(steps, codes[:, inputs] + self._row_start)
         return cells
 
     def _codes(self, block: np.ndarray) -> np.ndarray:
