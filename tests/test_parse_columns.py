@@ -12,6 +12,8 @@ from creditrisk.serving.scoring import frame_from_columns, parse_json_body
     (1, 2, 3),
     (1, 2.5, None),
     (None, 2.0, 3),
+    (1, None),
+    (2**70, None),
     (1.5, 2.25),
     (2**70, 1),  # beyond int64: pandas' object column
     (True, 1, 2.0),  # a boolean is the caller's error, found later: left for pandas
@@ -19,6 +21,7 @@ from creditrisk.serving.scoring import frame_from_columns, parse_json_body
     (None, None),
     ("a", "b"),
     ({"x": 1}, 1),
+    ([1, 2], [3, 4]),  # lists numpy would nest into a second dimension
 ])
 def test_each_column_is_typed_as_pandas_types_it(values: tuple) -> None:
     built = frame_from_columns({"column": values}, len(values))
@@ -33,3 +36,14 @@ def test_records_and_columnar_bodies_give_the_same_frame() -> None:
     pd.testing.assert_frame_equal(frame, parse_json_body(columnar))
     assert frame["a"].dtype == "int64" and frame["c"].dtype == "float64"
     assert frame["c"].isna().tolist() == [True, False]
+
+
+@pytest.mark.parametrize("body", [
+    b'{"columns": ["a", "b"], "data": [[1, [2, 3]], [4, [5, 6]]]}',
+    b'[{"a": 1, "b": [2, 3]}, {"a": 4, "b": [5, 6]}]',
+    b'{"columns": ["a", "b"], "data": [[[1, 2], [2, 3]], [[4, 5], [5, 6]]]}',
+])
+def test_values_that_are_lists_stay_one_value_per_cell(body: bytes) -> None:
+    frame = parse_json_body(body)
+    assert frame.shape == (2, 2)
+    assert frame["b"].tolist() == [[2, 3], [5, 6]]

@@ -239,13 +239,16 @@ def test_the_reasons_of_a_high_debt_applicant_name_debt() -> None:
 
 
 def test_only_inputs_that_raise_the_pd_are_reasons_and_at_most_k() -> None:
-    frame = pd.DataFrame({"a": [1.0, 2.0], "b": [3.0, 4.0], "c": [5.0, 6.0]})
+    frame = pd.DataFrame({"a": [1.0, 2.0, 7.0], "b": [3.0, 4.0, 8.0], "c": [5.0, 6.0, 9.0]})
     catalogue_names = list(reason_catalogue())[:3]
     frame.columns = catalogue_names
-    contributions = np.array([[0.5, -0.2, 0.1], [-0.1, -0.3, 0.0]])
+    contributions = np.array([[0.5, -0.2, 0.1], [-0.1, -0.3, 0.0], [0.0, 0.2, 0.4]])
     reasons = principal_reasons(frame, contributions, catalogue_names, 2)
     assert [r["feature"] for r in reasons[0]] == [catalogue_names[0], catalogue_names[2]]
+    assert [r["value"] for r in reasons[0]] == [1.0, 5.0]
     assert reasons[1] == []
+    assert [(r["feature"], r["value"], r["contribution"]) for r in reasons[2]] == [
+        (catalogue_names[2], 9.0, 0.4), (catalogue_names[1], 8.0, 0.2)]
 
 
 def test_a_missing_category_is_reported_as_no_value_not_as_its_marker() -> None:

@@ -253,17 +253,30 @@ def principal_reasons(model_frame: pd.DataFrame, contributions: np.ndarray, colu
         raise ReasonCatalogueError(f"{CATALOGUE_FILE} has no reason for model inputs {missing}")
     order = np.argsort(-contributions, axis=1, kind="stable")[:, :top_k]
     picked = np.round(np.take_along_axis(contributions, order, axis=1), CONTRIBUTION_DECIMALS)
-    # Only inputs that raised the PD by a reportable amount; sorted, so they are a prefix of each row.
-    counts = (picked > 0.0).sum(axis=1).tolist()
-    codes = np.array([catalogue[name].code for name in columns], dtype=object)[order].tolist()
-    texts = np.array([catalogue[name].text[language] for name in columns], dtype=object)[order].tolist()
-    names = np.array(columns, dtype=object)[order].tolist()
-    by_column = [_plain_values(model_frame[name]) for name in columns]
-    reasons: list[list[Reason]] = [
-        [{"code": code, "feature": name, "value": by_column[column][row], "text": text,
-          "contribution": contribution}
-         for code, name, column, text, contribution in zip(row_codes, row_names, row_order, row_texts,
-                                                           row_picked[:count], strict=False)]
-        for row, (row_codes, row_names, row_order, row_texts, row_picked, count) in enumerate(
-            zip(codes, names, order.tolist(), texts, picked.tolist(), counts, strict=True))]
-    return reasons
+    # Only inputs that raised the PD by a reportable amount; sorted, so they are a prefix of each row,
+    # and the reported cells, row by row, are each row's reasons in order.
+    reported = picked > 0.0
+    rows, slots = np.nonzero(reported)
+    chosen = order[rows, slots]
+    codes = np.array([catalogue[name].code for name in columns], dtype=object)[chosen].tolist()
+    texts = np.array([catalogue[name].text[language] for name in columns], dtype=object)[chosen].tolist()
+    names = np.array(columns, dtype=object)[chosen].tolist()
+    values = _picked_values(model_frame, columns, rows, chosen)
+    every: list[Reason] = [
+        {"code": code, "feature": name, "value": value, "text": text, "contribution": contribution}
+        for code, name, value, text, contribution in zip(codes, names, values, texts,
+                                                         picked[rows, slots].tolist(), strict=True)]
+    ends = np.cumsum(reported.sum(axis=1)).tolist()
+    return [every[start:stop] for start, stop in zip([0, *ends][:-1], ends, strict=True)]
+
+
+def _picked_values(model_frame: pd.DataFrame, columns: list[str], rows: np.ndarray, chosen: np.ndarray) -> list[Any]:
+    """The model-frame value of each reported (row, input), as `_plain_values` gives it; only the
+    reported cells are converted to Python objects, a column at a time."""
+    values = np.empty(len(rows), dtype=object)
+    for position, name in enumerate(columns):
+        where = np.flatnonzero(chosen == position)
+        if len(where):
+            plain = _plain_values(model_frame[name].iloc[rows[where]])
+            values[where] = np.fromiter(plain, dtype=object, count=len(plain))
+    return values.tolist()

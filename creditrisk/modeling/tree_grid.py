@@ -84,24 +84,36 @@ class ThresholdGrid:
 
     @cached_property
     def _row_start(self) -> np.ndarray:
-        """Where each table's row of steps starts in a slot's flattened steps."""
-        return (np.arange(len(self.tables)) * self.cell_step.shape[1]).astype(self._cell_type)
+        """(tables, 1): where each table's row of steps starts in a slot's flattened steps."""
+        return (np.arange(len(self.tables)) * self.cell_step.shape[1]).astype(self._cell_type)[:, None]
+
+    @cached_property
+    def _search_limits(self) -> list[tuple[int, np.ndarray]]:
+        """Per input with thresholds: its thresholds and +inf. Sorted search puts NaN after +inf, so a
+        missing value's count is one more than any number's, the code `_codes_per_input` gives it."""
+        return [(column, np.append(values, np.inf)) for column, values in enumerate(self.thresholds) if len(values)]
 
     def cells(self, block: np.ndarray) -> np.ndarray:
-        """Slot by slot, each table's step for its input's code added to the rows' (rows, tables) cells."""
+        """(rows, tables) positions of the rows' cells (a view of `table_cells`)."""
+        return self.table_cells(block).T
+
+    def table_cells(self, block: np.ndarray) -> np.ndarray:
+        """(tables, rows): slot by slot, each table's step for its input's code added to the rows' cells.
+        Table-major, so every gather and sum runs along contiguous rows."""
         codes = self._codes(block)
-        cells = np.zeros((len(block), len(self.tables)), dtype=self._cell_type)
+        cells = np.zeros((len(self.tables), len(block)), dtype=self._cell_type)
         for inputs, steps in self._slot_steps:
-            cells += np.take(steps, codes[:, inputs] + self._row_start)
+            positions = codes[inputs]
+            positions += self._row_start
+            cells += np.take(steps, positions)
         return cells
 
     def _codes(self, block: np.ndarray) -> np.ndarray:
-        """Per input, the count of its thresholds below the value; a missing value gets count + 1."""
-        codes = np.zeros(block.shape, dtype=self._cell_type)
-        for column, values in enumerate(self.thresholds):
-            if len(values):
-                found = np.searchsorted(values, block[:, column], side="left")
-                codes[:, column] = np.where(np.isnan(block[:, column]), len(values) + 1, found)
+        """(inputs, rows): per input, the count of its thresholds below the value; missing gets count + 1."""
+        columns = np.ascontiguousarray(block.T)
+        codes = np.zeros(columns.shape, dtype=self._cell_type)
+        for column, limits in self._search_limits:
+            codes[column] = np.searchsorted(limits, columns[column], side="left")
         return codes
 
 
@@ -192,7 +204,7 @@ class TreeValues:
         score = np.full(len(matrix), self.constant)
         for start in range(0, len(matrix), LOOKUP_CHUNK_ROWS):
             block = matrix[start:start + LOOKUP_CHUNK_ROWS]
-            score[start:start + len(block)] += np.take(self.values, self.grid.cells(block)).sum(axis=1)
+            score[start:start + len(block)] += np.take(self.values, self.grid.table_cells(block)).sum(axis=0)
         if self.rest is not None:
             score += leaf_value_sums(self.rest, matrix)
         return score

@@ -54,7 +54,7 @@ def payload_schema() -> pa.Schema:
 
 
 PAYLOAD_SCHEMA = payload_schema()
-_WRITE_OPTIONS = ipc.IpcWriteOptions(compression="zstd")
+_WRITE_OPTIONS = ipc.IpcWriteOptions(compression="zstd", use_threads=False)  # one request, one thread: no pool hand-off
 
 
 def loan_dates(frame: pd.DataFrame) -> np.ndarray:

@@ -29,6 +29,7 @@ from typing import Any
 import numpy as np
 import orjson
 import pandas as pd
+from pandas.api.types import infer_dtype
 
 from creditrisk.modeling.bundle import ModelBundle
 from creditrisk.modeling.reasons import build_explainer, principal_reasons, Explainer, Reason
@@ -119,22 +120,32 @@ def _malformed(code: str, message: str) -> MalformedBatch:
     return MalformedBatch(code, message, [RowError(None, None, None, code, message)])
 
 
-_NUMBER_TYPES = frozenset({int, float, type(None)})
-
-
 def _column_array(values: Sequence[Any]) -> Any:
-    """A column of JSON numbers as a numpy array in one C call, typed as pandas would infer it
-    (whole numbers int64; with a fraction or a null float64 with NaN); anything else (text, booleans,
-    objects, all nulls) stays a list for pandas to infer."""
-    kinds = set(map(type, values))
-    if kinds == {int}:
+    """A column of JSON numbers as a numpy array, typed as pandas would infer it (whole numbers int64;
+    with a fraction or a null float64 with NaN); anything else (text, booleans, objects, all nulls)
+    stays a list for pandas to infer. The kind is read in one C pass over the objects."""
+    if not isinstance(values, np.ndarray):
+        values = np.fromiter(values, dtype=object, count=len(values))
+    kind = infer_dtype(values, skipna=True)
+    if kind == "integer":
         try:
-            return np.array(values, dtype="int64")
+            return values.astype("int64")
+        except TypeError:  # a null among whole numbers
+            return values.astype("float64")
         except OverflowError:
-            return list(values)
-    if kinds <= _NUMBER_TYPES and kinds - {type(None)}:
-        return np.array(values, dtype="float64")
-    return list(values)
+            return values.tolist()
+    if kind in ("floating", "mixed-integer-float"):
+        return values.astype("float64")
+    return values.tolist()
+
+
+def _row_grid(rows: list[Sequence[Any]], width: int) -> dict[int, Sequence[Any]]:
+    """Column position -> its values, from rows of `width` values: one (rows, width) object array in a
+    C call, or, when the values are themselves lists numpy would nest, a transpose in Python."""
+    grid = np.array(rows, dtype=object)
+    if grid.shape == (len(rows), width):
+        return dict(enumerate(grid.T))
+    return dict(enumerate(zip(*rows, strict=True)))
 
 
 def frame_from_columns(columns: dict[str, Sequence[Any]], rows: int) -> pd.DataFrame:
@@ -166,8 +177,8 @@ def _records_to_columns(records: list[Any]) -> dict[str, Sequence[Any]]:
             return {}
         if len(names) == 1:
             return {names[0]: [record[names[0]] for record in records]}
-        rows = map(operator.itemgetter(*names), records)
-        return dict(zip(names, zip(*rows), strict=True))
+        grid = _row_grid(list(map(operator.itemgetter(*names), records)), len(names))
+        return {name: grid[position] for position, name in enumerate(names)}
     names = list(dict.fromkeys(name for record in records for name in record))
     return {name: [record.get(name) for record in records] for name in names}
 
@@ -188,9 +199,10 @@ def _columnar_to_columns(payload: dict[str, Any]) -> dict[str, Sequence[Any]]:
                            f"each row must be a list of {width} values, one per column")
                   for i in bad_rows]
         raise MalformedBatch("invalid_data", "some rows do not match \"columns\"", errors, len(bad_rows))
-    if not data:
+    if not data or not width:
         return {name: [] for name in names}
-    return dict(zip(names, zip(*data), strict=True))
+    grid = _row_grid(data, width)
+    return {name: grid[position] for position, name in enumerate(names)}
 
 
 def parse_json_body(body: bytes) -> pd.DataFrame:
@@ -463,16 +475,18 @@ def batch_scorer(bundle: ModelBundle, numpy_path: bool = True) -> BatchScorer:
 
 def prediction_records(batch: ValidatedBatch, scored: ScoredBatch) -> list[dict[str, Any]]:
     """One result per input row, in input order (points and reasons when scored with them)."""
-    no_warnings: list[dict[str, Any]] = []
-    warnings = batch.warnings
     count = len(batch)
+    no_warnings: list[dict[str, Any]] = []
+    warnings = [no_warnings] * count
+    for row, found in batch.warnings.items():
+        warnings[row] = found
     points = scored.points.tolist() if scored.points is not None else [None] * count
     records = [
         {"row": row, "id": row_id, "pd": pd_value, "band": band, "points": row_points, "decision": decision,
-         "warnings": warnings.get(row, no_warnings)}
-        for row, row_id, pd_value, band, row_points, decision in zip(
+         "warnings": row_warnings}
+        for row, row_id, pd_value, band, row_points, decision, row_warnings in zip(
             range(count), batch.ids, scored.pds.tolist(), scored.bands.tolist(), points,
-            scored.decisions.tolist(), strict=True)
+            scored.decisions.tolist(), warnings, strict=True)
     ]
     if scored.reasons is not None:
         for record, reasons in zip(records, scored.reasons, strict=True):
