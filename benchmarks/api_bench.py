@@ -247,24 +247,35 @@ def single_row_latencies(url: str, row: bytes, clients: int, per_client: int) ->
 
 
 def measure_rounds(ways: dict[str, Way], frames: dict[int, pd.DataFrame], args: argparse.Namespace) -> None:
-    """Every measurement once per way per round, the ways alternating.
+    """Every measurement once per way per round, the ways alternating: the single-row rounds first,
+    then the batch rounds.
 
     The client's own heap (pandas, scikit-learn and the library, imported for the in-process baseline)
     is frozen first: a full collection of it takes ~65 ms, and its pause would stall all the client
-    threads at once and be counted as server latency."""
+    threads at once and be counted as server latency. Single rows go first, apart from the batches:
+    for a second or two after a burst of 10,000-row batches the kernel's memory bookkeeping (kworker)
+    holds a core, and on two shared cores that wait would be counted as single-row latency."""
     payloads = {rows: bodies(frame) for rows, frame in frames.items()}
     gc.collect()
     gc.freeze()
     per_round = max(1, args.requests_per_client // args.rounds)
+    for way in ways.values():
+        single_row_latencies(way.url, payloads[1]["records"][0], args.clients, 2)  # warm-up, not counted
     for round_number in range(args.rounds):
-        order = list(ways.values()) if round_number % 2 == 0 else list(reversed(ways.values()))
-        for way in order:
+        for way in alternating(ways, round_number):
+            way.latencies_ms += single_row_latencies(way.url, payloads[1]["records"][0], args.clients, per_round)
+    for round_number in range(args.rounds):
+        for way in alternating(ways, round_number):
             for rows in BATCHES:
                 for name, (body, content_type) in payloads[rows].items():
                     repeats = max(2, repeats_for(rows) // args.rounds)
                     post_batch(way, rows, name, body, content_type, repeats)
                     post_batch(way, rows, f"{name}{NO_REASONS}", body, content_type, repeats, "?reasons=false")
-            way.latencies_ms += single_row_latencies(way.url, payloads[1]["records"][0], args.clients, per_round)
+
+
+def alternating(ways: dict[str, Way], round_number: int) -> list[Way]:
+    """The ways in order on even rounds, reversed on odd ones."""
+    return list(ways.values()) if round_number % 2 == 0 else list(reversed(ways.values()))
 
 
 def in_process(bundle: ModelBundle, frames: dict[int, pd.DataFrame]) -> dict[str, dict[int, float]]:

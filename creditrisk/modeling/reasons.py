@@ -274,9 +274,8 @@ def _picked_values(model_frame: pd.DataFrame, columns: list[str], rows: np.ndarr
     """The model-frame value of each reported (row, input), as `_plain_values` gives it; only the
     reported cells are converted to Python objects, a column at a time."""
     values = np.empty(len(rows), dtype=object)
-    for position, name in enumerate(columns):
+    for position in np.unique(chosen).tolist():
         where = np.flatnonzero(chosen == position)
-        if len(where):
-            plain = _plain_values(model_frame[name].iloc[rows[where]])
-            values[where] = np.fromiter(plain, dtype=object, count=len(plain))
+        plain = _plain_values(model_frame[columns[position]].iloc[rows[where]])
+        values[where] = np.fromiter(plain, dtype=object, count=len(plain))
     return values.tolist()
