@@ -258,9 +258,9 @@ def principal_reasons(model_frame: pd.DataFrame, contributions: np.ndarray, colu
     reported = picked > 0.0
     rows, slots = np.nonzero(reported)
     chosen = order[rows, slots]
-    codes = np.array([catalogue[name].code for name in columns], dtype=object)[chosen].tolist()
-    texts = np.array([catalogue[name].text[language] for name in columns], dtype=object)[chosen].tolist()
-    names = np.array(columns, dtype=object)[chosen].tolist()
+    codes = _each_reported([catalogue[name].code for name in columns], chosen)
+    texts = _each_reported([catalogue[name].text[language] for name in columns], chosen)
+    names = _each_reported(columns, chosen)
     values = _picked_values(model_frame, columns, rows, chosen)
     every: list[Reason] = [
         {"code": code, "feature": name, "value": value, "text": text, "contribution": contribution}
@@ -268,6 +268,11 @@ def principal_reasons(model_frame: pd.DataFrame, contributions: np.ndarray, colu
                                                          picked[rows, slots].tolist(), strict=True)]
     ends = np.cumsum(reported.sum(axis=1)).tolist()
     return [every[start:stop] for start, stop in zip([0, *ends][:-1], ends, strict=True)]
+
+
+def _each_reported(per_input: list[Any], chosen: np.ndarray) -> list[Any]:
+    """One entry per reported cell: the entry of the input it reports."""
+    return np.array(per_input, dtype=object)[chosen].tolist()
 
 
 def _picked_values(model_frame: pd.DataFrame, columns: list[str], rows: np.ndarray, chosen: np.ndarray) -> list[Any]:

@@ -139,13 +139,12 @@ def _column_array(values: Sequence[Any]) -> Any:
     return values.tolist()
 
 
-def _row_grid(rows: list[Sequence[Any]], width: int) -> dict[int, Sequence[Any]]:
-    """Column position -> its values, from rows of `width` values: one (rows, width) object array in a
+def _rows_to_columns(rows: list[Sequence[Any]], names: list[str]) -> dict[str, Sequence[Any]]:
+    """Column name -> its values, from rows of one value per name: one (rows, names) object array in a
     C call, or, when the values are themselves lists numpy would nest, a transpose in Python."""
     grid = np.array(rows, dtype=object)
-    if grid.shape == (len(rows), width):
-        return dict(enumerate(grid.T))
-    return dict(enumerate(zip(*rows, strict=True)))
+    columns = grid.T if grid.shape == (len(rows), len(names)) else zip(*rows, strict=True)
+    return dict(zip(names, columns, strict=True))
 
 
 def frame_from_columns(columns: dict[str, Sequence[Any]], rows: int) -> pd.DataFrame:
@@ -177,8 +176,7 @@ def _records_to_columns(records: list[Any]) -> dict[str, Sequence[Any]]:
             return {}
         if len(names) == 1:
             return {names[0]: [record[names[0]] for record in records]}
-        grid = _row_grid(list(map(operator.itemgetter(*names), records)), len(names))
-        return {name: grid[position] for position, name in enumerate(names)}
+        return _rows_to_columns(list(map(operator.itemgetter(*names), records)), names)
     names = list(dict.fromkeys(name for record in records for name in record))
     return {name: [record.get(name) for record in records] for name in names}
 
@@ -201,8 +199,7 @@ def _columnar_to_columns(payload: dict[str, Any]) -> dict[str, Sequence[Any]]:
         raise MalformedBatch("invalid_data", "some rows do not match \"columns\"", errors, len(bad_rows))
     if not data or not width:
         return {name: [] for name in names}
-    grid = _row_grid(data, width)
-    return {name: grid[position] for position, name in enumerate(names)}
+    return _rows_to_columns(data, names)
 
 
 def parse_json_body(body: bytes) -> pd.DataFrame:
