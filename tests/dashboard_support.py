@@ -378,7 +378,7 @@ def _shrink_params(path: Path) -> None:
 def _score_through_the_log(repo: Path) -> None:
     """Score rows of the latest incoming batch with the trained model and log them, as the API does."""
     from creditrisk.modeling.bundle import load_bundle
-    from creditrisk.serving.prediction_log import log_entry, PredictionLog
+    from creditrisk.serving.predlog import log_entry, PredictionLog
     from creditrisk.data.contract import coerce_and_validate
     from creditrisk.data.sources import read_export
 

@@ -18,7 +18,7 @@ from app import create_app
 from app.config import ApiConfig, ConfigError, config_from_env
 from app.errors import BATCH_STATUS, batch_status
 from app.metrics import ApiMetrics, PD_BUCKETS
-from creditrisk.serving import prediction_log as predlog
+from creditrisk.serving import predlog
 from creditrisk.serving import scoring
 from creditrisk.modeling.reasons import reason_catalogue
 from creditrisk.modeling.bundle import load_bundle, ModelBundle

@@ -17,7 +17,7 @@ from threadpoolctl import threadpool_limits
 
 from app import create_app
 from tests.shipped import shipped, REPO_ROOT
-from creditrisk.serving import prediction_log as predlog
+from creditrisk.serving import predlog
 from creditrisk.modeling.bundle import ModelBundle, RiskBand
 from creditrisk.serving.fastpath import matches_pipeline, probe_frame, verified_predictor, FastPredictor
 from creditrisk.serving.scoring import batch_scorer, validate_batch

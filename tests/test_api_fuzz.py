@@ -19,7 +19,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from app import create_app
-from creditrisk.serving import prediction_log as predlog
+from creditrisk.serving import predlog
 from creditrisk.data.contract import COLUMN_NAMES
 from tests.api_support import api_config, sample_frame, save_test_bundle
 

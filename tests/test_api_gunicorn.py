@@ -19,7 +19,7 @@ import psutil
 import pytest
 import requests
 
-from creditrisk.serving import prediction_log as predlog
+from creditrisk.serving import predlog
 from creditrisk.modeling.bundle import load_bundle
 from creditrisk.data.contract import coerce_and_validate
 from tests.api_support import sample_frame, save_test_bundle

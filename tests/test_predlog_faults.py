@@ -17,7 +17,7 @@ import pytest
 from flask.testing import FlaskClient
 
 from app import create_app
-from creditrisk.serving import prediction_log as predlog
+from creditrisk.serving import predlog
 from tests.api_support import api_config, sample_frame, save_test_bundle
 from tests.postgres import running_postgres, PostgresServer
 from tests.test_predlog import batch_rows, contract_frame
