@@ -124,3 +124,12 @@ def test_the_cycle_check_sees_a_loop_closed_inside_a_function(tmp_path: Path) ->
     assert import_cycles(tmp_path, "creditrisk") == [
         "creditrisk.serving.log -> creditrisk.serving.log.backends -> creditrisk.serving.log.postgres"
         " -> creditrisk.serving.log"]
+
+
+def test_helpers_that_scripts_tests_and_benchmarks_share_are_written_once() -> None:
+    """`tooling/` holds what they share (installed with the project, so none edits sys.path to import it)."""
+    folders = ("creditrisk", "app", "dashboard", "stages", "scripts", "tests", "benchmarks", "tooling")
+    defined = sorted(str(path.relative_to(REPO_ROOT)) for folder in folders for path in (REPO_ROOT / folder).rglob("*.py")
+                     for node in ast.walk(ast.parse(path.read_text()))
+                     if isinstance(node, ast.FunctionDef) and node.name == "free_port")
+    assert defined == ["tooling/ports.py"]
