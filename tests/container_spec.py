@@ -180,7 +180,6 @@ SMALL_PARAMS: dict[tuple[str, str], object] = {
     ("featurize", "guard_folds"): 3,
     ("train", "candidates"): ["logistic"],
     ("train", "cv_folds"): 3,
-    ("train", "calibration_folds"): 3,
     ("evaluate", "importance_repeats"): 1,
     ("drift", "bootstrap_samples"): 20,
 }
