@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from creditrisk.serving.prediction_log import is_database_url
+from creditrisk.serving.predlog import is_database_url
 
 
 class ConfigError(ValueError):

@@ -17,7 +17,7 @@ from werkzeug.exceptions import HTTPException
 
 from app.responses import json_response
 from app.state import state
-from creditrisk.serving.prediction_log import PredictionLogUnavailable
+from creditrisk.serving.predlog import PredictionLogUnavailable
 from creditrisk.serving.scoring import (
     BatchError, InvalidValues, MalformedBatch, OversizedBatch, ReasonsUnavailable, RowError,
 )

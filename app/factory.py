@@ -14,7 +14,7 @@ from app.metrics import ApiMetrics
 from app.model_state import load_model_state
 from app.routes import api, build_spec
 from app.state import ApiState, EXTENSION
-from creditrisk.serving.prediction_log import open_log
+from creditrisk.serving.predlog import open_log
 
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 

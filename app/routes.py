@@ -20,7 +20,7 @@ from app.openapi import openapi_document
 from app.responses import json_response
 from app.state import state
 from creditrisk.modeling.reasons import LANGUAGES as REASON_LANGUAGES
-from creditrisk.serving import prediction_log as predlog
+from creditrisk.serving import predlog
 from creditrisk.serving.scoring import (
     check_row_limit,
     parse_csv_body,

@@ -10,7 +10,7 @@ from flask import current_app
 from app.config import ApiConfig
 from app.metrics import ApiMetrics
 from app.model_state import ModelState
-from creditrisk.serving.prediction_log import LogWriter
+from creditrisk.serving.predlog import LogWriter
 
 EXTENSION = "creditrisk"
 

@@ -33,7 +33,6 @@ import os
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
-import socket  # noqa: E402
 import statistics  # noqa: E402
 import subprocess  # noqa: E402
 import sys  # noqa: E402
@@ -68,6 +67,7 @@ from creditrisk.serving.scoring import batch_scorer, validate_batch  # noqa: E40
 from creditrisk.params import configured  # noqa: E402
 from creditrisk.data.synthetic import generate_history, GenerateParams  # noqa: E402
 from tests.postgres import running_postgres  # noqa: E402
+from tooling.ports import free_port  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 BATCHES = (1, 100, 1000, 10_000)
@@ -142,12 +142,6 @@ def timings_of(action: Callable[[], object], repeats: int) -> list[float]:
 
 def repeats_for(rows: int) -> int:
     return max(5, min(40, 20_000 // max(rows, 1)))
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 @contextmanager

@@ -48,7 +48,7 @@ sys.path.insert(0, str(REPO))
 
 from benchmarks.api_bench import bodies, fallback_bundle, gunicorn, load_average, sample_rows  # noqa: E402
 from creditrisk.modeling.bundle import load_bundle  # noqa: E402
-from creditrisk.serving import prediction_log as predlog  # noqa: E402
+from creditrisk.serving import predlog  # noqa: E402
 from tests.postgres import running_postgres  # noqa: E402
 
 LARGE_EVERY = 5

@@ -36,7 +36,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from benchmarks.api_bench import sample_rows  # noqa: E402
-from creditrisk.serving import prediction_log as predlog  # noqa: E402
+from creditrisk.serving import predlog  # noqa: E402
 from creditrisk.serving.scoring import validate_batch  # noqa: E402
 
 BATCH = 10_000

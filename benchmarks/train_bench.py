@@ -24,7 +24,8 @@ from typing import Any
 from creditrisk.modeling.evaluation import evaluate_bundle, EvaluateParams
 from creditrisk.modeling.features import candidate_columns, default_target, FeaturizeParams
 from creditrisk.modeling.leakage import feature_set, guard_config, screen_leakage
-from creditrisk.modeling.training import train_bundle, TrainParams
+from creditrisk.modeling.train_params import TrainParams
+from creditrisk.modeling.training import train_bundle
 from creditrisk.params import configured, load_params, section
 from creditrisk.data.prepare import split_out_of_time, PrepareParams
 from creditrisk.data.contract import coerce_and_validate

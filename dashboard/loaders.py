@@ -21,7 +21,7 @@ import pandas as pd
 import streamlit as st
 
 from creditrisk.monitoring.report import DISTRIBUTIONS_FILE, FEATURES_FILE, SUMMARY_FILE, WINDOWS_FILE
-from creditrisk.serving.prediction_log import is_database_url, open_reader, PredictionLogUnreadable
+from creditrisk.serving.predlog import is_database_url, open_reader, PredictionLogUnreadable
 from creditrisk.releases import VERSION_PATTERN, Release, ReleaseError, load_releases
 
 WORKSPACE = "workspace"

@@ -22,7 +22,7 @@ from creditrisk.params import ParamsError, load_params, section
 from creditrisk.serving.cluster import dask_client, scheduler_address, DaskParams
 from creditrisk.data.contract import ContractError
 from creditrisk.data.sources import SourceError
-from creditrisk.serving.prediction_log import describe, is_database_url, PredictionLogUnreadable
+from creditrisk.serving.predlog import describe, is_database_url, PredictionLogUnreadable
 
 
 def main() -> None:

@@ -12,7 +12,8 @@ from creditrisk.io import atomic_write_json, atomic_write_text
 from creditrisk.modeling.bundle import load_bundle, ArtifactError
 from creditrisk.modeling.evaluation import evaluate_bundle, model_card, EvaluateParams
 from creditrisk.modeling.features import default_target, FeaturizeParams
-from creditrisk.modeling.training import data_window, TrainParams
+from creditrisk.modeling.train_params import TrainParams
+from creditrisk.modeling.training import data_window
 from creditrisk.params import ParamsError, load_params, section
 
 

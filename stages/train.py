@@ -12,7 +12,8 @@ import pandas as pd
 from creditrisk.io import atomic_write_json, atomic_write_text
 from creditrisk.modeling.bundle import save_bundle
 from creditrisk.modeling.features import default_target, FeatureSet, FeaturizeParams
-from creditrisk.modeling.training import train_bundle, TrainParams
+from creditrisk.modeling.train_params import TrainParams
+from creditrisk.modeling.training import train_bundle
 from creditrisk.params import ParamsError, load_params, section
 
 

@@ -1,190 +1,30 @@
-"""Reading the container definitions the way Docker does, for the container tests.
+"""Running the images' own commands on the host, for the container tests.
 
 There is no Docker engine on the development and CI machines, so the tests take the
-images apart instead: the stages of each Dockerfile and the configuration a target
-inherits through them (`image_config`), the build context that `.dockerignore` lets
-through (`ContextFilter`), and the files an image's COPY instructions put under its
-WORKDIR (`materialize_image_tree`), so that an image's own command can run on the host.
+images apart instead. The container check's spec modules read the Dockerfiles and the
+compose file as Docker does (`tooling.container_check.spec`, `.dockerfile`: the stages, the
+configuration a target inherits, the services' environment); this module adds the build
+context that `.dockerignore` lets through (`ContextFilter`) and the files an image's COPY
+instructions put under its WORKDIR (`materialize_image_tree`), so that an image's own
+command can run on the host.
 """
 
 from __future__ import annotations
 
-import io
-import json
 import os
 import re
-import shlex
 import shutil
-import signal
-import socket
 import subprocess
 import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
-from dockerfile_parse import DockerfileParser
-
-REPO_ROOT = Path(__file__).resolve().parent.parent
-COMPOSE_FILE = REPO_ROOT / "docker-compose.yml"
-WORKSPACE_MOUNT = "/workspace"
-
-
-@dataclass(frozen=True)
-class Instruction:
-    keyword: str
-    value: str
-
-
-@dataclass(frozen=True)
-class Stage:
-    name: str
-    base: str
-    instructions: tuple[Instruction, ...]
-
-
-@dataclass(frozen=True)
-class Copy:
-    sources: tuple[str, ...]
-    destination: str
-    from_stage: str | None
-    workdir: str
-
-
-@dataclass
-class ImageConfig:
-    """What `docker build --target T` would record for target T (None: the last stage)."""
-
-    stages: list[Stage]
-    base_image: str
-    env: dict[str, str] = field(default_factory=dict)
-    user: str | None = None
-    workdir: str = "/"
-    expose: list[str] = field(default_factory=list)
-    healthcheck: list[str] | None = None
-    healthcheck_options: dict[str, str] = field(default_factory=dict)
-    entrypoint: list[str] = field(default_factory=list)
-    cmd: list[str] = field(default_factory=list)
-    copies: list[Copy] = field(default_factory=list)
-    runs: list[tuple[str, str]] = field(default_factory=list)  # (stage name, command)
-
-    @property
-    def argv(self) -> list[str]:
-        return [*self.entrypoint, *self.cmd]
-
-
-def read_stages(dockerfile: Path) -> list[Stage]:
-    parser = DockerfileParser(fileobj=io.BytesIO(Path(dockerfile).read_bytes()))
-    headers: list[tuple[str, str]] = []
-    bodies: list[list[Instruction]] = []
-    for item in parser.structure:
-        keyword = item["instruction"].upper()
-        if keyword == "COMMENT":
-            continue
-        if keyword == "FROM":
-            words = [word for word in item["value"].split() if not word.startswith("--platform")]
-            name = words[2] if len(words) == 3 and words[1].upper() == "AS" else str(len(headers))
-            headers.append((name, words[0]))
-            bodies.append([])
-        elif bodies:
-            bodies[-1].append(Instruction(keyword, item["value"]))
-        elif keyword != "ARG":
-            raise ValueError(f"{dockerfile}: {keyword} before the first FROM")
-    return [Stage(name, base, tuple(body)) for (name, base), body in zip(headers, bodies)]
-
-
-def stage_chain(stages: list[Stage], target: str | None = None) -> list[Stage]:
-    """The stages a target is built from, root first."""
-    by_name = {stage.name: stage for stage in stages}
-    if target is not None and target not in by_name:
-        raise KeyError(f"no stage named {target!r}; stages: {list(by_name)}")
-    stage = stages[-1] if target is None else by_name[target]
-    chain = [stage]
-    while stage.base in by_name:
-        stage = by_name[stage.base]
-        chain.append(stage)
-    return chain[::-1]
-
-
-def exec_form(value: str, where: str) -> list[str]:
-    """CMD/ENTRYPOINT/HEALTHCHECK must be JSON arrays: signals reach the process, no shell parsing."""
-    try:
-        argv = json.loads(value)
-    except json.JSONDecodeError as error:
-        raise ValueError(f"{where} is not in exec (JSON array) form: {value!r}") from error
-    if not (isinstance(argv, list) and argv and all(isinstance(word, str) for word in argv)):
-        raise ValueError(f"{where} must be a non-empty JSON array of strings: {value!r}")
-    return argv
-
-
-def parse_env(value: str) -> dict[str, str]:
-    words = shlex.split(value)
-    if words and "=" not in words[0]:
-        return {words[0]: value.split(None, 1)[1] if len(words) > 1 else ""}
-    return dict(word.split("=", 1) for word in words)
-
-
-def _expand(value: str, env: dict[str, str]) -> str:
-    return re.sub(r"\$\{?(\w+)\}?", lambda match: env.get(match.group(1), ""), value)
-
-
-def _parse_healthcheck(value: str, where: str) -> tuple[dict[str, str], list[str] | None]:
-    options: dict[str, str] = {}
-    rest = value.strip()
-    while rest.startswith("--"):
-        option, _, rest = rest.partition(" ")
-        name, _, setting = option[2:].partition("=")
-        options[name] = setting
-        rest = rest.strip()
-    if rest.upper() == "NONE":
-        return options, None
-    keyword, _, command = rest.partition(" ")
-    if keyword.upper() != "CMD":
-        raise ValueError(f"{where}: HEALTHCHECK must be `CMD [...]`, got {value!r}")
-    return options, exec_form(command.strip(), f"{where} HEALTHCHECK")
-
-
-def _parse_copy(value: str, workdir: str) -> Copy:
-    words = shlex.split(value)
-    from_stage = None
-    while words and words[0].startswith("--"):
-        option = words.pop(0)
-        if option.startswith("--from="):
-            from_stage = option.split("=", 1)[1]
-    return Copy(tuple(words[:-1]), words[-1], from_stage, workdir)
-
-
-def image_config(dockerfile: Path, target: str | None = None) -> ImageConfig:
-    stages = read_stages(dockerfile)
-    chain = stage_chain(stages, target)
-    config = ImageConfig(stages=stages, base_image=chain[0].base)
-    for stage in chain:
-        where = f"{Path(dockerfile).name} stage {stage.name!r}"
-        for instruction in stage.instructions:
-            keyword, value = instruction.keyword, instruction.value
-            if keyword == "ENV":
-                for name, setting in parse_env(value).items():
-                    config.env[name] = _expand(setting, config.env)
-            elif keyword == "USER":
-                config.user = value.strip()
-            elif keyword == "WORKDIR":
-                config.workdir = str(Path(config.workdir, _expand(value.strip(), config.env)))
-            elif keyword == "EXPOSE":
-                config.expose.extend(value.split())
-            elif keyword == "HEALTHCHECK":
-                config.healthcheck_options, config.healthcheck = _parse_healthcheck(value, where)
-            elif keyword == "ENTRYPOINT":
-                config.entrypoint = exec_form(value, f"{where} ENTRYPOINT")
-                config.cmd = []  # Docker resets an inherited CMD when ENTRYPOINT is set
-            elif keyword == "CMD":
-                config.cmd = exec_form(value, f"{where} CMD")
-            elif keyword in ("COPY", "ADD"):
-                config.copies.append(_parse_copy(value, config.workdir))
-            elif keyword == "RUN":
-                config.runs.append((stage.name, value))
-    return config
+from tooling.container_check.dockerfile import DockerfileImage, image_config, service_image, stage_chain
+from tooling.container_check.processes import stop_group
+from tooling.container_check.spec import REPO_ROOT, WORKSPACE_MOUNT, compose_document, service_environment
 
 
 class ContextFilter:
@@ -253,7 +93,7 @@ def _glob_to_regex(pattern: str) -> str:
     return regex
 
 
-def materialize_image_tree(config: ImageConfig, context: Path, context_filter: ContextFilter,
+def materialize_image_tree(config: DockerfileImage, context: Path, context_filter: ContextFilter,
                            destination: Path, workdir: str = "/app") -> None:
     """Copy into `destination` what the image's COPY instructions (from the build context)
     put under `workdir`, honouring .dockerignore: the image's working tree, on the host."""
@@ -340,7 +180,6 @@ SMALL_PARAMS: dict[tuple[str, str], object] = {
     ("featurize", "guard_folds"): 3,
     ("train", "candidates"): ["logistic"],
     ("train", "cv_folds"): 3,
-    ("train", "calibration_folds"): 3,
     ("evaluate", "importance_repeats"): 1,
     ("drift", "bootstrap_samples"): 20,
 }
@@ -363,7 +202,7 @@ def shrink_params(params_path: Path, overrides: dict[tuple[str, str], object]) -
     params_path.write_text(yaml.safe_dump(params, sort_keys=False))
 
 
-def build_image_tree(dockerfile: Path, target: str | None, destination: Path) -> ImageConfig:
+def build_image_tree(dockerfile: Path, target: str | None, destination: Path) -> DockerfileImage:
     """The image's /app on the host, with the RUN steps of the target's own stage applied."""
     config = image_config(dockerfile, target)
     materialize_image_tree(config, REPO_ROOT, ContextFilter(REPO_ROOT / ".dockerignore"), destination,
@@ -390,7 +229,7 @@ def run_pipeline_image(root: Path, overrides: dict[tuple[str, str], object] = SM
     return PipelineRun(project=project, workspace=workspace, output=output)
 
 
-def run_image_command(config: ImageConfig, cwd: Path, env: dict[str, str], timeout: float,
+def run_image_command(config: DockerfileImage, cwd: Path, env: dict[str, str], timeout: float,
                       argv: list[str] | None = None) -> str:
     completed = subprocess.run(argv or config.argv, cwd=cwd, env=env, capture_output=True, text=True,
                                timeout=timeout)
@@ -410,12 +249,6 @@ def shared_pipeline_run(tmp_path_factory) -> PipelineRun:  # noqa: ANN001 (pytes
     return _PIPELINE_RUNS["run"]
 
 
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
 @contextmanager
 def running(argv: list[str], cwd: Path, env: dict[str, str]) -> Iterator[subprocess.Popen]:
     """Start a server process in its own process group; stop it (and its workers) on exit."""
@@ -424,13 +257,7 @@ def running(argv: list[str], cwd: Path, env: dict[str, str]) -> Iterator[subproc
     try:
         yield process
     finally:
-        if process.poll() is None:
-            os.killpg(process.pid, signal.SIGTERM)
-            try:
-                process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                os.killpg(process.pid, signal.SIGKILL)
-                process.wait(timeout=10)
+        stop_group(process)
 
 
 def wait_until_healthy(check: list[str], env: dict[str, str], process: subprocess.Popen,
@@ -447,46 +274,11 @@ def wait_until_healthy(check: list[str], env: dict[str, str], process: subproces
     raise AssertionError(f"HEALTHCHECK {check[-1]!r} still failing after {timeout:.0f} s")
 
 
-def compose_document(profiles: bool = False) -> dict:
-    """docker-compose.yml with the services `docker compose up` starts; `profiles=True`: also those of
-    profiles (such as `scale`), which start only when named."""
-    import yaml
-
-    document = yaml.safe_load(COMPOSE_FILE.read_text())
-    if not profiles:
-        document["services"] = {name: service for name, service in document["services"].items()
-                                if not service.get("profiles")}
-    return document
-
-
-def default_services() -> dict[str, dict]:
-    """The services `docker compose up` starts (those without a profile)."""
-    return {name: service for name, service in compose_document()["services"].items() if not service.get("profiles")}
-
-
-def interpolate(value: str, environ: dict[str, str]) -> str:
-    """Compose's `${NAME:-default}` / `${NAME}` interpolation, as on a machine with `environ`."""
-    return re.sub(r"\$\{(\w+)(?::?-([^}]*))?\}", lambda m: environ.get(m.group(1)) or (m.group(2) or ""), value)
-
-
-def service_image(name: str) -> ImageConfig:
-    build = compose_document(profiles=True)["services"][name]["build"]
-    return image_config(REPO_ROOT / build["dockerfile"], build.get("target"))
-
-
-def service_environment(name: str, environ: dict[str, str] | None = None) -> dict[str, str]:
+def container_environment(name: str, environ: dict[str, str] | None = None) -> dict[str, str]:
     """The image's ENV overlaid with the service's `environment`, as the container sees it
     when compose runs on a machine whose environment is `environ` (default: empty)."""
-    environ = environ or {}
-    env = dict(service_image(name).env)
-    for key, value in (compose_document(profiles=True)["services"][name].get("environment") or {}).items():
-        if value is None:  # `NAME:` alone passes the host's value through, if it has one
-            value = environ.get(key)
-        if value is None:
-            env.pop(key, None)
-        else:
-            env[key] = interpolate(str(value), environ)
-    return env
+    service = compose_document(profiles=True)["services"][name]
+    return {**service_image(name).env, **service_environment(service, environ)}
 
 
 def wait_until_up(url: str, process: subprocess.Popen, timeout: float = 90) -> None:

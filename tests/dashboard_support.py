@@ -352,7 +352,7 @@ PROJECT_ROOT = Path(__file__).resolve().parent.parent
 SMALL_PIPELINE_PARAMS = {
     "generate": {"rows": 2000, "incoming_rows": 300},
     "featurize": {"guard_folds": 3},
-    "train": {"candidates": ["logistic", "hist_gradient_boosting"], "cv_folds": 3, "calibration_folds": 3},
+    "train": {"candidates": ["logistic", "hist_gradient_boosting"], "cv_folds": 3},
     "evaluate": {"importance_repeats": 1, "importance_max_rows": 1000},
     "drift": {"bootstrap_samples": 20},
 }
@@ -378,7 +378,7 @@ def _shrink_params(path: Path) -> None:
 def _score_through_the_log(repo: Path) -> None:
     """Score rows of the latest incoming batch with the trained model and log them, as the API does."""
     from creditrisk.modeling.bundle import load_bundle
-    from creditrisk.serving.prediction_log import log_entry, PredictionLog
+    from creditrisk.serving.predlog import log_entry, PredictionLog
     from creditrisk.data.contract import coerce_and_validate
     from creditrisk.data.sources import read_export
 

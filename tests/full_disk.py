@@ -17,7 +17,7 @@ import orjson
 from flask.testing import FlaskClient
 
 from app import create_app
-from creditrisk.serving import prediction_log as predlog
+from creditrisk.serving import predlog
 from tests.api_support import api_config, sample_frame
 
 

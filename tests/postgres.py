@@ -18,6 +18,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from tooling.ports import free_port
+
 SERVICE_USER = "postgres"
 
 
@@ -30,12 +32,6 @@ def postgres_bin() -> Path:
     if initdb is None:
         raise RuntimeError("PostgreSQL is not installed: install Debian's postgresql package (.ci/run does)")
     return Path(initdb).parent
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 class PostgresServer:

@@ -18,39 +18,21 @@ from app import create_app
 from app.config import ApiConfig, ConfigError, config_from_env
 from app.errors import BATCH_STATUS, batch_status
 from app.metrics import ApiMetrics, PD_BUCKETS
-from creditrisk.serving import prediction_log as predlog
+from creditrisk.serving import predlog
 from creditrisk.serving import scoring
 from creditrisk.modeling.reasons import reason_catalogue
 from creditrisk.modeling.bundle import load_bundle, ModelBundle
 from creditrisk.data.contract import coerce_and_validate
-from tests.api_support import sample_frame, save_test_bundle, api_config
+from tests.api_support import sample_frame, api_config
 
 
 @pytest.fixture(scope="module")
-def model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    directory = tmp_path_factory.mktemp("model")
-    save_test_bundle(directory)
-    return directory
+def bundle(model_path: Path) -> ModelBundle:
+    return load_bundle(model_path)
 
 
-@pytest.fixture(scope="module")
-def bundle(model_dir: Path) -> ModelBundle:
-    return load_bundle(model_dir / "model.skops")
-
-
-def build_app(model_dir: Path, tmp_path: Path, **overrides: Any) -> Flask:
-    config = replace(api_config(tmp_path, model_dir / "model.skops"), **overrides)
-    return create_app(config)
-
-
-@pytest.fixture
-def app(model_dir: Path, tmp_path: Path) -> Flask:
-    return build_app(model_dir, tmp_path)
-
-
-@pytest.fixture
-def client(app: Flask) -> FlaskClient:
-    return app.test_client()
+def build_app(model_path: Path, tmp_path: Path, **overrides: Any) -> Flask:
+    return create_app(api_config(tmp_path, model_path, **overrides))
 
 
 def post_json(client: FlaskClient, payload: Any, **kwargs: Any) -> Any:
@@ -265,8 +247,8 @@ def test_wrong_json_types_are_400_not_500(client: FlaskClient, column: str, valu
     assert body["errors"][0]["rule"] == "wrong_json_type"
 
 
-def test_errors_are_capped_but_counted(model_dir: Path, tmp_path: Path) -> None:
-    client = build_app(model_dir, tmp_path, max_errors=5).test_client()
+def test_errors_are_capped_but_counted(model_path: Path, tmp_path: Path) -> None:
+    client = build_app(model_path, tmp_path, max_errors=5).test_client()
     frame = sample_frame(30).assign(capital_prestado="nada")
     body = assert_error(post_json(client, records(frame)), 400, "invalid_values")
     assert len(body["errors"]) == 5
@@ -314,8 +296,8 @@ def test_unsupported_media_type_is_415(client: FlaskClient) -> None:
     assert_error(client.post("/predict", data=b"[]"), 415, "unsupported_media_type")
 
 
-def test_body_and_row_limits_are_413(model_dir: Path, tmp_path: Path) -> None:
-    client = build_app(model_dir, tmp_path, max_rows=10, max_body_mb=0.01).test_client()
+def test_body_and_row_limits_are_413(model_path: Path, tmp_path: Path) -> None:
+    client = build_app(model_path, tmp_path, max_rows=10, max_body_mb=0.01).test_client()
     assert_error(post_json(client, records(sample_frame(11))), 413, "too_many_rows")
     big = b"[" + b" " * 20_000 + b"]"
     assert_error(client.post("/predict", data=big, content_type="application/json"), 413,
@@ -331,8 +313,8 @@ def test_not_found_and_method_not_allowed(client: FlaskClient) -> None:
     assert_error(client.post("/health"), 405, "method_not_allowed")
 
 
-def test_token_protects_scoring_and_model_but_not_probes(model_dir: Path, tmp_path: Path) -> None:
-    client = build_app(model_dir, tmp_path, api_token="s3cret").test_client()
+def test_token_protects_scoring_and_model_but_not_probes(model_path: Path, tmp_path: Path) -> None:
+    client = build_app(model_path, tmp_path, api_token="s3cret").test_client()
     rows = records(sample_frame(2))
     for headers in ({}, {"Authorization": "Bearer wrong"}, {"Authorization": "s3cret"}):
         response = post_json(client, rows, headers=headers)
@@ -355,20 +337,20 @@ def test_missing_model_leaves_the_app_up_but_not_ready(tmp_path: Path) -> None:
     assert "creditrisk_model_ready 0.0" in client.get("/metrics").get_data(as_text=True)
 
 
-def test_tampered_model_is_refused_with_a_clear_reason(model_dir: Path, tmp_path: Path) -> None:
+def test_tampered_model_is_refused_with_a_clear_reason(model_path: Path, tmp_path: Path) -> None:
     tampered = tmp_path / "model.skops"
-    tampered.write_bytes((model_dir / "model.skops").read_bytes() + b"\0")
-    (tmp_path / "model.skops.sha256").write_text((model_dir / "model.skops.sha256").read_text())
+    tampered.write_bytes(model_path.read_bytes() + b"\0")
+    (tmp_path / "model.skops.sha256").write_text(model_path.with_name("model.skops.sha256").read_text())
     client = create_app(api_config(tmp_path, tampered)).test_client()
     body = assert_error(client.get("/ready"), 503, "model_not_ready")
     assert "sha256" in body["reason"] and "changed" in body["reason"]
     assert_error(post_json(client, records(sample_frame(1))), 503, "model_not_ready")
 
 
-def test_model_hash_in_dvc_lock_is_checked(model_dir: Path, tmp_path: Path) -> None:
+def test_model_hash_in_dvc_lock_is_checked(model_path: Path, tmp_path: Path) -> None:
     model = tmp_path / "models" / "model.skops"
     model.parent.mkdir()
-    model.write_bytes((model_dir / "model.skops").read_bytes())
+    model.write_bytes(model_path.read_bytes())
     lock = tmp_path / "dvc.lock"
     lock.write_text("schema: '2.0'\nstages:\n  train:\n    outs:\n    - path: models/model.skops\n"
                     "      md5: 0123456789abcdef0123456789abcdef\n")
@@ -407,10 +389,10 @@ def test_prediction_log_holds_every_scored_row(client: FlaskClient, tmp_path: Pa
     assert logged["model_version"].unique().tolist() == ["test-1.0"]
 
 
-def test_a_log_that_cannot_be_written_answers_503_and_shows_in_metrics(model_dir: Path, tmp_path: Path) -> None:
+def test_a_log_that_cannot_be_written_answers_503_and_shows_in_metrics(model_path: Path, tmp_path: Path) -> None:
     blocked = tmp_path / "not-a-directory"
     blocked.write_text("a file where the log's folder should be")
-    app = build_app(model_dir, tmp_path, prediction_log=blocked / "predictions.sqlite")
+    app = build_app(model_path, tmp_path, prediction_log=blocked / "predictions.sqlite")
     client = app.test_client()
     response = post_json(client, records(sample_frame(3)))
     body = assert_error(response, 503, "prediction_log_unavailable")

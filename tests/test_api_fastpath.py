@@ -13,17 +13,22 @@ import pandas as pd
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from sklearn.calibration import CalibratedClassifierCV
+from sklearn.model_selection import StratifiedKFold
+from sklearn.pipeline import Pipeline
 from threadpoolctl import threadpool_limits
 
 from app import create_app
 from tests.shipped import shipped, REPO_ROOT
-from creditrisk.serving import prediction_log as predlog
+from creditrisk.serving import predlog
 from creditrisk.modeling.bundle import ModelBundle, RiskBand
 from creditrisk.serving.fastpath import matches_pipeline, probe_frame, verified_predictor, FastPredictor
 from creditrisk.serving.scoring import batch_scorer, validate_batch
 from creditrisk.modeling.features import default_target, raw_inputs, FeatureSet
 from creditrisk.modeling.calibration import CalibratedModel, ScoreCalibrator
-from creditrisk.modeling.training import build_model, decision_metadata, fit_final, TrainParams
+from creditrisk.modeling.recipe import build_model
+from creditrisk.modeling.train_params import TrainParams
+from creditrisk.modeling.training import decision_metadata
 from creditrisk.modeling.scorecard import PointsScale
 from creditrisk.data.contract import coerce_and_validate, DATE
 from tests.loan_frames import make_loans
@@ -45,23 +50,34 @@ def loans() -> tuple[pd.DataFrame, pd.DataFrame]:
     return frame.iloc[:700], frame.iloc[700:]
 
 
-def trained_bundle(train: pd.DataFrame, model: str, **settings: object) -> ModelBundle:
-    params = shipped(TrainParams, calibration_folds=3, seed=3, **settings)
+def trained_bundle(train: pd.DataFrame, model: str, calibration: str | None = "isotonic", ensemble: bool = False,
+                   **settings: object) -> ModelBundle:
+    """The other shape the numpy path accelerates: Pipeline(domain features -> CalibratedClassifierCV of the
+    rest) on three shuffled folds, one calibrated pair per fold when `ensemble` (None: no calibration)."""
+    params = shipped(TrainParams, seed=3, **settings)
     for name, block in SMALL.items():
         params = params.with_estimator(name, **block)
     inputs = train.reindex(columns=FEATURES.raw_inputs)
     y = default_target(train)
+    pipeline = build_model(model, params, FEATURES)
     with threadpool_limits(limits=1):
-        pipeline, _ = fit_final(model, params, FEATURES, inputs, y, np.zeros(len(y)))
+        if calibration is None:
+            pipeline.fit(inputs, y)
+        else:
+            domain, scorer = pipeline.steps[0][1], Pipeline(pipeline.steps[1:])
+            calibrated = CalibratedClassifierCV(scorer, method=calibration, ensemble=ensemble,
+                                                cv=StratifiedKFold(n_splits=3, shuffle=True, random_state=3))
+            calibrated.fit(domain.fit(inputs).transform(inputs), y)
+            pipeline = Pipeline([("domain", domain), ("calibrated", calibrated)])
     return ModelBundle(pipeline, 0.1, [RiskBand("A", 0.05), RiskBand("B", 1.0)], FEATURES.raw_inputs, {})
 
 
 @pytest.mark.parametrize(("model", "settings"), [
-    ("logistic", {"calibration": "isotonic", "calibration_ensemble": False}),
-    ("logistic", {"calibration": "sigmoid", "calibration_ensemble": True, "scaler": "spline"}),
-    ("hist_gradient_boosting", {"calibration": "isotonic", "calibration_ensemble": True, "scaler": "quantile"}),
-    ("random_forest", {"calibration": "isotonic", "calibration_ensemble": False}),
-    ("random_forest", {"calibration": "none"}),
+    ("logistic", {"calibration": "isotonic", "ensemble": False}),
+    ("logistic", {"calibration": "sigmoid", "ensemble": True, "scaler": "spline"}),
+    ("hist_gradient_boosting", {"calibration": "isotonic", "ensemble": True, "scaler": "quantile"}),
+    ("random_forest", {"calibration": "isotonic", "ensemble": False}),
+    ("random_forest", {"calibration": None}),
 ])
 def test_numpy_path_gives_the_pipeline_pds(loans, model: str, settings: dict[str, object]) -> None:
     train, test = loans
@@ -102,7 +118,7 @@ def test_a_model_with_a_time_respecting_calibrator_takes_the_numpy_path_too(loan
 
 
 def test_probe_rows_cover_unseen_and_missing_categories_and_numbers(loans) -> None:
-    bundle = trained_bundle(loans[0], "logistic", calibration="isotonic", calibration_ensemble=False)
+    bundle = trained_bundle(loans[0], "logistic")
     probe = probe_frame(bundle)
     assert set(probe.columns) == set(bundle.features)
     for column in ("tipo_credito", "tipo_laboral", "tendencia_ingresos"):
@@ -113,7 +129,7 @@ def test_probe_rows_cover_unseen_and_missing_categories_and_numbers(loans) -> No
 
 
 def test_a_predictor_that_differs_from_the_pipeline_is_not_used(loans) -> None:
-    bundle = trained_bundle(loans[0], "logistic", calibration="isotonic", calibration_ensemble=False)
+    bundle = trained_bundle(loans[0], "logistic")
     predictor = FastPredictor.build(bundle)
     assert predictor is not None and matches_pipeline(predictor, bundle)
     scorer = predictor.scorers[0]
@@ -160,8 +176,7 @@ _BUNDLES: dict[str, ModelBundle] = {}
 
 def _shared_bundle(loans: tuple[pd.DataFrame, pd.DataFrame]) -> ModelBundle:
     if "logistic" not in _BUNDLES:
-        _BUNDLES["logistic"] = trained_bundle(loans[0], "logistic", calibration="isotonic",
-                                              calibration_ensemble=False)
+        _BUNDLES["logistic"] = trained_bundle(loans[0], "logistic")
     return _BUNDLES["logistic"]
 
 

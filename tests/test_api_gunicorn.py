@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -19,10 +18,11 @@ import psutil
 import pytest
 import requests
 
-from creditrisk.serving import prediction_log as predlog
+from creditrisk.serving import predlog
 from creditrisk.modeling.bundle import load_bundle
 from creditrisk.data.contract import coerce_and_validate
 from tests.api_support import sample_frame, save_test_bundle
+from tooling.ports import free_port
 
 pytestmark = pytest.mark.slow
 REPO = Path(__file__).resolve().parents[1]
@@ -44,12 +44,6 @@ class Server:
 
     def output(self) -> str:
         return (self.directory / "gunicorn.log").read_text(errors="replace")[-4000:]
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 def start_server(directory: Path, model_path: Path, expect_ready: bool) -> Server:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -14,22 +13,15 @@ from jsonschema import Draft202012Validator
 from openapi_spec_validator import validate
 
 from app import create_app
-from tests.api_support import api_config, sample_frame, save_test_bundle
+from tests.api_support import api_config, sample_frame
 
 
-@pytest.fixture(scope="module")
-def app(tmp_path_factory: pytest.TempPathFactory) -> Flask:
-    directory = tmp_path_factory.mktemp("openapi")
-    model = save_test_bundle(directory)
-    return create_app(replace(api_config(directory, model), max_rows=20, api_token="tok"))
+@pytest.fixture
+def api_settings() -> dict[str, Any]:
+    return {"max_rows": 20, "api_token": "tok"}
 
 
-@pytest.fixture(scope="module")
-def client(app: Flask) -> FlaskClient:
-    return app.test_client()
-
-
-@pytest.fixture(scope="module")
+@pytest.fixture
 def spec(client: FlaskClient) -> dict[str, Any]:
     response = client.get("/openapi.json")
     assert response.status_code == 200

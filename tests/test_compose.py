@@ -15,7 +15,9 @@ import jsonschema
 import pytest
 import yaml
 
-from tests.container_spec import REPO_ROOT, compose_document, default_services, interpolate, dvc_paths, image_config, service_environment, service_image
+from tests.container_spec import REPO_ROOT, container_environment, dvc_paths
+from tooling.container_check.dockerfile import image_config, service_image
+from tooling.container_check.spec import compose_document, default_services, interpolate
 
 INTERFACES = REPO_ROOT / "docs" / "interfaces.md"
 CODE_DIRS = ("app", "dashboard", "creditrisk", "stages")
@@ -101,17 +103,17 @@ def test_the_postgres_profile_runs_a_healthy_server_and_an_api_that_logs_there()
     assert api["depends_on"]["postgres"] == {"condition": "service_healthy"}
     server = {key: interpolate(str(value), {"CREDITRISK_POSTGRES_PASSWORD": "pw"})
               for key, value in postgres["environment"].items()}
-    url = service_environment("api-postgres", {"CREDITRISK_POSTGRES_PASSWORD": "pw"})["CREDITRISK_PREDICTION_LOG"]
+    url = container_environment("api-postgres", {"CREDITRISK_POSTGRES_PASSWORD": "pw"})["CREDITRISK_PREDICTION_LOG"]
     assert url == (f"postgresql://{server['POSTGRES_USER']}:pw@postgres:5432/{server['POSTGRES_DB']}")
-    shared = {key: value for key, value in service_environment("api").items() if key != "CREDITRISK_PREDICTION_LOG"}
-    assert {key: service_environment("api-postgres")[key] for key in shared} == shared
+    shared = {key: value for key, value in container_environment("api").items() if key != "CREDITRISK_PREDICTION_LOG"}
+    assert {key: container_environment("api-postgres")[key] for key in shared} == shared
     assert [port.split(":")[1] for port in api["ports"]] == ["8001"]
 
 
 @pytest.mark.parametrize("name", ["pipeline", "api", "dashboard"])
 def test_every_path_a_service_reads_lies_on_the_shared_volume(name: str) -> None:
     mounts = volume_mounts(name)
-    env = service_environment(name)
+    env = container_environment(name)
     paths = {key: value for key, value in env.items() if PATH_VARIABLES.match(key)}
     if name == "pipeline":
         paths = {"WORKSPACE_DIR": env["WORKSPACE_DIR"]}
@@ -131,7 +133,7 @@ def _workspace_relative(value: str) -> str:
 
 def test_api_reads_the_model_and_lock_the_pipeline_writes() -> None:
     """The API's model and dvc.lock are the pair the pipeline wrote in the workspace."""
-    env = service_environment("api")
+    env = container_environment("api")
     assert _workspace_relative(env["CREDITRISK_DVC_LOCK"]) == "dvc.lock"
     model = _workspace_relative(env["CREDITRISK_MODEL_PATH"])
     assert model in dvc_paths()[1], f"{model} is not an output of the pipeline"
@@ -139,13 +141,13 @@ def test_api_reads_the_model_and_lock_the_pipeline_writes() -> None:
 
 
 def test_dashboard_reads_the_directories_the_pipeline_writes() -> None:
-    env = service_environment("dashboard")
+    env = container_environment("dashboard")
     prepare = _params()["prepare"]
     assert _workspace_relative(env["CREDITRISK_PREPARED_DIR"]) == str(PurePosixPath(prepare["train_path"]).parent)
     assert _workspace_relative(env["CREDITRISK_REPORTS_DIR"]) == str(PurePosixPath(prepare["quality_report"]).parent)
     assert _workspace_relative(env["CREDITRISK_MODELS_DIR"]) == str(
-        PurePosixPath(_workspace_relative(service_environment("api")["CREDITRISK_MODEL_PATH"])).parent)
-    assert env["CREDITRISK_PREDICTION_LOG"] == service_environment("api")["CREDITRISK_PREDICTION_LOG"]
+        PurePosixPath(_workspace_relative(container_environment("api")["CREDITRISK_MODEL_PATH"])).parent)
+    assert env["CREDITRISK_PREDICTION_LOG"] == container_environment("api")["CREDITRISK_PREDICTION_LOG"]
 
 
 @pytest.mark.parametrize("name", ["api", "dashboard"])
@@ -160,12 +162,12 @@ def test_every_environment_variable_is_documented_and_read_by_the_code(name: str
 
 def test_ports_published_on_localhost_match_the_images() -> None:
     services = compose_document()["services"]
-    expected = {"api": service_image("api").expose, "dashboard": service_image("dashboard").expose}
+    expected = {name: [str(port) for port in service_image(name).exposed] for name in ("api", "dashboard")}
     for name, exposed in expected.items():
         published = [port.rsplit(":", 2) for port in services[name]["ports"]]
         assert [(host, container) for _, host, container in published] == [(exposed[0], exposed[0])]
         assert all(address == "127.0.0.1" for address, _, _ in published)
-    assert service_environment("api")["PORT"] == expected["api"][0]
+    assert container_environment("api")["PORT"] == expected["api"][0]
 
 
 def test_every_service_has_laptop_sized_limits() -> None:
@@ -179,8 +181,8 @@ def test_every_service_has_laptop_sized_limits() -> None:
 
 
 def test_api_token_is_passed_through_and_empty_when_unset() -> None:
-    assert service_environment("api", {})["CREDITRISK_API_TOKEN"] == ""
-    assert service_environment("api", {"CREDITRISK_API_TOKEN": "s3cret"})["CREDITRISK_API_TOKEN"] == "s3cret"
+    assert container_environment("api", {})["CREDITRISK_API_TOKEN"] == ""
+    assert container_environment("api", {"CREDITRISK_API_TOKEN": "s3cret"})["CREDITRISK_API_TOKEN"] == "s3cret"
 
 
 def test_the_scale_profile_adds_a_dask_scheduler_and_two_workers_the_pipeline_can_use() -> None:
@@ -196,9 +198,9 @@ def test_the_scale_profile_adds_a_dask_scheduler_and_two_workers_the_pipeline_ca
         assert services[name]["build"] == services["pipeline"]["build"], "the project's own image"
         limits = services[name]["deploy"]["resources"]["limits"]
         assert 0 < float(limits["cpus"]) <= 2 and limits["memory"].endswith(("m", "g"))
-    assert service_environment("pipeline")["DASK_SCHEDULER_ADDRESS"] == ""
+    assert container_environment("pipeline")["DASK_SCHEDULER_ADDRESS"] == ""
     address = f"tcp://dask-scheduler:{port}"
-    assert service_environment("pipeline", {"DASK_SCHEDULER_ADDRESS": address})["DASK_SCHEDULER_ADDRESS"] == address
+    assert container_environment("pipeline", {"DASK_SCHEDULER_ADDRESS": address})["DASK_SCHEDULER_ADDRESS"] == address
     readme = (REPO_ROOT / "README.md").read_text()
     assert f"DASK_SCHEDULER_ADDRESS={address} docker compose --profile scale up" in readme
     assert "DASK_SCHEDULER_ADDRESS" in INTERFACES.read_text()

@@ -8,33 +8,24 @@ and output go to test-output/ (git-ignored) for a human to look at.
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import signal
 import subprocess
-import sys
 from pathlib import Path
-from types import ModuleType
 
 import pytest
 
-from tests.container_spec import COMPOSE_FILE, REPO_ROOT, VENV_BIN, compose_document, default_services, service_image
+from tests.container_spec import VENV_BIN
+from tooling.container_check import buildah, checks, cli, compose, dockerfile, spec, stand_in
+from tooling.container_check.dockerfile import service_image
+from tooling.container_check.errors import CheckFailed
+from tooling.container_check.report import Report
+from tooling.container_check.spec import COMPOSE_FILE, REPO_ROOT, compose_document, default_services
 
 SCRIPT = REPO_ROOT / "scripts" / "container_check.py"
 OUTPUT_DIR = REPO_ROOT / "test-output"
 CHECK_TIMEOUT = 1500  # seconds; a cold run (stand-in base, every layer) takes about 5 minutes on 2 cores
-
-
-def load_script() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("container_check", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look their module up
-    spec.loader.exec_module(module)
-    return module
-
-
-check = load_script()
 
 
 def in_ci() -> bool:
@@ -59,8 +50,8 @@ def run_script(args: list[str], log: Path) -> int:
 @pytest.mark.slow
 @pytest.mark.timeout(CHECK_TIMEOUT + 300)
 def test_container_check_builds_and_runs_the_three_images() -> None:
-    engine = check.choose_engine()
-    missing = check.missing_prerequisites(engine)
+    engine = cli.choose_engine()
+    missing = cli.missing_prerequisites(engine)
     if missing:
         message = f"the container check ({engine}) cannot run here: " + "; ".join(missing)
         if in_ci():
@@ -87,7 +78,7 @@ def test_container_check_builds_and_runs_the_three_images() -> None:
 
 def test_base_image_is_the_one_both_dockerfiles_pin_as_docker_reads_it() -> None:
     base = service_image("api").base_image
-    assert check.base_image_name(check.compose_document()) == f"docker.io/library/{base}"
+    assert dockerfile.base_image_name(compose_document()) == f"docker.io/library/{base}"
     assert service_image("dashboard").base_image == base
 
 
@@ -98,43 +89,43 @@ def test_base_image_is_the_one_both_dockerfiles_pin_as_docker_reads_it() -> None
     ("localhost/image:1", "localhost/image:1"),
 ])
 def test_short_image_names_are_read_as_docker_does(name: str, expected: str) -> None:
-    assert check.qualified(name) == expected
+    assert spec.qualified(name) == expected
 
 
 def test_readme_examples_the_check_sends_include_json_csv_and_an_error() -> None:
-    examples = check.readme_curl_examples(check.README.read_text())
+    examples = checks.readme_curl_examples(spec.README.read_text())
     assert any("application/json" in example.command and "/predict" in example.command for example in examples)
     assert any(example.language == "csv" for example in examples)
     assert any('"status": 4' in example.documented for example in examples)
-    assert "POST /predict (text/csv)" in [check.describe(example.command) for example in examples]
-    drift = [args for args in check.readme_pipeline_commands(check.README.read_text()) if "drift" in args]
+    assert "POST /predict (text/csv)" in [checks.describe(example.command) for example in examples]
+    drift = [args for args in checks.readme_pipeline_commands(spec.README.read_text()) if "drift" in args]
     assert drift and drift[0][0] == "repro", drift
 
 
 def test_services_start_as_compose_starts_them() -> None:
     compose = compose_document()
     pipeline = service_image("pipeline")
-    config = check.ImageConfig(env=pipeline.env, user=pipeline.user, workdir=pipeline.workdir,
-                               entrypoint=pipeline.entrypoint, cmd=["ignored"], healthcheck=None, exposed=[], size=0)
-    argv = check.service_argv(compose["services"]["pipeline"], config)
+    config = spec.ImageConfig(env=pipeline.env, user=pipeline.user, workdir=pipeline.workdir,
+                              entrypoint=pipeline.entrypoint, cmd=["ignored"])
+    argv = spec.service_argv(compose["services"]["pipeline"], config)
     assert argv == [*pipeline.entrypoint, *compose["services"]["pipeline"]["command"]]
-    assert check.service_argv({"command": "repro --dry"}, config)[-2:] == ["repro", "--dry"]
-    environment = check.service_environment(compose["services"]["api"], {"CREDITRISK_API_TOKEN": "s3cret"})
+    assert spec.service_argv({"command": "repro --dry"}, config)[-2:] == ["repro", "--dry"]
+    environment = spec.service_environment(compose["services"]["api"], {"CREDITRISK_API_TOKEN": "s3cret"})
     assert environment["CREDITRISK_API_TOKEN"] == "s3cret"
-    assert check.service_environment(compose["services"]["api"])["CREDITRISK_API_TOKEN"] == ""
-    assert check.memory_limit(compose["services"]["pipeline"]) == 3 * 2**30
-    assert check.memory_limit({}) is None
+    assert spec.service_environment(compose["services"]["api"])["CREDITRISK_API_TOKEN"] == ""
+    assert spec.memory_limit(compose["services"]["pipeline"]) == 3 * 2**30
+    assert spec.memory_limit({}) is None
 
 
 def test_servers_move_to_the_given_loopback_port() -> None:
-    argv, env = check.listen_on(service_image("api").cmd, {"PORT": "8000"}, 41000)
+    argv, env = buildah.listen_on(service_image("api").cmd, {"PORT": "8000"}, 41000)
     assert argv == service_image("api").cmd
     assert env["PORT"] == "41000" and env["GUNICORN_CMD_ARGS"] == "--bind=127.0.0.1:41000"
-    argv, env = check.listen_on(service_image("dashboard").cmd, {}, 41001)
+    argv, env = buildah.listen_on(service_image("dashboard").cmd, {}, 41001)
     options = dict(zip(argv[3::2], argv[4::2]))
     assert options["--server.port"] == "41001" and options["--server.address"] == "127.0.0.1"
-    with pytest.raises(check.CheckFailed, match="teach it"):
-        check.listen_on(["uvicorn", "app:app"], {}, 41002)
+    with pytest.raises(CheckFailed, match="teach it"):
+        buildah.listen_on(["uvicorn", "app:app"], {}, 41002)
 
 
 @pytest.mark.parametrize("where", ["Config", "top level"])
@@ -144,11 +135,11 @@ def test_image_config_reads_docker_and_podman_inspect_records(where: str) -> Non
     record = {"Config": {"Env": ["A=1=2"], "User": "10001:10001", "WorkingDir": "/app", "Cmd": ["x"],
                          "ExposedPorts": {"8501/tcp": {}}}, "Size": 5}
     (record["Config"] if where == "Config" else record)["Healthcheck"] = healthcheck
-    config = check.parse_image_config(record)
+    config = spec.parse_image_config(record)
     assert config.env == {"A": "1=2"} and config.uid == 10001 and config.exposed == [8501]
     assert config.healthcheck_path() == "/_stcore/health"
     assert config.healthcheck_deadline() == 75
-    assert check.move_port(config.healthcheck_argv(), config.exposed, 40000)[-1].endswith(":40000/_stcore/health')")
+    assert buildah.move_port(config.healthcheck, config.exposed, 40000)[-1].endswith(":40000/_stcore/health')")
 
 
 # ---- the stand-in base ----------------------------------------------------------------------
@@ -157,13 +148,13 @@ def test_stand_in_is_cached_by_a_hash_of_all_its_inputs(tmp_path: Path) -> None:
     bundle = tmp_path / "ca.crt"
     bundle.write_text("one\n")
     base = "docker.io/library/python:3.11.14-slim-bookworm"
-    first = check.recipe_hash(check.stand_in_recipe(base, "http://mirror.example/debian", bundle))
-    assert first == check.recipe_hash(check.stand_in_recipe(base, "http://mirror.example/debian", bundle))
-    assert first != check.recipe_hash(check.stand_in_recipe(base, "http://other.example/debian", bundle))
-    assert first != check.recipe_hash(check.stand_in_recipe(base.replace("3.11.14", "3.11.15"),
+    first = stand_in.recipe_hash(stand_in.stand_in_recipe(base, "http://mirror.example/debian", bundle))
+    assert first == stand_in.recipe_hash(stand_in.stand_in_recipe(base, "http://mirror.example/debian", bundle))
+    assert first != stand_in.recipe_hash(stand_in.stand_in_recipe(base, "http://other.example/debian", bundle))
+    assert first != stand_in.recipe_hash(stand_in.stand_in_recipe(base.replace("3.11.14", "3.11.15"),
                                                             "http://mirror.example/debian", bundle))
     bundle.write_text("two\n")
-    assert first != check.recipe_hash(check.stand_in_recipe(base, "http://mirror.example/debian", bundle))
+    assert first != stand_in.recipe_hash(stand_in.stand_in_recipe(base, "http://mirror.example/debian", bundle))
 
 
 @pytest.mark.parametrize(("base", "message"), [
@@ -172,38 +163,38 @@ def test_stand_in_is_cached_by_a_hash_of_all_its_inputs(tmp_path: Path) -> None:
 ])
 def test_stand_in_refuses_bases_it_cannot_imitate(tmp_path: Path, base: str, message: str) -> None:
     (tmp_path / "ca.crt").write_text("x")
-    with pytest.raises(check.CheckFailed, match=message):
-        check.stand_in_recipe(base, "http://mirror.example/debian", tmp_path / "ca.crt")
+    with pytest.raises(CheckFailed, match=message):
+        stand_in.stand_in_recipe(base, "http://mirror.example/debian", tmp_path / "ca.crt")
 
 
 def test_stand_in_needs_the_hosts_ca_bundle(tmp_path: Path) -> None:
-    with pytest.raises(check.CheckFailed, match="ca-certificates"):
-        check.stand_in_recipe("python:3.11.14-slim-bookworm", "http://mirror.example/debian", tmp_path / "none")
+    with pytest.raises(CheckFailed, match="ca-certificates"):
+        stand_in.stand_in_recipe("python:3.11.14-slim-bookworm", "http://mirror.example/debian", tmp_path / "none")
 
 
 def test_mirror_is_the_one_the_hosts_apt_sources_use(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("DEBIAN_MIRROR", raising=False)
     (tmp_path / "sources.list.d").mkdir()
-    assert check.debian_mirror("bookworm", tmp_path) == check.DEFAULT_MIRROR
+    assert stand_in.debian_mirror("bookworm", tmp_path) == stand_in.DEFAULT_MIRROR
     (tmp_path / "sources.list").write_text("# deb http://commented.example/debian bookworm main\n"
                                            "deb [arch=amd64] http://old-style.example/debian bookworm main\n")
     (tmp_path / "sources.list.d" / "debian.sources").write_text(
         "Types: deb\n# a comment\nURIs: http://deb822.example/debian\nSuites: bookworm bookworm-updates\n"
         "Components: main\n\nTypes: deb\nURIs: http://security.example/debian-security\n"
         "Suites: bookworm-security\nComponents: main\n")
-    assert check.apt_source_uris(tmp_path, "bookworm") == ["http://deb822.example/debian",
+    assert stand_in.apt_source_uris(tmp_path, "bookworm") == ["http://deb822.example/debian",
                                                             "http://old-style.example/debian"]
-    assert check.debian_mirror("bookworm", tmp_path) == "http://deb822.example/debian"
+    assert stand_in.debian_mirror("bookworm", tmp_path) == "http://deb822.example/debian"
     monkeypatch.setenv("DEBIAN_MIRROR", "http://chosen.example/debian")
-    assert check.debian_mirror("bookworm", tmp_path) == "http://chosen.example/debian"
+    assert stand_in.debian_mirror("bookworm", tmp_path) == "http://chosen.example/debian"
 
 
 def test_missing_tools_are_named_with_how_to_install_them(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(check.shutil, "which", lambda tool: None)
-    missing = check.missing_prerequisites("podman")
+    monkeypatch.setattr(cli.shutil, "which", lambda tool: None)
+    missing = cli.missing_prerequisites("podman")
     assert any(item.startswith("podman") and "apt-get install" in item for item in missing)
     assert any(item.startswith("debootstrap") for item in missing)
-    assert check.missing_prerequisites("docker") == ["a Docker engine (`docker info` fails)"]
+    assert cli.missing_prerequisites("docker") == ["a Docker engine (`docker info` fails)"]
 
 
 def test_ci_installs_the_tools_the_check_needs() -> None:
@@ -215,8 +206,8 @@ def test_ci_installs_the_tools_the_check_needs() -> None:
 
 def test_the_builder_stages_are_tagged_so_that_pruning_keeps_their_cache() -> None:
     targets = {service["build"].get("target") for service in default_services().values()}
-    for dockerfile in ("Dockerfile.api", "Dockerfile.dashboard"):
-        assert check.leaf_stages(REPO_ROOT / dockerfile, targets) == ["builder"]
+    for name in ("Dockerfile.api", "Dockerfile.dashboard"):
+        assert dockerfile.leaf_stages(REPO_ROOT / name, targets) == ["builder"]
 
 
 @pytest.mark.parametrize("listing", [
@@ -225,8 +216,8 @@ def test_the_builder_stages_are_tagged_so_that_pruning_keeps_their_cache() -> No
 ])
 def test_compose_ps_is_read_in_both_of_its_json_shapes(monkeypatch: pytest.MonkeyPatch, listing: str) -> None:
     """`docker compose ps --format json` printed one array before Compose 2.21, one object a line since."""
-    monkeypatch.setattr(check, "output", lambda argv, **_: listing)
-    states = check.compose_states(["docker", "compose"])
+    monkeypatch.setattr(compose, "output", lambda argv, **_: listing)
+    states = compose.compose_states(["docker", "compose"])
     assert states["api"]["Health"] == "healthy" and states["pipeline"]["ExitCode"] == 0
 
 
@@ -248,12 +239,11 @@ def _fake_docker(monkeypatch: pytest.MonkeyPatch, pipeline_exit: int) -> list[li
         calls.append(list(argv))
         return listing if "ps" in argv else "127.0.0.1:8000\n" if "port" in argv else ""
 
-    config = check.ImageConfig(env={}, user="10001:10001", workdir="/app", entrypoint=[], cmd=[], healthcheck=None,
-                               exposed=[8000], size=1)
-    monkeypatch.setattr(check.subprocess, "run", run)
-    monkeypatch.setattr(check, "output", output)
-    monkeypatch.setattr(check, "run_logged", lambda argv, log, **_: run(argv))
-    monkeypatch.setattr(check, "inspect_image", lambda engine, image: config)
+    config = spec.ImageConfig(user="10001:10001", workdir="/app", exposed=[8000], size=1)
+    monkeypatch.setattr(compose.subprocess, "run", run)
+    monkeypatch.setattr(compose, "output", output)
+    monkeypatch.setattr(compose, "run_logged", lambda argv, log, **_: run(argv))
+    monkeypatch.setattr(compose, "inspect_image", lambda engine, image: config)
     return calls
 
 
@@ -262,10 +252,10 @@ def test_docker_path_checks_the_compose_stack_and_takes_it_down(monkeypatch: pyt
     calls = _fake_docker(monkeypatch, pipeline_exit=0)
     monkeypatch.setenv("CREDITRISK_API_TOKEN", "a developer's token")
     seen: dict[str, object] = {}
-    monkeypatch.setattr(check, "shared_checks", lambda stack, report: seen.update(
+    monkeypatch.setattr(compose, "shared_checks", lambda stack, report: seen.update(
         stack=stack, token=os.environ.get("CREDITRISK_API_TOKEN")))
-    report = check.Report()
-    check.check_with_docker(report, tmp_path)
+    report = Report()
+    compose.check_with_docker(report, tmp_path)
     assert any(argv[-3:] == ["up", "--build", "--wait"] for argv in calls)
     assert calls[-1][-3:] == ["down", "-v", "--remove-orphans"]
     assert seen["stack"].ports == {"api": 8000, "dashboard": 8000} and seen["token"] is None
@@ -276,6 +266,6 @@ def test_docker_path_checks_the_compose_stack_and_takes_it_down(monkeypatch: pyt
 def test_docker_path_takes_the_stack_down_when_the_pipeline_failed(monkeypatch: pytest.MonkeyPatch,
                                                                     tmp_path: Path) -> None:
     calls = _fake_docker(monkeypatch, pipeline_exit=1)
-    with pytest.raises(check.CheckFailed, match="pipeline completed"):
-        check.check_with_docker(check.Report(), tmp_path)
+    with pytest.raises(CheckFailed, match="pipeline completed"):
+        compose.check_with_docker(Report(), tmp_path)
     assert calls[-1][-3:] == ["down", "-v", "--remove-orphans"]

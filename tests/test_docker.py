@@ -23,24 +23,21 @@ import requests
 from tests.container_spec import (
     REPO_ROOT,
     VENV_BIN,
-    WORKSPACE_MOUNT,
     ContextFilter,
     PipelineRun,
     build_image_tree,
-    compose_document,
+    container_environment,
     dvc_paths,
-    free_port,
     host_env,
-    image_config,
     run_image_command,
     running,
-    service_environment,
-    service_image,
     shared_pipeline_run,
-    stage_chain,
     wait_until_healthy,
     wait_until_up,
 )
+from tooling.container_check.dockerfile import image_config, service_image, stage_chain
+from tooling.container_check.spec import WORKSPACE_MOUNT, compose_document
+from tooling.ports import free_port
 
 DOCKERFILE_API = REPO_ROOT / "Dockerfile.api"
 DOCKERFILE_DASHBOARD = REPO_ROOT / "Dockerfile.dashboard"
@@ -167,7 +164,7 @@ def test_api_image_runs_gunicorn_with_the_project_config_on_port_from_the_enviro
     app_spec = config.cmd[3] if len(config.cmd) > 3 else re.search(r"^wsgi_app = \"(.+)\"$", settings, re.M).group(1)
     assert app_spec == "app:create_app()"
     assert "os.environ.get('PORT', '8000')" in settings, "gunicorn.conf.py must bind to $PORT"
-    assert config.expose == [config.env["PORT"]] == ["8000"]
+    assert config.exposed == [int(config.env["PORT"])] == [8000]
 
 
 def test_api_health_check_probes_ready_on_the_configured_port() -> None:
@@ -176,7 +173,7 @@ def test_api_health_check_probes_ready_on_the_configured_port() -> None:
     assert config.healthcheck[0] == "python", "slim images have no curl: the check must use python"
     script = config.healthcheck[-1]
     assert "/ready" in script and "os.environ.get('PORT', '8000')" in script, script
-    assert config.healthcheck_options.get("start-period"), "the model loads at start: give it a start period"
+    assert config.healthcheck_timing.get("start_period"), "the model loads at start: give it a start period"
 
 
 def test_dashboard_image_runs_streamlit_headless_and_its_health_check_uses_the_same_port() -> None:
@@ -186,7 +183,7 @@ def test_dashboard_image_runs_streamlit_headless_and_its_health_check_uses_the_s
     options = dict(zip(argv[3::2], argv[4::2]))
     assert options["--server.headless"] == "true"
     assert options["--server.address"] == "0.0.0.0"
-    assert config.expose == [options["--server.port"]] == ["8501"]
+    assert config.exposed == [int(options["--server.port"])] == [8501]
     script = config.healthcheck[-1]
     assert f"http://127.0.0.1:{options['--server.port']}/_stcore/health" in script, script
 
@@ -257,7 +254,7 @@ def _service_on_host(name: str, root: Path, workspace: Path) -> tuple[list[str],
     config = service_image(name)
     project = root / f"{name}-image-app"
     build_image_tree(REPO_ROOT / compose_document()["services"][name]["build"]["dockerfile"], None, project)
-    env = host_env(service_environment(name), {WORKSPACE_MOUNT: workspace}, VENV_BIN, dict(os.environ))
+    env = host_env(container_environment(name), {WORKSPACE_MOUNT: workspace}, VENV_BIN, dict(os.environ))
     argv, check = list(config.argv), list(config.healthcheck)
     check[0] = str(VENV_BIN / check[0])
     return argv, check, project, env
@@ -295,7 +292,7 @@ def test_api_image_command_serves_ready_on_the_pipeline_workspace(
         assert scored.status_code == 200, scored.text[:500]
         assert scored.json()["rows"] == len(batch.read_text().splitlines()) - 1
         assert scored.json()["prediction_logged"] is True
-    dashboard_log = host_env(service_environment("dashboard"), {WORKSPACE_MOUNT: pipeline_run.workspace}, VENV_BIN,
+    dashboard_log = host_env(container_environment("dashboard"), {WORKSPACE_MOUNT: pipeline_run.workspace}, VENV_BIN,
                              {})["CREDITRISK_PREDICTION_LOG"]
     assert Path(dashboard_log).is_file(), "the API's prediction log is not where the dashboard reads it"
 

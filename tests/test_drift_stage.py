@@ -23,7 +23,7 @@ from creditrisk.monitoring.drift import DriftParams
 from creditrisk.monitoring.report import REPORT_FILES, SCORE
 from creditrisk.modeling.validation import binomial_test_pvalue, jeffreys_test_pvalue, traffic_light
 from creditrisk.monitoring.run import run_drift, window_band_tests, write_report
-from creditrisk.serving.prediction_log import log_entry, PredictionLog
+from creditrisk.serving.predlog import log_entry, PredictionLog
 from creditrisk.data.contract import ContractError, DATE, FEATURE_COLUMNS, TARGET
 
 REPO = Path(__file__).resolve().parents[1]

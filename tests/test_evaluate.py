@@ -27,7 +27,8 @@ from creditrisk.modeling.evaluation import (
 )
 from creditrisk.modeling.features import candidate_columns, default_target, FeaturizeParams
 from creditrisk.modeling.leakage import feature_set, guard_config, screen_leakage
-from creditrisk.modeling.training import train_bundle, TrainParams
+from creditrisk.modeling.train_params import TrainParams
+from creditrisk.modeling.training import train_bundle
 from tests.loan_frames import make_loans, split_out_of_time
 
 REPO = Path(__file__).resolve().parents[1]
@@ -42,8 +43,8 @@ def evaluated():
     y = default_target(train)
     guard = guard_config(shipped(FeaturizeParams))
     features = feature_set(screen_leakage(train, y, candidate_columns(train, engineered=True), guard))
-    params = shipped(TrainParams, version="9.9.9", candidates=["logistic"], cv_folds=3, calibration="sigmoid",
-                     calibration_folds=3).with_estimator("logistic", C=0.5)
+    params = shipped(TrainParams, version="9.9.9", candidates=["logistic"], cv_folds=3,
+                     calibration="sigmoid").with_estimator("logistic", C=0.5)
     bundle = train_bundle(train, y, features, params).bundle
     evaluation = evaluate_bundle(bundle, test, default_target(test),
                                  shipped(EvaluateParams, importance_repeats=1, seed=3))
@@ -133,7 +134,7 @@ def _small_project(root: Path) -> dict:
     (root / "dvc.yaml").write_text(yaml.safe_dump({"stages": stages, "plots": pipeline["plots"]}, sort_keys=False))
     params = yaml.safe_load((REPO / "params.yaml").read_text())
     params = {name: params[name] for name in ("prepare", "featurize", "train", "evaluate")}
-    params["train"].update(candidates=["logistic", "hist_gradient_boosting"], cv_folds=3, calibration_folds=3)
+    params["train"].update(candidates=["logistic", "hist_gradient_boosting"], cv_folds=3)
     params["train"]["estimators"]["hist_gradient_boosting"].update(max_iter=30)
     params["evaluate"].update(importance_repeats=1)
     (root / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))

@@ -11,14 +11,10 @@ from tests.shipped import shipped
 from creditrisk.modeling.features import candidate_columns, default_target, FeaturizeParams
 from creditrisk.modeling.leakage import feature_set, guard_config, screen_leakage
 from creditrisk.modeling.metrics import expected_calibration_error
-from creditrisk.modeling.training import (
-    calibration_rows,
-    forward_folds,
-    select_best,
-    select_calibration,
-    train_bundle,
-    TrainParams,
-)
+from creditrisk.modeling.calibration_choice import calibration_rows, select_calibration
+from creditrisk.modeling.selection import forward_folds, select_best
+from creditrisk.modeling.train_params import TrainParams
+from creditrisk.modeling.training import train_bundle
 from creditrisk.modeling.validation import brier_skill_score, calibration_intercept_slope
 from creditrisk.data.contract import DATE
 from tests.loan_frames import make_loans, split_out_of_time

@@ -10,7 +10,6 @@ import numpy as np
 import pandas as pd
 import pytest
 import skops.io as sio
-from sklearn.isotonic import IsotonicRegression
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import roc_auc_score
 from sklearn.tree import DecisionTreeClassifier
@@ -30,16 +29,11 @@ from creditrisk.modeling.bands import band_table
 from creditrisk.modeling.candidates import Candidate, EstimatorParams, CANDIDATES
 from creditrisk.modeling.features import candidate_columns, default_target, FeaturizeParams
 from creditrisk.modeling.leakage import feature_set, guard_config, screen_leakage
-from creditrisk.modeling.training import (
-    build_model,
-    comparison_table,
-    cross_validate_candidate,
-    fit_final,
-    select_best,
-    stratified_folds,
-    train_bundle,
-    TrainParams,
-)
+from creditrisk.modeling.calibration import CalibratedModel, ScoreCalibrator
+from creditrisk.modeling.recipe import build_model
+from creditrisk.modeling.selection import comparison_table, cross_validate_candidate, select_best, stratified_folds
+from creditrisk.modeling.train_params import TrainParams
+from creditrisk.modeling.training import train_bundle
 from creditrisk.data.contract import FEATURE_COLUMNS
 from tests.loan_frames import make_loans, split_out_of_time
 
@@ -51,7 +45,7 @@ def small_params(**changes) -> TrainParams:
     """Shipped params with fewer folds and smaller models; a candidate's name as a key changes its block."""
     estimators = {**FAST, **{name: changes.pop(name) for name in list(changes) if name in CANDIDATES}}
     settings = dict(version="test", candidates=["logistic", "hist_gradient_boosting"], cv_folds=3,
-                    forward_folds=3, calibration_folds=3, seed=5)
+                    forward_folds=3, seed=5)
     params = shipped(TrainParams, **{**settings, **changes})
     for name, block in estimators.items():
         params = params.with_estimator(name, **block)
@@ -249,8 +243,10 @@ def _tiny_bundle(name: str, split, features) -> ModelBundle:
     train = split[0].iloc[:800]
     y = default_target(train)
     with threadpool_limits(limits=1):
-        pipeline, _ = fit_final(name, small_params(), features, train[features.raw_inputs], y, np.zeros(len(y)))
-    return ModelBundle(pipeline, 0.1, [RiskBand("A", 0.05), RiskBand("B", 1.0)], features.raw_inputs, {})
+        model = build_model(name, small_params(), features).fit(train[features.raw_inputs], y)
+        calibrator = ScoreCalibrator("sigmoid").fit(model.predict_proba(train[features.raw_inputs])[:, 1], y)
+    return ModelBundle(CalibratedModel(model, calibrator), 0.1, [RiskBand("A", 0.05), RiskBand("B", 1.0)],
+                       features.raw_inputs, {})
 
 
 @pytest.mark.parametrize("name", list(CANDIDATES))
@@ -316,22 +312,6 @@ def test_training_is_reproducible(split, features):
     first, second = (train_bundle(train, y, features, params) for _ in range(2))
     pd.testing.assert_frame_equal(first.comparison, second.comparison)
     np.testing.assert_array_equal(first.bundle.predict_pd(test), second.bundle.predict_pd(test))
-
-
-def test_fit_final_keeps_one_calibrated_model_instead_of_one_per_fold(split, features):
-    """fit_final (shuffled-fold CalibratedClassifierCV, not the train stage's recipe) with
-    calibration_ensemble: false keeps one estimator and one calibrator."""
-    train = split[0]
-    y = default_target(train)
-    params = small_params(candidates=["logistic"], calibration="isotonic")
-    inputs = train[features.raw_inputs]
-    with threadpool_limits(limits=1):
-        ensemble, _ = fit_final("logistic", replace(params, calibration_ensemble=True), features, inputs, y, y)
-        single, oof = fit_final("logistic", replace(params, calibration_ensemble=False), features, inputs, y, y)
-    assert len(ensemble.steps[-1][1].calibrated_classifiers_) == 3
-    assert len(single.steps[-1][1].calibrated_classifiers_) == 1
-    refit = IsotonicRegression(out_of_bounds="clip").fit(oof, y).predict(oof)
-    np.testing.assert_allclose(refit, oof, atol=1e-12)
 
 
 def validated(result) -> np.ndarray:

@@ -10,7 +10,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from creditrisk.serving import prediction_log as predlog
+from creditrisk.serving import predlog
+from creditrisk.serving.predlog import records, schema
 from creditrisk.data.contract import coerce_and_validate
 from tests.api_support import sample_frame
 
@@ -121,10 +122,10 @@ def test_a_connection_is_not_reused_across_a_fork(tmp_path: Path) -> None:
 def test_a_version_2_log_keeps_its_rows_and_gains_the_batch_table(tmp_path: Path) -> None:
     path = tmp_path / "log.sqlite"
     with sqlite3.connect(path) as connection:
-        connection.execute(predlog.create_table_sql())
+        connection.execute(schema.create_table_sql())
         connection.execute(f"CREATE TABLE {predlog.VERSION_TABLE} (version INTEGER PRIMARY KEY, applied_at TEXT NOT NULL)")
         connection.execute(f"INSERT INTO {predlog.VERSION_TABLE} VALUES (2, '2025-01-01')")
-        connection.executemany(predlog._insert_sql(), predlog.row_values(batch_rows(contract_frame(3), "old")))
+        connection.executemany(schema.insert_sql(), records.row_values(batch_rows(contract_frame(3), "old")))
     connection.close()
 
     predlog.PredictionLog(path, columnar_min_rows=1).append(batch_rows(contract_frame(5), "new"))

@@ -15,7 +15,8 @@ import pandas as pd
 import pytest
 
 from creditrisk.monitoring.windows import iter_log_windows
-from creditrisk.serving import prediction_log as predlog
+from creditrisk.serving import predlog
+from creditrisk.serving.predlog import backends, base
 from tests.postgres import PostgresServer
 from tests.test_predlog import batch_rows, contract_frame
 
@@ -27,7 +28,7 @@ LAYOUTS = {"rows": 10**9, "batches": 1}  # the smallest batch logged as one batc
                 ids=lambda case: "-".join(case))
 def log_target(request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str | Path:
     backend, layout = request.param
-    monkeypatch.setattr(predlog, "COLUMNAR_MIN_ROWS", LAYOUTS[layout])
+    monkeypatch.setattr(backends, "COLUMNAR_MIN_ROWS", LAYOUTS[layout])
     if backend == "sqlite":
         return tmp_path / "log.sqlite"
     server: PostgresServer = request.getfixturevalue("postgres_server")
@@ -261,8 +262,8 @@ def test_a_window_decodes_only_the_records_that_overlap_it(tmp_path: Path, monke
     for month in range(1, 7):
         log.append(dated_rows(f"m{month}", [f"2025-{month:02d}-0{day}T12:00:00" for day in range(1, 5)]))
     decoded = []
-    real_decode = predlog.decode_payload
-    monkeypatch.setattr(predlog, "decode_payload", lambda *args: decoded.append(1) or real_decode(*args))
+    real_decode = base.decode_payload
+    monkeypatch.setattr(base, "decode_payload", lambda *args: decoded.append(1) or real_decode(*args))
 
     window = predlog.open_reader(tmp_path / "log.sqlite").read_window(pd.Timestamp("2025-03-01"),
                                                                         pd.Timestamp("2025-04-01"))
@@ -305,9 +306,13 @@ def test_postgres_keeps_batch_payloads_out_of_line_uncompressed_and_migrates_an_
     predlog.open_log(older).append(batch_rows(contract_frame(80), "before"))
     with psycopg.connect(older, autocommit=True) as connection:  # as a version-3 log left it
         connection.execute(f"ALTER TABLE {predlog.BATCH_TABLE} ALTER COLUMN payload SET STORAGE EXTENDED")
+        connection.execute(f"ALTER TABLE {predlog.TABLE} DROP COLUMN reason_codes")  # a column a later version added
         connection.execute(f"DELETE FROM {predlog.VERSION_TABLE} WHERE version > 3")
         connection.execute(f"INSERT INTO {predlog.VERSION_TABLE} (version) VALUES (3) ON CONFLICT DO NOTHING")
     predlog.open_log(older).append(batch_rows(contract_frame(80), "after"))
     assert payload_storage(older) == "e"
     assert schema_versions(older) == [3, predlog.SCHEMA_VERSION]
     assert predlog.read_log(older)["request_id"].value_counts().to_dict() == {"before": 80, "after": 80}
+    predlog.open_log(older, columnar_min_rows=10**9).append(predlog.log_entry(
+        contract_frame(2), "rows", "v-test", [0.1, 0.2], ["A", "B"], ["approve", "reject"], reason_codes=["R01", None]))
+    assert predlog.read_log(older).set_index("request_id").loc["rows", "reason_codes"].fillna("-").tolist() == ["R01", "-"]

@@ -17,15 +17,10 @@ import pytest
 from flask.testing import FlaskClient
 
 from app import create_app
-from creditrisk.serving import prediction_log as predlog
-from tests.api_support import api_config, sample_frame, save_test_bundle
+from creditrisk.serving import predlog
+from tests.api_support import api_config, sample_frame
 from tests.postgres import running_postgres, PostgresServer
 from tests.test_predlog import batch_rows, contract_frame
-
-
-@pytest.fixture(scope="module")
-def model_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return save_test_bundle(tmp_path_factory.mktemp("model"))
 
 
 @pytest.fixture

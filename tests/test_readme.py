@@ -26,15 +26,14 @@ import yaml
 from tests.container_spec import (
     REPO_ROOT,
     VENV_BIN,
-    WORKSPACE_MOUNT,
     PipelineRun,
-    compose_document,
+    container_environment,
     host_env,
     run_image_command,
-    service_environment,
-    service_image,
     shared_pipeline_run,
 )
+from tooling.container_check.dockerfile import service_image
+from tooling.container_check.spec import WORKSPACE_MOUNT, compose_document
 
 README = REPO_ROOT / "README.md"
 MAKEFILE = REPO_ROOT / "Makefile"
@@ -305,7 +304,7 @@ def scoring_server(workspace: Path, log_dir: Path) -> Iterator[str]:
     from app import create_app
     from app.config import config_from_env
 
-    env = host_env(service_environment("api"), {WORKSPACE_MOUNT: workspace}, VENV_BIN, {})
+    env = host_env(container_environment("api"), {WORKSPACE_MOUNT: workspace}, VENV_BIN, {})
     env["CREDITRISK_PREDICTION_LOG"] = str(log_dir / "predictions.sqlite")
     server = make_server("127.0.0.1", 0, create_app(config_from_env(env)), threaded=True)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
@@ -359,7 +358,7 @@ def test_docker_drift_command_picks_up_api_traffic(pipeline_run: PipelineRun) ->
     from app.config import config_from_env
 
     workspace = pipeline_run.workspace
-    api_env = host_env(service_environment("api"), {WORKSPACE_MOUNT: workspace}, VENV_BIN, {})
+    api_env = host_env(container_environment("api"), {WORKSPACE_MOUNT: workspace}, VENV_BIN, {})
     client = create_app(config_from_env(api_env)).test_client()
     batch = sorted((workspace / "data" / "incoming").glob("*.csv"))[-1]
     answer = client.post("/predict", data=batch.read_bytes(), headers={"Content-Type": "text/csv"})

@@ -19,7 +19,8 @@ from creditrisk.modeling.features import ENGINEERED, FeatureSet, raw_inputs
 from creditrisk.modeling.reasons import (
     build_explainer, principal_reasons, reason_catalogue, reference_applicant, LANGUAGES,
 )
-from creditrisk.modeling.training import build_model, TrainParams
+from creditrisk.modeling.recipe import build_model
+from creditrisk.modeling.train_params import TrainParams
 from creditrisk.modeling.tree_grid import tree_values
 from creditrisk.modeling.tree_paths import additive_form, check_form, LeafPaths
 from creditrisk.modeling.validation import logit

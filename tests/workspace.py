@@ -18,7 +18,7 @@ SMALL_SAMPLE = {"rows": 3000, "incoming_months": 2, "incoming_rows": 150, "label
 # Cheaper settings for downstream stages, applied only to keys the copy's params.yaml has:
 # this test is about DVC's bookkeeping, not about model quality.
 CHEAP_DOWNSTREAM = {
-    "train": {"cv_folds": 2, "calibration_folds": 2},
+    "train": {"cv_folds": 2},
     "evaluate": {"importance_repeats": 1, "importance_max_rows": 500},
 }
 TEST_IDENTITY = ("-c", "user.name=test", "-c", "user.email=test@example.org")

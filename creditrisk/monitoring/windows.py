@@ -9,7 +9,7 @@ coerced when its first window comes up and dropped after its last, so memory
 holds the current window plus the files that overlap it, never all windows.
 
 The API prediction log is read window by window through its reader
-(`creditrisk.serving.prediction_log.open_reader`), by `fecha_prestamo`
+(`creditrisk.serving.predlog.open_reader`), by `fecha_prestamo`
 (falling back to the logging date), so only one window is in memory.
 Windows between the first and last one that received no rows are yielded
 empty, so a month without data shows up instead of disappearing.
@@ -188,7 +188,7 @@ def iter_log_windows(target: Path | str, window: str) -> Iterator[WindowData]:
     The database gives the first and last loan date, then each window's rows by loan date through
     its index, so memory holds one window whatever the log's size; a missing log yields nothing.
     """
-    from creditrisk.serving.prediction_log import describe, is_database_url, open_reader
+    from creditrisk.serving.predlog import describe, is_database_url, open_reader
 
     reader = open_reader(target)
     bounds = reader.loan_date_bounds()

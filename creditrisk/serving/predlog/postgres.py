@@ -1,11 +1,12 @@
 """The prediction log in PostgreSQL (psycopg 3), for API hosts that share one log.
 
-Same tables and columns as the SQLite log (`prediction_log`), typed for PostgreSQL: numbers as
+Same tables and columns as the SQLite log (`schema`), typed for PostgreSQL: numbers as
 `double precision`, the loan date as `timestamp`, the logging time as `timestamptz`, a batch
 record's payload as `bytea`. A small batch goes in with one `COPY ... FROM STDIN`, a large one as
 one batch record (one binary insert), in one transaction; `append` returns only after the commit,
-so `prediction_logged: true` means the rows are in the database. The schema is created on first use
-under an advisory lock (workers starting together), and `predictions_schema` records its version.
+so `prediction_logged: true` means the rows are in the database. The schema is created (or an older
+one migrated) on first use under an advisory lock (workers starting together), and
+`predictions_schema` records its version.
 
 A connection error (server down or restarting, disk full, too many clients) raises
 `PredictionLogUnavailable`; the connection is dropped and the next batch connects again, so the
@@ -16,47 +17,38 @@ it may be sent again (logged twice), never lost silently.
 
 from __future__ import annotations
 
-import os
-import threading
 from collections.abc import Generator, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC
+from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 import pandas as pd
 import psycopg
 
-from creditrisk.data.contract import DATE
-from creditrisk.serving.log_batches import COLUMNAR_MIN_ROWS, LoggedBatch, PAYLOAD_FORMAT
-from creditrisk.serving.prediction_log import (
+from creditrisk.serving.predlog.base import READ_CHUNK_ROWS, BatchWriter, LogQueries
+from creditrisk.serving.predlog.errors import PredictionLogUnreadable
+from creditrisk.serving.predlog.records import COLUMNAR_MIN_ROWS, PAYLOAD_FORMAT, LoggedBatch
+from creditrisk.serving.predlog.schema import (
     BATCH_RECORD_FIELDS,
     BATCH_TABLE,
-    create_batch_table_sql,
-    insert_batch_sql,
-    row_values,
-    INSERT_COLUMNS,
-    META_COLUMNS,
-    LOGGED_COLUMNS,
-    READ_CHUNK_ROWS,
     SCHEMA_VERSION,
     TABLE,
     VERSION_TABLE,
-    concat_typed,
+    copy_sql,
+    create_batch_table_sql,
+    create_table_sql,
     index_sql,
-    read_columns,
-    since_bound,
-    LogQueries,
-    OwnedConnection,
-    PredictionLogUnavailable,
-    PredictionLogUnreadable,
+    insert_batch_sql,
     quoted_name,
-    sqlite_type,
+    read_columns,
+    table_columns,
 )
 
 # A constant key for pg_advisory_xact_lock: one creator of the schema at a time.
 SCHEMA_LOCK_KEY = 0x63726C67
-_TYPES = {"REAL": "double precision", "TEXT": "text", "INTEGER": "integer"}
-_UNAVAILABLE = (psycopg.OperationalError, psycopg.InterfaceError)
+COPY_SQL = copy_sql()
+INSERT_BATCH_SQL = insert_batch_sql("%s")
 
 
 def safe_url(url: str) -> str:
@@ -68,24 +60,9 @@ def safe_url(url: str) -> str:
     return urlunsplit(parts._replace(netloc=f"{parts.username}:***@{host}"))
 
 
-def _column_type(name: str, kind: str) -> str:
-    if name == "logged_at":
-        return "timestamptz NOT NULL"
-    if name == DATE:
-        return "timestamp"
-    base, _, constraint = kind.partition(" ")
-    return f"{_TYPES[base]} {constraint}".strip()
-
-
-def create_table_sql() -> str:
-    columns = ["id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY"]
-    columns += [f"{quoted_name(name)} {_column_type(name, kind)}" for name, kind in META_COLUMNS]
-    columns += [f"{quoted_name(name)} {_column_type(name, sqlite_type(name))}" for name in LOGGED_COLUMNS]
-    return f"CREATE TABLE IF NOT EXISTS {TABLE} ({', '.join(columns)})"
-
-
 def ensure_schema(connection: psycopg.Connection) -> None:
-    """Create the table, its indexes and the version row unless the current version is recorded."""
+    """Create the tables, their indexes and the version row, or migrate an older log, unless the current
+    version is recorded."""
     with connection.transaction():
         connection.execute("SELECT pg_advisory_xact_lock(%s)", (SCHEMA_LOCK_KEY,))
         connection.execute(f"CREATE TABLE IF NOT EXISTS {VERSION_TABLE} "
@@ -93,8 +70,9 @@ def ensure_schema(connection: psycopg.Connection) -> None:
         current = connection.execute(f"SELECT MAX(version) FROM {VERSION_TABLE}").fetchone()
         if current is not None and current[0] is not None and current[0] >= SCHEMA_VERSION:
             return
-        connection.execute(create_table_sql())
-        connection.execute(create_batch_table_sql("id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY", postgres=True))
+        connection.execute(create_table_sql(postgres=True))
+        connection.execute(create_batch_table_sql(postgres=True))
+        _add_missing_columns(connection)
         for statement in index_sql():
             connection.execute(statement)
         # EXTERNAL: out of line without pglz, which would only spend time failing to shrink a zstd stream
@@ -104,8 +82,15 @@ def ensure_schema(connection: psycopg.Connection) -> None:
                            (SCHEMA_VERSION,))
 
 
-COPY_SQL = f"COPY {TABLE} ({', '.join(quoted_name(name) for name in INSERT_COLUMNS)}) FROM STDIN"
-INSERT_BATCH_SQL = insert_batch_sql("%s")
+def _add_missing_columns(connection: psycopg.Connection) -> None:
+    """Add to an older table every column it lacks (in the current schema of the connection)."""
+    for table, columns in table_columns().items():
+        present = {row[0] for row in connection.execute(
+            "SELECT column_name FROM information_schema.columns "
+            "WHERE table_schema = current_schema() AND table_name = %s", (table,))}
+        for column in columns:
+            if column.name not in present:
+                connection.execute(f"ALTER TABLE {table} ADD COLUMN {column.definition(postgres=True)}")
 
 
 def postgres_record(batch: LoggedBatch) -> tuple[object, ...]:
@@ -116,59 +101,39 @@ def postgres_record(batch: LoggedBatch) -> tuple[object, ...]:
             batch.undated_rows, first, last, PAYLOAD_FORMAT, batch.payload())
 
 
-class PostgresPredictionLog(OwnedConnection):
+class PostgresPredictionLog(BatchWriter):
     """Appends scored batches with COPY; one connection per process, opened on first use."""
 
+    _failures = (psycopg.OperationalError, psycopg.InterfaceError)
+
     def __init__(self, url: str, connect_timeout_s: int = 5, columnar_min_rows: int = COLUMNAR_MIN_ROWS) -> None:
+        super().__init__(columnar_min_rows)
         self.url = url
+        self.target = safe_url(url)
         self.connect_timeout_s = connect_timeout_s
-        self.columnar_min_rows = columnar_min_rows
-        self._connection: psycopg.Connection | None = None
-        self._owner_pid: int | None = None
-        self._lock = threading.Lock()
 
-    def _connect(self) -> psycopg.Connection:
-        connection = self._connection
-        if connection is not None and self._owner_pid == os.getpid() and not connection.closed \
-                and not connection.broken:
-            return connection
-        self._connection = None  # never use (or close) a connection inherited over a fork
-        connection = psycopg.connect(self.url, autocommit=True, connect_timeout=self.connect_timeout_s,
-                                     application_name="creditrisk-prediction-log")
-        try:
-            ensure_schema(connection)
-        except BaseException:
-            connection.close()
-            raise
-        self._connection, self._owner_pid = connection, os.getpid()
-        return connection
+    def _open(self) -> psycopg.Connection:
+        return psycopg.connect(self.url, autocommit=True, connect_timeout=self.connect_timeout_s,
+                               application_name="creditrisk-prediction-log")
 
-    def append(self, batch: LoggedBatch) -> int:
-        """One batch (COPY of its rows, or one batch record) in one transaction; returns the count once committed."""
-        if not len(batch):
-            return 0
-        columnar = len(batch) >= self.columnar_min_rows
-        values = postgres_record(batch) if columnar else row_values(batch)  # built before taking the lock
-        with self._lock, self._unavailable_on_failure():
-            connection = self._connect()
-            with connection.transaction(), connection.cursor() as cursor:
-                if columnar:
-                    cursor.execute(INSERT_BATCH_SQL, values, binary=True)
-                    return len(batch)
-                with cursor.copy(COPY_SQL) as copy:
-                    for row in values:
-                        copy.write_row(row)
-        return len(batch)
+    def _prepare(self, connection: psycopg.Connection) -> None:
+        ensure_schema(connection)
 
-    @contextmanager
-    def _unavailable_on_failure(self) -> Iterator[None]:
-        try:
-            yield
-        except _UNAVAILABLE as error:
-            self._drop_connection()
-            reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-            raise PredictionLogUnavailable(safe_url(self.url), reason) from error
+    def _usable(self, connection: psycopg.Connection) -> bool:
+        return not connection.closed and not connection.broken
 
+    def _record(self, batch: LoggedBatch) -> tuple[object, ...]:
+        return postgres_record(batch)
+
+    def _write(self, connection: psycopg.Connection, columnar: bool, values: Any) -> None:
+        """One COPY of the rows (or one binary insert of the record) in one transaction."""
+        with connection.transaction(), connection.cursor() as cursor:
+            if columnar:
+                cursor.execute(INSERT_BATCH_SQL, values, binary=True)
+                return
+            with cursor.copy(COPY_SQL) as copy:
+                for row in values:
+                    copy.write_row(row)
 
 
 class PostgresReader(LogQueries):
@@ -194,8 +159,7 @@ class PostgresReader(LogQueries):
         found = connection.execute("SELECT to_regclass(%s), to_regclass(%s)", (TABLE, BATCH_TABLE)).fetchone()
         return frozenset(str(name) for name in (found or ()) if name is not None)
 
-    @staticmethod
-    def _select() -> str:
+    def _select(self, connection: psycopg.Connection) -> str:
         return f"SELECT id, {', '.join(quoted_name(name) for name in read_columns())} FROM {TABLE}"
 
     def _chunks(self, connection: psycopg.Connection, query: str,
@@ -206,19 +170,6 @@ class PostgresReader(LogQueries):
             cursor.execute(query, parameters)
             while rows := cursor.fetchmany(READ_CHUNK_ROWS):
                 yield pd.DataFrame.from_records(rows, columns=names)
-
-    def _row_window(self, connection: psycopg.Connection, start: pd.Timestamp, stop: pd.Timestamp) -> pd.DataFrame:
-        high, low, logged_low, logged_high = self._window_parameters(start, stop)
-        select = self._select()
-        query = (f"{select} WHERE {quoted_name(DATE)} >= %s AND {quoted_name(DATE)} < %s UNION ALL "
-                 f"{select} WHERE {quoted_name(DATE)} IS NULL AND logged_at >= %s AND logged_at < %s ORDER BY 1")
-        return concat_typed(self._chunks(connection, query, (low, high, logged_low, logged_high)))
-
-    def _rows_since(self, connection: psycopg.Connection, since: str | None) -> pd.DataFrame:
-        query, parameters = self._select(), ()
-        if since is not None:
-            query, parameters = query + " WHERE logged_at >= %s", (since_bound(since),)
-        return concat_typed(self._chunks(connection, query + " ORDER BY id", parameters))
 
     def _window_parameters(self, start: pd.Timestamp, stop: pd.Timestamp) -> tuple[object, object, object, object]:
         low, high = pd.Timestamp(start).to_pydatetime(), pd.Timestamp(stop).to_pydatetime()
@@ -231,6 +182,3 @@ class PostgresReader(LogQueries):
             cursor.itersize = 8
             cursor.execute(f"SELECT {BATCH_RECORD_FIELDS} FROM {BATCH_TABLE} WHERE {where} ORDER BY id", parameters)
             yield from cursor
-
-    def _since_parameter(self, since: str) -> object:
-        return since_bound(since)

@@ -7,10 +7,10 @@ cost does not grow with the row count the way a row-per-record insert does: for 
 columns, building and compressing the stream takes a few milliseconds and the database stores about
 0.4 MB in one insert, where a prepared `executemany` of 10,000 rows takes 30-50 ms before the commit.
 
-Smaller batches (single applicants, the API's usual traffic) are logged row by row: an Arrow stream
-carries its schema, a few kilobytes that would outweigh one applicant's values.
+Smaller batches (single applicants, the API's usual traffic) are logged row by row (`row_values`): an
+Arrow stream carries its schema, a few kilobytes that would outweigh one applicant's values.
 
-Both layouts hold the same values and read back as the same typed frame (`prediction_log.typed_frame`).
+Both layouts hold the same values and read back as the same typed frame (`frames.typed_frame`).
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cached_property
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -25,32 +26,24 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.ipc as ipc
 
-from creditrisk.data.contract import DATE, FEATURE_COLUMNS, SPECS
+from creditrisk.data.contract import DATE
+from creditrisk.serving.predlog.schema import (
+    LOGGED,
+    LOGGED_NUMBERS,
+    LOGGED_TEXT,
+    SCORE_COLUMNS,
+    Column,
+    utc_timestamp,
+)
 
 COLUMNAR_MIN_ROWS = 64
 PAYLOAD_FORMAT = "arrow-ipc-zstd/1"
-LOGGED_COLUMNS: tuple[str, ...] = (*FEATURE_COLUMNS, DATE)
-SCORE_COLUMNS: tuple[tuple[str, pa.DataType], ...] = (
-    ("pd", pa.float64()),
-    ("band", pa.string()),
-    ("decision", pa.string()),
-    ("points", pa.float64()),
-    ("reason_codes", pa.string()),
-)
-
-
-def is_number(column: str) -> bool:
-    """Numbers are stored as floats (missing as null), everything else but the loan date as text."""
-    return SPECS[column].kind in ("numeric", "integer")
+_ARROW_TYPES = {"real": pa.float64(), "text": pa.string(), "loan_date": pa.timestamp("s")}
 
 
 def payload_schema() -> pa.Schema:
-    """The columns of a batch record's payload, in a fixed order with fixed types."""
-    fields = [pa.field(name, kind) for name, kind in SCORE_COLUMNS]
-    for name in LOGGED_COLUMNS:
-        kind = pa.timestamp("s") if name == DATE else pa.float64() if is_number(name) else pa.string()
-        fields.append(pa.field(name, kind))
-    return pa.schema(fields)
+    """The columns of a batch record's payload, in a fixed order with fixed types: scores, then the inputs."""
+    return pa.schema([pa.field(column.name, _ARROW_TYPES[column.kind]) for column in (*SCORE_COLUMNS, *LOGGED)])
 
 
 PAYLOAD_SCHEMA = payload_schema()
@@ -81,6 +74,12 @@ class LoggedBatch:
     def __len__(self) -> int:
         return len(self.pds)
 
+    @property
+    def scores(self) -> dict[str, Any]:
+        """Each of `SCORE_COLUMNS`' values for the batch's rows (None: the column is missing for all)."""
+        return {"pd": self.pds, "band": self.bands, "decision": self.decisions, "points": self.points,
+                "reason_codes": self.reason_codes}
+
     @cached_property
     def dates(self) -> np.ndarray:
         return loan_dates(self.frame)
@@ -103,30 +102,96 @@ class LoggedBatch:
         return sink.getvalue().to_pybytes()
 
     def table(self) -> pa.Table:
-        count = len(self)
-        columns: list[pa.Array] = [
-            pa.array(np.asarray(self.pds, dtype="float64")),
-            pa.array(np.asarray(self.bands), pa.string()),
-            pa.array(np.asarray(self.decisions), pa.string()),
-            pa.nulls(count, pa.float64()) if self.points is None
-            else pa.array(np.asarray(self.points, dtype="float64"), from_pandas=True),
-            pa.nulls(count, pa.string()) if self.reason_codes is None
-            else pa.array(list(self.reason_codes), pa.string()),
-        ]
-        for name in LOGGED_COLUMNS:
-            columns.append(self._column(name, count))
+        count, scores = len(self), self.scores
+        columns = [_score_array(column, scores[column.name], count) for column in SCORE_COLUMNS]
+        columns += [self._column(column, count) for column in LOGGED]
         return pa.Table.from_arrays(columns, schema=PAYLOAD_SCHEMA)
 
-    def _column(self, name: str, count: int) -> pa.Array:
-        kind = PAYLOAD_SCHEMA.field(name).type
-        if name == DATE:
+    def _column(self, column: Column, count: int) -> pa.Array:
+        kind = _ARROW_TYPES[column.kind]
+        if column.name == DATE:
             return pa.array(self.dates, kind)
-        if name not in self.frame:
+        if column.name not in self.frame:
             return pa.nulls(count, kind)
-        values = self.frame[name]
-        if is_number(name):
+        values = self.frame[column.name]
+        if column.kind == "real":
             return pa.array(values.to_numpy(dtype="float64", na_value=np.nan), kind, from_pandas=True)
         return pa.array(values, kind, from_pandas=True)  # Arrow-backed text: no copy through Python objects
+
+
+def _score_array(column: Column, values: Any, count: int) -> pa.Array:
+    """A score column in Arrow: a required real keeps NaN as NaN, an optional one writes NaN as null."""
+    kind = _ARROW_TYPES[column.kind]
+    if values is None:
+        return pa.nulls(count, kind)
+    if column.kind == "real":
+        return pa.array(np.asarray(values, dtype="float64"), from_pandas=not column.required)
+    return pa.array(np.asarray(values) if column.required else list(values), kind)
+
+
+def log_entry(
+    frame: pd.DataFrame,
+    request_id: str,
+    model_version: str,
+    pds: np.ndarray,
+    bands: Sequence[str],
+    decisions: Sequence[str],
+    logged_at: str | None = None,
+    points: np.ndarray | None = None,
+    reason_codes: Sequence[str | None] | None = None,
+) -> LoggedBatch:
+    """One scored batch for `LogWriter.append`; `frame` holds contract-typed columns (missing ones log as NULL)."""
+    return LoggedBatch(frame, request_id, model_version, logged_at or utc_timestamp(), np.asarray(pds),
+                       np.asarray(bands), np.asarray(decisions), points, reason_codes)
+
+
+def row_values(batch: LoggedBatch) -> list[tuple[object, ...]]:
+    """The row table's rows for one batch, in `schema.INSERT_COLUMNS` order.
+
+    Each column becomes a list of Python values in one numpy call and the lists are
+    zipped into rows: no Python loop over cells.
+    """
+    count, frame, scores = len(batch), batch.frame, batch.scores
+    columns: list[list[object]] = [
+        [batch.logged_at] * count,
+        [batch.request_id] * count,
+        [batch.model_version] * count,
+        list(range(count)),
+    ]
+    columns += [_score_values(column, scores[column.name], count) for column in SCORE_COLUMNS]
+    numbers = frame.reindex(columns=LOGGED_NUMBERS).to_numpy(dtype="float64", na_value=np.nan)  # one call for all
+    columns += [_number_values(numbers[:, position]) for position in range(len(LOGGED_NUMBERS))]
+    columns += [_text_values(frame[name] if name in frame else None, count) for name in LOGGED_TEXT]
+    columns.append(_date_text(batch.dates))
+    return list(zip(*columns, strict=True))
+
+
+def _score_values(column: Column, values: Any, count: int) -> list[object]:
+    if values is None:
+        return [None] * count
+    if column.kind == "real":
+        numbers = np.asarray(values, dtype="float64")
+        return numbers.tolist() if column.required else _number_values(numbers)
+    return np.asarray(values).astype(str).tolist() if column.required else list(values)
+
+
+def _number_values(numbers: np.ndarray) -> list[object]:
+    """A number column as Python floats, missing as None: what sqlite3 binds fastest."""
+    objects = numbers.astype(object)
+    objects[np.isnan(numbers)] = None
+    return objects.tolist()
+
+
+def _text_values(values: pd.Series | None, count: int) -> list[object]:
+    if values is None:
+        return [None] * count
+    return values.to_numpy(dtype=object, na_value=None).tolist()
+
+
+def _date_text(moments: np.ndarray) -> list[object]:
+    text = np.datetime_as_string(moments.astype("datetime64[s]")).astype(object)
+    text[np.isnat(moments)] = None
+    return text.tolist()
 
 
 def decode_payload(payload: bytes, payload_format: str) -> pa.Table:
