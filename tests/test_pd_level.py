@@ -7,6 +7,7 @@ import math
 import numpy as np
 import pytest
 from scipy import stats
+from statsmodels.stats.proportion import proportion_confint
 
 from creditrisk.monitoring.pd_level import choose_method, pd_level_test, poisson_binomial_tails, EXACT_MAX_ROWS
 
@@ -26,7 +27,7 @@ def test_the_exact_tails_of_three_loans_match_the_hand_computation(defaults: int
     assert test.ratio == pytest.approx(defaults / 0.8)
 
 
-@pytest.mark.parametrize("defaults", [5, 11, 20, 30, 34])
+@pytest.mark.parametrize("defaults", [2, 5, 11, 20, 30, 34, 60])
 def test_with_one_pd_for_every_loan_the_exact_test_is_scipys_binomial(defaults: int) -> None:
     pd_values = np.full(400, 0.05)
     test = pd_level_test(np.r_[np.ones(defaults), np.zeros(400 - defaults)], pd_values, 100, 0.95)
@@ -54,18 +55,30 @@ def test_the_normal_approximation_is_the_continuity_corrected_formula_and_agrees
     assert normal_test.pvalue < 0.02
 
 
-def test_the_ratio_interval_is_the_exact_poisson_interval() -> None:
-    """No default against 10 expected: the upper limit is -ln(0.025) / 10 (Poisson P(0) = 0.025); otherwise
-    chi2 quantiles with 2D and 2D + 2 degrees of freedom (Ulm 1990)."""
+@pytest.mark.parametrize("defaults", [0, 3, 16, 40, 200])
+def test_with_one_pd_for_every_loan_the_ratio_interval_is_clopper_pearsons_over_that_pd(defaults: int) -> None:
+    """Shifting one PD on the logit scale reaches every PD, so inverting the exact test gives the exact binomial
+    (Clopper-Pearson) interval of the default rate, divided by the PD; with no default its upper end is
+    1 - 0.025^(1/n) (by hand: P(D = 0) = (1 - q)^n = 0.025)."""
     pd_values = np.full(200, 0.05)
-    none = pd_level_test(np.zeros(200), pd_values, 100, 0.95)
-    assert none is not None
-    assert (none.ratio, none.ratio_low, none.ratio_high) == pytest.approx((0.0, 0.0, -math.log(0.025) / 10))
-    some = pd_level_test(np.r_[np.ones(16), np.zeros(184)], pd_values, 100, 0.95)
-    assert some is not None
-    assert (some.ratio_low, some.ratio_high) == pytest.approx(
-        (stats.chi2.ppf(0.025, 32) / 2 / 10, stats.chi2.ppf(0.975, 34) / 2 / 10))
-    assert some.ratio == pytest.approx(1.6) and some.ratio_low < 1.6 < some.ratio_high
+    test = pd_level_test(np.r_[np.ones(defaults), np.zeros(200 - defaults)], pd_values, 100, 0.95)
+    assert test is not None and test.method == "exact"
+    low, high = proportion_confint(defaults, 200, alpha=0.05, method="beta")
+    assert (test.ratio_low, test.ratio_high) == pytest.approx((low / 0.05, high / 0.05), rel=1e-5, abs=1e-9)
+    if defaults == 0:
+        assert test.ratio_high == pytest.approx((1 - 0.025 ** (1 / 200)) / 0.05, rel=1e-5)
+    assert test.ratio == pytest.approx(defaults / 10) and test.ratio_low <= test.ratio <= test.ratio_high
+
+
+@pytest.mark.parametrize("exact_below", [1_000, 10])
+def test_the_ratio_interval_leaves_out_one_exactly_when_the_test_is_significant(exact_below: float) -> None:
+    """PDs from 1 % to 30 %, observed counts around the 5 % two-sided edge, by either method."""
+    pd_values = np.linspace(0.01, 0.30, 400)
+    for defaults in range(38, 86, 3):
+        test = pd_level_test(np.r_[np.ones(defaults), np.zeros(400 - defaults)], pd_values, exact_below, 0.95)
+        assert test is not None and test.method == ("exact" if exact_below > 100 else "normal")
+        outside = not test.ratio_low <= 1.0 <= test.ratio_high
+        assert outside == (test.pvalue < 0.05), (defaults, test)
 
 
 @pytest.mark.parametrize(("expected", "rows", "method"), [
@@ -80,6 +93,7 @@ def test_pds_of_zero_and_one_have_no_variance_and_an_exact_answer() -> None:
     assert choose_method(0.0, 0.0, 100_000, exact_below=0.0) == "exact"
     certain = pd_level_test(np.r_[np.ones(3), np.zeros(7)], np.r_[np.ones(3), np.zeros(7)], 100, 0.95)
     assert certain is not None and certain.pvalue == pytest.approx(1.0)
+    assert (certain.ratio, certain.ratio_low, certain.ratio_high) == pytest.approx((1.0, 1.0, 1.0))
     surprise = pd_level_test(np.r_[np.ones(1), np.zeros(9)], np.zeros(10), 100, 0.95)
     assert surprise is not None
     assert (surprise.ratio, surprise.pvalue) == (None, 0.0)
