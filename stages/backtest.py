@@ -15,7 +15,7 @@ from creditrisk.modeling.bundle import load_bundle, ArtifactError
 from creditrisk.modeling.calibration import LabelsError
 from creditrisk.modeling.features import FeaturizeParams
 from creditrisk.modeling.training import TrainParams
-from creditrisk.monitoring.backtest import run_backtest, BacktestParams, OPTIONS
+from creditrisk.monitoring.backtest import run_backtest, summary_lines, BacktestParams
 from creditrisk.monitoring.drift import DriftParams
 from creditrisk.monitoring.windows import index_batches, iter_incoming_windows
 from creditrisk.params import ParamsError, load_params, section
@@ -33,14 +33,9 @@ def main() -> None:
                           prepare.performance_window_months, params, section(loaded, "featurize", FeaturizeParams),
                           section(loaded, "train", TrainParams), drift.rules)
     atomic_write_json(Path(params.report_path), report)
-    print(f"backtest: label lag {report['label_lag_months']} months; Brier (skill) / observed over expected / "
-          "ROC-AUC / PD level, per option:")
-    for row in [*report["months"], {"window": "overall", **report["overall"]}]:
-        cells = [f"{row[option]['brier']:.4f} ({row[option]['brier_skill']:+.3f}) "
-                 f"{row[option]['observed_over_expected']:.2f} {row[option]['roc_auc'] or float('nan'):.3f} "
-                 f"{row[option].get('calibration_level', '')}" for option in OPTIONS]
-        print(f"backtest: {row['window']:>8}  " + "  |  ".join(cells))
-    print(f"backtest: best by Brier: {report['best_by_brier']}; {time.perf_counter() - started:.1f} s")
+    for line in summary_lines(report):
+        print(f"backtest: {line}")
+    print(f"backtest: {time.perf_counter() - started:.1f} s")
 
 
 if __name__ == "__main__":

@@ -17,7 +17,7 @@ from creditrisk.modeling.bundle import ModelBundle, RiskBand
 from creditrisk.modeling.features import default_target, FeaturizeParams
 from creditrisk.modeling.training import TrainParams
 from creditrisk.monitoring import backtest
-from creditrisk.monitoring.backtest import latest_months, matured, run_backtest, BacktestParams, OPTIONS
+from creditrisk.monitoring.backtest import latest_months, matured, run_backtest, summary_lines, BacktestParams, OPTIONS
 from creditrisk.monitoring.drift import DriftParams
 from creditrisk.monitoring.windows import make_window, WindowData, INCOMING
 from tests.loan_frames import make_loans
@@ -131,7 +131,19 @@ def test_the_report_pools_the_months_and_names_the_best_option_and_when_the_verd
     assert champion_overall["first_alert"] == "2026-07" and champion_overall["first_alert_known"] == "2026-09"
     assert "alert" not in [month["champion"]["calibration_level"] for month in months[:2]]
     assert report["best_by_brier"] == min(OPTIONS, key=lambda option: report["overall"][option]["brier"])
+    lines = summary_lines(report)
+    assert len(lines) == 1 + len(months) + 2 and lines[-1] == f"best by Brier: {report['best_by_brier']}"
+    assert lines[3].startswith(" 2026-07  ") and lines[3].count("|") == 2 and "alert" in lines[3]
     recalibrated_late = months[-1]["recalibrated"]
     assert recalibrated_late["fitted_on"]["last_month"] == "2026-07"
     assert recalibrated_late["brier"] < months[-1]["champion"]["brier"], "recalibrated on the moved level"
     assert recalibrated_late["observed_over_expected"] == pytest.approx(1.0, abs=0.25)
+
+
+def test_without_labelled_months_the_report_says_so_and_scores_nothing(history, champion) -> None:
+    unlabelled = [window for window in incoming_windows() if window.frame[TARGET].isna().all()]
+    report = run_backtest(champion, history, unlabelled, 3, shipped(BacktestParams), shipped(FeaturizeParams),
+                          shipped(TrainParams), RULES, retrain=lambda *_: pytest.fail("nothing to retrain for"))
+    assert (report["months"], report["overall"], report["best_by_brier"]) == ([], {}, None)
+    assert report["unlabelled_windows"] == ["2026-10"] and report["history"]["rows"] == len(history)
+    assert summary_lines(report) == ["no incoming month has labels yet (1 without): nothing to replay"]

@@ -216,3 +216,19 @@ def run_backtest(champion: ModelBundle, history: pd.DataFrame, incoming: Iterabl
         "overall": summary,
         "best_by_brier": min(OPTIONS, key=lambda option: summary[option]["brier"]) if summary else None,
     })
+
+
+def summary_lines(report: dict[str, Any]) -> list[str]:
+    """The report as a few lines of text: per month and overall, each option's Brier (skill), observed over
+    expected, ROC-AUC and PD level, then the best option."""
+    if not report["months"]:
+        return [f"no incoming month has labels yet ({len(report['unlabelled_windows'])} without): nothing to replay"]
+    lines = [f"label lag {report['label_lag_months']} months; per option ({', '.join(OPTIONS)}): Brier (skill), "
+             "observed / expected, ROC-AUC, PD level"]
+    for row in [*report["months"], {"window": "overall", **report["overall"]}]:
+        cells = [f"{row[option]['brier']:.4f} ({row[option]['brier_skill']:+.3f}) "
+                 f"{row[option]['observed_over_expected']:.2f} {row[option]['roc_auc'] or float('nan'):.3f} "
+                 f"{row[option].get('calibration_level', '')}".rstrip() for option in OPTIONS]
+        lines.append(f"{row['window']:>8}  " + "  |  ".join(cells))
+    lines.append(f"best by Brier: {report['best_by_brier']}")
+    return lines
