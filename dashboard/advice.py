@@ -51,13 +51,13 @@ def next_steps(summary: Mapping[str, Any] | None) -> list[str]:
     for since, names in sorted(by_since.items()):
         noun = "feature" if len(names) == 1 else "features"
         steps.append(f"{len(names)} {noun} in alert since {since}: review {', '.join(names)} on the Drift page.")
-    action = review_action(summary)
-    if action == "retrain":
+    review = review_action(summary)
+    if review == "retrain":
         steps.append(
             f"ROC-AUC in {summary['latest_labelled_window']} is {abs(summary['latest_labelled_delta_roc_auc']):.3f} "
             "below the out-of-time test: consider retraining (Performance over time page)."
         )
-    pd_level = pd_level_step(summary, action)
+    pd_level = pd_level_step(summary, review)
     if pd_level:
         steps.append(pd_level)
     status, reason = summary.get("status"), summary.get("reason")

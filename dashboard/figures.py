@@ -686,9 +686,9 @@ def pd_level_figure(windows: pd.DataFrame, cutoffs: Mapping[str, float] | None =
     _threshold_lines(figure, cutoffs)
     for level, value in (cutoffs or {}).items():
         if value:
-            figure.add_hline(y=1.0 / value,
-                             line={"color": level_colour(level), "dash": THRESHOLD_DASH.get(level, "dash"), "width": 1.5},
-                             annotation_text=f"{level} 1/{value:g}", annotation_position="bottom left")
+            line = {"color": level_colour(level), "dash": THRESHOLD_DASH.get(level, "dash"), "width": 1.5}
+            figure.add_hline(y=1.0 / value, line=line, annotation_text=f"{level} 1/{value:g}",
+                             annotation_position="bottom left")
     figure.update_xaxes(title="window", type="category")
     figure.update_yaxes(title="observed / expected defaults", rangemode="tozero")
     return _base_layout(figure, "PD level by labelled window", height=340)

@@ -400,8 +400,8 @@ def test_the_rules_recorded_in_the_summary_are_the_params() -> None:
 def test_the_pd_level_cutoffs_are_ratios_above_one_with_warn_at_or_below_alert(warn: float, alert: float,
                                                                                 wrong: str | None) -> None:
     if wrong is None:
-        assert shipped(DriftParams, calibration_ratio_warn=warn, calibration_ratio_alert=alert).rules.calibration_ratio \
-            == Cutoffs(warn, alert)
+        rules = shipped(DriftParams, calibration_ratio_warn=warn, calibration_ratio_alert=alert).rules
+        assert rules.calibration_ratio == Cutoffs(warn, alert)
         return
     with pytest.raises(ParamsError, match=f"drift.{wrong} = "):
         shipped(DriftParams, calibration_ratio_warn=warn, calibration_ratio_alert=alert)

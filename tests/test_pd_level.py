@@ -37,7 +37,8 @@ def test_with_one_pd_for_every_loan_the_exact_test_is_scipys_binomial(defaults: 
 
 
 def test_the_normal_approximation_is_the_continuity_corrected_formula_and_agrees_with_the_exact_tail() -> None:
-    """8,000 loans, PDs 2 % to 30 % (1,280 expected defaults): the two methods agree within 6 % at tails of ~0.005 and ~0.02."""
+    """8,000 loans, PDs 2 % to 30 % (1,280 expected defaults): the two methods agree within 6 % at tails of
+    ~0.005 and ~0.02."""
     pd_values = np.linspace(0.02, 0.30, 8_000)
     mean, sd = pd_values.sum(), math.sqrt(np.sum(pd_values * (1 - pd_values)))
     for defaults in (round(mean + 2.6 * sd), round(mean - 2.0 * sd)):

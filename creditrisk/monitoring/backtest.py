@@ -103,7 +103,8 @@ class Candidates:
 
     def __init__(self, champion: ModelBundle, params: BacktestParams, featurize: FeaturizeParams,
                  train: TrainParams, retrain: Callable[..., Any] = retrained_bundle) -> None:
-        self.champion, self.params, self.featurize, self.train, self.retrain = champion, params, featurize, train, retrain
+        self.champion, self.params, self.retrain = champion, params, retrain
+        self.featurize, self.train = featurize, train
         self._recalibrated: dict[tuple, tuple[ModelBundle, dict[str, Any]]] = {}
         self._retrained: dict[tuple, tuple[ModelBundle, dict[str, Any]]] = {}
 
@@ -195,8 +196,9 @@ def run_backtest(champion: ModelBundle, history: pd.DataFrame, incoming: Iterabl
         known_rate = float(default_target(known).mean())
         options = {"champion": (champion, None), "recalibrated": candidates.recalibrated(known),
                    "retrained": candidates.retrained(known)}
-        record: dict[str, Any] = {"window": str(month), "rows": len(frame), "defaults": int(default_target(frame).sum()),
-                                  "matured": _span(known), "known_default_rate": known_rate}
+        record: dict[str, Any] = {"window": str(month), "rows": len(frame),
+                                  "defaults": int(default_target(frame).sum()), "matured": _span(known),
+                                  "known_default_rate": known_rate}
         for option, (bundle, fitted) in options.items():
             record[option], pd_values = option_record(bundle, frame, known_rate, rules, fitted)
             pds[option].append(pd_values)
@@ -218,6 +220,14 @@ def run_backtest(champion: ModelBundle, history: pd.DataFrame, incoming: Iterabl
     })
 
 
+SUMMARY_CELLS = (("brier", "{:.4f}"), ("brier_skill", "({:+.3f})"), ("observed_over_expected", "{:.2f}"),
+                 ("roc_auc", "{:.3f}"), ("calibration_level", "{}"))
+
+
+def _text(value: Any, pattern: str) -> str:
+    return "n/a" if value is None else pattern.format(value)
+
+
 def summary_lines(report: dict[str, Any]) -> list[str]:
     """The report as a few lines of text: per month and overall, each option's Brier (skill), observed over
     expected, ROC-AUC and PD level, then the best option."""
@@ -226,9 +236,8 @@ def summary_lines(report: dict[str, Any]) -> list[str]:
     lines = [f"label lag {report['label_lag_months']} months; per option ({', '.join(OPTIONS)}): Brier (skill), "
              "observed / expected, ROC-AUC, PD level"]
     for row in [*report["months"], {"window": "overall", **report["overall"]}]:
-        cells = [f"{row[option]['brier']:.4f} ({row[option]['brier_skill']:+.3f}) "
-                 f"{row[option]['observed_over_expected']:.2f} {row[option]['roc_auc'] or float('nan'):.3f} "
-                 f"{row[option].get('calibration_level', '')}".rstrip() for option in OPTIONS]
+        cells = [" ".join(_text(row[option][key], pattern) for key, pattern in SUMMARY_CELLS if key in row[option])
+                 for option in OPTIONS]
         lines.append(f"{row['window']:>8}  " + "  |  ".join(cells))
     lines.append(f"best by Brier: {report['best_by_brier']}")
     return lines
