@@ -10,7 +10,7 @@ DASHBOARD_PORT ?= 8501
 export PATH := $(abspath $(BIN)):$(PATH)
 
 .DEFAULT_GOAL := help
-.PHONY: help setup repro run serve dashboard serve-and-dashboard monitor score test test-fast bench clean container-check \
+.PHONY: help setup repro run serve dashboard serve-and-dashboard monitor backtest score test test-fast bench clean container-check \
 	release release-check
 
 help: ## list the targets
@@ -56,6 +56,9 @@ dashboard: setup ## start the Streamlit dashboard on DASHBOARD_PORT (default 850
 
 monitor: setup ## rerun only the drift stage so it reads the newest API prediction-log rows
 	$(BIN)/dvc repro --force --single-item drift
+
+backtest: setup ## replay the incoming months: champion, recalibrated, retrained (writes reports/backtest.json)
+	$(BIN)/dvc repro backtest
 
 score: setup ## score a dataset with the served model on Dask: make score INPUT=dir-or-glob OUTPUT=dir (default: params.yaml score)
 	$(BIN)/python -m stages.score $(if $(INPUT),--input '$(INPUT)') $(if $(OUTPUT),--output '$(OUTPUT)')

@@ -655,3 +655,40 @@ def vintage_figure(vintages: pd.DataFrame) -> go.Figure:
     figure.update_yaxes(title="loans", rangemode="tozero", showgrid=False, secondary_y=True)
     figure.update_layout(bargap=0.3)
     return _base_layout(figure, "Default rate by loan month (vintages)", height=400)
+
+
+def pd_level_figure(windows: pd.DataFrame, cutoffs: Mapping[str, float] | None = None,
+                    confidence: float | None = None) -> go.Figure:
+    """Per labelled window, observed / expected defaults with its interval, coloured by the PD-level verdict the
+    drift stage wrote (`calibration_level`); the warn and alert cut-offs drawn above 1 and their inverses below
+    (the verdict reads the ratio or its inverse)."""
+    columns = ["window", "calibration_ratio", "calibration_ratio_low", "calibration_ratio_high", "calibration_level"]
+    judged = windows[windows["calibration_ratio"].notna()] if "calibration_ratio" in windows else windows.iloc[0:0]
+    judged = judged.reindex(columns=columns)
+    share = f"{confidence:.0%} interval" if confidence else "interval"
+    figure = go.Figure(
+        go.Scatter(
+            x=judged["window"],
+            y=judged["calibration_ratio"],
+            mode="markers",
+            marker={"size": 11, "color": [level_colour(level) for level in judged["calibration_level"]]},
+            error_y={"type": "data", "symmetric": False,
+                     "array": judged["calibration_ratio_high"] - judged["calibration_ratio"],
+                     "arrayminus": judged["calibration_ratio"] - judged["calibration_ratio_low"],
+                     "color": NEUTRAL_COLOUR},
+            customdata=judged["calibration_level"],
+            hovertemplate="%{x}<br>observed / expected %{y:.2f}<br>PD level %{customdata}<extra></extra>",
+            name=f"observed / expected defaults, {share}",
+        )
+    )
+    figure.add_hline(y=1.0, line={"color": REFERENCE_COLOUR, "dash": "dot", "width": 1.5},
+                     annotation_text="PDs on target", annotation_position="top right")
+    _threshold_lines(figure, cutoffs)
+    for level, value in (cutoffs or {}).items():
+        if value:
+            line = {"color": level_colour(level), "dash": THRESHOLD_DASH.get(level, "dash"), "width": 1.5}
+            figure.add_hline(y=1.0 / value, line=line, annotation_text=f"{level} 1/{value:g}",
+                             annotation_position="bottom left")
+    figure.update_xaxes(title="window", type="category")
+    figure.update_yaxes(title="observed / expected defaults", rangemode="tozero")
+    return _base_layout(figure, "PD level by labelled window", height=340)

@@ -104,6 +104,19 @@ def _window_band_tests(index: int) -> list[dict]:
     ]
 
 
+def _pd_level(index: int, defaults: int) -> dict:
+    """A labelled window's PD level as the drift stage writes it: on target, then drifting up into alert."""
+    expected = (32.7, 30.6, 25.3)[index]
+    ratio = defaults / expected
+    level = ("ok", "ok", "alert")[index]
+    reason = f"{defaults} defaults vs {expected:.1f} expected, ratio {ratio:.2f} (95% interval " \
+             f"{ratio * 0.72:.2f}-{ratio * 1.38:.2f}), exact p {(0.84, 0.19, 0.0016)[index]:.2g}"
+    return {"calibration_expected_defaults": expected, "calibration_variance": expected * 0.95,
+            "calibration_ratio": ratio, "calibration_ratio_low": ratio * 0.72, "calibration_ratio_high": ratio * 1.38,
+            "calibration_pvalue": (0.84, 0.19, 0.0016)[index], "calibration_method": "exact",
+            "calibration_red_bands": (0, 0, 1)[index], "calibration_level": level, "calibration_reason": reason}
+
+
 def _windows(features: pd.DataFrame) -> list[dict]:
     windows = []
     for index, window in enumerate(WINDOWS):
@@ -123,7 +136,8 @@ def _windows(features: pd.DataFrame) -> list[dict]:
         if index < LABELLED_WINDOWS:
             record.update({"labelled_rows": 700, "defaults": 34 + 3 * index, "default_rate": 0.048 + index * 0.004,
                            "roc_auc": 0.70 - index * 0.03, "brier": 0.045 + index * 0.002,
-                           "delta_roc_auc": -index * 0.03, "band_tests": _window_band_tests(index)})
+                           "delta_roc_auc": -index * 0.03, "band_tests": _window_band_tests(index),
+                           **_pd_level(index, 34 + 3 * index)})
         windows.append(record)
     return windows
 
@@ -205,7 +219,12 @@ def _summary(windows: list[dict], latest_features: pd.DataFrame) -> dict:
         "rows": sum(w["rows"] for w in windows), "reference_rows": 400,
         "latest_labelled_window": labelled[-1]["window"], "latest_labelled_roc_auc": labelled[-1]["roc_auc"],
         "latest_labelled_delta_roc_auc": labelled[-1]["delta_roc_auc"],
-        "latest_labelled_roc_auc_level": "warn", "retraining_review": True,
+        "latest_labelled_roc_auc_level": "warn", "retraining_review": True, "review_action": "retrain",
+        "latest_calibration_window": labelled[-1]["window"],
+        **{f"latest_{key}": labelled[-1][key] for key in (
+            "calibration_level", "calibration_reason", "calibration_ratio", "calibration_ratio_low",
+            "calibration_ratio_high", "calibration_expected_defaults", "calibration_pvalue")},
+        "latest_calibration_defaults": labelled[-1]["defaults"],
         "rows_without_date": {},
         **shipped(DriftParams).rules.to_json(),
     }

@@ -54,6 +54,8 @@ def test_overview_shows_model_metrics_drift_verdict_and_next_step(artifacts, mon
     assert ":red[● **ALERT**]" in body and "Window **2026-10**" in body
     assert "3 features in alert since 2026-09: review" in body
     assert "ROC-AUC in 2026-07 is 0.060 below the out-of-time test: consider retraining" in body
+    assert ("The PD level of 2026-07 is in alert (40 defaults vs 25.3 expected, ratio 1.58 (95% interval "
+            "1.14-2.18), exact p 0.0016). The ranking fell too: retrain rather than recalibrate") in body
     assert chart_titles(app) == [
         "Features by drift level, latest window", "PD drift (score PSI) by window", "Rows scored by the API",
     ]
@@ -122,9 +124,14 @@ def test_drift_window_selector_changes_the_table(artifacts, monkeypatch):
 
 def test_performance_shows_curves_table_and_band_mix(artifacts, monkeypatch):
     app = open_page("views/performance.py", artifacts, monkeypatch)
-    assert chart_titles(app) == ["Model performance over time", "Risk-band mix over time"]
-    assert app.dataframe[0].value["window"].tolist()[0] == "2026-05"
-    assert "3 of 6 windows have labels" in texts(app)
+    assert chart_titles(app) == ["Model performance over time", "PD level by labelled window",
+                                 "Risk-band mix over time"]
+    table = app.dataframe[0].value
+    assert table["window"].tolist()[0] == "2026-05"
+    assert table["calibration_level"].tolist()[:3] == ["ok", "ok", "alert"]
+    body = texts(app)
+    assert "3 of 6 windows have labels" in body
+    assert "warn when the ratio or its inverse reaches 1.25, alert at 1.5" in body
 
 
 def test_performance_shows_the_band_tests_of_the_chosen_labelled_window(artifacts, monkeypatch):

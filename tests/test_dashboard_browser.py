@@ -152,3 +152,18 @@ def test_drift_page_draws_the_drill_down_and_heatmap(dashboard_url, browser, tmp
         assert text in body
     assert browser.find_elements(By.CSS_SELECTOR, ".js-plotly-plot .heatmaplayer, .js-plotly-plot image")
     save_screenshot(browser, tmp_path, "dashboard-drift.png")
+
+
+def test_performance_page_draws_the_pd_level_of_the_labelled_windows(pipeline, dashboard_url, browser, tmp_path):
+    from selenium.webdriver.common.by import By
+
+    windows = json.loads((pipeline / "reports" / "drift" / "windows.json").read_text())
+    judged = [window for window in windows if window.get("calibration_ratio") is not None]
+    browser.get(f"{dashboard_url}/performance")
+    wait_for_page(browser, "Performance over time", charts=3)
+    body = browser.find_element(By.TAG_NAME, "body").text
+    for text in ("PD level", "PD level by labelled window", "warn when the ratio or its inverse reaches"):
+        assert text in body, f"{text!r} is not visible on the performance page"
+    points = browser.find_elements(By.CSS_SELECTOR, ".js-plotly-plot .scatterlayer .trace .points path")
+    assert judged and len(points) >= len(judged)
+    save_screenshot(browser, tmp_path, "dashboard-performance.png")

@@ -133,7 +133,10 @@ def test_performance_page_has_every_window(pipeline, environment, monkeypatch):
     windows = read(pipeline, "reports/drift/windows.json")
     app = open_page("views/performance.py", environment, monkeypatch)
     assert app.dataframe[0].value["window"].tolist() == [w["window"] for w in windows]
-    assert chart_titles(app) == ["Model performance over time", "Risk-band mix over time"]
+    assert chart_titles(app) == ["Model performance over time", "PD level by labelled window",
+                                 "Risk-band mix over time"]
+    judged = [w for w in windows if w.get("calibration_ratio") is not None]
+    assert app.dataframe[0].value["calibration_level"].dropna().tolist() == [w["calibration_level"] for w in judged]
     tested = [w for w in windows if w.get("band_tests")]
     assert tested, "the sample's early incoming months have labels, so they carry band tests"
     assert app.selectbox(key="performance_band_window").options == [w["window"] for w in tested]

@@ -286,3 +286,26 @@ def test_band_points_and_reference_applicant_tables_reshape_the_model_card():
     assert reference["reason code"].tolist() == ["CR21", "CR05", ""]
     assert reference.loc[1, "motivo (es)"] == "Tipo de vinculación laboral"
     assert reference.loc[2, "reference value"] == ""
+
+
+PD_LEVEL = {"latest_calibration_window": "2026-03", "latest_calibration_level": "alert",
+            "latest_calibration_reason": "90 defaults vs 55.0 expected, ratio 1.64 (95% interval 1.32-2.01), exact p 3e-05"}
+
+
+def test_next_steps_shows_the_pd_level_verdict_and_the_review_the_stage_named():
+    summary = {"status": "alert", "latest_window": "2026-04", "features_in_alert": {}, "reason": "PD level alert",
+               "latest_labelled_window": "2026-03", "latest_labelled_delta_roc_auc": 0.01, "retraining_review": True,
+               "review_action": "recalibrate", **PD_LEVEL}
+    assert advice.next_steps(summary) == [
+        "The PD level of 2026-03 is in alert (90 defaults vs 55.0 expected, ratio 1.64 (95% interval 1.32-2.01), "
+        "exact p 3e-05). The ranking holds: check the data, then recalibrate on the latest matured months "
+        "(Performance over time page; README, When the PD level moves).",
+        "The latest window is in alert (PD level alert): review it on the Drift page.",
+    ], "a ROC-AUC that holds is not called a drop"
+    both = advice.next_steps({**summary, "review_action": "retrain", "latest_labelled_delta_roc_auc": -0.11})
+    assert both[0] == ("ROC-AUC in 2026-03 is 0.110 below the out-of-time test: consider retraining "
+                       "(Performance over time page).")
+    assert both[1].endswith("The ranking fell too: retrain rather than recalibrate (Performance over time page; "
+                            "README, When the PD level moves).")
+    quiet = {**summary, "latest_calibration_level": "ok", "review_action": None, "retraining_review": False}
+    assert not any("PD level of" in step for step in advice.next_steps(quiet))

@@ -313,3 +313,20 @@ def test_vintages_immature_between_mature_months_are_marked_not_shaded(vintages)
     figure = figures.vintage_figure(vintages.assign(mature=[True, False, True, True]))
     assert [trace.x for trace in figure.data if trace.name.startswith("immature")] == [("2025-02",)]
     assert not [shape for shape in figure.layout.shapes if shape.type == "rect"]
+
+
+def test_the_pd_level_draws_each_ratio_with_its_interval_in_its_level_colour_and_the_cutoffs_both_ways():
+    windows = pd.DataFrame({
+        "window": ["2026-01", "2026-02", "2026-03", "2026-04"],
+        "calibration_ratio": [1.02, 1.6, 0.0, np.nan], "calibration_ratio_low": [0.8, 1.3, 0.0, np.nan],
+        "calibration_ratio_high": [1.3, 1.95, 0.3, np.nan], "calibration_level": ["ok", "alert", "alert", None],
+    })
+    figure = figures.pd_level_figure(windows, {"warn": 1.25, "alert": 1.5}, confidence=0.95)
+    points = figure.data[0]
+    assert list(points.x) == ["2026-01", "2026-02", "2026-03"], "a window without labels has no point"
+    assert list(points.marker.color) == [figures.LEVEL_COLOURS[level] for level in ("ok", "alert", "alert")]
+    assert list(points.error_y.array) == pytest.approx([0.28, 0.35, 0.3])
+    assert list(points.error_y.arrayminus) == pytest.approx([0.22, 0.3, 0.0])
+    assert "95% interval" in points.name
+    assert hline_values(figure) == pytest.approx([1 / 1.5, 0.8, 1.0, 1.25, 1.5])
+    assert len(figures.pd_level_figure(pd.DataFrame({"window": ["2026-01"]})).data[0].x) == 0

@@ -14,12 +14,16 @@ import pytest
 
 from creditrisk.monitoring.drift import judge_features, DriftParams, FeatureDrift
 from creditrisk.monitoring.rules import (
+    calibration_severity,
+    calibration_verdict,
     drifted_share,
     feature_verdict,
     level_counts,
     performance_severity,
     estimated_performance_severity,
+    red_band_count,
     retraining_review,
+    review_action,
     window_verdict,
     Cutoffs,
     Verdict,
@@ -275,6 +279,92 @@ def test_a_rise_in_roc_auc_is_no_drop() -> None:
     assert performance_severity(perf(-0.2), RULES) == 0
 
 
+def calibrated(ratio: float, pvalue: float = SIGNIFICANT, expected: float = 50.0, red_bands: int = 0,
+               drop: float = 0.0) -> dict:
+    """A labelled window's numbers as `run.window_calibration` records them, with a ROC-AUC that holds."""
+    return {**perf(drop), "defaults": round(ratio * expected), "calibration_expected_defaults": expected,
+            "calibration_ratio": ratio, "calibration_ratio_low": ratio * 0.8, "calibration_ratio_high": ratio * 1.2,
+            "calibration_pvalue": pvalue, "calibration_method": "exact", "calibration_red_bands": red_bands}
+
+
+@pytest.mark.parametrize("direction", ["observed above", "observed below"])
+@pytest.mark.parametrize("cut", ["warn", "alert"])
+@pytest.mark.parametrize("offset", ["below", "at", "above"])
+def test_the_pd_level_ratio_at_below_and_above_its_cutoffs(direction: str, cut: str, offset: str) -> None:
+    """The ratio observed / expected, or its inverse when the PDs are too high; 'below' a cut-off is nearer 1."""
+    value = getattr(RULES.calibration_ratio, cut)
+    departure = {"below": value * (1 - 1e-9), "at": value, "above": value * (1 + 1e-9)}[offset]
+    ratio = departure if direction == "observed above" else 1.0 / departure
+    level = expected_level(cut, offset)
+    window = calibrated(ratio)
+    assert calibration_verdict(window, RULES).level == level
+    assert window_status(levels_with(), perf=window) == level
+    assert retraining_review(window, RULES) is (level != "ok")
+    assert review_action(window, RULES) == (None if level == "ok" else "recalibrate")
+
+
+@pytest.mark.parametrize(("pvalue", "level"), [(below(PARAMS.alpha), "alert"), (PARAMS.alpha, "ok"),
+                                               (above(PARAMS.alpha), "ok")])
+def test_a_pd_level_gap_counts_only_when_its_test_is_below_alpha(pvalue: float, level: str) -> None:
+    verdict = calibration_verdict(calibrated(2.0, pvalue=pvalue), RULES)
+    assert verdict.level == level
+    if level == "ok":
+        assert verdict.reason.endswith(f"exact p {pvalue:.2g} >= alpha {PARAMS.alpha}")
+
+
+def test_the_pd_level_verdict_says_what_it_saw() -> None:
+    verdict = window_verdict(levels_with(), None, calibrated(1.6, expected=50.0), ROWS, RULES)
+    assert verdict == Verdict("alert", "PD level alert: 80 defaults vs 50.0 expected, ratio 1.60 (95% interval "
+                                       "1.28-1.92), exact p 1e-09")
+
+
+def test_no_defaults_at_all_against_many_expected_is_an_alert() -> None:
+    assert calibration_severity(calibrated(0.0), RULES) == 2
+
+
+@pytest.mark.parametrize(("expected", "judged"), [
+    (PARAMS.calibration_min_expected_defaults, True),
+    (below(PARAMS.calibration_min_expected_defaults), False),
+    (above(PARAMS.calibration_min_expected_defaults), True),
+])
+def test_a_window_with_too_few_expected_defaults_is_reported_not_judged(expected: float, judged: bool) -> None:
+    verdict = calibration_verdict(calibrated(3.0, expected=expected), RULES)
+    assert verdict.level == ("alert" if judged else "ok")
+    if not judged:
+        assert verdict.reason == (f"{expected:.1f} expected defaults < calibration_min_expected_defaults "
+                                  f"{PARAMS.calibration_min_expected_defaults:g}: not judged")
+        assert window_status(levels_with(), perf=calibrated(3.0, expected=expected, red_bands=5)) == "ok"
+
+
+@pytest.mark.parametrize(("red_bands", "level"), [
+    (PARAMS.calibration_red_bands - 1, "ok"), (PARAMS.calibration_red_bands, "warn"),
+    (PARAMS.calibration_red_bands + 1, "warn"),
+])
+def test_red_bands_at_below_and_above_the_count_make_the_pd_level_warn(red_bands: int, level: str) -> None:
+    assert PARAMS.calibration_red_bands >= 2, "one red band in five is too common to act on"
+    verdict = calibration_verdict(calibrated(1.0, pvalue=0.9, red_bands=red_bands), RULES)
+    assert verdict.level == level
+    assert verdict.reason.endswith(f"; {red_bands} bands red") is (level == "warn")
+    assert calibration_verdict(calibrated(1.6, red_bands=red_bands), RULES).level == "alert", "the ratio outranks"
+    off = replace(RULES, calibration_red_bands=0)
+    assert calibration_verdict(calibrated(1.0, pvalue=0.9, red_bands=red_bands), off).level == "ok"
+
+
+def test_only_the_binomial_light_counts_a_red_band() -> None:
+    tests = [{"binomial_light": "red", "jeffreys_light": "red"}, {"binomial_light": "yellow", "jeffreys_light": "red"},
+             {"binomial_light": "red", "jeffreys_light": "yellow"}, {"binomial_light": "green"}]
+    assert red_band_count(tests) == 2
+    assert red_band_count([]) == 0
+
+
+def test_a_window_without_labels_has_no_pd_level_and_a_fallen_roc_auc_asks_for_a_retraining() -> None:
+    assert calibration_verdict({"labelled_rows": 0}, RULES) == Verdict("ok", "")
+    both = calibrated(1.6, drop=RULES.roc_auc_drop.alert)
+    assert review_action(both, RULES) == "retrain"
+    assert review_action(perf(RULES.roc_auc_drop.warn), RULES) == "retrain"
+    assert review_action(calibrated(1.0, pvalue=0.9), RULES) is None
+
+
 def test_counts_and_shares() -> None:
     counts = level_counts(levels_with(warn=3, alert=2))
     assert counts == {"ok": 15, "warn": 3, "alert": 2}
@@ -296,6 +386,25 @@ def test_the_rules_recorded_in_the_summary_are_the_params() -> None:
     assert thresholds["share_drifted"] == {"warn": PARAMS.dataset_warn_share}
     assert thresholds["share_in_alert"] == {"alert": PARAMS.dataset_alert_share}
     assert recorded["band_tests"] == {"yellow_below": PARAMS.band_test_yellow, "red_below": PARAMS.band_test_red}
+    assert thresholds["calibration_ratio"] == {"warn": PARAMS.calibration_ratio_warn,
+                                               "alert": PARAMS.calibration_ratio_alert}
+    assert recorded["calibration"] == {
+        "min_expected_defaults": PARAMS.calibration_min_expected_defaults,
+        "exact_below": PARAMS.calibration_exact_below, "red_bands": PARAMS.calibration_red_bands,
+        "confidence": 1 - PARAMS.alpha}
+
+
+@pytest.mark.parametrize(("warn", "alert", "wrong"), [
+    (1.25, 1.25, None), (1.0, 1.5, "calibration_ratio_warn"), (1.6, 1.5, "calibration_ratio_warn"),
+])
+def test_the_pd_level_cutoffs_are_ratios_above_one_with_warn_at_or_below_alert(warn: float, alert: float,
+                                                                                wrong: str | None) -> None:
+    if wrong is None:
+        rules = shipped(DriftParams, calibration_ratio_warn=warn, calibration_ratio_alert=alert).rules
+        assert rules.calibration_ratio == Cutoffs(warn, alert)
+        return
+    with pytest.raises(ParamsError, match=f"drift.{wrong} = "):
+        shipped(DriftParams, calibration_ratio_warn=warn, calibration_ratio_alert=alert)
 
 
 @pytest.mark.parametrize(("yellow", "red", "wrong"), [

@@ -346,6 +346,25 @@ def test_no_drift_when_strength_is_zero() -> None:
     assert abs(last["huella_consulta"].mean() - first["huella_consulta"].mean()) < 0.4
 
 
+def test_unobserved_risk_moves_the_defaults_and_nothing_else() -> None:
+    """Its own setting: the same loans, the same uniform draws, only the outcomes (and the leak drawn from them)
+    move; off, the drifted batch defaults only as its columns say; the first, undrifted batch never moves."""
+    def batches(risk: float) -> list[pd.DataFrame]:
+        params = shipped(GenerateParams, incoming_months=4, incoming_rows=3_000, label_lag_months=0, quirks=False,
+                         unobserved_risk=risk)
+        return [batch.frame for batch in generate_incoming(params)]
+
+    off, shipped_risk, strong = batches(0.0), batches(SHIPPED_PARAMS["generate"]["unobserved_risk"]), batches(1.0)
+    columns = [name for name in off[0].columns if name not in ("Pago_atiempo", "puntaje")]
+    for frames in (shipped_risk, strong):
+        for this, base in zip(frames, off, strict=True):
+            pd.testing.assert_frame_equal(this[columns], base[columns])
+    pd.testing.assert_frame_equal(strong[0], off[0])
+    rates = [float((frames[-1]["Pago_atiempo"] == 0).mean()) for frames in (off, shipped_risk, strong)]
+    assert rates[0] < rates[1] < rates[2]
+    assert rates[2] > 2 * rates[0], "1.0 log-odds (odds x 2.7) at drift level 1 more than doubles the default rate"
+
+
 # --- writing and params --------------------------------------------------------------------
 
 def test_failed_write_leaves_the_old_file_and_no_temporary(tmp_path: Path) -> None:

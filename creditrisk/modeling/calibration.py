@@ -6,13 +6,18 @@ off out of time. Here the calibrator is fitted on scores the model gave loans it
 after its training data (forward-chaining out-of-fold scores, or the most recent slice of train), and an
 optional shift on the logit scale sets the mean PD to a central-tendency default rate, the long-run rate
 PD practice calibrates to (EBA/GL/2017/16, section 5.3.5).
+
+A model in service is recalibrated on the latest matured labels with `LogitRecalibration`: the calibrated PD
+mapped once more by logit(PD') = a + b logit(PD) (`fit_logit_recalibration`).
 """
 
 from __future__ import annotations
 
-from typing import Literal
+from dataclasses import dataclass
+from typing import Any, Literal
 
 import numpy as np
+import statsmodels.api as sm
 from scipy import optimize, special
 from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.isotonic import IsotonicRegression
@@ -21,6 +26,7 @@ from sklearn.linear_model import LogisticRegression
 from creditrisk.modeling.validation import logit
 
 CalibrationMethod = Literal["none", "sigmoid", "isotonic"]
+RecalibrationForm = Literal["intercept", "intercept and slope"]
 CALIBRATION_METHODS: tuple[str, ...] = ("none", "sigmoid", "isotonic")
 
 
@@ -96,3 +102,72 @@ class CalibratedModel(ClassifierMixin, BaseEstimator):
 
     def predict(self, X: object) -> np.ndarray:  # noqa: N803
         return (self.predict_proba(X)[:, 1] >= 0.5).astype(int)
+
+
+class LabelsError(ValueError):
+    """The labels cannot fit a candidate model or map: no default among them, or nothing but defaults."""
+
+
+def require_both_outcomes(y: np.ndarray, purpose: str) -> None:
+    """Raise `LabelsError` unless `y` (1 = default) holds a default and a non-default."""
+    defaults, rows = int(np.sum(y)), len(y)
+    if defaults == 0 or defaults == rows:
+        raise LabelsError(f"{purpose} needs defaults and non-defaults: {defaults} defaults in {rows} labelled loans")
+
+
+class LogitRecalibration(BaseEstimator):
+    """A fitted calibrator (or none: the scores as they are) followed by logit(PD') = intercept + slope logit(PD).
+
+    The slope is positive, so the map stays monotone (the reasons' attribution needs that, see
+    `creditrisk.modeling.reasons`) and the ranking is unchanged.
+    """
+
+    def __init__(self, calibrator: Any = None, intercept: float = 0.0, slope: float = 1.0) -> None:
+        self.calibrator = calibrator
+        self.intercept = intercept
+        self.slope = slope
+
+    def transform(self, scores: np.ndarray) -> np.ndarray:
+        pd_values = self.calibrator.transform(scores) if self.calibrator is not None else np.asarray(scores, float)
+        return special.expit(self.intercept + self.slope * logit(pd_values))
+
+
+@dataclass(frozen=True)
+class RecalibrationFit:
+    """The recalibration fitted on matured labels, and what it was fitted on."""
+
+    intercept: float
+    slope: float
+    form: RecalibrationForm
+    rows: int
+    defaults: int
+    note: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"intercept": self.intercept, "slope": self.slope, "form": self.form, "rows": self.rows,
+                "defaults": self.defaults, "note": self.note}
+
+
+def fit_logit_recalibration(y: np.ndarray, pd_values: np.ndarray, min_defaults_for_slope: int) -> RecalibrationFit:
+    """Logistic recalibration of PDs on outcomes `y` (1 = default): logit P(y) = a + b logit(PD).
+
+    The slope b is fitted (maximum likelihood, with a) only when there are `min_defaults_for_slope` defaults and
+    as many non-defaults: fewer make it noise (Vergouwe et al. 2005, J. Clinical Epidemiology 58:475-483, ask
+    for 100 events to validate a logistic model; Steyerberg, Clinical Prediction Models, 2nd ed. 2019, on
+    updating a model for a new setting: the intercept first, the slope only with enough data). Otherwise, or
+    when the fitted slope is not positive, b = 1 and a is the maximum-likelihood intercept with logit(PD) as an
+    offset, which is the shift that sets the mean PD to the observed default rate (`in_the_large_shift`).
+    """
+    y = np.asarray(y).astype(int)
+    require_both_outcomes(y, "recalibration")
+    defaults, rows = int(y.sum()), len(y)
+    note = ""
+    if min(defaults, rows - defaults) >= min_defaults_for_slope:
+        fitted = sm.GLM(y, sm.add_constant(logit(pd_values), has_constant="add"), family=sm.families.Binomial()).fit()
+        intercept, slope = float(fitted.params[0]), float(fitted.params[1])
+        if slope > 0:
+            return RecalibrationFit(intercept, slope, "intercept and slope", rows, defaults, note)
+        note = f"fitted slope {slope:.3f} is not positive: intercept only"
+    else:
+        note = f"{defaults} defaults < {min_defaults_for_slope} for a slope: intercept only"
+    return RecalibrationFit(in_the_large_shift(pd_values, defaults / rows), 1.0, "intercept", rows, defaults, note)

@@ -75,6 +75,11 @@ class DriftParams(ParamsBlock):
     min_labelled_defaults: int
     band_test_yellow: float
     band_test_red: float
+    calibration_ratio_warn: float
+    calibration_ratio_alert: float
+    calibration_min_expected_defaults: float
+    calibration_exact_below: float
+    calibration_red_bands: int
     estimated_simulations: int
     estimated_roc_auc_drop_warn: float
     estimated_roc_auc_drop_alert: float
@@ -102,6 +107,11 @@ class DriftParams(ParamsBlock):
             found.append(("band_test_yellow", "must be a p-value level in (0, 1)"))
         if not 0 < self.band_test_red <= self.band_test_yellow:
             found.append(("band_test_red", f"must be in (0, drift.band_test_yellow ({self.band_test_yellow})]"))
+        if not 1.0 < self.calibration_ratio_warn <= self.calibration_ratio_alert:
+            found.append(("calibration_ratio_warn",
+                          f"must be > 1 and <= drift.calibration_ratio_alert ({self.calibration_ratio_alert})"))
+        found += [(name, "must be >= 0") for name in ("calibration_min_expected_defaults", "calibration_exact_below",
+                                                      "calibration_red_bands") if getattr(self, name) < 0]
         if self.bootstrap_samples < 0:
             found.append(("bootstrap_samples", "must be >= 0"))
         if not 0 < self.bootstrap_quantile < 1:
@@ -128,6 +138,10 @@ class DriftParams(ParamsBlock):
             min_labelled_defaults=self.min_labelled_defaults,
             band_test_yellow=self.band_test_yellow,
             band_test_red=self.band_test_red,
+            calibration_ratio=Cutoffs(self.calibration_ratio_warn, self.calibration_ratio_alert),
+            calibration_min_expected_defaults=self.calibration_min_expected_defaults,
+            calibration_exact_below=self.calibration_exact_below,
+            calibration_red_bands=self.calibration_red_bands,
         )
 
 

@@ -1,11 +1,12 @@
 """The rules that turn drift numbers into verdicts: `ok`, `warn` or `alert`.
 
 Every verdict the drift reports carry is decided here, and only here: the
-level of a feature in a window, the status of a window, the performance level
-of a labelled window and the retraining advice. The cut-offs are the `drift`
-block of params.yaml (`DriftParams.rules` builds a `DriftRules` from it);
-`DriftRules.to_json` is what `summary.json` records as the rules used, so the
-dashboard shows verdicts and thresholds and decides nothing.
+level of a feature in a window, the status of a window, the performance and
+PD-level verdicts of a labelled window and the review they ask for. The
+cut-offs are the `drift` block of params.yaml (`DriftParams.rules` builds a
+`DriftRules` from it); `DriftRules.to_json` is what `summary.json` records as
+the rules used, so the dashboard shows verdicts and thresholds and decides
+nothing.
 
 A feature's level. A distribution shift is `warn`/`alert` only when its effect
 reaches the cut-off (PSI, JS, or for numeric columns the KS distance) *and*
@@ -19,18 +20,45 @@ missing share is judged the same way, on its own, so a jump from 0% to 30%
 missing alerts even when the remaining values look unchanged. A value at a
 cut-off reaches its level (`>=`); a missing (non-finite) value reaches none.
 
-A window's status. `alert` when the score (the model's PD) or the ROC-AUC drop
-is in alert, or `dataset_alert_share` of the features are in alert; `warn` when
-the score or the ROC-AUC drop is in warn, any feature is in alert, or
-`dataset_warn_share` of the features have drifted (warn or alert). The two
-shares count different things, so neither bounds the other. A window with
-fewer than `min_window_rows` rows is `warn` and not judged further.
+A window's status. `alert` when the score (the model's PD), the ROC-AUC drop or
+the PD level is in alert, or `dataset_alert_share` of the features are in alert;
+`warn` when the score, the ROC-AUC drop or the PD level is in warn, any feature
+is in alert, or `dataset_warn_share` of the features have drifted (warn or
+alert). The two shares count different things, so neither bounds the other. A
+window with fewer than `min_window_rows` rows is `warn` and not judged further.
+
+A labelled window's PD level (calibration in the large). Lenders price,
+provision and set limits on the PD, so a PD level that moved costs money even
+while the ranking holds. The window's observed defaults are tested against the
+sum of its PDs (`creditrisk.monitoring.pd_level`: the Poisson-binomial test,
+two-sided, with the ratio observed / expected and its 1 - `alpha` interval).
+The level is `warn` when the ratio or its inverse reaches
+`calibration_ratio_warn` *and* the test is significant (p < `alpha`), `alert`
+at `calibration_ratio_alert`, also when significant: the ratio is the minimum
+effect (a huge window makes a trivial gap significant), the test keeps a small
+window's chance excess from counting. A window with fewer than
+`calibration_min_expected_defaults` expected defaults (the PDs' sum, which does
+not depend on the outcome, so an over-prediction cannot hide itself by
+producing few defaults) is reported, not judged.
 
 A labelled window's risk bands. Each band's binomial and Jeffreys tests of its
 mean PD against its observed default rate get the validation pack's traffic
 light (`creditrisk.modeling.validation.traffic_light`, the one rule for it) at
-this block's levels, `band_test_yellow` and `band_test_red`. They are shown
-beside the window's verdict and do not change its status.
+this block's levels, `band_test_yellow` and `band_test_red`. They count toward
+the PD level: `calibration_red_bands` or more bands whose binomial test is red
+make it at least `warn` (0 turns this off). The tests are one-sided (the band's
+PD too low), so they catch an under-prediction concentrated in a few bands that
+the window's total dilutes; only the binomial light counts, since the Jeffreys
+test is its Bayesian twin and agrees within rounding. Two red bands of five
+at red below 0.01 happen by chance about once in a thousand windows, so the rule
+adds almost nothing to the false-alarm rate, which the total's test holds near
+`alpha` (about 4 % of 700-loan windows without drift, tested).
+
+The PD level enters the window's status like the ROC-AUC drop (its `warn` and
+`alert` are the window's), and the latest labelled window's PD level asks for a
+review like its ROC-AUC drop does (`retraining_review`). `review_action` names
+the review: `retrain` when the ROC-AUC fell (the ranking is lost, and no
+recalibration restores it), `recalibrate` when only the PD level moved.
 """
 
 from __future__ import annotations
@@ -81,6 +109,15 @@ class DriftRules:
     min_labelled_defaults: int
     band_test_yellow: float
     band_test_red: float
+    calibration_ratio: Cutoffs
+    calibration_min_expected_defaults: float
+    calibration_exact_below: float
+    calibration_red_bands: int
+
+    @property
+    def confidence(self) -> float:
+        """The level of the PD-level ratio's interval: the complement of the test's significance."""
+        return 1.0 - self.alpha
 
     def to_json(self) -> dict[str, Any]:
         """The rules as `summary.json` records them.
@@ -94,6 +131,9 @@ class DriftRules:
             "min_window_rows": self.min_window_rows,
             "min_labelled_defaults": self.min_labelled_defaults,
             "band_tests": {"yellow_below": self.band_test_yellow, "red_below": self.band_test_red},
+            "calibration": {"min_expected_defaults": self.calibration_min_expected_defaults,
+                            "exact_below": self.calibration_exact_below, "red_bands": self.calibration_red_bands,
+                            "confidence": self.confidence},
             "thresholds": {
                 "psi": self.psi.to_json(),
                 "js": self.js.to_json(),
@@ -104,6 +144,7 @@ class DriftRules:
                 "score_ks": self.ks.to_json(),
                 "roc_auc_drop": self.roc_auc_drop.to_json(),
                 "estimated_roc_auc_drop": self.estimated_roc_auc_drop.to_json(),
+                "calibration_ratio": self.calibration_ratio.to_json(),
                 "share_drifted": {"warn": self.dataset_warn_share},
                 "share_in_alert": {"alert": self.dataset_alert_share},
             },
@@ -215,14 +256,67 @@ def estimated_performance_severity(perf: Mapping[str, Any], rules: DriftRules) -
     return rules.estimated_roc_auc_drop.severity(-delta)
 
 
+def _ratio_severity(ratio: float | None, cutoffs: Cutoffs) -> int:
+    """The level the ratio or its inverse reaches (a ratio of 0, no defaults at all, reaches alert)."""
+    if ratio is None or not np.isfinite(ratio):
+        return 0
+    inverse = cutoffs.severity(1.0 / ratio) if ratio > 0 else 2
+    return max(cutoffs.severity(ratio), inverse)
+
+
+def red_band_count(band_tests: Iterable[Mapping[str, Any]]) -> int:
+    """The bands whose binomial test is red (see the module docstring on why only that light counts)."""
+    return sum(test.get("binomial_light") == "red" for test in band_tests)
+
+
+def calibration_verdict(perf: Mapping[str, Any], rules: DriftRules) -> Verdict:
+    """The PD level of a labelled window (see the module docstring), from the numbers `run.window_calibration`
+    put in its record. `ok` with an empty reason for a window without labels."""
+    expected = perf.get("calibration_expected_defaults")
+    if expected is None:
+        return Verdict("ok", "")
+    if expected < rules.calibration_min_expected_defaults:
+        return Verdict("ok", f"{expected:.1f} expected defaults < calibration_min_expected_defaults "
+                             f"{rules.calibration_min_expected_defaults:g}: not judged")
+    ratio, pvalue = perf.get("calibration_ratio"), perf["calibration_pvalue"]
+    text = f"{perf.get('defaults', 0)} defaults vs {expected:.1f} expected"
+    if ratio is not None:
+        text += (f", ratio {ratio:.2f} ({rules.confidence:.0%} interval {perf['calibration_ratio_low']:.2f}-"
+                 f"{perf['calibration_ratio_high']:.2f})")
+    text += f", {perf['calibration_method']} p {pvalue:.2g}"
+    severity = _ratio_severity(ratio, rules.calibration_ratio)
+    if severity and not pvalue < rules.alpha:
+        severity, text = 0, f"{text} >= alpha {rules.alpha}"
+    red = int(perf.get("calibration_red_bands") or 0)
+    if rules.calibration_red_bands and red >= rules.calibration_red_bands:
+        severity = max(severity, 1)
+        text += f"; {red} bands red"
+    return Verdict(LEVELS[severity], text)
+
+
+def calibration_severity(perf: Mapping[str, Any], rules: DriftRules) -> int:
+    """0, 1 or 2: the PD level of a labelled window (`calibration_verdict`)."""
+    return LEVELS.index(calibration_verdict(perf, rules).level)
+
+
 def retraining_review(perf: Mapping[str, Any], rules: DriftRules) -> bool:
-    """Whether a labelled window's ROC-AUC has fallen far enough (warn or alert) to review a retraining."""
-    return performance_severity(perf, rules) > 0
+    """Whether a labelled window's ROC-AUC has fallen, or its PD level moved, far enough (warn or alert) to
+    review the model."""
+    return performance_severity(perf, rules) > 0 or calibration_severity(perf, rules) > 0
+
+
+def review_action(perf: Mapping[str, Any], rules: DriftRules) -> Literal["retrain", "recalibrate"] | None:
+    """What the review of a labelled window is about: `retrain` when the ROC-AUC fell (a recalibration keeps
+    the ranking, so it cannot restore it), `recalibrate` when only the PD level moved, None without either."""
+    if performance_severity(perf, rules) > 0:
+        return "retrain"
+    return "recalibrate" if calibration_severity(perf, rules) > 0 else None
 
 
 def window_verdict(feature_levels: Sequence[str], score: Verdict | None, perf: Mapping[str, Any], rows: int,
                    rules: DriftRules) -> Verdict:
-    """The status of one window from its features' levels, the score's verdict and its performance."""
+    """The status of one window from its features' levels, the score's verdict and its performance (the
+    ROC-AUC drop, or its estimate before labels, and the PD level)."""
     if rows == 0:
         return Verdict("warn", "no rows in this window")
     if rows < rules.min_window_rows:
@@ -234,12 +328,15 @@ def window_verdict(feature_levels: Sequence[str], score: Verdict | None, perf: M
     score_severity = LEVELS.index(score.level) if score is not None else 0
     realised_severity = performance_severity(perf, rules)
     estimated_severity = estimated_performance_severity(perf, rules)
-    perf_severity = max(realised_severity, estimated_severity)
+    calibration = calibration_verdict(perf, rules)
+    perf_severity = max(realised_severity, estimated_severity, LEVELS.index(calibration.level))
     reasons = []
     if score is not None and score_severity:
         reasons.append(f"score {score.level}: {score.reason}")
     if realised_severity:
         reasons.append(f"ROC-AUC {perf['roc_auc']:.3f}, {perf['delta_roc_auc']:+.3f} vs out-of-time test")
+    if calibration.level != "ok":
+        reasons.append(f"PD level {calibration.level}: {calibration.reason}")
     if estimated_severity:
         reasons.append(f"estimated ROC-AUC {perf['estimated_roc_auc']:.3f}, {perf['delta_estimated_roc_auc']:+.3f} "
                        "vs the reference's estimate (labels not in yet)")

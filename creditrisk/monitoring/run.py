@@ -22,6 +22,7 @@ from creditrisk.io import atomic_write_json, atomic_write_text, finite_json
 from creditrisk.modeling.bundle import ModelBundle
 from creditrisk.modeling.validation import band_tests
 from creditrisk.monitoring.estimated import estimate_performance, EstimatedPerformance
+from creditrisk.monitoring.pd_level import pd_level_test
 from creditrisk.monitoring.drift import compare_window, feature_rows, DriftParams, FeatureDrift, WindowDrift
 from creditrisk.monitoring.profile import band_shares, build_reference_profile, ReferenceProfile
 from creditrisk.monitoring.report import (
@@ -32,11 +33,14 @@ from creditrisk.monitoring.report import (
     WINDOWS_FILE,
 )
 from creditrisk.monitoring.rules import (
+    calibration_verdict,
     drifted_share,
     DriftRules,
     level_counts,
     performance_severity,
+    red_band_count,
     retraining_review,
+    review_action,
     window_verdict,
     Verdict,
     LEVELS,
@@ -56,6 +60,13 @@ FEATURE_COLUMNS_ORDER = (
     "chi2_pvalue", "chi2_pvalue_adj", "level", "reason",
     "source", "values", "missing_pvalue", "missing_pvalue_adj", "psi_limit",
 )
+
+
+LATEST_CALIBRATION_KEYS = (
+    "calibration_level", "calibration_reason", "calibration_ratio", "calibration_ratio_low", "calibration_ratio_high",
+    "calibration_expected_defaults", "calibration_pvalue",
+)
+"""What summary.json repeats (prefixed `latest_`) of the latest window with labels: its PD-level verdict."""
 
 
 @dataclass
@@ -111,6 +122,23 @@ def window_band_tests(frame: pd.DataFrame, pd_values: np.ndarray | None, model: 
     return {"band_tests": [test.to_dict() for test in tests]}
 
 
+def window_calibration(frame: pd.DataFrame, pd_values: np.ndarray | None, rules: DriftRules,
+                       band_tests: list[dict[str, Any]]) -> dict[str, Any]:
+    """The PD level of a window's labelled rows: observed defaults against the PDs' sum
+    (`monitoring.pd_level`) and the count of red bands, with the verdict `rules.calibration_verdict` gives
+    them. Nothing for a window without labels."""
+    if pd_values is None or TARGET not in frame.columns:
+        return {}
+    labelled = frame[TARGET].notna().to_numpy()
+    test = pd_level_test(1.0 - frame[TARGET].to_numpy(dtype=float, na_value=np.nan)[labelled], pd_values[labelled],
+                         rules.calibration_exact_below, rules.confidence)
+    if test is None:
+        return {}
+    record: dict[str, Any] = {**test.to_record(), "calibration_red_bands": red_band_count(band_tests)}
+    verdict = calibration_verdict({**record, "defaults": test.observed}, rules)
+    return {**record, "calibration_level": verdict.level, "calibration_reason": verdict.reason}
+
+
 def _band_mix(model: ModelBundle | None, pd_values: np.ndarray | None,
               test_metrics: dict[str, Any] | None) -> dict[str, Any]:
     if model is None or pd_values is None or pd_values.size == 0:
@@ -158,9 +186,11 @@ def window_record(data: WindowData, drift: WindowDrift, pd_values: np.ndarray | 
                   test_metrics: dict[str, Any] | None, params: DriftParams,
                   reference_estimate: EstimatedPerformance | None = None, seed: int = 0) -> dict[str, Any]:
     rows = len(data.frame)
+    bands = window_band_tests(data.frame, pd_values, model, params.rules)
     perf = {**performance(data.frame, pd_values, test_metrics),
             **estimated(data.frame, pd_values, reference_estimate, params, seed)}
     perf.update(_within_bands(perf))
+    perf.update(window_calibration(data.frame, pd_values, params.rules, bands.get("band_tests", [])))
     score: FeatureDrift | None = drift.score
     levels = [result.level for result in drift.features]
     verdict = window_verdict(levels, Verdict(score.level, score.reason) if score else None, perf, rows, params.rules)
@@ -188,7 +218,7 @@ def window_record(data: WindowData, drift: WindowDrift, pd_values: np.ndarray | 
         "mean_pd": float(pd_values.mean()) if pd_values is not None and pd_values.size else None,
         **_band_mix(model, pd_values, test_metrics),
         **perf,
-        **window_band_tests(data.frame, pd_values, model, params.rules),
+        **bands,
         "files": data.files,
         "values_nulled": data.values_nulled,
         "contract_issues": data.contract_issues,
@@ -217,7 +247,8 @@ def features_in_alert(windows: Sequence[dict[str, Any]], table: pd.DataFrame) ->
 def build_summary(windows: Sequence[dict[str, Any]], table: pd.DataFrame, profile: ReferenceProfile,
                   skipped: dict[str, int], params: DriftParams,
                   reference_estimated_auc: float | None = None) -> dict[str, Any]:
-    """The verdicts of the latest window, the performance verdict of the latest labelled one, the rules used."""
+    """The verdicts of the latest window, the ROC-AUC and PD-level verdicts of the latest labelled one and the
+    review they ask for, the rules used."""
     rules = params.rules
     by_status = {level: sum(w["status"] == level for w in windows) for level in LEVELS}
     summary: dict[str, Any] = {
@@ -234,6 +265,8 @@ def build_summary(windows: Sequence[dict[str, Any]], table: pd.DataFrame, profil
             "features_in_alert": features_in_alert(windows, table),
         })
     labelled = [w for w in windows if w.get("roc_auc") is not None]
+    calibrated = [w for w in windows if w.get("calibration_expected_defaults") is not None]
+    latest_calibrated = calibrated[-1] if calibrated else {}
     summary.update({
         "windows": len(windows),
         "windows_by_status": by_status,
@@ -243,7 +276,11 @@ def build_summary(windows: Sequence[dict[str, Any]], table: pd.DataFrame, profil
         "latest_labelled_roc_auc": labelled[-1]["roc_auc"] if labelled else None,
         "latest_labelled_delta_roc_auc": labelled[-1]["delta_roc_auc"] if labelled else None,
         "latest_labelled_roc_auc_level": LEVELS[performance_severity(labelled[-1], rules)] if labelled else None,
-        "retraining_review": retraining_review(labelled[-1], rules) if labelled else False,
+        "latest_calibration_window": latest_calibrated.get("window"),
+        **{f"latest_{key}": latest_calibrated.get(key) for key in LATEST_CALIBRATION_KEYS},
+        "latest_calibration_defaults": latest_calibrated.get("defaults"),
+        "retraining_review": retraining_review(latest_calibrated, rules) if calibrated else False,
+        "review_action": review_action(latest_calibrated, rules) if calibrated else None,
         "reference_estimated_roc_auc": reference_estimated_auc,
         "rows_without_date": skipped,
         **rules.to_json(),

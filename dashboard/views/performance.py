@@ -21,7 +21,7 @@ from dashboard.loaders import read_drift_windows, read_json
 TABLE_COLUMNS = (
     "window", "rows", "labelled_rows", "estimated_roc_auc", "delta_estimated_roc_auc", "roc_auc", "delta_roc_auc",
     "roc_auc_within_estimated_band", "estimated_default_rate", "default_rate", "default_rate_within_estimated_band",
-    "brier", "score_psi", "status",
+    "calibration_ratio", "calibration_level", "brier", "score_psi", "status",
 )
 
 where = paths()
@@ -53,9 +53,24 @@ else:
 test_metrics = {key: value for key, value in (metrics or {}).items() if isinstance(value, (int, float))}
 st.plotly_chart(figures.performance_figure(windows, test_metrics, score_cutoffs), key="performance_curves")
 
+if "calibration_ratio" in windows and windows["calibration_ratio"].notna().any():
+    st.subheader("PD level")
+    rules = summary.get("calibration") or {}
+    cutoffs = (summary.get("thresholds") or {}).get("calibration_ratio")
+    st.plotly_chart(figures.pd_level_figure(windows, cutoffs, rules.get("confidence")), key="performance_pd_level")
+    if cutoffs and rules:
+        st.caption(
+            "Observed defaults over the sum of the PDs in each labelled window, with its interval; the colour is "
+            f"the drift stage's verdict, which enters the window's status: warn when the ratio or its inverse "
+            f"reaches {cutoffs['warn']:g}, alert at {cutoffs['alert']:g}, each only when the Poisson-binomial test "
+            f"is significant at {summary.get('alpha')}; warn too when {rules.get('red_bands')} risk bands are red; "
+            f"not judged below {rules.get('min_expected_defaults'):g} expected defaults. See the README, When the "
+            "PD level moves."
+        )
+
 st.subheader("Per window")
 shown = windows[[column for column in TABLE_COLUMNS if column in windows.columns]]
-st.dataframe(level_styled(shown), hide_index=True, key="performance_table")
+st.dataframe(level_styled(shown, ("status", "calibration_level")), hide_index=True, key="performance_table")
 
 if "band_mix" in windows:
     test_bands = (metrics or {}).get("bands") or {}
@@ -74,6 +89,6 @@ if "band_tests" in windows:
         levels = summary.get("band_tests")
         st.caption(
             f"Per band of {chosen}'s labelled loans, one-sided tests that the band's mean PD is too low for its "
-            "observed default rate (exact binomial, Jeffreys); shown beside the window's status, which they do not "
-            "change." + (f" Levels: {light_levels(levels)}." if levels else "")
+            "observed default rate (exact binomial, Jeffreys); red binomial tests count toward the window's PD "
+            "level." + (f" Levels: {light_levels(levels)}." if levels else "")
         )

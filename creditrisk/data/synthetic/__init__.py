@@ -35,8 +35,9 @@ How a loan is drawn (all vectorised, one row per loan):
   defects (comma decimals in quotes beside dot decimals, integers as floats,
   mixed `0` / `0.0`, day-first two-digit-year dates).
 * **Incoming batches**: months after the history, drawn like its end and then
-  drifting progressively (`DRIFT_AT_FULL_STRENGTH`), with labels only on
-  batches that have matured.
+  drifting progressively (`DRIFT_AT_FULL_STRENGTH`, and `unobserved_risk`
+  log-odds of default that no column explains), with labels only on batches
+  that have matured.
 """
 
 from __future__ import annotations
@@ -52,7 +53,6 @@ from scipy import special
 from creditrisk.data.contract import COLUMN_NAMES, DATE, TARGET
 from creditrisk.data.synthetic.facts import (
     BASE_DEFAULT_RATE,
-    DRIFT_AT_FULL_STRENGTH,
     LEAK_PAYER_MODE,
     STREAM_HISTORY,
     STREAM_HISTORY_QUIRKS,
@@ -89,6 +89,7 @@ class GenerateParams(ParamsBlock):
     label_lag_months: int
     quirks: bool
     drift_strength: float
+    unobserved_risk: float
     history_dir: str
     incoming_dir: str
     file_stem: str
@@ -188,8 +189,10 @@ def generate_incoming(params: GenerateParams) -> list[IncomingBatch]:
 
     Batches are drawn like the end of the history, then drift; the intercept is
     calibrated once on the undrifted first batch to `BASE_DEFAULT_RATE`, so the
-    rise in defaults of later batches comes from their drifted columns (plus an
-    unobserved-risk term).
+    rise in defaults of later batches comes from their drifted columns, plus
+    `params.unobserved_risk` log-odds that no column explains, scaled by the
+    batch's drift level like the columns' drift. That term moves the PD level
+    while the ranking holds: a model that sees only the columns under-predicts.
     """
     start = pd.Timestamp(params.start)
     batches: list[IncomingBatch] = []
@@ -204,7 +207,7 @@ def generate_incoming(params: GenerateParams) -> list[IncomingBatch]:
         logit = DEFAULT_MODEL.logit_without_intercept(columns)
         if intercept is None:
             intercept = calibrate_intercept(logit, BASE_DEFAULT_RATE)
-        risk = DRIFT_AT_FULL_STRENGTH["unobserved_risk"] * drift
+        risk = params.unobserved_risk * drift
         defaulted = rng.random(params.incoming_rows) < special.expit(logit + intercept + risk)
         labelled = batch < params.incoming_months - params.label_lag_months
         frame = _frame(dates, columns,

@@ -73,8 +73,9 @@ DRIFT_AT_FULL_STRENGTH = {
     "product9_share": 0.23,      # product mix shifts toward code 9
     "inquiry_factor": 0.60,      # +60 % bureau inquiries
     "bureau_score": -35.0,       # points lost on the bureau score
-    "unobserved_risk": 0.30,     # log-odds of default not explained by the columns
 }
+# The log-odds of default no column explains, at drift level 1, is a setting of its own
+# (`generate.unobserved_risk` in params.yaml), so the PD level can move apart from the columns.
 
 
 # Independent random streams, so that one part can change without moving the others.
