@@ -42,7 +42,7 @@ def main() -> None:
     lights = evaluation.validation["lights"]
     print(f"evaluate: validation pack {lights['green']} green, {lights['yellow']} yellow, {lights['red']} red"
           + (f" ({', '.join(evaluation.validation['red'])})" if evaluation.validation["red"] else ""))
-    for warning in metrics["band_warnings"]:
+    for warning in evaluation.validation["band_warnings"]:
         print(f"evaluate: warning: {warning}")
     print(f"evaluate: {time.perf_counter() - started:.1f} s")
 

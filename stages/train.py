@@ -48,6 +48,8 @@ def main() -> None:
           f"ROC-AUC {report['development_roc_auc']:.4f} ± {report['development_roc_auc_se']:.4f} (standard error), "
           f"threshold {result.bundle.threshold:.4f}, bands "
           + ", ".join(f"{b.name}<={b.upper_pd:.4f}" for b in result.bundle.bands))
+    for warning in report["band_warnings"]:
+        print(f"train: warning: {warning}")
     print(f"train: {time.perf_counter() - started:.1f} s ({result.timings})")
 
 if __name__ == "__main__":

@@ -162,7 +162,6 @@ def _evaluate_bundle(bundle: ModelBundle, frame: pd.DataFrame, y: np.ndarray, pa
         "reject_rate": float((proba >= bundle.threshold).mean()),
         "bands": {row.band: {"share": float(row.share), "default_rate": _none_if_nan(row.default_rate)}
                   for row in bands.itertuples()},
-        "band_warnings": monotonicity_warnings(bands),
     })
     pack = validation_pack(y, proba, [band.name for band in bundle.bands], bundle.band_of(proba),
                            float(bundle.metadata["train_default_rate"]), development_auc(bundle.metadata),
@@ -177,6 +176,7 @@ def _evaluate_bundle(bundle: ModelBundle, frame: pd.DataFrame, y: np.ndarray, pa
         "pd_distribution": pd_distribution(y, proba, params.distribution_bins),
         "importance": importance_table(bundle, frame, y, params),
     }
+    pack["band_warnings"] = monotonicity_warnings(bands)
     return Evaluation(metrics=metrics, plots=plots, validation=finite_json(pack))
 
 
@@ -215,5 +215,7 @@ def model_card(bundle: ModelBundle, evaluation: Evaluation, test_window: dict[st
         "cv": meta.get("cv", []),
         "train_oof_metrics": meta.get("train_oof_metrics", {}),
         "train_bands": meta.get("train_bands", []),
+        "band_warnings": [*meta.get("band_warnings", []),
+                          *(f"out-of-time test: {warning}" for warning in evaluation.validation["band_warnings"])],
         "test_metrics": evaluation.metrics,
     }

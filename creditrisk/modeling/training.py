@@ -575,7 +575,8 @@ def _train_bundle(frame: pd.DataFrame, y: np.ndarray, features: FeatureSet, para
     oof[validated] = np.clip(calibrator.transform(scores[validated]), 0.0, 1.0)
     oof_pd, oof_y = oof[validated], y[validated]
     threshold = choose_threshold(oof_y, oof_pd, params.threshold_policy, params.cost_ratio)
-    bands = fit_bands(oof_pd, oof_y, params.band_names, params.band_cut_points, params.band_quantiles)
+    band_fit = fit_bands(oof_pd, oof_y, params.band_names, params.band_cut_points, params.band_quantiles)
+    bands = band_fit.bands
     train_bands = band_table(bands, oof_pd, oof_y)
     forward_summary = chosen.summary()
     development_auc = forward_summary["roc_auc_mean"]
@@ -583,9 +584,11 @@ def _train_bundle(frame: pd.DataFrame, y: np.ndarray, features: FeatureSet, para
     report = _training_report(best, params, folds, choice.name, central_rate(params, full_y), calibrations,
                               importance, pruned, engineered, forward_summary, development_auc,
                               float(development_auc_se))
+    report["band_warnings"] = band_fit.warnings
     oof = _on_every_row(oof, sample, len(full_y), report)
     metadata = _training_metadata(best, params, report, full_frame, full_y, validated, summarize_classification(
         oof_y, oof_pd, threshold), train_bands, features, pruned, table)
+    metadata["band_warnings"] = band_fit.warnings
     metadata.update(decision_metadata(model, full_frame.reindex(columns=features.raw_inputs), params.reasons_top_k, PointsScale(
         params.scorecard_points0, params.scorecard_odds0, params.scorecard_pdo)))
     bundle = ModelBundle(pipeline=pipeline, threshold=threshold, bands=bands,
