@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from creditrisk.io import atomic_write_json, atomic_write_text
+from creditrisk.io import atomic_write_csv, atomic_write_json
 from creditrisk.modeling.bundle import save_bundle
 from creditrisk.modeling.features import default_target, FeatureSet, FeaturizeParams
 from creditrisk.modeling.training import train_bundle, TrainParams
@@ -34,7 +34,7 @@ def main() -> None:
         "folds": len(result.report["forward_folds"]),
         "models": comparison.to_dict(orient="records"),
     })
-    atomic_write_text(Path(config.comparison_csv), comparison.to_csv(index=False))
+    atomic_write_csv(Path(config.comparison_csv), comparison)
     metric = config.select_metric
     columns = ["model", f"{metric}_mean", f"{metric}_std", f"shuffled_{metric}_mean", f"shuffled_{metric}_std"]
     print("forward-chaining CV (chooses) beside shuffled CV (optimistic):")

@@ -44,6 +44,7 @@ class PrepareParams(ParamsBlock):
     train_path: str
     test_path: str
     quality_report: str
+    quality_metrics: str
     vintages_report: str
 
     def problems(self) -> list[tuple[str, str]]:

@@ -71,6 +71,9 @@ class Evaluation:
     metrics: dict[str, Any]
     plots: dict[str, pd.DataFrame] = field(default_factory=dict)
     validation: dict[str, Any] = field(default_factory=dict)
+    band_warnings: list[str] = field(default_factory=list)
+    """Bands whose out-of-time default rate is not above the band before (text: in the model card, not in
+    metrics.json, whose values are numbers only)."""
 
 
 def development_auc(metadata: dict[str, Any]) -> float:
@@ -176,8 +179,8 @@ def _evaluate_bundle(bundle: ModelBundle, frame: pd.DataFrame, y: np.ndarray, pa
         "pd_distribution": pd_distribution(y, proba, params.distribution_bins),
         "importance": importance_table(bundle, frame, y, params),
     }
-    pack["band_warnings"] = monotonicity_warnings(bands)
-    return Evaluation(metrics=metrics, plots=plots, validation=finite_json(pack))
+    return Evaluation(metrics=metrics, plots=plots, validation=finite_json(pack),
+                      band_warnings=monotonicity_warnings(bands))
 
 
 def _none_if_nan(value: float) -> float | None:
@@ -216,6 +219,6 @@ def model_card(bundle: ModelBundle, evaluation: Evaluation, test_window: dict[st
         "train_oof_metrics": meta.get("train_oof_metrics", {}),
         "train_bands": meta.get("train_bands", []),
         "band_warnings": [*meta.get("band_warnings", []),
-                          *(f"out-of-time test: {warning}" for warning in evaluation.validation["band_warnings"])],
+                          *(f"out-of-time test: {warning}" for warning in evaluation.band_warnings)],
         "test_metrics": evaluation.metrics,
     }
