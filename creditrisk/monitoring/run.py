@@ -56,6 +56,7 @@ FEATURE_COLUMNS_ORDER = (
     "missing_share_change", "ks_stat", "ks_pvalue", "ks_pvalue_adj", "psi", "js", "chi2_stat",
     "chi2_pvalue", "chi2_pvalue_adj", "level", "reason",
     "source", "values", "missing_pvalue", "missing_pvalue_adj", "psi_limit",
+    "psi_level", "js_level", "ks_stat_level", "missing_share_change_level",
 )
 
 
