@@ -96,23 +96,25 @@ def table_config(table: pd.DataFrame, labels: dict[str, str] | None = None,
     """Streamlit's column settings for a report table: each column's label (`dashboard.formatting.label`, or
     `labels`), its tooltip where the label cannot say all, its number format, and `pinned` columns kept in view
     when the table scrolls sideways. The data keep the report's keys."""
+    labels, patterns = labels or {}, {**COLUMN_FORMATS, **(formats or {})}
     config: dict[str, Any] = {}
     for column in map(str, table.columns):
-        settings: dict[str, Any] = {"label": (labels or {}).get(column, label(column)), "help": COLUMN_HELP.get(column),
+        settings: dict[str, Any] = {"label": labels.get(column, label(column)), "help": COLUMN_HELP.get(column),
                                     "pinned": column in pinned or None, "width": COLUMN_WIDTHS.get(column)}
-        pattern = {**COLUMN_FORMATS, **(formats or {})}.get(column)
-        numeric = column in table and pd.api.types.is_numeric_dtype(table[column]) and not pd.api.types.is_bool_dtype(
-            table[column])
-        config[column] = (st.column_config.NumberColumn(format=pattern, **settings) if pattern and numeric
+        values = table[column]
+        numeric = pd.api.types.is_numeric_dtype(values) and not pd.api.types.is_bool_dtype(values)
+        pattern = patterns.get(column) if numeric else None
+        config[column] = (st.column_config.NumberColumn(format=pattern, **settings) if pattern
                           else st.column_config.Column(**settings))
     return config
 
 
 def show_table(table: pd.DataFrame | Styler, key: str, labels: dict[str, str] | None = None,
-               formats: dict[str, str] | None = None, pinned: tuple[str, ...] = (), hide_index: bool = True) -> None:
-    """A report table with readable headers and numbers; a missing value is an empty cell, not "None"."""
+               formats: dict[str, str] | None = None, pinned: tuple[str, ...] = ()) -> None:
+    """A report table with readable headers and numbers, without its index; a missing value is an empty cell,
+    not "None"."""
     frame = table.data if isinstance(table, Styler) else table
-    st.dataframe(table, hide_index=hide_index, key=key, placeholder="",
+    st.dataframe(table, hide_index=True, key=key, placeholder="",
                  column_config=table_config(frame, labels, formats, pinned))
 
 

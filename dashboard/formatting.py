@@ -18,8 +18,6 @@ from creditrisk.monitoring.report import SCORE
 
 UNSEEN_CATEGORY = "__unseen__"
 """The drift stage's bin for categories the reference never had (creditrisk.monitoring.profile)."""
-PD = "PD"
-"""The name the figures give the model's probability of default (`SCORE` in the drift reports)."""
 
 COLUMN_LABELS = {
     "psi": "PSI", "psi_limit": "PSI limit (bootstrap)", "js": "JS distance", "ks_stat": "KS",
@@ -109,12 +107,9 @@ def compact_number(value: float) -> str:
     return f"{value:.3g}"
 
 
-def money(value: float | None, column: str = "capital_prestado") -> str:
-    """An amount with its currency: 2,500,000 COP."""
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return ""
-    unit = currency_of(column)
-    return f"{value:,.0f} {unit}".strip()
+def money(value: float, column: str) -> str:
+    """An amount of a money column with its currency: 2,500,000 COP."""
+    return f"{value:,.0f} {currency_of(column)}".strip()
 
 
 def _number(value: float, column: str) -> str:

@@ -12,7 +12,7 @@ from typing import Any
 
 import pandas as pd
 
-from dashboard.formatting import currency_of, model_title
+from dashboard.formatting import currency_of, model_title, money
 
 
 def quality_rows(report: Mapping[str, Any]) -> dict[str, int] | None:
@@ -124,9 +124,8 @@ def reference_value(column: str, value: Any) -> str:
     if value is None:
         return ""
     if isinstance(value, (int, float)) and not isinstance(value, bool):
-        unit = currency_of(column)
-        if unit:
-            return f"{value:,.0f} {unit}"
+        if currency_of(column):
+            return money(value, column)
         return f"{value:g}" if float(value).is_integer() else f"{value:.4g}"
     return str(value)
 
