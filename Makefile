@@ -26,8 +26,9 @@ $(STAMP): requirements.lock pyproject.toml
 setup: $(STAMP) ## create .venv, install the pinned dependencies, recreate missing release tags (releases.yaml)
 	$(BIN)/python -m creditrisk.releases tags
 
-repro: setup ## run the DVC pipeline (only what changed)
+repro: setup ## run the DVC pipeline (only what changed), then say whether and why dvc.lock changed
 	$(BIN)/dvc repro
+	@$(BIN)/python -m creditrisk.releases explain-lock
 
 run: repro ## set up, run the pipeline, then start the API and the dashboard
 	$(MAKE) --no-print-directory serve-and-dashboard

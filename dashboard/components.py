@@ -11,6 +11,7 @@ from pandas.io.formats.style import Styler
 
 from creditrisk.monitoring.rules import LEVELS
 from dashboard.figures import LEVEL_COLOURS, LIGHT_COLOURS
+from dashboard.formatting import COLUMN_FORMATS, COLUMN_HELP, COLUMN_WIDTHS, label
 from dashboard.loaders import DashboardPaths
 
 T = TypeVar("T")
@@ -90,6 +91,33 @@ def by_severity(table: pd.DataFrame, level_column: str = "level", then_by: str =
     return ordered.drop(columns="_rank").reset_index(drop=True)
 
 
+def table_config(table: pd.DataFrame, labels: dict[str, str] | None = None,
+                 formats: dict[str, str] | None = None, pinned: tuple[str, ...] = ()) -> dict[str, Any]:
+    """Streamlit's column settings for a report table: each column's label (`dashboard.formatting.label`, or
+    `labels`), its tooltip where the label cannot say all, its number format, and `pinned` columns kept in view
+    when the table scrolls sideways. The data keep the report's keys."""
+    labels, patterns = labels or {}, {**COLUMN_FORMATS, **(formats or {})}
+    config: dict[str, Any] = {}
+    for column in map(str, table.columns):
+        settings: dict[str, Any] = {"label": labels.get(column, label(column)), "help": COLUMN_HELP.get(column),
+                                    "pinned": column in pinned or None, "width": COLUMN_WIDTHS.get(column)}
+        values = table[column]
+        numeric = pd.api.types.is_numeric_dtype(values) and not pd.api.types.is_bool_dtype(values)
+        pattern = patterns.get(column) if numeric else None
+        config[column] = (st.column_config.NumberColumn(format=pattern, **settings) if pattern
+                          else st.column_config.Column(**settings))
+    return config
+
+
+def show_table(table: pd.DataFrame | Styler, key: str, labels: dict[str, str] | None = None,
+               formats: dict[str, str] | None = None, pinned: tuple[str, ...] = ()) -> None:
+    """A report table with readable headers and numbers, without its index; a missing value is an empty cell,
+    not "None"."""
+    frame = table.data if isinstance(table, Styler) else table
+    st.dataframe(table, hide_index=True, key=key, placeholder="",
+                 column_config=table_config(frame, labels, formats, pinned))
+
+
 def _level_style(level: object) -> str:
     colour = LEVEL_COLOURS.get(str(level))
     return f"background-color: {colour}; color: white; font-weight: 600" if colour else ""
@@ -98,7 +126,7 @@ def _level_style(level: object) -> str:
 def level_styled(table: pd.DataFrame, level_columns: tuple[str, ...] = ("level", "status")) -> Styler:
     """The table with its level/status cells coloured like the traffic light."""
     columns = [name for name in level_columns if name in table.columns]
-    return table.style.map(_level_style, subset=columns).format(precision=4, na_rep="")
+    return table.style.map(_level_style, subset=columns)
 
 
 def _light_style(light: object) -> str:
@@ -106,15 +134,8 @@ def _light_style(light: object) -> str:
     return f"background-color: {colour}; color: white; font-weight: 600" if colour else ""
 
 
-BAND_TEST_FORMATS = {"observed_rate": "{:.2%}", "mean_pd": "{:.2%}", "binomial_pvalue": "{:.3g}",
-                     "jeffreys_pvalue": "{:.3g}"}
-
-
-def light_styled(table: pd.DataFrame, formats: dict[str, str] | None = None) -> Styler:
-    """The table with every traffic-light cell (a column named `light` or `*_light`) in its colour.
-
-    `formats` maps a column to its format (p-values want significant digits, rates a percentage)."""
+def light_styled(table: pd.DataFrame) -> Styler:
+    """The table with every traffic-light cell (a column named `light` or `*_light`) in its colour."""
     columns = [name for name in table.columns if str(name) == "light" or str(name).endswith("_light")]
-    formatter = {name: pattern for name, pattern in (formats or {}).items() if name in table.columns}
-    return table.style.map(_light_style, subset=columns).format(formatter, precision=4, na_rep="")
+    return table.style.map(_light_style, subset=columns)
 

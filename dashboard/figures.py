@@ -15,7 +15,9 @@ import pandas as pd
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
+from creditrisk.monitoring.report import SCORE
 from creditrisk.monitoring.rules import LEVELS
+from dashboard.formatting import band_colours, bin_labels, label as key_label, model_title, percent, with_unit
 
 LEVEL_COLOURS = {"ok": "#2e7d32", "warn": "#f9a825", "alert": "#c62828"}
 LIGHTS = ("green", "yellow", "red")
@@ -33,11 +35,21 @@ STATISTIC_TITLES = {
     "psi": "PSI",
     "js": "Jensen-Shannon distance",
     "ks_stat": "KS statistic",
-    "ks_pvalue_adj": "KS p-value (adjusted)",
-    "chi2_pvalue_adj": "chi-square p-value (adjusted)",
+    "ks_pvalue_adj": "KS p-value (adjusted, log scale)",
+    "chi2_pvalue_adj": "chi-square p-value (adjusted, log scale)",
     "missing_share_change": "missing-share change",
     "score_psi": "score PSI",
 }
+P_VALUES = ("ks_pvalue_adj", "chi2_pvalue_adj")
+"""Statistics drawn on a log axis: their interesting values run from 1 down to 1e-80."""
+SMALLEST_P_VALUE = 1e-300
+"""A p-value that underflowed to 0 is drawn here (a log axis has no 0)."""
+STATISTIC_LEVEL = "{}_level"
+"""The features.csv column with a statistic's own level (creditrisk.monitoring.rules.statistic_levels)."""
+MODEBAR_MARGIN = 64
+"""Right margin, in pixels, that holds Plotly's vertical toolbar clear of axis titles."""
+COLOUR_BAR_MARGIN = 90
+"""More right margin where a colour bar stands there too (Plotly draws it in the margin, under the toolbar)."""
 
 
 def level_colour(level: object) -> str:
@@ -48,8 +60,10 @@ def light_colour(light: object) -> str:
     return LIGHT_COLOURS.get(str(light), NEUTRAL_COLOUR)
 
 
-def _base_layout(figure: go.Figure, title: str, height: int = 360, legend_below: bool = False) -> go.Figure:
-    """Common look; panels with their own titles get the legend below, clear of those titles."""
+def _base_layout(figure: go.Figure, title: str, height: int = 360, legend_below: bool = False,
+                 colour_bar: bool = False) -> go.Figure:
+    """Common look; panels with their own titles get the legend below, clear of those titles. The right margin
+    holds the vertical toolbar clear of a secondary axis's title and, with `colour_bar`, of the colour bar."""
     legend = (
         {"orientation": "h", "yanchor": "top", "y": -0.12, "x": 0}
         if legend_below
@@ -58,7 +72,8 @@ def _base_layout(figure: go.Figure, title: str, height: int = 360, legend_below:
     figure.update_layout(
         title=title,
         height=height,
-        margin={"l": 40, "r": 20, "t": 60, "b": 90 if legend_below else 40},
+        margin={"l": 40, "r": MODEBAR_MARGIN + (COLOUR_BAR_MARGIN if colour_bar else 0), "t": 60,
+                "b": 90 if legend_below else 40},
         legend=legend,
         template="plotly_white",
         modebar={"orientation": "v"},
@@ -67,15 +82,16 @@ def _base_layout(figure: go.Figure, title: str, height: int = 360, legend_below:
 
 
 def _threshold_lines(
-    figure: go.Figure, cutoffs: Mapping[str, float] | None, row: int | None = None, col: int | None = None
+    figure: go.Figure, cutoffs: Mapping[str, float] | None, row: int | None = None, col: int | None = None,
+    log_axis: bool = False,
 ) -> None:
-    """Draw each level's cut-off as a labelled horizontal line."""
+    """Draw each level's cut-off as a labelled horizontal line (on a log axis Plotly places shapes by log10)."""
     for level, value in (cutoffs or {}).items():
         if value is None:
             continue
         position = {"row": row, "col": col} if row is not None else {}
         figure.add_hline(
-            y=float(value),
+            y=float(np.log10(value)) if log_axis else float(value),
             line={"color": level_colour(level), "dash": THRESHOLD_DASH.get(level, "dash"), "width": 1.5},
             annotation_text=f"{level} {value:g}",
             annotation_position="top left",
@@ -85,15 +101,17 @@ def _threshold_lines(
 
 
 def _reference_line(
-    figure: go.Figure, value: float | None, label: str, row: int | None = None, col: int | None = None
+    figure: go.Figure, value: float | None, label: str, row: int | None = None, col: int | None = None,
+    as_percent: bool = False,
 ) -> None:
+    """A dotted reference value, labelled in the panel's own units (a rate on a % axis as a percentage)."""
     if value is None or pd.isna(value):
         return
     position = {"row": row, "col": col} if row is not None else {}
     figure.add_hline(
         y=float(value),
         line={"color": REFERENCE_COLOUR, "dash": "dot", "width": 1.5},
-        annotation_text=f"{label} {value:.3g}",
+        annotation_text=f"{label} {percent(value) if as_percent else f'{value:.3g}'}",
         annotation_position="bottom left",
         name=label,
         **position,
@@ -178,14 +196,17 @@ def api_activity_figure(daily: pd.DataFrame) -> go.Figure:
 
 
 def distribution_overlay_figure(
-    feature: str, bins: Sequence[str], reference: Sequence[float], current: Sequence[float], kind: str
+    feature: str, bins: Sequence[str], reference: Sequence[float], current: Sequence[float], kind: str,
+    column: str | None = None,
 ) -> go.Figure:
     """Reference vs current shares on the reference bins.
 
-    Numeric features: overlaid histogram bars on the quantile bins. Categorical
-    ones: grouped bars, including the missing and unseen bins the stage wrote.
+    Numeric features: overlaid histogram bars on the quantile bins, labelled as ranges in the column's units
+    (`column`, default `feature`; the drift reports' `__score__` for the PD, in percent). Categorical ones:
+    grouped bars, including the missing and unseen bins the stage wrote.
     """
-    labels = [str(label) for label in bins]
+    column = column or feature
+    labels = bin_labels([str(label) for label in bins], column)
     opacity = 0.55 if kind == "numeric" else 1.0
     figure = go.Figure(
         [
@@ -196,7 +217,8 @@ def distribution_overlay_figure(
         ]
     )
     figure.update_layout(barmode="overlay" if kind == "numeric" else "group", bargap=0.05)
-    figure.update_xaxes(title="bin" if kind == "numeric" else "category", type="category")
+    axis = "PD (%)" if column == SCORE else with_unit(column) if kind == "numeric" else "category"
+    figure.update_xaxes(title=axis, type="category")
     figure.update_yaxes(title="share of rows", tickformat=".0%", rangemode="tozero")
     return _base_layout(figure, f"{feature}: reference vs current distribution")
 
@@ -208,11 +230,12 @@ def feature_history_figure(
     thresholds: Thresholds | None = None,
     limits: Mapping[str, str] | None = None,
 ) -> go.Figure:
-    """One row per statistic over all windows; markers coloured by the window's level.
+    """One row per statistic over all windows; each statistic's markers coloured by its own level.
 
-    `thresholds` are the fixed cut-offs (horizontal lines); `limits` maps a
-    statistic to a column of per-window limits (e.g. the bootstrap PSI limit)
-    drawn as a dotted series beside them.
+    A statistic's level is the `<statistic>_level` column the drift stage writes (its part in the feature's
+    level); a statistic without one (a p-value) is drawn grey. P-values are on a log axis. `thresholds` are
+    the fixed cut-offs (horizontal lines); `limits` maps a statistic to a column of per-window limits (e.g.
+    the bootstrap PSI limit) drawn as a dotted series beside them.
     """
     present = [name for name in statistics if name in history.columns]
     limits = {
@@ -229,14 +252,15 @@ def feature_history_figure(
             for name in present
         ],
     )
-    colours = [level_colour(level) for level in history.get("level", pd.Series(["ok"] * len(history)))]
     for row, name in enumerate(present, start=1):
+        levels = history.get(STATISTIC_LEVEL.format(name), pd.Series([None] * len(history), index=history.index))
+        values = history[name].clip(lower=SMALLEST_P_VALUE) if name in P_VALUES else history[name]
         figure.add_trace(
             go.Scatter(
                 x=history["window"],
-                y=history[name],
+                y=values,
                 mode="lines+markers",
-                marker={"size": 9, "color": colours},
+                marker={"size": 9, "color": [level_colour(level) for level in levels]},
                 line={"color": NEUTRAL_COLOUR},
                 name=STATISTIC_TITLES.get(name, name),
                 showlegend=False,
@@ -244,6 +268,8 @@ def feature_history_figure(
             row=row,
             col=1,
         )
+        if name in P_VALUES:
+            figure.update_yaxes(type="log", exponentformat="power", row=row, col=1)
         if name in limits:
             figure.add_trace(
                 go.Scatter(
@@ -257,15 +283,18 @@ def feature_history_figure(
                 row=row,
                 col=1,
             )
-        _threshold_lines(figure, (thresholds or {}).get(name), row=row, col=1)
+        _threshold_lines(figure, (thresholds or {}).get(name), row=row, col=1, log_axis=name in P_VALUES)
     figure.update_xaxes(type="category")
     figure.update_xaxes(title="window", row=max(len(present), 1), col=1)
     return _base_layout(figure, f"{feature}: statistics over time", height=220 * max(len(present), 1) + 80)
 
 
-def psi_heatmap_figure(features: pd.DataFrame, value: str = "psi") -> go.Figure:
-    """Heatmap of one statistic by feature (rows) x window (columns); hover shows the level."""
+def psi_heatmap_figure(features: pd.DataFrame, value: str = "psi", windows: Sequence[str] | None = None) -> go.Figure:
+    """Heatmap of one statistic by feature (rows) x window (columns, in the order of `windows` when given: time
+    order, a prediction-log month beside its batch); hover shows the level."""
     matrix = features.pivot_table(index="feature", columns="window", values=value, aggfunc="first")
+    if windows is not None:
+        matrix = matrix.reindex(columns=[window for window in windows if window in matrix.columns])
     levels = features.pivot_table(index="feature", columns="window", values="level", aggfunc="first")
     levels = levels.reindex(index=matrix.index, columns=matrix.columns)
     figure = go.Figure(
@@ -283,10 +312,23 @@ def psi_heatmap_figure(features: pd.DataFrame, value: str = "psi") -> go.Figure:
     figure.update_xaxes(title="window", type="category")
     figure.update_yaxes(title="feature", type="category", autorange="reversed")
     height = max(320, 22 * len(matrix.index) + 140)
-    return _base_layout(figure, f"{STATISTIC_TITLES.get(value, value)} by window and feature", height=height)
+    return _base_layout(figure, f"{STATISTIC_TITLES.get(value, value)} by window and feature", height=height,
+                        colour_bar=True)
 
 
-def _estimated(figure: go.Figure, windows: pd.DataFrame, column: str, name: str, row: int, col: int) -> None:
+REALISED = "realised (labelled windows)"
+ESTIMATED = "estimated from the PDs"
+ESTIMATE_BAND = "95 % band of the estimate"
+"""The performance chart's encodings: one legend entry each, whatever panel a series is in."""
+
+
+def _in_legend(figure: go.Figure, group: str) -> bool:
+    """Whether a trace of `group` is the first of its legend group (the one that shows in the legend)."""
+    return not any(trace.legendgroup == group and trace.showlegend is not False for trace in figure.data)
+
+
+def _estimated(figure: go.Figure, windows: pd.DataFrame, column: str, metric: str, value_format: str,
+               row: int, col: int) -> None:
     """An estimated series (CBPE, from the PDs) as a dashed line over its shaded 95 % band."""
     if column not in windows or windows[column].isna().all():
         return
@@ -294,12 +336,23 @@ def _estimated(figure: go.Figure, windows: pd.DataFrame, column: str, name: str,
     low, high = f"{column}_low", f"{column}_high"
     if low in shown and high in shown:
         figure.add_trace(go.Scatter(x=shown["window"], y=shown[low], mode="lines", line={"width": 0},
-                                    showlegend=False, hoverinfo="skip", name=f"{name} band low"), row=row, col=col)
+                                    showlegend=False, hoverinfo="skip", legendgroup=ESTIMATE_BAND,
+                                    name=f"{metric}, band low"), row=row, col=col)
         figure.add_trace(go.Scatter(x=shown["window"], y=shown[high], mode="lines", line={"width": 0},
-                                    fill="tonexty", fillcolor="rgba(120, 120, 120, 0.15)", name=f"{name}, 95 % band"),
-                         row=row, col=col)
-    figure.add_trace(go.Scatter(x=shown["window"], y=shown[column], mode="lines+markers", name=name,
-                                line={"color": REFERENCE_COLOUR, "dash": "dash"}), row=row, col=col)
+                                    fill="tonexty", fillcolor="rgba(120, 120, 120, 0.15)", hoverinfo="skip",
+                                    legendgroup=ESTIMATE_BAND, showlegend=_in_legend(figure, ESTIMATE_BAND),
+                                    name=ESTIMATE_BAND), row=row, col=col)
+    _series(figure, shown["window"], shown[column], ESTIMATED, metric, value_format, row, col,
+            line={"color": REFERENCE_COLOUR, "dash": "dash"})
+
+
+def _series(figure: go.Figure, x: pd.Series, y: pd.Series, encoding: str, metric: str, value_format: str,
+            row: int, col: int, **style: object) -> None:
+    """One series of the performance chart: named in the legend by its encoding, in the hover by its metric."""
+    figure.add_trace(go.Scatter(x=x, y=y, mode=str(style.pop("mode", "lines+markers")), name=encoding,
+                                legendgroup=encoding, showlegend=_in_legend(figure, encoding),
+                                hovertemplate=f"%{{x}}<br>{metric} %{{y:{value_format}}}<extra>{encoding}</extra>",
+                                **style), row=row, col=col)
 
 
 def performance_figure(
@@ -307,67 +360,74 @@ def performance_figure(
     test_metrics: Mapping[str, float] | None = None,
     score_cutoffs: Mapping[str, float] | None = None,
 ) -> go.Figure:
-    """ROC-AUC, default rate, Brier and score PSI per window.
+    """ROC-AUC, default rate, Brier and score PSI per window, the four panels on one time axis.
 
     Realised values (windows with labels) are solid lines; values estimated from the PDs before labels arrive
     (`estimated_*` of windows.json) dashed, over their 95 % bands; the out-of-time test values from
-    `reports/metrics.json` dotted reference lines.
+    `reports/metrics.json` dotted reference lines, in each panel's units. The legend names the encodings, once
+    each; the panel titles name the metrics.
     """
     test_metrics = test_metrics or {}
     figure = make_subplots(
         rows=2,
         cols=2,
-        shared_xaxes=False,
+        shared_xaxes="all",
         subplot_titles=["ROC-AUC", "Default rate: estimated (mean PD) and observed", "Brier score", "Score PSI"],
-        vertical_spacing=0.16,
+        vertical_spacing=0.12,
     )
     labelled = windows[windows["roc_auc"].notna()] if "roc_auc" in windows else windows.iloc[0:0]
-    _estimated(figure, windows, "estimated_roc_auc", "estimated ROC-AUC", row=1, col=1)
-    figure.add_trace(go.Scatter(x=labelled["window"], y=labelled["roc_auc"], mode="lines+markers",
-                                name="ROC-AUC", line={"color": CURRENT_COLOUR}), row=1, col=1)
+    _estimated(figure, windows, "estimated_roc_auc", "estimated ROC-AUC", ".3f", row=1, col=1)
+    _series(figure, labelled["window"], labelled["roc_auc"], REALISED, "ROC-AUC", ".3f", 1, 1,
+            line={"color": CURRENT_COLOUR})
     _reference_line(figure, test_metrics.get("roc_auc"), "out-of-time test", row=1, col=1)
     if "estimated_default_rate" in windows and windows["estimated_default_rate"].notna().any():
-        _estimated(figure, windows, "estimated_default_rate", "estimated default rate (mean PD)", row=1, col=2)
+        _estimated(figure, windows, "estimated_default_rate", "estimated default rate (mean PD)", ".2%", row=1, col=2)
     else:
-        figure.add_trace(go.Scatter(x=windows["window"], y=windows["mean_pd"], mode="lines+markers",
-                                    name="mean PD", line={"color": REFERENCE_COLOUR, "dash": "dash"}), row=1, col=2)
+        _series(figure, windows["window"], windows["mean_pd"], ESTIMATED, "mean PD", ".2%", 1, 2,
+                line={"color": REFERENCE_COLOUR, "dash": "dash"})
     if "default_rate" in labelled:
-        figure.add_trace(go.Scatter(x=labelled["window"], y=labelled["default_rate"], mode="lines+markers",
-                                    name="observed default rate", line={"color": CURRENT_COLOUR}), row=1, col=2)
+        _series(figure, labelled["window"], labelled["default_rate"], REALISED, "observed default rate", ".2%", 1, 2,
+                line={"color": CURRENT_COLOUR})
     if "mean_pd_labelled" in labelled:
-        figure.add_trace(go.Scatter(x=labelled["window"], y=labelled["mean_pd_labelled"], mode="markers",
-                                    name="mean PD, labelled rows", marker={"color": REFERENCE_COLOUR,
-                                                                           "symbol": "diamond-open"}),
-                         row=1, col=2)
-    _reference_line(figure, test_metrics.get("default_rate"), "test default rate", row=1, col=2)
+        _series(figure, labelled["window"], labelled["mean_pd_labelled"], "mean PD of the labelled rows", "mean PD",
+                ".2%", 1, 2, mode="markers", marker={"color": REFERENCE_COLOUR, "symbol": "diamond-open", "size": 9})
+    _reference_line(figure, test_metrics.get("default_rate"), "out-of-time test", row=1, col=2, as_percent=True)
     if "brier" in labelled:
-        figure.add_trace(go.Scatter(x=labelled["window"], y=labelled["brier"], mode="lines+markers",
-                                    name="Brier", line={"color": CURRENT_COLOUR}, showlegend=False), row=2, col=1)
+        _series(figure, labelled["window"], labelled["brier"], REALISED, "Brier", ".4f", 2, 1,
+                line={"color": CURRENT_COLOUR})
     _reference_line(figure, test_metrics.get("brier"), "out-of-time test", row=2, col=1)
     figure.add_trace(go.Scatter(x=windows["window"], y=windows["score_psi"], mode="lines+markers",
                                 name="score PSI", line={"color": NEUTRAL_COLOUR},
                                 marker={"color": [level_colour(s) for s in windows["status"]]},
+                                hovertemplate="%{x}<br>score PSI %{y:.3f}<extra></extra>",
                                 showlegend=False), row=2, col=2)
     _threshold_lines(figure, score_cutoffs, row=2, col=2)
-    figure.update_xaxes(type="category")
+    figure.update_xaxes(type="category", categoryorder="array", categoryarray=list(windows["window"]), tickangle=-45)
     figure.update_yaxes(tickformat=".1%", row=1, col=2)
-    return _base_layout(figure, "Model performance over time", height=660, legend_below=True)
+    return _base_layout(figure, "Model performance over time", height=720, legend_below=True)
 
 
-def band_mix_figure(windows: pd.DataFrame, test_shares: Mapping[str, float] | None = None) -> go.Figure:
-    """Stacked share of each risk band per window; the out-of-time test mix as the first bar."""
+def band_mix_figure(windows: pd.DataFrame, test_shares: Mapping[str, float] | None = None,
+                    bands: Sequence[str] | None = None) -> go.Figure:
+    """Stacked share of each risk band per window; the out-of-time test mix as the first bar.
+
+    `bands` is the risk order, safest first (the model's bands; by default the test mix's order, then any
+    other band in name order); colours run from green to red along it."""
     rows: list[tuple[str, Mapping[str, float]]] = []
     if test_shares:
         rows.append(("test (out-of-time)", test_shares))
     rows.extend((str(w), mix or {}) for w, mix in zip(windows["window"], windows["band_mix"]))
-    bands = sorted({band for _, mix in rows for band in mix})
+    order = list(bands or test_shares or [])
+    order += sorted({band for _, mix in rows for band in mix} - set(order))
+    colours = band_colours(order)
     figure = go.Figure(
         [
-            go.Bar(x=[label for label, _ in rows], y=[mix.get(band, 0.0) for _, mix in rows], name=f"band {band}")
-            for band in bands
+            go.Bar(x=[label for label, _ in rows], y=[mix.get(band, 0.0) for _, mix in rows], name=f"band {band}",
+                   marker_color=colours[band])
+            for band in order
         ]
     )
-    figure.update_layout(barmode="stack")
+    figure.update_layout(barmode="stack", legend={"traceorder": "normal"})
     figure.update_xaxes(title="window", type="category")
     figure.update_yaxes(title="share of rows", tickformat=".0%", range=[0, 1])
     return _base_layout(figure, "Risk-band mix over time")
@@ -383,16 +443,16 @@ def model_comparison_figure(table: pd.DataFrame, metric: str) -> go.Figure:
     errors = rows[f"{metric}_std"].fillna(0).to_list() if f"{metric}_std" in rows else None
     figure = go.Figure(
         go.Bar(
-            x=rows["model"].astype(str),
+            x=[model_title(name) for name in rows["model"]],
             y=rows[f"{metric}_mean"],
             error_y={"type": "data", "array": errors, "visible": errors is not None},
             marker_color=REFERENCE_COLOUR,
-            name=metric,
+            name=key_label(metric),
         )
     )
     figure.update_xaxes(title="candidate model", type="category")
-    figure.update_yaxes(title=f"{metric} (CV mean ± std)")
-    return _base_layout(figure, f"Candidate models: cross-validated {metric}", height=340)
+    figure.update_yaxes(title=f"{key_label(metric)} (forward-CV mean ± std)")
+    return _base_layout(figure, f"Candidate models: cross-validated {key_label(metric)}", height=340)
 
 
 def release_comparison_figure(
@@ -400,7 +460,7 @@ def release_comparison_figure(
 ) -> go.Figure:
     """One panel per metric, one bar per version (tags in order, then the workspace)."""
     names = list(metric_names)
-    figure = make_subplots(rows=1, cols=max(len(names), 1), subplot_titles=names)
+    figure = make_subplots(rows=1, cols=max(len(names), 1), subplot_titles=[key_label(name) for name in names])
     palette = ["#90a4ae", REFERENCE_COLOUR, CURRENT_COLOUR, "#26a69a", "#8d6e63"]
     for index, (version, metrics) in enumerate(metrics_by_version.items()):
         for col, name in enumerate(names, start=1):
@@ -489,7 +549,7 @@ def histogram_figure(values_by_class: Mapping[str, pd.Series], column: str, log_
         ]
     )
     figure.update_layout(barmode="overlay")
-    figure.update_xaxes(title=f"log10 {column}" if log_x else column)
+    figure.update_xaxes(title=f"log10 {with_unit(column)}" if log_x else with_unit(column))
     figure.update_yaxes(title="share of rows", tickformat=".0%")
     return _base_layout(figure, f"{column}: distribution by outcome")
 
@@ -502,7 +562,7 @@ def box_figure(values_by_class: Mapping[str, pd.Series], column: str) -> go.Figu
             for index, (label, values) in enumerate(values_by_class.items())
         ]
     )
-    figure.update_yaxes(title=column)
+    figure.update_yaxes(title=with_unit(column))
     return _base_layout(figure, f"{column}: box plot by outcome")
 
 
@@ -510,7 +570,7 @@ def default_rate_by_bin_figure(table: pd.DataFrame, column: str, overall_rate: f
     """Observed default rate per bin (`bin`, `rows`, `default_rate`), the overall rate dashed."""
     figure = go.Figure(
         go.Bar(
-            x=[str(label) for label in table["bin"]],
+            x=bin_labels([str(text) for text in table["bin"]], column),
             y=table["default_rate"],
             customdata=table["rows"],
             hovertemplate="%{x}<br>default rate %{y:.1%}<br>%{customdata} rows<extra></extra>",
@@ -518,8 +578,8 @@ def default_rate_by_bin_figure(table: pd.DataFrame, column: str, overall_rate: f
             name="default rate",
         )
     )
-    _reference_line(figure, overall_rate, "overall")
-    figure.update_xaxes(title=f"{column} bin", type="category")
+    _reference_line(figure, overall_rate, "overall", as_percent=True)
+    figure.update_xaxes(title=with_unit(column), type="category")
     figure.update_yaxes(title="default rate", tickformat=".1%", rangemode="tozero")
     return _base_layout(figure, f"Default rate by {column}")
 
@@ -541,7 +601,7 @@ def correlation_figure(matrix: pd.DataFrame, title: str = "Spearman correlation"
     )
     figure.update_yaxes(autorange="reversed")
     size = max(420, 26 * len(matrix.columns) + 160)
-    return _base_layout(figure, title, height=size)
+    return _base_layout(figure, title, height=size, colour_bar=True)
 
 
 def light_counts_figure(counts: Mapping[str, int]) -> go.Figure:

@@ -12,6 +12,8 @@ from typing import Any
 
 import pandas as pd
 
+from dashboard.formatting import currency_of, model_title, money
+
 
 def quality_rows(report: Mapping[str, Any]) -> dict[str, int] | None:
     """Row counts through prepare (read, duplicates dropped, written, train, test)."""
@@ -22,7 +24,8 @@ def quality_rows(report: Mapping[str, Any]) -> dict[str, int] | None:
 
 
 def quality_columns_table(report: Mapping[str, Any]) -> pd.DataFrame | None:
-    """Per column: type, missing values after cleaning, and the values nulled by each contract rule."""
+    """Per column: type, the values nulled by each contract rule (of the rows read), and the missing values
+    after cleaning (of the rows written: after duplicates and, when left out, immature loans)."""
     columns = report.get("columns")
     if not isinstance(columns, Mapping) or not columns:
         return None
@@ -34,13 +37,31 @@ def quality_columns_table(report: Mapping[str, Any]) -> pd.DataFrame | None:
         records.append({
             "column": name,
             "dtype": detail.get("dtype"),
-            "missing": detail.get("missing"),
-            "missing_share": detail.get("missing_share"),
             "nulled": int(sum(rules.values())) if rules else 0,
             "nulled_by_rule": "; ".join(f"{rule}: {count}" for rule, count in rules.items()),
+            "missing": detail.get("missing"),
+            "missing_share": detail.get("missing_share"),
         })
     table = pd.DataFrame.from_records(records)
     return table.sort_values(["nulled", "missing"], ascending=False, kind="stable").reset_index(drop=True)
+
+
+def quality_counts_note(report: Mapping[str, Any]) -> tuple[dict[str, str], str] | None:
+    """The column labels that say what each count is out of, and why a column can have fewer missing values
+    than values nulled: the rows between read and written (duplicates, immature loans left out)."""
+    rows = report.get("rows")
+    if not isinstance(rows, Mapping) or not {"read", "written"} <= set(rows):
+        return None
+    read, written = int(rows["read"]), int(rows["written"])
+    maturity = report.get("maturity") if isinstance(report.get("maturity"), Mapping) else {}
+    dropped = [f"{rows.get('duplicates_dropped', 0):,} duplicates"]
+    if maturity.get("immature_excluded_from_labels"):
+        dropped.append(f"{maturity.get('immature_loans', 0):,} loans younger than the performance window")
+    labels = {"nulled": f"nulled (of {read:,} read)", "missing": f"missing (of {written:,} written)"}
+    note = (f"Values are nulled by a contract rule in the {read:,} rows read; missing values are counted in the "
+            f"{written:,} rows written, after {' and '.join(dropped)} were left out. A value nulled in a row left "
+            "out is not among the missing, so a column can show fewer missing values than it had nulled.")
+    return labels, note
 
 
 def quality_split_table(report: Mapping[str, Any]) -> pd.DataFrame | None:
@@ -51,11 +72,16 @@ def quality_split_table(report: Mapping[str, Any]) -> pd.DataFrame | None:
     parts = {name: split[name] for name in ("train", "test") if isinstance(split.get(name), Mapping)}
     if not parts:
         return None
-    return pd.DataFrame.from_dict(parts, orient="index").rename_axis("split").reset_index()
+    table = pd.DataFrame.from_dict(parts, orient="index").rename_axis("split").reset_index()
+    for column in ("date_min", "date_max"):
+        if column in table:
+            table[column] = pd.to_datetime(table[column]).dt.strftime("%Y-%m-%d %H:%M")
+    return table
 
 
 def leakage_table(report: Mapping[str, Any]) -> pd.DataFrame | None:
-    """Every screened column with its guard scores; dropped ones first, then by rank AUC."""
+    """Every screened column with its guard scores, the verdict beside the name; dropped ones first, then by
+    rank AUC."""
     columns = report.get("columns")
     if not isinstance(columns, list) or not all(isinstance(item, Mapping) for item in columns) or not columns:
         return None
@@ -65,12 +91,13 @@ def leakage_table(report: Mapping[str, Any]) -> pd.DataFrame | None:
     order = [name for name in ("dropped", "rank_auc") if name in table]
     if order:
         table = table.sort_values(order, ascending=False, kind="stable")
-    return table.reset_index(drop=True)
+    first = [name for name in ("column", "dropped") if name in table]
+    return table[first + [name for name in table.columns if name not in first]].reset_index(drop=True)
 
 
 def comparison_display_table(comparison: pd.DataFrame, metrics: list[str]) -> pd.DataFrame:
-    """One row per candidate model, each metric as "mean ± std" text over the CV folds."""
-    table = comparison[["model"]].copy()
+    """One row per candidate model (its title), each metric as "mean ± std" text over the CV folds."""
+    table = pd.DataFrame({"model": [model_title(name) for name in comparison["model"]]}, index=comparison.index)
     for metric in metrics:
         means = comparison[f"{metric}_mean"]
         deviations = comparison.get(f"{metric}_std", pd.Series(0.0, index=comparison.index)).fillna(0.0)
@@ -92,12 +119,23 @@ def band_points_table(bands: list[Mapping[str, Any]]) -> pd.DataFrame:
 REASON_TEXT_COLUMNS = {"en": "reason (en)", "es": "motivo (es)"}
 
 
+def reference_value(column: str, value: Any) -> str:
+    """A reference applicant's value as a reader reads it: money with its currency, a whole number whole."""
+    if value is None:
+        return ""
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        if currency_of(column):
+            return money(value, column)
+        return f"{value:g}" if float(value).is_integer() else f"{value:.4g}"
+    return str(value)
+
+
 def reference_applicant_table(reference: Mapping[str, Any], catalogue: Mapping[str, Any]) -> pd.DataFrame:
     """The reasons' reference applicant, one row per model input, with its reason code and text."""
     rows = []
     for name, value in reference.items():
         entry = catalogue.get(name)
-        row = {"input": name, "reference value": "" if value is None else str(value),
+        row = {"input": name, "reference value": reference_value(name, value),
                "reason code": entry.code if entry else ""}
         for language, heading in REASON_TEXT_COLUMNS.items():
             row[heading] = entry.text.get(language, "") if entry else ""

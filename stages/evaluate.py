@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from creditrisk.io import atomic_write_json, atomic_write_text
+from creditrisk.io import atomic_write_csv, atomic_write_json, atomic_write_metrics
 from creditrisk.modeling.bundle import load_bundle, ArtifactError
 from creditrisk.modeling.evaluation import evaluate_bundle, model_card, EvaluateParams
 from creditrisk.modeling.features import default_target, FeaturizeParams
@@ -31,10 +31,10 @@ def main() -> None:
         sys.exit(f"evaluate: {featurize.test_path} does not exist (run the featurize stage first)")
     test = pd.read_parquet(featurize.test_path)
     evaluation = evaluate_bundle(bundle, test, default_target(test), config)
-    atomic_write_json(Path(config.metrics_path), evaluation.metrics)
+    atomic_write_metrics(Path(config.metrics_path), evaluation.metrics)
     atomic_write_json(Path(config.validation_path), evaluation.validation)
     for name, table in evaluation.plots.items():
-        atomic_write_text(Path(config.plots_dir) / f"{name}.csv", table.to_csv(index=False))
+        atomic_write_csv(Path(config.plots_dir) / f"{name}.csv", table)
     atomic_write_json(Path(config.card_path), model_card(bundle, evaluation, data_window(test)))
     metrics = evaluation.metrics
     print(f"evaluate: {metrics['rows']} test rows, ROC-AUC {metrics['roc_auc']}, PR-AUC {metrics['pr_auc']}, "
@@ -43,7 +43,7 @@ def main() -> None:
     lights = evaluation.validation["lights"]
     print(f"evaluate: validation pack {lights['green']} green, {lights['yellow']} yellow, {lights['red']} red"
           + (f" ({', '.join(evaluation.validation['red'])})" if evaluation.validation["red"] else ""))
-    for warning in metrics["band_warnings"]:
+    for warning in evaluation.band_warnings:
         print(f"evaluate: warning: {warning}")
     print(f"evaluate: {time.perf_counter() - started:.1f} s")
 

@@ -1,4 +1,5 @@
-"""DVC stage `prepare`: the export -> data/prepared/{train,test}.parquet + reports/data_quality.json.
+"""DVC stage `prepare`: the export -> data/prepared/{train,test}.parquet + reports/data_quality.json (and its
+numbers, reports/data_quality_metrics.json) + reports/vintages.csv.
 
 A file that breaks the data contract stops the stage: the message (file,
 column, rule, example rows) goes to stderr, the exit code is 1 and nothing
@@ -10,7 +11,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from creditrisk.io import atomic_write_json, atomic_write_parquet, atomic_write_text
+from creditrisk.io import atomic_write_csv, atomic_write_json, atomic_write_metrics, atomic_write_parquet
 from creditrisk.params import ParamsError, load_params, section
 from creditrisk.data.prepare import prepare_export, PrepareError, PrepareParams
 from creditrisk.data.contract import ContractError
@@ -27,7 +28,8 @@ def main() -> int:
     atomic_write_parquet(Path(params.train_path), prepared.train)
     atomic_write_parquet(Path(params.test_path), prepared.test)
     atomic_write_json(Path(params.quality_report), prepared.report)
-    atomic_write_text(Path(params.vintages_report), prepared.vintages.to_csv(index=False))
+    atomic_write_metrics(Path(params.quality_metrics), prepared.report)
+    atomic_write_csv(Path(params.vintages_report), prepared.vintages)
     rows = prepared.report["rows"]
     maturity = prepared.report["maturity"]
     print(

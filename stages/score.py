@@ -14,7 +14,7 @@ import sys
 import time
 from pathlib import Path
 
-from creditrisk.io import atomic_write_json
+from creditrisk.io import atomic_write_metrics
 from creditrisk.modeling.bundle import ArtifactError
 from creditrisk.params import ParamsError, load_params, section
 from creditrisk.serving.batch import (
@@ -31,8 +31,8 @@ def arguments(params: ScoreParams) -> argparse.Namespace:
     parser.add_argument("--output", default=params.output_dir, help="output directory (replaced when complete)")
     parser.add_argument("--engine", choices=["dask", "pandas"], default=params.engine)
     parser.add_argument("--model", default=params.model_path)
-    parser.add_argument("--summary", default=None, help="also write the job summary here (the stage writes "
-                                                        "score.summary_path)")
+    parser.add_argument("--summary", default=None, help="also write the job's counts here (the stage writes "
+                                                        "score.summary_path; the output's _manifest.json has all)")
     return parser.parse_args()
 
 
@@ -76,7 +76,7 @@ def main() -> None:
         sys.exit(f"score: {error}")
     summary_path = args.summary or (params.summary_path if stage_run else None)
     if summary_path:
-        atomic_write_json(Path(summary_path), summary.reproducible_json())
+        atomic_write_metrics(Path(summary_path), summary.reproducible_json())
     print(f"score: {summary.rows_in:,} rows in {summary.partitions} partition(s): {summary.rows_scored:,} scored, "
           f"{summary.rows_rejected:,} rejected -> {summary.output_dir}; {time.perf_counter() - started:.1f} s")
 

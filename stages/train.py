@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from creditrisk.io import atomic_write_json, atomic_write_text
+from creditrisk.io import atomic_write_csv, atomic_write_json
 from creditrisk.modeling.bundle import save_bundle
 from creditrisk.modeling.features import default_target, FeatureSet, FeaturizeParams
 from creditrisk.modeling.train_params import TrainParams
@@ -35,7 +35,7 @@ def main() -> None:
         "folds": len(result.report["forward_folds"]),
         "models": comparison.to_dict(orient="records"),
     })
-    atomic_write_text(Path(config.comparison_csv), comparison.to_csv(index=False))
+    atomic_write_csv(Path(config.comparison_csv), comparison)
     metric = config.select_metric
     columns = ["model", f"{metric}_mean", f"{metric}_std", f"shuffled_{metric}_mean", f"shuffled_{metric}_std"]
     print("forward-chaining CV (chooses) beside shuffled CV (optimistic):")
@@ -49,6 +49,8 @@ def main() -> None:
           f"ROC-AUC {report['development_roc_auc']:.4f} ± {report['development_roc_auc_se']:.4f} (standard error), "
           f"threshold {result.bundle.threshold:.4f}, bands "
           + ", ".join(f"{b.name}<={b.upper_pd:.4f}" for b in result.bundle.bands))
+    for warning in report["band_warnings"]:
+        print(f"train: warning: {warning}")
     print(f"train: {time.perf_counter() - started:.1f} s ({result.timings})")
 
 if __name__ == "__main__":

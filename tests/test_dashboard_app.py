@@ -158,18 +158,18 @@ def test_models_page_compares_candidates_and_names_missing_release_tags(artifact
         app = open_page("views/models.py", artifacts, monkeypatch)
     finally:
         record.unlink()
-    assert app.dataframe[0].value["model"].tolist() == ["logistic", "random_forest", "hist_gradient_boosting"]
-    assert "Selected and calibrated: **hist_gradient_boosting**" in texts(app)
+    assert app.dataframe[0].value["model"].tolist() == ["Logistic regression", "Random forest", "Gradient boosting"]
+    assert "Selected and calibrated: **Gradient boosting** (`hist_gradient_boosting`)" in texts(app)
     assert app.dataframe[1].value["summary"].tolist() == ["baseline", "better"]
     assert "`v1.0.0`, `v1.1.0`" in app.warning[0].value
     assert chart_titles(app) == [
-        "Candidate models: cross-validated roc_auc", "ROC curve, out-of-time test", "Calibration, out-of-time test",
+        "Candidate models: cross-validated ROC-AUC", "ROC curve, out-of-time test", "Calibration, out-of-time test",
     ]
 
 
 def test_exploration_column_selector_changes_the_charts(artifacts, monkeypatch):
     app = open_page("views/exploration.py", artifacts, monkeypatch)
-    assert "Dropped as target leaks: `puntaje`" in app.error[0].value
+    assert "Dropped as target leaks:\n- `puntaje`: rank_auc 1.000 >= 0.98" in app.error[0].value
     app.selectbox(key="exploration_column").select("huella_consulta").run()
     titles = chart_titles(app)
     assert "huella_consulta: distribution by outcome" in titles

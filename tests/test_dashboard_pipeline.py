@@ -15,6 +15,7 @@ import pandas as pd
 import pytest
 
 from dashboard.components import LEVEL_RANK
+from dashboard.formatting import label, model_title
 from creditrisk.releases import load_releases
 from tests.dashboard_support import PAGE_TITLES, PAGES, chart_titles, environment_for, open_page, run_small_pipeline, texts
 
@@ -92,7 +93,7 @@ def test_overview_shows_what_the_stages_wrote(pipeline, environment, monkeypatch
     app = open_page("views/overview.py", environment, monkeypatch)
     shown = {metric.label: metric.value for metric in app.metric}
     assert shown["Model version"] == card["version"]
-    assert shown["Model"] == card["model"]
+    assert shown["Model"] == model_title(card["model"])
     assert shown["Training window"].startswith(card["data_window"]["train"]["start"][:10])
     assert shown["ROC-AUC"] == f"{metrics['roc_auc']:.3f}"
     assert shown["Brier"] == f"{metrics['brier']:.4f}"
@@ -150,14 +151,15 @@ def test_models_page_lists_candidates_and_the_release_tags_that_exist(pipeline, 
     tags = set(subprocess.run(["git", "tag", "--list"], cwd=pipeline, capture_output=True, text=True,
                               check=True).stdout.split())
     app = open_page("views/models.py", environment, monkeypatch)
-    assert app.dataframe[0].value["model"].tolist() == [m["model"] for m in comparison["models"]]
+    assert app.dataframe[0].value["model"].tolist() == [model_title(m["model"]) for m in comparison["models"]]
     recorded = [f"v{r.version}" for r in load_releases(pipeline / "releases.yaml")]
     assert app.dataframe[1].value["version"].tolist() == recorded
-    releases = app.dataframe[2].value
+    releases = app.dataframe[2].value.set_index("metric")
     assert list(releases.columns)[:len(tags & set(recorded)) + 1] == [
         tag for tag in recorded if tag in tags
     ] + ["workspace"]
-    assert releases.loc["roc_auc", "workspace"] == pytest.approx(read(pipeline, "reports/metrics.json")["roc_auc"])
+    assert releases.loc[label("roc_auc"), "workspace"] == pytest.approx(
+        read(pipeline, "reports/metrics.json")["roc_auc"])
     missing = [tag for tag in recorded if tag not in tags]
     warnings = " ".join(warning.value for warning in app.warning)
     for tag in missing:

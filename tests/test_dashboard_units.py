@@ -247,19 +247,47 @@ def test_report_tables_reshape_what_prepare_and_featurize_wrote(tmp_path):
     columns = reports.quality_columns_table(quality)
     assert columns["column"].tolist() == ["edad_cliente", "salario_cliente", "tipo_credito"]
     assert columns.loc[0, "nulled_by_rule"] == "placeholder: 6"
+    assert list(columns.columns[2:4]) == ["nulled", "nulled_by_rule"], "nulled (of the rows read) before missing"
     split = reports.quality_split_table(quality)
     assert split["split"].tolist() == ["train", "test"] and split["rows"].tolist() == [400, 100]
+    assert split["date_min"].tolist() == ["2024-11-01 08:00", "2026-01-01 08:00"]
     screened = reports.leakage_table(leakage)
     assert screened["column"].tolist() == ["puntaje", "puntaje_datacredito"]
+    assert list(screened.columns[:2]) == ["column", "dropped"]
     assert screened.loc[0, "reasons"].startswith("rank_auc 1.0000")
     assert reports.quality_columns_table({}) is None and reports.leakage_table({"columns": "?"}) is None
+
+
+def test_the_quality_table_says_why_a_column_has_fewer_missing_values_than_it_had_nulled():
+    """salario_cliente on the sample: 43 values nulled in the 10,800 rows read, 42 missing in the 10,630 written,
+    because one nulled salary belongs to a loan younger than the performance window, left out of the labels."""
+    report = {"rows": {"read": 10800, "duplicates_dropped": 22, "written": 10630},
+              "maturity": {"immature_loans": 148, "immature_excluded_from_labels": True},
+              "columns": {"salario_cliente": {"dtype": "float64", "missing": 42, "missing_share": 0.003951,
+                                              "nulled_by_rule": {"below_minimum": 16, "above_maximum": 27}}}}
+    labels, note = reports.quality_counts_note(report)
+    assert labels == {"nulled": "nulled (of 10,800 read)", "missing": "missing (of 10,630 written)"}
+    assert "after 22 duplicates and 148 loans younger than the performance window were left out" in note
+    assert reports.quality_columns_table(report).loc[0, ["nulled", "missing"]].tolist() == [43, 42]
+    kept = {**report, "maturity": {"immature_loans": 148, "immature_excluded_from_labels": False}}
+    assert "after 22 duplicates were left out" in reports.quality_counts_note(kept)[1]
+    assert reports.quality_counts_note({}) is None
+
+
+def test_the_reference_applicant_shows_money_with_its_currency():
+    assert reports.reference_value("capital_prestado", 1900000.0) == "1,900,000 COP"
+    assert reports.reference_value("plazo_meses", 10.0) == "10"
+    assert reports.reference_value("puntaje_datacredito", 791.5) == "791.5"
+    assert reports.reference_value("tendencia_ingresos", "Creciente") == "Creciente"
+    assert reports.reference_value("tendencia_ingresos", None) == ""
 
 
 def test_comparison_display_table_writes_mean_plus_minus_std():
     comparison = pd.DataFrame({"model": ["logistic"], "roc_auc_mean": [0.61254], "roc_auc_std": [0.0057],
                                "brier_mean": [0.045]})
     table = reports.comparison_display_table(comparison, ["roc_auc", "brier"])
-    assert table.to_dict("records") == [{"model": "logistic", "roc_auc": "0.6125 ± 0.0057", "brier": "0.0450 ± 0.0000"}]
+    assert table.to_dict("records") == [{"model": "Logistic regression", "roc_auc": "0.6125 ± 0.0057",
+                                         "brier": "0.0450 ± 0.0000"}]
 
 
 def test_the_release_list_without_git_on_the_path_shows_the_record_only(tmp_path, monkeypatch):

@@ -7,6 +7,7 @@ interpreter lacks the project's dependencies before the stage reads or writes an
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -103,3 +104,37 @@ def test_the_readme_dvc_commands_run_in_a_fresh_shell_exactly_as_documented(tmp_
     assert "Running stage 'train'" in outputs["dvc repro"]
     experiment = next(command for command in commands if command.startswith("dvc exp run"))
     assert re.findall(r"Running stage '([^']+)'", outputs[experiment]) == ["drift"], outputs[experiment]
+
+
+def test_the_stages_pin_portable_kernels_only_where_the_cpu_runs_them(tmp_path: Path) -> None:
+    from stages import cpu_flags, pin_portable_kernels, PORTABLE_KERNELS
+
+    cpuinfo = tmp_path / "cpuinfo"
+    cpuinfo.write_text("processor\t: 0\nflags\t\t: fpu sse2 avx avx2 fma avx512f\nprocessor\t: 1\n")
+    assert cpu_flags(cpuinfo) == {"fpu", "sse2", "avx", "avx2", "fma", "avx512f"}
+    assert cpu_flags(tmp_path / "absent") == frozenset()
+    environ: dict[str, str] = {}
+    assert pin_portable_kernels(environ, "x86_64", cpu_flags(cpuinfo)) == PORTABLE_KERNELS == environ
+    chosen = {"OPENBLAS_CORETYPE": "SkylakeX"}
+    assert pin_portable_kernels(chosen, "x86_64", cpu_flags(cpuinfo)) == {
+        "NPY_DISABLE_CPU_FEATURES": PORTABLE_KERNELS["NPY_DISABLE_CPU_FEATURES"]}
+    assert chosen["OPENBLAS_CORETYPE"] == "SkylakeX", "a kernel the user chose is kept"
+    for machine, flags in (("aarch64", frozenset({"avx2", "fma"})), ("x86_64", frozenset({"sse2", "avx"}))):
+        untouched: dict[str, str] = {}
+        assert pin_portable_kernels(untouched, machine, flags) == {} and untouched == {}
+
+
+def test_a_stage_process_runs_openblas_haswell_kernels_and_numpy_without_avx512() -> None:
+    from stages import cpu_flags, PORTABLE_CPU_FLAGS
+
+    if os.uname().machine != "x86_64" or not PORTABLE_CPU_FLAGS <= cpu_flags():
+        pytest.skip("the kernels are pinned on x86-64 with AVX2 and FMA only; this machine is not one")
+    probe = ("import stages, json, numpy, threadpoolctl; print(json.dumps([sorted({i['architecture'] for i in "
+             "threadpoolctl.threadpool_info() if i['internal_api'] == 'openblas'}), numpy.lib.introspect."
+             "opt_func_info(func_name='^exp$', signature='float64')['exp']['dd']['current']]))")
+    environment = {key: value for key, value in os.environ.items()
+                   if key not in ("OPENBLAS_CORETYPE", "NPY_DISABLE_CPU_FEATURES")}
+    done = subprocess.run([sys.executable, "-c", probe], cwd=REPO_ROOT, env=environment, capture_output=True,
+                          text=True, check=True)
+    architectures, exp_kernel = json.loads(done.stdout)
+    assert architectures == ["Haswell"] and exp_kernel == "X86_V3", "OpenBLAS's Haswell kernels, numpy's AVX2 exp"

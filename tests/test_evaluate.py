@@ -60,7 +60,7 @@ def test_metrics_follow_the_interface(evaluated):
     assert metrics["threshold"] == pytest.approx(bundle.threshold, abs=1e-6)
     assert set(metrics["bands"]) == {band.name for band in bundle.bands}
     assert sum(band["share"] for band in metrics["bands"].values()) == pytest.approx(1.0, abs=1e-5)
-    assert isinstance(metrics["band_warnings"], list)
+    assert isinstance(evaluation.band_warnings, list)
     assert 0 <= metrics["ece"] <= 1 and 0 < metrics["pd_mean"] < 1
     json.dumps(metrics, allow_nan=False)  # no NaN sneaks into the committed report
 
@@ -118,7 +118,9 @@ def test_broken_band_order_on_test_is_warned(evaluated):
     flipped["Pago_atiempo"] = np.where(proba >= np.quantile(proba, 0.5), 1.0, 0.0)
     result = evaluate_bundle(inverted, flipped, default_target(flipped), shipped(EvaluateParams, importance_repeats=1))
     assert result.metrics["bands"]["B"]["default_rate"] == 0.0
-    assert any("band B" in warning for warning in result.metrics["band_warnings"])
+    assert any("band B" in warning for warning in result.band_warnings)
+    card = model_card(inverted, result, {})
+    assert any(warning.startswith("out-of-time test: band B") for warning in card["band_warnings"])
 
 
 # ------------------------------------------------------------------ the stages under DVC

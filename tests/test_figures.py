@@ -83,15 +83,31 @@ def test_distribution_overlay_has_reference_and_current(kind, barmode):
     )
     assert trace_types(figure) == ["bar", "bar"]
     assert [trace.name for trace in figure.data] == ["reference (train)", "current window"]
-    assert list(figure.data[1].x) == ["4", "9", "__missing__", "__unseen__"]
+    assert list(figure.data[1].x) == ["4", "9", "missing", "unseen (not in training)"]
     assert figure.layout.barmode == barmode
     assert figure.layout.yaxis.tickformat == ".0%"
+
+
+def test_the_pd_and_money_bins_read_as_ranges_in_their_units():
+    pd_bins = ["(-inf, 0.0133456]", "(0.0133456, 0.0161446]", "(0.0801931, inf)"]
+    figure = figures.distribution_overlay_figure("PD", pd_bins, [0.1] * 3, [0.1] * 3, "numeric", column="__score__")
+    assert list(figure.data[0].x) == ["≤ 1.33 %", "1.33–1.61 %", "> 8.02 %"]
+    assert figure.layout.xaxis.title.text == "PD (%)"
+    salary = figures.distribution_overlay_figure(
+        "salario_cliente", ["(-inf, 1.596e+06]", "(3.6e+05, 8e+05]", "(1.61e+07, inf)"], [0.1] * 3, [0.1] * 3,
+        "numeric")
+    assert list(salary.data[0].x) == ["≤ 1.6M COP", "360k–800k COP", "> 16.1M COP"]
+    assert salary.layout.xaxis.title.text == "salario_cliente (COP)"
+    ages = figures.default_rate_by_bin_figure(pd.DataFrame({"bin": ["(28, 33]", "missing"], "rows": [9, 1],
+                                                            "default_rate": [0.05, 0.1]}), "edad_cliente", 0.0306)
+    assert list(ages.data[0].x) == ["28–33", "missing"] and ages.layout.xaxis.title.text == "edad_cliente"
+    assert ages.layout.annotations[0].text == "overall 3.06 %"
 
 
 def test_feature_history_one_panel_per_statistic_with_thresholds():
     history = pd.DataFrame({
         "window": ["2026-01", "2026-02"], "psi": [0.05, 0.3], "js": [0.02, 0.15], "ks_stat": [0.03, 0.2],
-        "level": ["ok", "alert"],
+        "level": ["ok", "alert"], "psi_level": ["ok", "alert"],
     })
     thresholds = {"psi": CUTOFFS, "js": {"warn": 0.05, "alert": 0.1}}
     figure = figures.feature_history_figure("salario_cliente", history, ["psi", "js", "ks_stat", "absent"], thresholds)
@@ -102,6 +118,24 @@ def test_feature_history_one_panel_per_statistic_with_thresholds():
     lines = {(shape.yref, shape.y0) for shape in figure.layout.shapes}
     assert lines == {("y", 0.1), ("y", 0.25), ("y2", 0.05), ("y2", 0.1)}
     assert list(figure.data[0].marker.color) == [figures.LEVEL_COLOURS["ok"], figures.LEVEL_COLOURS["alert"]]
+
+
+def test_each_statistic_is_coloured_by_its_own_level_and_p_values_are_on_a_log_axis():
+    """The feature is in alert (its PSI is), its missing share has not moved: that panel stays green."""
+    history = pd.DataFrame({
+        "window": ["2026-01", "2026-02"], "level": ["ok", "alert"], "psi": [0.05, 0.3], "psi_level": ["ok", "alert"],
+        "missing_share_change": [0.0, 0.0], "missing_share_change_level": ["ok", "ok"],
+        "chi2_pvalue_adj": [2.3e-8, 0.0],
+    })
+    figure = figures.feature_history_figure("tipo_credito", history, ["psi", "missing_share_change", "chi2_pvalue_adj"],
+                                            {"chi2_pvalue_adj": {"alpha": 0.05}})
+    colours = figures.LEVEL_COLOURS
+    assert list(figure.data[1].marker.color) == [colours["ok"], colours["ok"]]
+    assert list(figure.data[2].marker.color) == [figures.NEUTRAL_COLOUR] * 2, "a p-value has no level of its own"
+    assert figure.layout.yaxis3.type == "log" and figure.layout.yaxis3.exponentformat == "power"
+    assert list(figure.data[2].y) == [2.3e-8, figures.SMALLEST_P_VALUE], "an underflowed p-value stays on the axis"
+    alpha = next(shape for shape in figure.layout.shapes if shape.yref == "y3")
+    assert alpha.y0 == pytest.approx(np.log10(0.05)), "on a log axis a line sits at log10 of its value"
 
 
 def test_psi_heatmap_is_feature_by_window_with_levels():
@@ -124,11 +158,25 @@ def test_performance_panels_carry_test_reference_lines(windows):
     test = {"roc_auc": 0.7, "default_rate": 0.047, "brier": 0.045}
     figure = figures.performance_figure(windows, test, CUTOFFS)
     names = [trace.name for trace in figure.data]
-    assert names == ["ROC-AUC", "mean PD", "observed default rate", "Brier", "score PSI"]
+    assert names == [figures.REALISED, figures.ESTIMATED, figures.REALISED, figures.REALISED, "score PSI"]
     assert figure.data[1].line.dash == "dash" and figure.data[0].line.dash is None
     assert list(figure.data[0].x) == ["2026-01", "2026-02"]  # only labelled windows
     lines = sorted((shape.yref, round(shape.y0, 4)) for shape in figure.layout.shapes)
     assert lines == [("y", 0.7), ("y2", 0.047), ("y3", 0.045), ("y4", 0.1), ("y4", 0.25)]
+    labels = [annotation.text for annotation in figure.layout.annotations]
+    assert "out-of-time test 4.70 %" in labels, "a rate on the percent axis is written as a percentage"
+
+
+def test_performance_legend_names_each_encoding_once_and_every_panel_spans_every_window(windows):
+    """Two series in one colour were two legend entries; now the legend names the encoding, the hover the metric."""
+    figure = figures.performance_figure(windows, {}, None)
+    shown = [trace.name for trace in figure.data if trace.showlegend is not False]
+    assert shown == [figures.REALISED, figures.ESTIMATED]
+    brier = [trace for trace in figure.data if trace.xaxis == "x3"][0]
+    assert "Brier" in brier.hovertemplate and figures.REALISED in brier.hovertemplate
+    axes = [figure.layout[name] for name in ("xaxis", "xaxis2", "xaxis3", "xaxis4")]
+    assert all(list(axis.categoryarray) == ["2026-01", "2026-02", "2026-03"] for axis in axes)
+    assert len({axis.matches for axis in axes} - {None}) == 1, "one time axis for the four panels"
 
 
 def test_estimated_performance_is_dashed_over_its_band_and_realised_is_solid(windows):
@@ -137,13 +185,18 @@ def test_estimated_performance_is_dashed_over_its_band_and_realised_is_solid(win
         estimated_roc_auc_high=[0.78, 0.77, 0.72], estimated_default_rate=[0.04, 0.045, 0.05],
         estimated_default_rate_low=[0.03, 0.035, 0.04], estimated_default_rate_high=[0.05, 0.055, 0.06])
     figure = figures.performance_figure(estimated, {"roc_auc": 0.7}, None)
-    by_name = {trace.name: trace for trace in figure.data}
-    assert by_name["estimated ROC-AUC"].line.dash == "dash"
-    assert list(by_name["estimated ROC-AUC"].x) == ["2026-01", "2026-02", "2026-03"]  # unlabelled windows too
-    assert by_name["estimated ROC-AUC, 95 % band"].fill == "tonexty"
-    assert list(by_name["estimated ROC-AUC, 95 % band"].y) == [0.78, 0.77, 0.72]
-    assert by_name["estimated default rate (mean PD)"].line.dash == "dash"
-    assert by_name["ROC-AUC"].line.dash is None and by_name["observed default rate"].line.dash is None
+    def series(encoding: str, metric: str) -> go.Scatter:
+        return next(trace for trace in figure.data if trace.name == encoding and f"<br>{metric} " in
+                    (trace.hovertemplate or ""))
+    estimated_auc = series(figures.ESTIMATED, "estimated ROC-AUC")
+    assert estimated_auc.line.dash == "dash"
+    assert list(estimated_auc.x) == ["2026-01", "2026-02", "2026-03"]  # unlabelled windows too
+    bands = [trace for trace in figure.data if trace.name == figures.ESTIMATE_BAND]
+    assert bands[0].fill == "tonexty" and list(bands[0].y) == [0.78, 0.77, 0.72]
+    assert sum(trace.showlegend is not False for trace in bands) == 1
+    assert series(figures.ESTIMATED, "estimated default rate (mean PD)").line.dash == "dash"
+    assert series(figures.REALISED, "ROC-AUC").line.dash is None
+    assert series(figures.REALISED, "observed default rate").line.dash is None
     assert {shape.line.dash for shape in figure.layout.shapes} == {"dot"}
 
 
@@ -151,6 +204,7 @@ def test_band_mix_stacks_bands_with_the_test_mix_first(windows):
     figure = figures.band_mix_figure(windows, {"A": 0.5, "B": 0.5})
     assert trace_types(figure) == ["bar"] * 3
     assert [trace.name for trace in figure.data] == ["band A", "band B", "band C"]
+    assert [trace.marker.color for trace in figure.data] == ["#1b7837", "#d9c21f", "#c62828"]
     assert list(figure.data[0].x) == ["test (out-of-time)", "2026-01", "2026-02", "2026-03"]
     assert list(figure.data[2].y) == [0.0, 0.0, 0.0, 0.1]
     assert figure.layout.barmode == "stack"
@@ -160,7 +214,7 @@ def test_model_comparison_sorts_by_mean_with_error_bars():
     table = pd.DataFrame({"model": ["logistic", "forest"], "roc_auc_mean": [0.66, 0.7], "roc_auc_std": [0.01, 0.02]})
     figure = figures.model_comparison_figure(table, "roc_auc")
     bar = figure.data[0]
-    assert list(bar.x) == ["forest", "logistic"]
+    assert list(bar.x) == ["forest", "Logistic regression"]
     assert list(bar.error_y.array) == [0.02, 0.01]
 
 
@@ -169,7 +223,7 @@ def test_release_comparison_one_panel_per_metric_one_bar_per_version():
                 "workspace": {"roc_auc": 0.7}}
     figure = figures.release_comparison_figure(versions, ["roc_auc", "brier"])
     assert trace_types(figure) == ["bar"] * 6
-    assert [a.text for a in figure.layout.annotations] == ["roc_auc", "brier"]
+    assert [a.text for a in figure.layout.annotations] == ["ROC-AUC", "Brier"]
     workspace_brier = figure.data[5]
     assert workspace_brier.name == "workspace" and list(workspace_brier.text) == ["n/a"]
     assert sum(trace.showlegend for trace in figure.data) == 3
@@ -235,14 +289,14 @@ def test_importance_puts_the_largest_on_top():
 
 def test_performance_adds_mean_pd_of_labelled_rows_when_written(windows):
     figure = figures.performance_figure(windows.assign(mean_pd_labelled=[0.05, 0.06, np.nan]), {}, None)
-    assert "mean PD, labelled rows" in [trace.name for trace in figure.data]
+    assert "mean PD of the labelled rows" in [trace.name for trace in figure.data]
 
 
 def test_histogram_on_log_scale_bins_log10_of_positive_values():
     values = {"paid on time": pd.Series([0.0, 10.0, 1000.0]), "default": pd.Series([100.0])}
     figure = figures.histogram_figure(values, "salario_cliente", log_x=True)
     assert list(figure.data[0].x) == [1.0, 3.0]
-    assert figure.layout.xaxis.title.text == "log10 salario_cliente"
+    assert figure.layout.xaxis.title.text == "log10 salario_cliente (COP)"
 
 
 def test_subplot_figures_keep_the_legend_clear_of_panel_titles(windows):
@@ -330,3 +384,30 @@ def test_the_pd_level_draws_each_ratio_with_its_interval_in_its_level_colour_and
     assert "95% interval" in points.name
     assert hline_values(figure) == pytest.approx([1 / 1.5, 0.8, 1.0, 1.25, 1.5])
     assert len(figures.pd_level_figure(pd.DataFrame({"window": ["2026-01"]})).data[0].x) == 0
+
+
+def test_band_colours_follow_the_risk_order_the_model_gives_not_the_names():
+    """Green for the safest band, red for the riskiest, whatever the bands are called."""
+    windows = pd.DataFrame({"window": ["2026-01"], "band_mix": [{"low": 0.6, "mid": 0.3, "high": 0.1}]})
+    figure = figures.band_mix_figure(windows, None, bands=["low", "mid", "high"])
+    assert [trace.name for trace in figure.data] == ["band low", "band mid", "band high"]
+    assert [trace.marker.color for trace in figure.data] == ["#1b7837", "#d9c21f", "#c62828"]
+    assert figure.layout.legend.traceorder == "normal"
+
+
+def test_the_toolbar_has_a_margin_of_its_own_wider_where_a_colour_bar_stands():
+    """Plotly's vertical toolbar covered the vintage chart's "loans" and the heatmap's colour bar."""
+    features = pd.DataFrame({"window": ["2026-01"], "feature": ["a"], "psi": [0.1], "level": ["ok"]})
+    assert figures.score_drift_figure(pd.DataFrame({"window": ["2026-01"], "score_psi": [0.1],
+                                                    "status": ["ok"]})).layout.margin.r == figures.MODEBAR_MARGIN
+    for figure in (figures.psi_heatmap_figure(features),
+                   figures.correlation_figure(pd.DataFrame([[1.0]], index=["a"], columns=["a"]))):
+        assert figure.layout.margin.r == figures.MODEBAR_MARGIN + figures.COLOUR_BAR_MARGIN
+        assert figure.layout.modebar.orientation == "v"
+
+
+def test_the_heatmap_keeps_the_windows_in_time_order():
+    features = pd.DataFrame({"window": ["2026-10", "log:2026-09", "2026-09"], "feature": ["a"] * 3,
+                             "psi": [0.3, 0.2, 0.1], "level": ["alert", "ok", "ok"]})
+    figure = figures.psi_heatmap_figure(features, windows=["2026-09", "log:2026-09", "2026-10"])
+    assert list(figure.data[0].x) == ["2026-09", "log:2026-09", "2026-10"]

@@ -109,7 +109,7 @@ def test_bands_from_quantiles_are_monotonic_on_fitting_data():
     rng = np.random.default_rng(0)
     proba = rng.beta(1, 15, 4000)
     y = (rng.random(4000) < proba).astype(int)
-    bands = fit_bands(proba, y, ["A", "B", "C", "D", "E"])
+    bands = fit_bands(proba, y, ["A", "B", "C", "D", "E"]).bands
     table = band_table(bands, proba, y)
     assert bands[-1].upper_pd == 1.0
     assert table["rows"].sum() == 4000
@@ -120,10 +120,43 @@ def test_bands_from_quantiles_are_monotonic_on_fitting_data():
 def test_non_monotonic_bands_are_merged():
     proba = np.array([0.1] * 10 + [0.2] * 10 + [0.3] * 10)
     y = np.array([0] * 8 + [1] * 2 + [0] * 9 + [1] * 1 + [0] * 5 + [1] * 5)  # 20%, 10%, 50%
-    bands = fit_bands(proba, y, ["A", "B", "C"], cut_points=[0.15, 0.25])
+    bands = fit_bands(proba, y, ["A", "B", "C"], cut_points=[0.15, 0.25]).bands
     table = band_table(bands, proba, y)
     assert [b.name for b in bands] == ["A", "B"]
     assert table["default_rate"].tolist() == pytest.approx([0.15, 0.5])
+
+
+def test_every_configured_band_kept_is_no_warning():
+    rng = np.random.default_rng(0)
+    proba = rng.beta(1, 15, 4000)
+    fit = fit_bands(proba, (rng.random(4000) < proba).astype(int), ["A", "B", "C", "D", "E"])
+    assert len(fit.bands) == 5 and fit.warnings == []
+
+
+def test_tied_pd_quantiles_and_an_empty_band_are_the_reasons_for_fewer_bands():
+    """PDs with three distinct values: the 0.3 and 0.6 quantiles are one PD, and the 0.95 quantile is the largest
+    PD, so no PD is left above it."""
+    proba = np.array([0.02] * 70 + [0.05] * 20 + [0.2] * 10)
+    y = np.array([0] * 69 + [1] + [0] * 18 + [1] * 2 + [0] * 7 + [1] * 3)  # 1.4 %, 10 %, 30 %
+    fit = fit_bands(proba, y, ["A", "B", "C", "D", "E"])
+    assert [band.upper_pd for band in fit.bands] == [0.02, 0.05, 1.0]
+    assert fit.warnings == [
+        "3 risk bands instead of the 5 configured (train.band_quantiles [0.3, 0.6, 0.8, 0.95])",
+        "the 0.3 and 0.6 quantiles of the training PDs are the same PD, 0.02 (tied PDs: they take 3 distinct "
+        "values), so they cut one band",
+        "no training PD falls in (0.2, 1]: merged with a neighbouring band",
+    ]
+
+
+def test_a_band_merged_for_rank_order_is_named_by_its_pd_range_and_rates():
+    proba = np.array([0.1] * 10 + [0.2] * 10 + [0.3] * 10)
+    y = np.array([0] * 8 + [1] * 2 + [0] * 9 + [1] * 1 + [0] * 5 + [1] * 5)  # 20%, 10%, 50%
+    fit = fit_bands(proba, y, ["A", "B", "C"], cut_points=[0.15, 0.25])
+    assert fit.warnings == [
+        "2 risk bands instead of the 3 configured (train.band_cut_points)",
+        "the PDs in (0.15, 0.25] defaulted at 10.00%, not above the 20.00% of those in (0, 0.15]: merged with "
+        "them, so that the bands rank risk",
+    ]
 
 
 def test_band_cut_points_are_validated():

@@ -227,7 +227,7 @@ def _tree(block: TreeParams, seed: int) -> DecisionTreeClassifier:
 
 
 def test_a_candidate_is_one_registry_entry_plus_one_params_block(split, features, monkeypatch, tmp_path: Path):
-    monkeypatch.setitem(CANDIDATES, "tree", Candidate("tree", TreeParams, _tree, ("sklearn.tree.",)))
+    monkeypatch.setitem(CANDIDATES, "tree", Candidate("tree", TreeParams, _tree, ("sklearn.tree.",), "Decision tree"))
     block = {"max_depth": 3, "min_samples_leaf": 50, "class_weight": "balanced"}
     base = small_params()
     params = replace(base, candidates=["logistic", "tree"], estimators={**base.estimators, "tree": block})

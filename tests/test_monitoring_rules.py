@@ -24,6 +24,7 @@ from creditrisk.monitoring.rules import (
     red_band_count,
     retraining_review,
     review_action,
+    statistic_levels,
     window_verdict,
     Cutoffs,
     Verdict,
@@ -161,6 +162,28 @@ def test_the_multiplicity_correction_changes_the_verdict(method: str, levels: li
     if method == "holm":
         assert [result.ks_pvalue_adj for result in results] == pytest.approx([0.06, 0.06])
         assert results[0].reason == f"PSI {shift:.3f} but KS p_adj 0.06 >= alpha {PARAMS.alpha}"
+
+
+def test_each_statistic_has_its_own_level_and_the_feature_the_highest() -> None:
+    """PSI in alert, JS in warn, KS below its cut-off, the missing share unchanged: the feature is in alert,
+    while its missing-share chart should not paint the unchanged share red."""
+    stats = feature(psi=RULES.psi.alert, js=RULES.js.warn, ks_stat=below(RULES.ks.warn))
+    levels = statistic_levels(stats, RULES, ROWS)
+    assert levels == {"psi": "alert", "js": "warn", "ks_stat": "ok", "missing_share_change": "ok"}
+    assert feature_verdict(stats, RULES, ROWS).level == max(levels.values(), key=LEVELS.index)
+    jump = feature(kind="categorical", missing_share_change=RULES.missing.alert, missing_pvalue_adj=SIGNIFICANT)
+    assert statistic_levels(jump, RULES, ROWS) == {"psi": "ok", "js": "ok", "missing_share_change": "alert"}
+    not_significant = feature(psi=RULES.psi.alert, ks_pvalue_adj=PARAMS.alpha)
+    assert statistic_levels(not_significant, RULES, ROWS)["psi"] == "ok", "an effect counts with its test only"
+    assert statistic_levels(stats, RULES, PARAMS.min_window_rows - 1) == {}, "a window too small is not judged"
+
+
+def test_judged_features_carry_their_statistics_levels_into_the_report() -> None:
+    results = [feature(psi=RULES.psi.alert, ks_pvalue=SIGNIFICANT),
+               feature(kind="categorical", js=RULES.js.warn, chi2_pvalue=SIGNIFICANT)]
+    judge_features(results, PARAMS, ROWS)
+    assert [(r.level, r.psi_level, r.js_level, r.ks_stat_level, r.missing_share_change_level) for r in results] == [
+        ("alert", "alert", "ok", "ok", "ok"), ("warn", "ok", "warn", "", "ok")]
 
 
 def window_status(levels: list[str], score: Verdict | None = None, perf: dict | None = None,

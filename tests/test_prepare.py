@@ -25,6 +25,7 @@ from creditrisk.data.prepare import (
     PrepareParams,
 )
 from creditrisk.data.contract import DATE, TARGET
+from creditrisk.data.synthetic import generate_history, write_csv as write_sample_csv, GenerateParams
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -172,9 +173,11 @@ def test_params_block_is_typed_and_checked() -> None:
         section({"prepare": without_source}, "prepare", PrepareParams)
 
 
-def run_stage(directory: Path, source: Path, monkeypatch: pytest.MonkeyPatch) -> int:
+def run_stage(directory: Path, source: Path, monkeypatch: pytest.MonkeyPatch,
+              performance_window_months: int = 0) -> int:
     (directory / "params.yaml").write_text(yaml.safe_dump({"prepare": {
-        **SHIPPED_PARAMS["prepare"], "performance_window_months": 0, "vintages_report": "reports/vintages.csv",
+        **SHIPPED_PARAMS["prepare"], "performance_window_months": performance_window_months,
+        "vintages_report": "reports/vintages.csv",
         "source": str(source), "train_path": "out/train.parquet",
         "test_path": "out/test.parquet", "quality_report": "reports/data_quality.json"}}))
     monkeypatch.chdir(directory)
@@ -225,3 +228,23 @@ def test_immature_loans_are_flagged_and_left_out_of_the_labels(tmp_path: Path) -
     vintages = left_out.vintages
     assert vintages["loans"].sum() == len(dates), "the vintage table covers every loan, mature or not"
     assert not vintages["mature"].iloc[-1] and vintages["mature"].iloc[0]
+
+
+def test_an_export_shorter_than_the_performance_window_names_the_rule_and_the_history_it_needs(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    """3,000 sample loans over two months, all younger than the 3-month window: the stage says why it stops."""
+    export = generate_history(shipped(GenerateParams, rows=3000, months=2, start="2025-01-01"))
+    source = tmp_path / "short.csv"
+    write_sample_csv(export, source, quirks=True, seed=1)
+    assert run_stage(tmp_path, source, monkeypatch, performance_window_months=3) == 1
+    error = capsys.readouterr().err
+    last = pd.Timestamp(export[DATE].max())
+    cutoff = (last - pd.DateOffset(months=3)).strftime("%Y-%m-%d")
+    assert f"prepare: {source}: too little history to train on." in error
+    assert f"run from 2025-01-01 to {last:%Y-%m-%d}" in error
+    assert "rule 'performance_window_months'" in error and "prepare.performance_window_months = 3" in error
+    assert f"dated on or before {cutoff}): 0 loan(s) are" in error
+    assert f"The export must span more than 3 month(s); give it loans from before {cutoff}" in error
+    assert "prepare.exclude_immature: false" in error
+    assert "cannot split" not in error
+    assert not (tmp_path / "out").exists()

@@ -17,8 +17,10 @@ from creditrisk.releases import (
     ReleaseError,
     ReleaseParams,
     cut_release,
+    explain_lock,
     gate_rows,
     load_releases,
+    lock_change,
     main,
     parse_releases,
     render_releases,
@@ -251,3 +253,54 @@ def test_the_gate_refuses_a_validation_test_that_turned_red(repo: Path) -> None:
     line = next(line for line in report.splitlines() if "hosmer_lemeshow" in line)
     assert "not red" in line and "BREACH" in line
     assert "band A jeffreys" not in report, "red in the release as well: not a breach, not listed"
+
+
+def lock(model_md5: str, train_code_md5: str = "c0de", rows: int = 10800) -> dict:
+    """A two-stage dvc.lock: train (code + params -> model), evaluate (model -> metrics)."""
+    return {"schema": "2.0", "stages": {
+        "train": {"cmd": "sh stages/python.sh -m stages.train",
+                  "deps": [{"path": "creditrisk/modeling/training.py", "md5": train_code_md5},
+                           {"path": "data/features/train.parquet", "md5": "feat"}],
+                  "params": {"params.yaml": {"train": {"rows": rows}}},
+                  "outs": [{"path": "models/model.skops", "md5": model_md5}]},
+        "evaluate": {"cmd": "sh stages/python.sh -m stages.evaluate",
+                     "deps": [{"path": "models/model.skops", "md5": model_md5},
+                              {"path": "stages/evaluate.py", "md5": "e1"}],
+                     "outs": [{"path": "reports/metrics.json", "md5": "m1"}]},
+    }}
+
+
+def test_a_moved_model_is_an_output_change_even_where_a_later_stage_reads_it() -> None:
+    change = lock_change(lock("aaa"), lock("bbb"))
+    assert change.inputs == [] and change.outputs == ["models/model.skops"]
+    change = lock_change(lock("aaa"), lock("bbb", train_code_md5="c0de2", rows=20000))
+    assert change.inputs == ["creditrisk/modeling/training.py", "params.yaml:train"]
+
+
+def test_make_repro_says_in_one_line_why_dvc_lock_changed_and_what_the_gate_says(repo: Path) -> None:
+    (repo / "dvc.lock").write_text(yaml.safe_dump(lock("aaa")))
+    release = commit_release_files(repo, "Release v1.2.0", GOOD_METRICS)
+    (repo / "dvc.lock").write_text(yaml.safe_dump(lock("aaa")))
+    git(repo, "commit", "-qam", "the lock")
+    record(repo, Release("1.2.0", release, "2026-01-01T00:00:00+00:00", "a"))
+    assert explain_lock(repo, gate_params()) == ("dvc.lock matches the commit: every output reproduced; the release "
+                                                 "gate passed against v1.2.0 (make release-check)")
+    (repo / "dvc.lock").write_text(yaml.safe_dump(lock("bbb")))  # a new machine: same inputs, the model's md5 moved
+    line = explain_lock(repo, gate_params())
+    assert line == ("dvc.lock changed in outputs only (models/model.skops) with the committed code, params and "
+                    "data: this machine's CPU rounds the last bits of the model's floats differently from the one "
+                    "that committed it; the committed reports are unchanged, and the release gate passed against "
+                    "v1.2.0 (make release-check)")
+    (repo / "reports" / "metrics.json").write_text(json.dumps({**GOOD_METRICS, "roc_auc": 0.6}))
+    line = explain_lock(repo, gate_params())
+    assert "1 committed report(s) differ (git diff reports)" in line and "FAILED, 1 breach(es): roc_auc" in line
+    (repo / "dvc.lock").write_text(yaml.safe_dump(lock("bbb", rows=20000)))
+    assert explain_lock(repo, gate_params()).startswith(
+        "dvc.lock changed because inputs changed (params.yaml:train): commit it with the reports; the release gate")
+    assert "\n" not in line
+
+
+def test_explain_lock_outside_git_says_so(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump({"release": SHIPPED_PARAMS["release"]}))
+    assert main(["--repo", str(tmp_path), "explain-lock"]) == 0
+    assert capsys.readouterr().out == "dvc.lock: not in a git checkout, nothing to compare it with\n"

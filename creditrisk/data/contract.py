@@ -47,38 +47,44 @@ class ColumnSpec:
     placeholder_range: tuple[float, float] | None = None
     categories: tuple[str, ...] | None = None
     open_categories: bool = False
+    unit: str = ""
+    """What a number counts in, for a reader (money columns: `CURRENCY`); empty for codes, counts and scores."""
 
+
+CURRENCY = "COP"
+"""The export's money columns are Colombian pesos."""
 
 COLUMNS: tuple[ColumnSpec, ...] = (
     ColumnSpec("tipo_credito", "category", "credit product code",
                categories=("4", "9", "10", "6", "7", "68"), open_categories=True),
     ColumnSpec(DATE, "datetime", "loan date and time", role="date", nullable=False),
     ColumnSpec("capital_prestado", "numeric", "principal lent (COP)",
-               nullable=False, minimum=0, minimum_inclusive=False, maximum=1e10),
+               nullable=False, minimum=0, minimum_inclusive=False, maximum=1e10, unit=CURRENCY),
     ColumnSpec("plazo_meses", "integer", "term in months", nullable=False, minimum=1, maximum=120),
     ColumnSpec("edad_cliente", "integer", "client age in years", minimum=18, maximum=100,
                placeholder_range=(101, 200)),
     ColumnSpec("tipo_laboral", "category", "employment type",
                categories=("Empleado", "Independiente")),
     ColumnSpec("salario_cliente", "numeric", "declared monthly salary (COP)",
-               minimum=0, minimum_inclusive=False, maximum=1e9),
-    ColumnSpec("total_otros_prestamos", "numeric", "total of other loans (COP)", minimum=0),
+               minimum=0, minimum_inclusive=False, maximum=1e9, unit=CURRENCY),
+    ColumnSpec("total_otros_prestamos", "numeric", "total of other loans (COP)", minimum=0, unit=CURRENCY),
     ColumnSpec("cuota_pactada", "numeric", "agreed installment (COP)",
-               nullable=False, minimum=0, minimum_inclusive=False),
+               nullable=False, minimum=0, minimum_inclusive=False, unit=CURRENCY),
     ColumnSpec("puntaje", "numeric", "lender's internal score, computed after the outcome",
                role="leak", required=False),
     ColumnSpec("puntaje_datacredito", "numeric", "credit-bureau score; 0 means no record",
                minimum=150, maximum=999),
     ColumnSpec("cant_creditosvigentes", "integer", "active credits", minimum=0),
     ColumnSpec("huella_consulta", "integer", "recent bureau inquiries", minimum=0),
-    ColumnSpec("saldo_mora", "numeric", "balance in arrears (COP)", minimum=0),
-    ColumnSpec("saldo_total", "numeric", "total balance (COP)", minimum=0),
-    ColumnSpec("saldo_principal", "numeric", "principal balance (COP)", minimum=0),
-    ColumnSpec("saldo_mora_codeudor", "numeric", "co-signer arrears (COP)", minimum=0),
+    ColumnSpec("saldo_mora", "numeric", "balance in arrears (COP)", minimum=0, unit=CURRENCY),
+    ColumnSpec("saldo_total", "numeric", "total balance (COP)", minimum=0, unit=CURRENCY),
+    ColumnSpec("saldo_principal", "numeric", "principal balance (COP)", minimum=0, unit=CURRENCY),
+    ColumnSpec("saldo_mora_codeudor", "numeric", "co-signer arrears (COP)", minimum=0, unit=CURRENCY),
     ColumnSpec("creditos_sectorFinanciero", "integer", "credits in the financial sector", minimum=0),
     ColumnSpec("creditos_sectorCooperativo", "integer", "credits in the cooperative sector", minimum=0),
     ColumnSpec("creditos_sectorReal", "integer", "credits in the real sector", minimum=0),
-    ColumnSpec("promedio_ingresos_datacredito", "numeric", "bureau-estimated income (COP)", minimum=0),
+    ColumnSpec("promedio_ingresos_datacredito", "numeric", "bureau-estimated income (COP)", minimum=0,
+               unit=CURRENCY),
     ColumnSpec("tendencia_ingresos", "category", "income trend",
                categories=("Creciente", "Decreciente", "Estable")),
     ColumnSpec(TARGET, "target", "1 = paid on time, 0 = default", role="target", nullable=False),

@@ -23,6 +23,8 @@ from creditrisk.data.sources import export_format, file_rows, read_export, valid
 from creditrisk.data.vintages import mature_mask, maturity_cutoff, vintage_table
 
 MAX_EXAMPLE_ROWS = 5
+MIN_LABELLED_LOANS = 2
+"""The split needs a loan on each side; fewer labelled loans stop the stage with `too_little_history`."""
 
 
 class PrepareError(ValueError):
@@ -42,6 +44,7 @@ class PrepareParams(ParamsBlock):
     train_path: str
     test_path: str
     quality_report: str
+    quality_metrics: str
     vintages_report: str
 
     def problems(self) -> list[tuple[str, str]]:
@@ -80,6 +83,8 @@ def prepare_export(params: PrepareParams) -> PreparedData:
         raise PrepareError(f"{source}: no loans left after validation and deduplication")
     maturity = label_maturity(unique, params.performance_window_months)
     labelled = unique[maturity.mature] if params.exclude_immature else unique
+    if len(labelled) < MIN_LABELLED_LOANS:
+        raise PrepareError(too_little_history(source, unique, maturity))
     split = split_out_of_time(labelled, params.test_fraction)
     report = quality_report(
         source=source,
@@ -112,6 +117,25 @@ class LabelMaturity:
             "immature_loans": immature,
             "immature_excluded_from_labels": bool(excluded and immature),
         }
+
+
+def too_little_history(source: Path, loans: pd.DataFrame, maturity: LabelMaturity) -> str:
+    """Why an export has no labelled loans to split, and how much history it needs: the rule, the setting
+    and the date before which loans must reach."""
+    months = maturity.performance_window_months
+    cutoff = maturity_cutoff(maturity.last_date, months)
+    mature = int(maturity.mature.sum())
+    first = pd.Timestamp(loans[DATE].min())
+    return (
+        f"{source}: too little history to train on. Its {len(loans):,} loans run from {first:%Y-%m-%d} to "
+        f"{maturity.last_date:%Y-%m-%d}, and rule 'performance_window_months' labels only loans at least "
+        f"prepare.performance_window_months = {months} month(s) older than the export's last loan (dated on or "
+        f"before {cutoff:%Y-%m-%d}): {mature} loan(s) are, and the out-of-time split needs at least "
+        f"{MIN_LABELLED_LOANS}. The export must span more than {months} month(s); give it loans from before "
+        f"{cutoff:%Y-%m-%d} (a year or more of history for a model worth validating). Labels younger than the "
+        f"window are not final; to train on them anyway, lower prepare.performance_window_months or set "
+        f"prepare.exclude_immature: false."
+    )
 
 
 def label_maturity(frame: pd.DataFrame, performance_window_months: int) -> LabelMaturity:

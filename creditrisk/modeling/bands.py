@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
+from itertools import pairwise
 from typing import Literal
 
 import numpy as np
@@ -37,38 +39,80 @@ def band_table(bands: Sequence[RiskBand], proba: np.ndarray, y_true: np.ndarray 
     return table
 
 
+@dataclass(frozen=True)
+class BandFit:
+    """The fitted risk bands and, when there are fewer than configured, why: each step that removed one."""
+
+    bands: list[RiskBand]
+    configured: int
+    setting: str
+    reasons: list[str]
+
+    @property
+    def warnings(self) -> list[str]:
+        """Nothing when every configured band survived; else the count, then one sentence per lost band."""
+        if len(self.bands) >= self.configured:
+            return []
+        return [f"{len(self.bands)} risk bands instead of the {self.configured} configured ({self.setting})",
+                *self.reasons]
+
+
 def _candidate_cut_points(proba: np.ndarray, cut_points: Sequence[float] | None,
-                          quantiles: Sequence[float]) -> list[float]:
+                          quantiles: Sequence[float]) -> tuple[list[float], list[str]]:
+    """The cut points, and why any configured one was dropped (tied quantiles, a quantile at PD 1)."""
     if cut_points is not None:
         points = [float(p) for p in cut_points]
         if any(b <= a for a, b in zip(points, points[1:])) or not all(0.0 < p < 1.0 for p in points):
             raise ValueError(f"band cut points {points} must be strictly increasing and inside (0, 1)")
-        return points
-    values = np.quantile(np.asarray(proba, dtype=float), list(quantiles), method="higher")
-    return sorted({float(v) for v in values if v < 1.0})
+        return points, []
+    proba = np.asarray(proba, dtype=float)
+    values = [float(v) for v in np.quantile(proba, list(quantiles), method="higher")]
+    reasons = []
+    for (low_q, low), (high_q, high) in pairwise(zip(quantiles, values)):
+        if high == low:
+            reasons.append(f"the {low_q:g} and {high_q:g} quantiles of the training PDs are the same PD, {high:.4g} "
+                           f"(tied PDs: they take {np.unique(proba).size} distinct values), so they cut one band")
+    reasons += [f"the {q:g} quantile of the training PDs is 1, the top of the last band" for q, v in
+                zip(quantiles, values) if v >= 1.0]
+    return sorted({v for v in values if v < 1.0}), reasons
 
 
 def fit_bands(proba: np.ndarray, y_true: np.ndarray, names: Sequence[str],
               cut_points: Sequence[float] | None = None,
-              quantiles: Sequence[float] = (0.3, 0.6, 0.8, 0.95)) -> list[RiskBand]:
-    """Risk bands from PD cut-points (given, or quantiles of the training PDs).
+              quantiles: Sequence[float] = (0.3, 0.6, 0.8, 0.95)) -> BandFit:
+    """Risk bands from PD cut-points (given, or quantiles of the training PDs), with the reasons for any lost.
 
     A band holds PDs in (previous upper, upper]; the last band ends at 1.
     Bands that are empty, or whose observed default rate is not above the
     band before, are merged into their neighbour, so the result is monotonic
-    on the data it was fitted on (it may have fewer bands than names).
+    on the data it was fitted on (it may have fewer bands than configured).
     """
-    points = _candidate_cut_points(proba, cut_points, quantiles)
+    points, reasons = _candidate_cut_points(proba, cut_points, quantiles)
     if len(points) + 1 > len(names):
         raise ValueError(f"{len(points) + 1} bands need as many names, got {list(names)}")
+    configured = len(cut_points if cut_points is not None else quantiles) + 1
+    setting = ("train.band_cut_points" if cut_points is not None
+               else f"train.band_quantiles {[float(q) for q in quantiles]}")
     uppers = [*points, 1.0]
     while True:
         bands = [RiskBand(str(names[i]), upper) for i, upper in enumerate(uppers)]
         table = band_table(bands, proba, y_true)
         violation = _first_violation(table)
         if violation is None:
-            return bands
+            return BandFit(bands, configured, setting, reasons)
+        reasons.append(_merge_reason(table, uppers, violation))
         uppers.pop(max(violation - 1, 0))  # merge the offending band with the one before it
+
+
+def _merge_reason(table: pd.DataFrame, uppers: list[float], violation: int) -> str:
+    """Why the band at `violation` is merged, in PD ranges (names move as bands merge)."""
+    def pd_range(index: int) -> str:
+        return f"({uppers[index - 1] if index else 0.0:.4g}, {uppers[index]:.4g}]"
+    if table["rows"].iloc[violation] == 0:
+        return f"no training PD falls in {pd_range(violation)}: merged with a neighbouring band"
+    rate, below = table["default_rate"].iloc[violation], table["default_rate"].iloc[violation - 1]
+    return (f"the PDs in {pd_range(violation)} defaulted at {rate:.2%}, not above the {below:.2%} of those in "
+            f"{pd_range(violation - 1)}: merged with them, so that the bands rank risk")
 
 
 def _first_violation(table: pd.DataFrame) -> int | None:

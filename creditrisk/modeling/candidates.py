@@ -1,12 +1,13 @@
 """The model candidates: one registry entry per estimator the train stage can compare.
 
-An entry names the candidate and holds the three things the rest of the system needs from it:
+An entry names the candidate and holds the things the rest of the system needs from it:
 
 * its params block, a frozen dataclass for `train.estimators.<name>` in params.yaml (every argument
   spelled out there, none defaulted here or by the estimator's own signature);
 * its factory, which builds the unfitted estimator from that block and the train stage's seed;
 * its trusted modules: where the types come from that its fitted estimator adds to a skops file
-  beyond those skops trusts by default. `load_bundle` refuses any other type.
+  beyond those skops trusts by default. `load_bundle` refuses any other type;
+* its title, as the dashboard shows the model to a reader ("Gradient boosting").
 
 Adding a candidate is one `Candidate` in `CANDIDATES` plus its block in params.yaml.
 """
@@ -93,21 +94,23 @@ def _with_seed(estimator: type[ClassifierMixin]) -> Callable[[Any, int], Classif
 
 @dataclass(frozen=True)
 class Candidate:
-    """One model the train stage can compare: its params block, factory and trusted modules."""
+    """One model the train stage can compare: its params block, factory, trusted modules and a title for readers."""
 
     name: str
     params: type[EstimatorParams]
     factory: Callable[[Any, int], ClassifierMixin]
     trusted_modules: tuple[str, ...]
+    title: str
 
 
 CANDIDATES: dict[str, Candidate] = {
     candidate.name: candidate
     for candidate in (
-        Candidate("logistic", LogisticParams, _with_seed(LogisticRegression), ()),
-        Candidate("random_forest", RandomForestParams, _with_seed(RandomForestClassifier), ("sklearn.tree.",)),
+        Candidate("logistic", LogisticParams, _with_seed(LogisticRegression), (), "Logistic regression"),
+        Candidate("random_forest", RandomForestParams, _with_seed(RandomForestClassifier), ("sklearn.tree.",),
+                  "Random forest"),
         Candidate("hist_gradient_boosting", HistGradientBoostingParams, _with_seed(HistGradientBoostingClassifier),
-                  ("sklearn.ensemble._hist_gradient_boosting.",)),
+                  ("sklearn.ensemble._hist_gradient_boosting.",), "Gradient boosting"),
     )
 }
 

@@ -71,6 +71,9 @@ class Evaluation:
     metrics: dict[str, Any]
     plots: dict[str, pd.DataFrame] = field(default_factory=dict)
     validation: dict[str, Any] = field(default_factory=dict)
+    band_warnings: list[str] = field(default_factory=list)
+    """Bands whose out-of-time default rate is not above the band before (text: in the model card, not in
+    metrics.json, whose values are numbers only)."""
 
 
 def development_auc(metadata: dict[str, Any]) -> float:
@@ -162,7 +165,6 @@ def _evaluate_bundle(bundle: ModelBundle, frame: pd.DataFrame, y: np.ndarray, pa
         "reject_rate": float((proba >= bundle.threshold).mean()),
         "bands": {row.band: {"share": float(row.share), "default_rate": _none_if_nan(row.default_rate)}
                   for row in bands.itertuples()},
-        "band_warnings": monotonicity_warnings(bands),
     })
     pack = validation_pack(y, proba, [band.name for band in bundle.bands], bundle.band_of(proba),
                            float(bundle.metadata["train_default_rate"]), development_auc(bundle.metadata),
@@ -177,7 +179,8 @@ def _evaluate_bundle(bundle: ModelBundle, frame: pd.DataFrame, y: np.ndarray, pa
         "pd_distribution": pd_distribution(y, proba, params.distribution_bins),
         "importance": importance_table(bundle, frame, y, params),
     }
-    return Evaluation(metrics=metrics, plots=plots, validation=finite_json(pack))
+    return Evaluation(metrics=metrics, plots=plots, validation=finite_json(pack),
+                      band_warnings=monotonicity_warnings(bands))
 
 
 def _none_if_nan(value: float) -> float | None:
@@ -215,5 +218,7 @@ def model_card(bundle: ModelBundle, evaluation: Evaluation, test_window: dict[st
         "cv": meta.get("cv", []),
         "train_oof_metrics": meta.get("train_oof_metrics", {}),
         "train_bands": meta.get("train_bands", []),
+        "band_warnings": [*meta.get("band_warnings", []),
+                          *(f"out-of-time test: {warning}" for warning in evaluation.band_warnings)],
         "test_metrics": evaluation.metrics,
     }

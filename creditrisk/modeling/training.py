@@ -68,8 +68,10 @@ def _train_bundle(frame: pd.DataFrame, y: np.ndarray, features: FeatureSet, para
     development.timings["final_fit"] = round(time.perf_counter() - started, 3)
     cut_offs = out_of_fold(development, params)
     report = _training_report(development, params)
+    report["band_warnings"] = cut_offs.band_warnings
     oof = _on_every_row(cut_offs.pd_values, sample, len(y), report)
     metadata = _training_metadata(development, cut_offs, params, report, frame, y)
+    metadata["band_warnings"] = cut_offs.band_warnings
     metadata.update(decision_metadata(model, inputs, params.reasons_top_k, PointsScale(
         params.scorecard_points0, params.scorecard_odds0, params.scorecard_pdo)))
     bundle = ModelBundle(pipeline=CalibratedModel(model, development.calibration.calibrator),
@@ -150,6 +152,7 @@ class OutOfFold:
     bands: list[RiskBand]
     metrics: dict[str, float]
     band_table: pd.DataFrame
+    band_warnings: list[str]
 
 
 def out_of_fold(development: Development, params: TrainParams) -> OutOfFold:
@@ -159,9 +162,9 @@ def out_of_fold(development: Development, params: TrainParams) -> OutOfFold:
     oof[validated] = np.clip(development.calibration.calibrator.transform(scores[validated]), 0.0, 1.0)
     oof_pd, oof_y = oof[validated], y[validated]
     threshold = choose_threshold(oof_y, oof_pd, params.threshold_policy, params.cost_ratio)
-    bands = fit_bands(oof_pd, oof_y, params.band_names, params.band_cut_points, params.band_quantiles)
-    return OutOfFold(oof, validated, threshold, bands, summarize_classification(oof_y, oof_pd, threshold),
-                     band_table(bands, oof_pd, oof_y))
+    band_fit = fit_bands(oof_pd, oof_y, params.band_names, params.band_cut_points, params.band_quantiles)
+    return OutOfFold(oof, validated, threshold, band_fit.bands, summarize_classification(oof_y, oof_pd, threshold),
+                     band_table(band_fit.bands, oof_pd, oof_y), band_fit.warnings)
 
 
 def decision_metadata(model: Pipeline, inputs: pd.DataFrame, reasons_top_k: int,

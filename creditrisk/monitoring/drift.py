@@ -23,7 +23,7 @@ import pandas as pd
 
 from creditrisk.params import ParamsBlock
 from creditrisk.monitoring.profile import numeric_sample, CategoricalProfile, NumericProfile, ReferenceProfile
-from creditrisk.monitoring.rules import feature_verdict, Cutoffs, DriftRules, Level
+from creditrisk.monitoring.rules import feature_verdict, statistic_levels, Cutoffs, DriftRules, Level
 from creditrisk.monitoring.statistics import (
     adjust_pvalues,
     chi2_homogeneity,
@@ -170,6 +170,11 @@ class FeatureDrift:
     missing_pvalue_adj: float = float("nan")
     level: Level = "ok"
     reason: str = ""
+    psi_level: str = ""
+    js_level: str = ""
+    ks_stat_level: str = ""
+    missing_share_change_level: str = ""
+    """Each statistic's own level (`rules.statistic_levels`); empty where it is not judged."""
 
     @property
     def test_pvalue_adj(self) -> float:
@@ -302,6 +307,8 @@ def judge_features(results: list[FeatureDrift], params: DriftParams, window_rows
     for result in results:
         verdict = feature_verdict(result, rules, window_rows)
         result.level, result.reason = verdict.level, verdict.reason
+        for statistic, level in statistic_levels(result, rules, window_rows).items():
+            setattr(result, f"{statistic}_level", level)
 
 
 def _absent_column(frame: pd.DataFrame, profile: NumericProfile | CategoricalProfile) -> pd.Series:

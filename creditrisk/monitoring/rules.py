@@ -188,12 +188,16 @@ def _effect_severity(stats: FeatureStatistics, rules: DriftRules) -> tuple[int, 
     return severity, ", ".join(text for index, text in parts if index == severity and severity > 0)
 
 
+def _significant(stats: FeatureStatistics, rules: DriftRules) -> bool:
+    return bool(stats.test_pvalue_adj < rules.alpha)
+
+
 def _distribution_severity(stats: FeatureStatistics, rules: DriftRules) -> tuple[int, str]:
     """An effect counts only when its (adjusted) test is significant too."""
     effect, effect_text = _effect_severity(stats, rules)
     pvalue = stats.test_pvalue_adj
     test = "KS" if stats.kind == "numeric" else "chi2"
-    if effect and pvalue < rules.alpha:
+    if effect and _significant(stats, rules):
         return effect, f"{effect_text}; {test} p_adj {pvalue:.2g}"
     if effect:
         return 0, f"{effect_text} but {test} p_adj {pvalue:.2g} >= alpha {rules.alpha}"
@@ -220,6 +224,22 @@ def feature_verdict(stats: FeatureStatistics, rules: DriftRules, window_rows: in
     missing, missing_text = _missing_severity(stats, rules)
     reasons += [text for text in (distribution_text, missing_text) if text]
     return Verdict(LEVELS[max(distribution, missing)], "; ".join(reasons))
+
+
+def statistic_levels(stats: FeatureStatistics, rules: DriftRules, window_rows: int) -> dict[str, Level]:
+    """Each judged statistic's own part in the feature's level, keyed by its report column: an effect size
+    (PSI, JS, KS for numbers) at the level its cut-offs give when the window's test is significant, else ok;
+    the missing-share change at its own rule's level. The feature's level is the highest of them, so a chart
+    of one statistic can colour it by its own verdict rather than by the feature's."""
+    if window_rows < rules.min_window_rows:
+        return {}
+    significant = _significant(stats, rules)
+    effects = {"psi": rules.psi.severity(stats.psi), "js": rules.js.severity(stats.js)}
+    if stats.kind == "numeric":
+        effects["ks_stat"] = rules.ks.severity(stats.ks_stat)
+    levels: dict[str, Level] = {name: LEVELS[severity if significant else 0] for name, severity in effects.items()}
+    levels["missing_share_change"] = LEVELS[_missing_severity(stats, rules)[0]]
+    return levels
 
 
 def level_counts(levels: Iterable[str]) -> dict[str, int]:

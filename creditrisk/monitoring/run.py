@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 from sklearn.metrics import roc_auc_score
 
-from creditrisk.io import atomic_write_json, atomic_write_text, finite_json
+from creditrisk.io import atomic_write_csv, atomic_write_json, atomic_write_metrics, finite_json
 from creditrisk.modeling.bundle import ModelBundle
 from creditrisk.modeling.validation import band_tests
 from creditrisk.monitoring.estimated import estimate_performance, EstimatedPerformance
@@ -30,6 +30,7 @@ from creditrisk.monitoring.report import (
     FEATURES_FILE,
     PROFILE_FILE,
     SUMMARY_FILE,
+    SUMMARY_METRICS_FILE,
     WINDOWS_FILE,
 )
 from creditrisk.monitoring.rules import (
@@ -59,6 +60,7 @@ FEATURE_COLUMNS_ORDER = (
     "missing_share_change", "ks_stat", "ks_pvalue", "ks_pvalue_adj", "psi", "js", "chi2_stat",
     "chi2_pvalue", "chi2_pvalue_adj", "level", "reason",
     "source", "values", "missing_pvalue", "missing_pvalue_adj", "psi_limit",
+    "psi_level", "js_level", "ks_stat_level", "missing_share_change_level",
 )
 
 
@@ -368,7 +370,8 @@ def write_report(report: DriftReport, output_dir: Path) -> None:
     """Write every report file atomically (each is complete or absent, never half-written)."""
     output_dir = Path(output_dir)
     atomic_write_json(output_dir / WINDOWS_FILE, report.windows)
-    atomic_write_text(output_dir / FEATURES_FILE, report.features.to_csv(index=False, float_format="%.6g"))
+    atomic_write_csv(output_dir / FEATURES_FILE, report.features)
     atomic_write_json(output_dir / DISTRIBUTIONS_FILE, report.distributions)
     atomic_write_json(output_dir / PROFILE_FILE, report.profile)
     atomic_write_json(output_dir / SUMMARY_FILE, report.summary)
+    atomic_write_metrics(output_dir / SUMMARY_METRICS_FILE, report.summary)

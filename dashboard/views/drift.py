@@ -4,6 +4,7 @@ import streamlit as st
 
 from creditrisk.monitoring.report import SCORE
 from dashboard import figures
+from dashboard.formatting import label
 from dashboard.components import (
     REPRO_DRIFT,
     by_severity,
@@ -11,19 +12,27 @@ from dashboard.components import (
     level_styled,
     paths,
     require,
+    show_table,
     status_badge,
 )
 from dashboard.loaders import read_csv, read_drift_windows, read_json
 
+# The table's columns, as many as fit the page; the kind, the missing shares before and after and the reason
+# for the level are in the drill-down.
 TABLE_COLUMNS = (
-    "feature", "kind", "level", "psi", "psi_limit", "js", "ks_stat", "ks_pvalue_adj", "chi2_pvalue_adj",
-    "missing_share_ref", "missing_share_cur", "missing_share_change", "status", "reason",
+    "feature", "level", "psi", "psi_limit", "js", "ks_stat", "ks_pvalue_adj", "chi2_pvalue_adj",
+    "missing_share_change",
 )
 HISTORY_STATISTICS = {
-    "numeric": ("psi", "js", "ks_stat", "missing_share_change"),
+    "numeric": ("psi", "js", "ks_stat", "ks_pvalue_adj", "missing_share_change"),
     "categorical": ("psi", "js", "chi2_pvalue_adj", "missing_share_change"),
 }
 HISTORY_LIMITS = {"psi": "psi_limit"}
+
+
+def significance_lines(alpha: float | None) -> dict[str, dict[str, float]]:
+    """The drift stage's significance level, drawn on the p-value charts (a test below it is significant)."""
+    return {} if alpha is None else {name: {"alpha": alpha} for name in ("ks_pvalue_adj", "chi2_pvalue_adj")}
 
 where = paths()
 st.title("Drift")
@@ -53,13 +62,14 @@ st.caption(f"Source: {source or 'n/a'}" + (f" · why: {reason}" if isinstance(re
 st.subheader(f"Features in {chosen_window}, most severe first")
 in_window = features[features["window"].astype(str) == chosen_window]
 table = by_severity(in_window[[c for c in TABLE_COLUMNS if c in in_window.columns]])
-st.dataframe(level_styled(table), hide_index=True, key="drift_table")
+show_table(level_styled(table), key="drift_table", pinned=("feature",))
+st.caption("Choose a feature below for the reason of its level, its distribution and its statistics over time.")
 
 st.subheader("Drill-down")
 feature_names = table["feature"].astype(str).tolist()
 chosen_feature = st.selectbox("Feature", feature_names, index=0, key="drift_feature")
 st.markdown(f"#### {chosen_feature}")
-row = table[table["feature"].astype(str) == chosen_feature].iloc[0]
+row = in_window[in_window["feature"].astype(str) == chosen_feature].iloc[0]
 kind = str(row["kind"])
 reason = row.get("reason")
 st.markdown(
@@ -91,7 +101,7 @@ with history_column:
             chosen_feature,
             history,
             HISTORY_STATISTICS[kind],
-            thresholds,
+            {**thresholds, **significance_lines(summary.get("alpha"))},
             HISTORY_LIMITS,
         ),
         key="drift_history",
@@ -102,7 +112,8 @@ if score_overlay:
     st.subheader("Predicted PD, reference vs current")
     st.plotly_chart(
         figures.distribution_overlay_figure(
-            "PD", score_overlay["bins"], score_overlay["reference"], score_overlay["current"], "numeric"
+            "PD", score_overlay["bins"], score_overlay["reference"], score_overlay["current"], "numeric",
+            column=SCORE,
         ),
         key="drift_score_overlay",
     )
@@ -110,5 +121,6 @@ if score_overlay:
 st.subheader("All windows")
 if {"features_warn", "features_alert", "status"} <= set(windows.columns):
     st.plotly_chart(figures.window_status_figure(windows), key="drift_window_status")
-statistic = st.radio("Heatmap statistic", ["psi", "js"], horizontal=True, key="drift_heatmap_statistic")
-st.plotly_chart(figures.psi_heatmap_figure(features, value=statistic), key="drift_heatmap")
+statistic = st.radio("Heatmap statistic", ["psi", "js"], horizontal=True, key="drift_heatmap_statistic",
+                     format_func=label)
+st.plotly_chart(figures.psi_heatmap_figure(features, value=statistic, windows=window_names), key="drift_heatmap")

@@ -5,7 +5,8 @@ import streamlit as st
 from creditrisk.data import exploration
 from creditrisk.data.contract import TARGET
 from dashboard import figures, reports
-from dashboard.components import REPRO, empty_state, paths, require
+from dashboard.formatting import with_unit
+from dashboard.components import REPRO, empty_state, paths, require, show_table
 from dashboard.loaders import read_json, read_parquet
 
 where = paths()
@@ -26,7 +27,7 @@ st.caption(
 )
 
 st.subheader("One column")
-column = st.selectbox("Column", numeric + categorical, key="exploration_column")
+column = st.selectbox("Column", numeric + categorical, key="exploration_column", format_func=with_unit)
 if column in numeric:
     by_outcome = exploration.split_by_outcome(train, column)
     log_x = st.checkbox("Log scale (heavy-tailed amounts)", key="exploration_log")
@@ -59,11 +60,14 @@ else:
             column.metric(name.replace("_", " "), f"{value:,}")
     split = reports.quality_split_table(quality)
     if split is not None:
-        st.dataframe(split, hide_index=True, key="exploration_quality_split")
+        show_table(split, key="exploration_quality_split")
     columns = reports.quality_columns_table(quality)
     if columns is not None:
         st.markdown("Values nulled by a contract rule, and missing values, per column")
-        st.dataframe(columns, hide_index=True, key="exploration_quality_columns")
+        counts = reports.quality_counts_note(quality)
+        show_table(columns, key="exploration_quality_columns", labels=counts[0] if counts else None)
+        if counts:
+            st.caption(counts[1])
     show_raw(quality, "The data-quality report")
 
 st.subheader("Leakage report (featurize)")
@@ -73,10 +77,13 @@ if leakage is None:
 else:
     dropped = leakage.get("dropped") or {}
     if dropped:
-        st.error("Dropped as target leaks: " + ", ".join(f"`{name}`" for name in dropped))
+        st.error("Dropped as target leaks:\n" + "\n".join(
+            f"- `{name}`: {'; '.join(reasons) if isinstance(reasons, list) else reasons}"
+            for name, reasons in dropped.items()))
     else:
         st.success("The leakage guard dropped no column.")
     screened = reports.leakage_table(leakage)
     if screened is not None:
-        st.dataframe(screened, hide_index=True, key="exploration_leakage_table")
+        show_table(screened.drop(columns=["reasons"], errors="ignore"), key="exploration_leakage_table",
+                   pinned=("column",))
     show_raw(leakage, "The leakage report")

@@ -5,7 +5,8 @@ import streamlit as st
 
 from creditrisk.modeling.reasons import reason_catalogue
 from dashboard import figures, reports
-from dashboard.components import REPRO, empty_state, paths
+from dashboard.components import REPRO, empty_state, paths, show_table
+from dashboard.formatting import label, model_title, RATE
 from dashboard.loaders import (
     read_csv,
     read_json,
@@ -16,6 +17,7 @@ from dashboard.loaders import (
 
 RELEASE_METRICS = ("roc_auc", "pr_auc", "ks", "brier")
 COMPARISON_METRICS = ("roc_auc", "pr_auc", "ks", "gini", "brier", "log_loss", "f1", "recall", "precision")
+TABLE_METRICS = ("roc_auc", "pr_auc", "ks", "brier", "log_loss", "f1")
 ROC_FILE = "roc.csv"
 CALIBRATION_FILE = "calibration.csv"
 IMPORTANCE_FILE = "importance.csv"
@@ -34,20 +36,21 @@ elif comparison.empty:
 else:
     available = [m for m in COMPARISON_METRICS if f"{m}_mean" in comparison.columns]
     if card.get("model"):
-        st.markdown(f"Selected and calibrated: **{card['model']}**"
-                    + (f" (best {card['selected_by']})" if card.get("selected_by") else ""))
-    st.dataframe(
-        reports.comparison_display_table(comparison, available), hide_index=True, key="models_comparison_table"
-    )
+        st.markdown(f"Selected and calibrated: **{model_title(card['model'])}** (`{card['model']}`)"
+                    + (f", the best {label(card['selected_by'])} in forward CV" if card.get("selected_by") else ""))
+    shown = [metric for metric in TABLE_METRICS if metric in available]
+    show_table(reports.comparison_display_table(comparison, shown), key="models_comparison_table")
+    st.caption("Forward-chaining CV on the training split, mean ± standard deviation over the folds; the chart "
+               "below has every metric.")
     if available:
-        metric = st.selectbox("Metric", available, key="models_comparison_metric")
+        metric = st.selectbox("Metric", available, key="models_comparison_metric", format_func=label)
         st.plotly_chart(figures.model_comparison_figure(comparison, metric), key="models_comparison_chart")
 
 st.subheader("Released versions")
 release_list = read_release_list(str(where.repo_dir))
 if release_list.releases:
-    st.dataframe(pd.DataFrame([{"version": r.tag, "date": r.date[:10], "commit": r.commit[:12], "summary": r.summary}
-                               for r in release_list.releases]), hide_index=True, key="models_release_record")
+    show_table(pd.DataFrame([{"version": r.tag, "date": r.date[:10], "commit": r.commit[:12], "summary": r.summary}
+                             for r in release_list.releases]), key="models_release_record")
 else:
     st.info(f"No release record (`releases.yaml`) in `{where.repo_dir}`.")
 releases = read_released_metrics(str(where.repo_dir), tuple(release_list.tags))
@@ -64,7 +67,7 @@ if releases.versions:
     table = pd.DataFrame(releases.versions).sort_index()
     for before, after in zip(labels, labels[1:]):
         table[f"change {before} → {after}"] = table[after] - table[before]
-    st.dataframe(table, key="models_release_table")
+    show_table(table.rename(index=label).rename_axis("metric").reset_index(), key="models_release_table")
     chosen = [name for name in RELEASE_METRICS if name in table.index]
     st.plotly_chart(figures.release_comparison_figure(releases.versions, chosen), key="models_release_chart")
 else:
@@ -97,12 +100,13 @@ if card.get("bands") and card.get("scorecard"):
         f"points = {scale['offset']:.1f} − {scale['factor']:.2f} × ln(PD / (1 − PD)): **{scale['points0']:g} points "
         f"at good:bad odds of {scale['odds0']:g}:1, {scale['pdo']:g} points to double the odds** (higher is safer)."
     )
-    st.dataframe(reports.band_points_table(card["bands"]), hide_index=True, key="models_band_points")
+    show_table(reports.band_points_table(card["bands"]), key="models_band_points",
+               formats={"PD above": RATE, "PD up to": RATE, "points from": "%.1f", "points to": "%.1f"})
 reasons = card.get("reasons") or {}
 if reasons.get("reference_applicant"):
     st.markdown(f"Each scored row carries up to **{reasons['top_k']}** principal reasons: the inputs that raised its "
                 f"PD above the reference applicant's, {reasons['reference']}.")
-    st.dataframe(reports.reference_applicant_table(reasons["reference_applicant"], reason_catalogue()),
-                 hide_index=True, key="models_reference_applicant")
+    show_table(reports.reference_applicant_table(reasons["reference_applicant"], reason_catalogue()),
+               key="models_reference_applicant")
 elif card:
     st.info(f"The model card `{where.model_card}` has no scorecard or reasons (a model trained before they existed).")

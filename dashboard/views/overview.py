@@ -4,6 +4,7 @@ import streamlit as st
 
 from dashboard import figures
 from dashboard.advice import next_steps
+from dashboard.formatting import model_title
 from dashboard.components import (
     REPRO,
     REPRO_DRIFT,
@@ -44,9 +45,10 @@ else:
     window = card.get("data_window") or {}
     train_window = window.get("train")
     test_window = window.get("test")
-    model_columns = st.columns([1, 2, 3])
+    model_columns = st.columns([0.8, 2, 3])
     model_columns[0].metric("Model version", str(card.get("version") or "unversioned"))
-    model_columns[1].metric("Model", str(card.get("model") or "n/a"))
+    model = card.get("model")
+    model_columns[1].metric("Model", model_title(model) if model else "n/a", help=f"candidate `{model}`" if model else None)
     if isinstance(train_window, dict) and train_window.get("start"):
         model_columns[2].metric("Training window", date_range(train_window))
     details = []

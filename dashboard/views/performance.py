@@ -6,7 +6,6 @@ import streamlit as st
 from dashboard import figures
 from dashboard.components import (
     BAND_TEST_COLUMNS,
-    BAND_TEST_FORMATS,
     REPRO,
     REPRO_DRIFT,
     empty_state,
@@ -15,13 +14,13 @@ from dashboard.components import (
     light_styled,
     paths,
     require,
+    show_table,
 )
 from dashboard.loaders import read_drift_windows, read_json
 
 TABLE_COLUMNS = (
-    "window", "rows", "labelled_rows", "estimated_roc_auc", "delta_estimated_roc_auc", "roc_auc", "delta_roc_auc",
-    "roc_auc_within_estimated_band", "estimated_default_rate", "default_rate", "default_rate_within_estimated_band",
-    "calibration_ratio", "calibration_level", "brier", "score_psi", "status",
+    "window", "status", "labelled_rows", "roc_auc", "delta_roc_auc", "estimated_roc_auc", "delta_estimated_roc_auc",
+    "default_rate", "estimated_default_rate", "calibration_ratio", "calibration_level", "brier",
 )
 
 where = paths()
@@ -70,12 +69,14 @@ if "calibration_ratio" in windows and windows["calibration_ratio"].notna().any()
 
 st.subheader("Per window")
 shown = windows[[column for column in TABLE_COLUMNS if column in windows.columns]]
-st.dataframe(level_styled(shown, ("status", "calibration_level")), hide_index=True, key="performance_table")
+show_table(level_styled(shown, ("status", "calibration_level")), key="performance_table", pinned=("window",))
+st.caption("Δ columns are the window minus the out-of-time test (or the reference's estimate): negative is worse.")
 
 if "band_mix" in windows:
     test_bands = (metrics or {}).get("bands") or {}
     test_shares = {band: values.get("share", 0.0) for band, values in test_bands.items() if isinstance(values, dict)}
-    st.plotly_chart(figures.band_mix_figure(windows, test_shares), key="performance_band_mix")
+    bands = [band["name"] for band in (read_json(where.model_card) or {}).get("bands") or []]
+    st.plotly_chart(figures.band_mix_figure(windows, test_shares, bands), key="performance_band_mix")
 
 if "band_tests" in windows:
     tested = windows[windows["band_tests"].map(lambda tests: isinstance(tests, list) and len(tests) > 0)]
@@ -85,7 +86,7 @@ if "band_tests" in windows:
         chosen = st.selectbox("Labelled window", labels, index=len(labels) - 1, key="performance_band_window")
         tests = pd.DataFrame.from_records(tested[tested["window"].astype(str) == chosen].iloc[0]["band_tests"])
         shown = tests[[name for name in BAND_TEST_COLUMNS if name in tests.columns]]
-        st.dataframe(light_styled(shown, BAND_TEST_FORMATS), hide_index=True, key="performance_band_tests")
+        show_table(light_styled(shown), key="performance_band_tests")
         levels = summary.get("band_tests")
         st.caption(
             f"Per band of {chosen}'s labelled loans, one-sided tests that the band's mean PD is too low for its "

@@ -10,7 +10,6 @@ import streamlit as st
 from dashboard import figures
 from dashboard.components import (
     BAND_TEST_COLUMNS,
-    BAND_TEST_FORMATS,
     REPRO,
     empty_state,
     format_number,
@@ -18,11 +17,11 @@ from dashboard.components import (
     light_levels,
     light_styled,
     paths,
+    show_table,
 )
-from dashboard.loaders import read_validation, read_vintages
+from dashboard.loaders import read_json, read_validation, read_vintages
 
 VINTAGE_COLUMNS = ("vintage", "loans", "defaults", "default_rate", "rate_lower", "rate_upper", "mature")
-VINTAGE_FORMATS = {"default_rate": "{:.2%}", "rate_lower": "{:.2%}", "rate_upper": "{:.2%}"}
 P_VALUE = "{:.3g}"
 
 
@@ -119,7 +118,7 @@ else:
     scores[2].metric("Log-loss", format_number(pack.get("log_loss"), "{:.4f}"))
     st.caption(f"Brier skill compares with always predicting the train default rate, "
                f"{format_number(pack.get('reference_rate'), '{:.2%}')}; above 0 beats it.")
-    st.dataframe(light_styled(model_tests(pack)), hide_index=True, key="validation_tests")
+    show_table(light_styled(model_tests(pack)), key="validation_tests")
     curve = pack.get("calibration_curve") or []
     if curve:
         st.plotly_chart(figures.calibration_interval_figure(curve, confidence), key="validation_calibration")
@@ -129,11 +128,15 @@ else:
     if bands:
         table = pd.DataFrame.from_records(bands)
         table = table[[name for name in BAND_TEST_COLUMNS if name in table.columns]]
-        st.dataframe(light_styled(table, BAND_TEST_FORMATS), hide_index=True, key="validation_bands")
+        show_table(light_styled(table), key="validation_bands")
         st.caption(
             "Per band, one-sided tests that the band's mean PD is too low for its observed default rate: exact "
             "binomial and Jeffreys (Beta posterior). " + f"Levels: {light_levels(levels)}."
         )
+        band_warnings = (read_json(where.model_card) or {}).get("band_warnings") or []
+        if band_warnings:
+            st.warning("The model card on its risk bands:\n" + "\n".join(f"- {text}" for text in band_warnings),
+                       icon=":material/warning:")
     else:
         st.info("The pack holds no band tests.")
 
@@ -154,4 +157,4 @@ else:
     )
     with st.expander("Vintage table"):
         shown = vintages[[name for name in VINTAGE_COLUMNS if name in vintages.columns]]
-        st.dataframe(shown.style.format(VINTAGE_FORMATS, na_rep=""), hide_index=True, key="validation_vintage_table")
+        show_table(shown, key="validation_vintage_table")
