@@ -26,6 +26,8 @@ from creditrisk.modeling.engine import compiled
 from creditrisk.modeling.engine.compiled import matches_pipeline, probe_frame
 from creditrisk.modeling.engine.encoding import CompiledPreprocessor
 from creditrisk.modeling.engine.trees import AdditiveForm, LeafPaths
+from creditrisk.io import file_digest
+from creditrisk.serving.batch import read_scores, run_in_process, score_dataset, worker_scorer
 from creditrisk.serving.scoring import batch_scorer, validate_batch
 from creditrisk.modeling.features import default_target, raw_inputs, FeatureSet
 from creditrisk.modeling.calibration import CalibratedModel, ScoreCalibrator
@@ -277,6 +279,20 @@ def test_one_encoding_of_a_batch_serves_the_pds_and_the_reasons(loans, monkeypat
     alone = batch_scorer(bundle, numpy_path=False).score(batch, reasons=True)
     assert shared.reasons == alone.reasons and shared.reasons is not None and any(shared.reasons)
     np.testing.assert_allclose(shared.pds, alone.pds, rtol=1e-12, atol=1e-15)
+
+
+def test_batch_scoring_encodes_each_partition_once(loans, monkeypatch, tmp_path) -> None:
+    """A partition of a batch job is encoded once for its PDs and its reasons' codes."""
+    model = save_test_bundle(tmp_path, calibrated_bundle(loans[0], "hist_gradient_boosting", reasons=True))
+    sample_frame(60, seed=6).to_parquet(tmp_path / "rows.parquet", row_group_size=20)  # three partitions
+    assert worker_scorer(str(model.resolve()), file_digest(model), True).route.startswith("numpy path")  # loaded
+    encodings = []
+    encode = CompiledPreprocessor.transform
+    monkeypatch.setattr(CompiledPreprocessor, "transform",
+                        lambda self, model_frame: encodings.append(len(model_frame)) or encode(self, model_frame))
+    score_dataset(tmp_path / "rows.parquet", tmp_path / "scored", model, run_in_process, "pandas", reasons=True)
+    assert encodings == [20, 20, 20]
+    assert (read_scores(tmp_path / "scored")["reason_codes"].str.len() > 0).any()
 
 
 def _imported_modules(path: Path) -> set[str]:
