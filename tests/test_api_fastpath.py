@@ -77,6 +77,17 @@ def calibrated_bundle(train: pd.DataFrame, model: str, method: str = "sigmoid", 
     return ModelBundle(CalibratedModel(pipeline, calibrator), 0.1, BANDS, FEATURES.raw_inputs, metadata)
 
 
+@pytest.fixture(scope="module")
+def shared_bundle(loans) -> ModelBundle:
+    """A calibrated logistic regression with its reasons' reference applicant."""
+    return calibrated_bundle(loans[0], "logistic", "isotonic", reasons=True)
+
+
+@pytest.fixture(scope="module")
+def shared_engine(shared_bundle: ModelBundle) -> Engine:
+    return build_engine(shared_bundle)
+
+
 def assert_same_pds(engine: Engine, bundle: ModelBundle, frames: list[pd.DataFrame]) -> None:
     with threadpool_limits(limits=1):
         for frame in frames:
@@ -112,8 +123,8 @@ def test_a_model_with_a_time_respecting_calibrator_takes_the_compiled_path_too(l
     assert_same_pds(engine, bundle, [test, test.iloc[[3]], probe_frame(bundle)])
 
 
-def test_probe_rows_cover_unseen_and_missing_categories_and_numbers(loans) -> None:
-    bundle = _shared_bundle(loans)
+def test_probe_rows_cover_unseen_and_missing_categories_and_numbers(shared_bundle: ModelBundle) -> None:
+    bundle = shared_bundle
     probe = probe_frame(bundle)
     assert set(probe.columns) == set(bundle.features)
     for column in ("tipo_credito", "tipo_laboral", "tendencia_ingresos"):
@@ -123,8 +134,8 @@ def test_probe_rows_cover_unseen_and_missing_categories_and_numbers(loans) -> No
     assert probe[DATE].isna().any() and probe[DATE].dt.day_of_week.nunique() == 7
 
 
-def test_a_compiled_encoder_that_differs_from_the_pipeline_is_not_used(loans) -> None:
-    engine = build_engine(_shared_bundle(loans))
+def test_a_compiled_encoder_that_differs_from_the_pipeline_is_not_used(shared_engine: Engine) -> None:
+    engine = shared_engine
     assert engine.encoder is not None and matches_pipeline(engine)
     numeric = engine.encoder.blocks[0]
     wrong_fill = replace(numeric, fill=numeric.fill * 3.0 + 1000.0)
@@ -199,9 +210,9 @@ texts = st.one_of(st.none(), st.sampled_from(["4", "9", "10", "68", "Empleado", 
 @settings(max_examples=60, deadline=None, database=None, derandomize=True,
           suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
 @given(data=st.data())
-def test_any_rows_score_the_same_both_ways(loans, data: st.DataObject) -> None:
-    bundle = _shared_bundle(loans)
-    engine = _shared_engine(loans)
+def test_any_rows_score_the_same_both_ways(shared_bundle: ModelBundle, shared_engine: Engine,
+                                          data: st.DataObject) -> None:
+    bundle, engine = shared_bundle, shared_engine
     rows = data.draw(st.integers(1, 5))
     frame = pd.DataFrame({
         name: (pd.array(data.draw(st.lists(texts, min_size=rows, max_size=rows)), dtype="string")
@@ -215,28 +226,9 @@ def test_any_rows_score_the_same_both_ways(loans, data: st.DataObject) -> None:
     np.testing.assert_allclose(engine.predict_pd(frame), bundle.predict_pd(frame), rtol=1e-12, atol=1e-15)
 
 
-_SHARED: dict[str, ModelBundle | Engine] = {}
-
-
-def _shared_bundle(loans: tuple[pd.DataFrame, pd.DataFrame]) -> ModelBundle:
-    if "bundle" not in _SHARED:
-        _SHARED["bundle"] = calibrated_bundle(loans[0], "logistic", "isotonic", reasons=True)
-    bundle = _SHARED["bundle"]
-    assert isinstance(bundle, ModelBundle)
-    return bundle
-
-
-def _shared_engine(loans: tuple[pd.DataFrame, pd.DataFrame]) -> Engine:
-    if "engine" not in _SHARED:
-        _SHARED["engine"] = build_engine(_shared_bundle(loans))
-    engine = _SHARED["engine"]
-    assert isinstance(engine, Engine)
-    return engine
-
-
-def test_the_api_scores_the_same_with_the_compiled_path_and_without(loans, tmp_path) -> None:
+def test_the_api_scores_the_same_with_the_compiled_path_and_without(shared_bundle: ModelBundle, tmp_path) -> None:
     """The compiled path is a route inside the engine: same PDs, bands, reasons, warnings and log rows."""
-    bundle = _shared_bundle(loans)
+    bundle = shared_bundle
     assert batch_scorer(bundle).route.startswith("numpy path")
     assert batch_scorer(bundle, numpy_path=False).engine.scorer is None
     raw = sample_frame(30, seed=8).astype(object)
@@ -336,10 +328,11 @@ def test_the_engine_is_used_through_its_package_and_reads_private_fields_in_one_
     assert readers == {"creditrisk/modeling/engine/trees.py"}
 
 
-def test_extreme_but_valid_values_are_scored_not_a_500(loans, tmp_path) -> None:
+def test_extreme_but_valid_values_are_scored_not_a_500(shared_bundle: ModelBundle, shared_engine: Engine,
+                                                       tmp_path) -> None:
     """A salary just above zero makes debt-to-income overflow: the ratio counts as missing, on both
     scoring paths and through the API (no model step accepts infinity)."""
-    bundle = _shared_bundle(loans)
+    bundle = shared_bundle
     rows = sample_frame(3, seed=9).astype(object)
     rows.loc[0, "salario_cliente"] = 1e-300
     rows.loc[1, ["salario_cliente", "cuota_pactada"]] = [1e-300, 1e300]
@@ -347,7 +340,7 @@ def test_extreme_but_valid_values_are_scored_not_a_500(loans, tmp_path) -> None:
     frame = coerce_and_validate(rows, purpose="scoring").frame
     pds = bundle.predict_pd(frame)
     assert np.isfinite(pds).all()
-    np.testing.assert_allclose(_shared_engine(loans).predict_pd(frame), pds, rtol=1e-12, atol=1e-15)
+    np.testing.assert_allclose(shared_engine.predict_pd(frame), pds, rtol=1e-12, atol=1e-15)
     client = create_app(api_config(tmp_path, save_test_bundle(tmp_path, bundle))).test_client()
     response = client.post("/predict", data=orjson.dumps(rows.where(rows.notna(), None).to_dict("records")),
                            content_type="application/json")
