@@ -6,7 +6,10 @@ its trees per row. The engine compiles the fitted pipeline the train stage build
 arithmetic: the preprocessor from its fitted attributes (`encoding`), a gradient boosting's raw score from
 lookup tables over its trees' thresholds (`grid`), a forest's trees called without the forest's dispatch
 (`scorer`), and the contributions behind the adverse-action reasons as exact baseline Shapley values, looked
-up per cell of the same grids (`attribution`, `explainer`).
+up per cell of the same grids (`attribution`, `explainer`). Measured on the shipped 200-tree boosting model
+(`python benchmarks/api_bench.py`, 2 cores at load average about 1.2): in process on one thread, one row's PD
+takes 1.8 ms instead of 10 ms through the pipeline and 10,000 rows' 16 ms instead of 72 ms; in the API's
+server timings the reasons take 0.9 ms instead of 6.8 ms for one row and 58 ms instead of 73 ms for 10,000.
 
 One entry point, `build_engine(bundle)` -> `Engine`:
 
@@ -31,13 +34,14 @@ and keeps the compiled PD only when, on those rows, its estimator input equals t
 (to 1e-12), its P(default) the estimator's and its PDs `bundle.predict_pd`'s (to 1e-12 relative); it keeps
 the explainer only when the trees or coefficients it read give the estimator's own raw score (to 1e-8).
 
-What happens when a scikit-learn upgrade changes them. A field that is gone or shaped differently makes the
-reading give None; one that reads but means something else fails the checks. Either way nothing wrong is
-served: the PDs come from the pipeline itself (`route` says why, and the API logs it at start; a boosting
-whose trees cannot be read keeps the compiled preprocessor and calls its public `predict_proba`), and
-without a verified reading there is no explainer, so the API refuses reasons (501) instead of giving wrong
-ones. A pipeline of another structure (a scikit-learn calibration wrapper, a binning scorecard, a candidate
-the engine does not know) takes the same way: the pipeline scores it, unchanged.
+What happens when a scikit-learn upgrade changes them. Fields that are gone or shaped differently make the
+reading give None: a boosting's PDs then come from the compiled preprocessor and the estimator's public
+`predict_proba` (still verified), and there is no explainer. Fields that read but mean something else fail
+the checks: the PDs come from the pipeline itself, and there is no explainer. Either way nothing wrong is
+served: `route` says which way the PDs go (the API logs it at start), and without an explainer the API leaves
+the reasons out and answers `?reasons=true` with 501 (tests/test_api_fastpath.py simulates both). A pipeline
+of another structure (a scikit-learn calibration wrapper, a binning scorecard, a candidate the engine does not
+know) is scored by the pipeline, unchanged.
 """
 
 from creditrisk.modeling.engine.compiled import build_engine, EncodedBatch, Engine, ExplanationUnavailable
