@@ -1,9 +1,10 @@
 """Scoring API speed and memory, with and without the numpy path, in the same run.
 
 Two gunicorn servers (2 workers each) on loopback serve the same model: one scores through the
-verified numpy path (`creditrisk.serving.fastpath`, what the API does by default), the other through
-the sklearn pipeline only (`ApiConfig.numpy_path = False`). Their measurements alternate round by
-round, so a change in the machine's load (other processes share the cores) hits both alike.
+verified numpy path (the compiled path of the scoring engine `creditrisk.modeling.engine`, what the API
+does by default), the other through the sklearn pipeline only (`ApiConfig.numpy_path = False`). Their
+measurements alternate round by round, so a change in the machine's load (other processes share the
+cores) hits both alike.
 
 A third server scores through the numpy path and logs to a real PostgreSQL server (`initdb` in the
 temporary folder, on 127.0.0.1; the other two log to SQLite files).

@@ -13,16 +13,16 @@ from sklearn.ensemble import HistGradientBoostingClassifier, RandomForestClassif
 from sklearn.linear_model import LogisticRegression
 
 from creditrisk.data.contract import DATE, FEATURE_COLUMNS, MISSING_CATEGORY, TARGET
-from creditrisk.modeling.attribution import attributions, tree_tables
+from creditrisk.modeling.bundle import ModelBundle, RiskBand
 from creditrisk.modeling.calibration import CalibratedModel, ScoreCalibrator
+from creditrisk.modeling.engine import build_engine, Engine
+from creditrisk.modeling.engine.attribution import attributions, tree_tables
+from creditrisk.modeling.engine.grid import tree_values
+from creditrisk.modeling.engine.trees import additive_form, check_form, LeafPaths
 from creditrisk.modeling.features import ENGINEERED, FeatureSet, raw_inputs
-from creditrisk.modeling.reasons import (
-    build_explainer, principal_reasons, reason_catalogue, reference_applicant, LANGUAGES,
-)
+from creditrisk.modeling.reasons import principal_reasons, reason_catalogue, reference_applicant, LANGUAGES
 from creditrisk.modeling.recipe import build_model
 from creditrisk.modeling.train_params import TrainParams
-from creditrisk.modeling.tree_grid import tree_values
-from creditrisk.modeling.tree_paths import additive_form, check_form, LeafPaths
 from creditrisk.modeling.validation import logit
 from tests.loan_frames import make_loans
 from tests.shipped import shipped
@@ -173,52 +173,51 @@ def test_a_misread_tree_is_caught_by_the_check() -> None:
     assert not check_form(estimator, form, matrix[:200])
 
 
-def fitted_model(name: str, rows: int = 3000, **estimator: object) -> tuple[CalibratedModel, pd.DataFrame]:
+def fitted_engine(name: str, rows: int = 3000, **estimator: object) -> tuple[Engine, CalibratedModel, pd.DataFrame]:
+    """The scoring engine of a calibrated `name` model fitted on `rows` loans, with the train median profile
+    as the reference applicant (as the train stage ships it), the model and the loans."""
     loans = make_loans(rows, seed=11)
     model = build_model(name, shipped(TrainParams), FEATURES)
     model.set_params(**{f"model__{key}": value for key, value in estimator.items()})
     model = model.fit(loans[FEATURES.raw_inputs], 1 - loans[TARGET].to_numpy())
     raw = model.predict_proba(loans[FEATURES.raw_inputs])[:, 1]
-    calibrator = ScoreCalibrator("sigmoid").fit(raw, 1 - loans[TARGET].to_numpy())
-    return CalibratedModel(model, calibrator), loans
+    calibrated = CalibratedModel(model, ScoreCalibrator("sigmoid").fit(raw, 1 - loans[TARGET].to_numpy()))
+    reference = reference_applicant(model.steps[0][1].transform(loans[FEATURES.raw_inputs]))
+    bundle = ModelBundle(calibrated, 0.1, [RiskBand("A", 1.0)], FEATURES.raw_inputs,
+                         {"reasons": {"top_k": 4, "reference_applicant": reference}})
+    engine = build_engine(bundle)
+    assert engine.explainer is not None
+    return engine, calibrated, loans
 
 
 @pytest.mark.parametrize("name", ["hist_gradient_boosting", "logistic", "random_forest"])
 def test_contributions_add_up_to_the_served_pd_logit_gap(name: str) -> None:
-    model, loans = fitted_model(name)
-    reference = reference_applicant(model.model.steps[0][1].transform(loans[FEATURES.raw_inputs]))
-    explainer = build_explainer(model, reference, loans.head(100))
-    assert explainer is not None
+    engine, model, loans = fitted_engine(name)
+    assert engine.explainer is not None
     rows = loans.tail(300)
-    model_frame, contributions = explainer.contributions(rows)
+    contributions = engine.contributions_of(engine.encode(rows))
     served = model.predict_proba(rows)[:, 1]
-    np.testing.assert_allclose(contributions.sum(axis=1), logit(served) - explainer.reference_logit, atol=1e-9)
-    assert list(model_frame.columns) == explainer.columns
+    np.testing.assert_allclose(contributions.sum(axis=1), logit(served) - engine.explainer.reference_logit, atol=1e-9)
+    assert engine.columns == list(engine.encode(rows).model_frame.columns)
+    named = engine.explain(rows)  # one named column per model input, e.g. for a fair-lending check of age
+    assert list(named.columns) == engine.columns and named.index.equals(rows.index)
+    np.testing.assert_array_equal(named["edad_cliente"], contributions[:, engine.columns.index("edad_cliente")])
 
 
 def test_a_riskier_value_never_lowers_its_own_contribution_for_a_monotone_feature() -> None:
     position = NUMERIC.index("huella_consulta")  # more inquiries, more risk: constrained so in the model
     constraint = [0] * (len(NUMERIC) + 6)  # numbers, then the one-hot levels of two categories
     constraint[position] = 1
-    model, loans = fitted_model("hist_gradient_boosting", monotonic_cst=constraint)
-    reference = reference_applicant(model.model.steps[0][1].transform(loans[FEATURES.raw_inputs]))
-    explainer = build_explainer(model, reference, loans.head(100))
-    assert explainer is not None
+    engine, _, loans = fitted_engine("hist_gradient_boosting", monotonic_cst=constraint)
     applicants = loans.sample(20, random_state=1)
-    column = explainer.columns.index("huella_consulta")
     previous = None
     for inquiries in range(0, 16):
-        moved = applicants.assign(huella_consulta=float(inquiries))
-        own = explainer.contributions(moved)[1][:, column]
+        own = engine.explain(applicants.assign(huella_consulta=float(inquiries)))["huella_consulta"].to_numpy()
         if previous is not None:
             assert (own >= previous - 1e-12).all()
         previous = own
-    linear, loans = fitted_model("logistic")
-    explainer = build_explainer(linear, reference_applicant(linear.model.steps[0][1].transform(
-        loans[FEATURES.raw_inputs])), loans.head(100))
-    assert explainer is not None
-    column = explainer.columns.index("puntaje_datacredito")
-    lower_scores = [explainer.contributions(applicants.assign(puntaje_datacredito=s))[1][:, column]
+    linear, _, loans = fitted_engine("logistic")
+    lower_scores = [linear.explain(applicants.assign(puntaje_datacredito=s))["puntaje_datacredito"].to_numpy()
                     for s in (900.0, 800.0, 700.0, 600.0)]
     coefficient_sign = np.sign(lower_scores[-1] - lower_scores[0])
     for higher, lower in zip(lower_scores, lower_scores[1:]):
@@ -226,14 +225,10 @@ def test_a_riskier_value_never_lowers_its_own_contribution_for_a_monotone_featur
 
 
 def test_the_reasons_of_a_high_debt_applicant_name_debt() -> None:
-    model, loans = fitted_model("hist_gradient_boosting", rows=6000)
-    reference = reference_applicant(model.model.steps[0][1].transform(loans[FEATURES.raw_inputs]))
-    explainer = build_explainer(model, reference, loans.head(100))
-    assert explainer is not None
+    engine, _, loans = fitted_engine("hist_gradient_boosting", rows=6000)
     ordinary = loans.sample(30, random_state=2)
-    indebted = ordinary.assign(cuota_pactada=ordinary["salario_cliente"] * 1.2)
-    model_frame, contributions = explainer.contributions(indebted)
-    reasons = principal_reasons(model_frame, contributions, explainer.columns, 4)
+    indebted = engine.encode(ordinary.assign(cuota_pactada=ordinary["salario_cliente"] * 1.2))
+    reasons = principal_reasons(indebted.model_frame, engine.contributions_of(indebted), engine.columns, 4)
     catalogue = reason_catalogue()
     assert all(any(catalogue[r["feature"]].group == "debt" for r in row[:2]) for row in reasons)
     assert np.mean([catalogue[row[0]["feature"]].group == "debt" for row in reasons]) >= 0.9

@@ -19,7 +19,7 @@ from creditrisk.modeling.refit import recalibrated_bundle, retrained_bundle
 from creditrisk.modeling.train_params import TrainParams
 from creditrisk.modeling.training import train_bundle
 from creditrisk.modeling.validation import logit
-from creditrisk.serving.fastpath import verified_predictor
+from creditrisk.modeling.engine import build_engine
 from tests.loan_frames import make_loans
 from tests.shipped import shipped
 
@@ -119,7 +119,7 @@ def test_recalibration_moves_the_pd_level_to_the_labels_and_keeps_the_ranking_ba
     save_bundle(recalibrated, tmp_path / "recalibrated.skops")
     loaded = load_bundle(tmp_path / "recalibrated.skops")
     np.testing.assert_array_equal(loaded.predict_pd(later), after)
-    assert verified_predictor(loaded)[1].startswith("numpy path")
+    assert build_engine(loaded).route.startswith("numpy path")
 
 
 def test_recalibrating_twice_keeps_one_map_that_applies_both(loans, champion: ModelBundle) -> None:

@@ -32,8 +32,8 @@ import pandas as pd
 from pandas.api.types import infer_dtype
 
 from creditrisk.modeling.bundle import ModelBundle
-from creditrisk.modeling.reasons import build_explainer, principal_reasons, Explainer, Reason
-from creditrisk.serving.fastpath import probe_frame, verified_predictor, FastPredictor
+from creditrisk.modeling.engine import build_engine, EncodedBatch, Engine, Explainer
+from creditrisk.modeling.reasons import principal_reasons, Reason
 from creditrisk.data.contract import blank_values, coerce_and_validate, DATE, SPECS
 
 ID_COLUMN = "id"
@@ -113,7 +113,7 @@ class ScoredBatch:
     reason_codes: list[str | None] | None = None
     reasons: list[list[Reason]] | None = None
     reason_slots: int = 0
-    model_frame: pd.DataFrame | None = None  # the rows' model frame, when the scorer built it for the reasons
+    encoded: EncodedBatch | None = None  # the rows as the engine read them: the reasons reuse them
 
 
 def _malformed(code: str, message: str) -> MalformedBatch:
@@ -404,33 +404,35 @@ def validate_batch(raw: pd.DataFrame, max_errors: int = 50, day_first: bool | No
 class BatchScorer:
     """The one way from a validated batch to PD, band and decision, for one model bundle.
 
-    PDs come from the numpy path (`fastpath`, private to this package) when it was built for the
-    bundle's pipeline and gave the pipeline's PDs on probe rows at load, else from `bundle.predict_pd`;
-    both read the same contract frame. `route` says which, for the log.
+    PDs and the reasons' contributions come from the bundle's scoring engine (`modeling.engine`): its
+    compiled path where that was verified against the pipeline at load, else the pipeline itself. Both
+    read one encoding of the batch. `route` says which way the PDs go, for the log.
     """
 
     bundle: ModelBundle
-    route: str
-    fast: FastPredictor | None
-    explainer: Explainer | None = None
+    engine: Engine
+
+    @property
+    def route(self) -> str:
+        return self.engine.route
+
+    @property
+    def explainer(self) -> Explainer | None:
+        return self.engine.explainer
 
     @property
     def reasons_top_k(self) -> int:
         return int(self.bundle.metadata.get("reasons", {}).get("top_k", 0))
 
     def predict_pd(self, frame: pd.DataFrame) -> np.ndarray:
-        return self.bundle.predict_pd(frame) if self.fast is None else self.fast.predict_pd(frame)
+        return self.engine.predict_pd(frame)
 
     def score(self, batch: ValidatedBatch, reasons: bool = False, language: str = "en") -> ScoredBatch:
         """PD, band, decision and points (and with `reasons` the principal reasons, see `explain`)."""
-        model_frame = None
-        if self.fast is not None and self.explainer is not None and self.fast.domain is self.explainer.domain:
-            model_frame = self.fast.domain.transform(batch.frame)  # kept: the reasons read it too
-            pds = self.fast.pd_of_model_frame(model_frame)
-        else:
-            pds = self.predict_pd(batch.frame)
+        encoded = self.engine.encode(batch.frame)
+        pds = self.engine.pd_of(encoded)
         scored = ScoredBatch(pds=pds, bands=self.bundle.band_of(pds), decisions=self.bundle.decide(pds),
-                             points=self.bundle.points(pds), model_frame=model_frame)
+                             points=self.bundle.points(pds), encoded=encoded)
         if reasons:
             self.explain(batch, scored, language)
         return scored
@@ -440,34 +442,18 @@ class BatchScorer:
         if self.explainer is None:
             raise ReasonsUnavailable("reasons_unavailable",
                                      "this model has no reason explainer; ask with reasons=false")
-        model_frame, contributions = self.explainer.contributions(batch.frame, scored.model_frame)
-        scored.reasons = principal_reasons(model_frame, contributions, self.explainer.columns,
+        encoded = scored.encoded if scored.encoded is not None else self.engine.encode(batch.frame)
+        contributions = self.engine.contributions_of(encoded)
+        scored.reasons = principal_reasons(encoded.model_frame, contributions, self.engine.columns,
                                            self.reasons_top_k, language)
         scored.reason_codes = [";".join(reason["code"] for reason in row) for row in scored.reasons]
         scored.reason_slots = self.reasons_top_k
 
 
-def _explainer(bundle: ModelBundle) -> Explainer | None:
-    reference = bundle.metadata.get("reasons", {}).get("reference_applicant")
-    if reference is None:
-        return None
-    try:
-        return build_explainer(bundle.pipeline, reference, probe_frame(bundle))
-    except (AttributeError, TypeError, ValueError, IndexError):  # fitted objects of another shape
-        return None
-
-
 def batch_scorer(bundle: ModelBundle, numpy_path: bool = True) -> BatchScorer:
-    """The scorer of `bundle`: the numpy path when it is verified (and wanted), else the pipeline; the
-    reasons' explainer when the model's estimator can be read (else reasons are refused)."""
-    explainer = _explainer(bundle)
-    if not numpy_path:
-        return BatchScorer(bundle, "pipeline (the numpy path is turned off)", None, explainer)
-    fast, route = verified_predictor(bundle)
-    encoder = fast.encoder() if fast is not None else None
-    if explainer is not None and encoder is not None:
-        explainer = explainer.with_encoder(encoder, probe_frame(bundle))
-    return BatchScorer(bundle, route, fast, explainer)
+    """The scorer of `bundle`: the engine's compiled path when it is verified (and wanted), else the
+    pipeline; the reasons when the model's estimator can be read (else reasons are refused)."""
+    return BatchScorer(bundle, build_engine(bundle, compiled=numpy_path))
 
 
 def prediction_records(batch: ValidatedBatch, scored: ScoredBatch) -> list[dict[str, Any]]:

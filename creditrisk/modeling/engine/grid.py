@@ -2,7 +2,7 @@
 
 Within one tree, which leaf a row reaches depends only on which interval between the tree's thresholds
 (or the missing value) each input it tests falls in. So does anything computed from that leaf: its value,
-or an input's attribution against a fixed reference (`modeling.attribution`). A group of trees whose
+or an input's attribution against a fixed reference (`attribution`). A group of trees whose
 thresholds make a grid of at most `max_cells` cells is one table; a row's entry in it is found by counting,
 per input, the thresholds below its value. Trees join the table whose grid they grow least (a sum of trees
 is as additive as each); a tree whose own grid is larger stays out (`alone`), for its caller to handle.
@@ -20,7 +20,7 @@ from functools import cached_property
 
 import numpy as np
 
-from creditrisk.modeling.tree_paths import AdditiveForm, leaf_value_sums, LeafPaths
+from creditrisk.modeling.engine.trees import AdditiveForm, leaf_value_sums, LeafPaths
 
 LOOKUP_CHUNK_ROWS = 2048  # rows per block of a lookup: bounds its memory at rows x tables x slots
 

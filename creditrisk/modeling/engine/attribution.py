@@ -26,8 +26,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from creditrisk.modeling.tree_grid import LOOKUP_CHUNK_ROWS, threshold_grid, ThresholdGrid
-from creditrisk.modeling.tree_paths import AdditiveForm, LeafPaths, follows
+from creditrisk.modeling.engine.grid import LOOKUP_CHUNK_ROWS, threshold_grid, ThresholdGrid
+from creditrisk.modeling.engine.trees import AdditiveForm, LeafPaths, follows
 
 CHUNK_ROWS = 256  # rows per block of the tree attribution: bounds its memory at rows x leaves x depth
 
@@ -165,7 +165,7 @@ MAX_TABLE_CELLS = 4096  # cells of one table of attributions (one per input the 
 class TreeTables:
     """The tree attribution against one fixed reference, looked up instead of computed.
 
-    A row's attributions within a table of trees (`modeling.tree_grid`) depend only on its cell of the
+    A row's attributions within a table of trees (`grid`) depend only on its cell of the
     table's threshold grid, so each table's exact attributions (`_tree_attributions`) are computed once
     per cell, at one value inside it, and a row's attributions are the sum of its cells' entries. Trees
     too large for a table are attributed leaf by leaf (`rest`).

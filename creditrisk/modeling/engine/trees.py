@@ -1,16 +1,15 @@
 """A fitted estimator as an additive raw score: a constant plus linear terms, or plus leaf values of trees.
 
-`additive_form(estimator)` reads what the attribution in `modeling.reasons` needs:
+`additive_form(estimator)` reads what the engine's tree lookup (`grid`) and attributions (`attribution`) need:
 
 - linear models (LogisticRegression): `intercept_` and `coef_`; the raw score is the decision function;
 - random forests (and extra trees): every tree's public `tree_` arrays; the raw score is P(default), the
   mean of the trees' leaf fractions;
 - histogram gradient boosting: every iteration's tree; the raw score is the decision function (log-odds).
   scikit-learn documents no way to read these trees: the node records come from the fitted model's
-  `_predictors` and `_baseline_prediction`, which are not public. `check_form` re-computes the
-  estimator's own raw score from what was read, on the rows it is given, and the explainer is only built
-  when the two agree, so a scikit-learn release that changes them can only turn reasons off, never make
-  them wrong.
+  `_predictors` and `_baseline_prediction`, which are not public. This is the one module of the library
+  that reads them; `check_form` re-computes the estimator's own raw score from what was read, and the
+  engine uses the reading only where that check passed on its probe rows at load.
 
 Any other estimator gives None. Each leaf is stored as its root-to-leaf path: per feature it tests, the
 interval of values that stays on the path (`x <= threshold` goes left) and whether a missing value does.
