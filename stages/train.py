@@ -48,6 +48,11 @@ def main() -> None:
           f"ROC-AUC {report['development_roc_auc']:.4f} ± {report['development_roc_auc_se']:.4f} (standard error), "
           f"threshold {result.bundle.threshold:.4f}, bands "
           + ", ".join(f"{b.name}<={b.upper_pd:.4f}" for b in result.bundle.bands))
+    order = report["band_order"]
+    for lower, higher in order["merged"]:
+        print(f"train: merged bands {lower} and {higher}: their default rates are inverted on {order['rows']}")
+    if order["advice"]:
+        print(f"train: rank ordering is red on {order['rows']}: {order['advice']}")
     print(f"train: {time.perf_counter() - started:.1f} s ({result.timings})")
 
 if __name__ == "__main__":

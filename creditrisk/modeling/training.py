@@ -35,6 +35,7 @@ from creditrisk.modeling.bundle import ModelBundle
 from creditrisk.modeling.reasons import REFERENCE_DESCRIPTION, reference_applicant
 from creditrisk.modeling.scorecard import PointsScale
 from creditrisk.modeling.bands import band_table, choose_threshold, fit_bands, ThresholdPolicy
+from creditrisk.modeling.rank_ordering import check_band_order
 from creditrisk.modeling.candidates import build_estimator, estimator_params, CANDIDATES, ESTIMATORS_KEY
 from creditrisk.modeling.calibration import CalibratedModel, ScoreCalibrator
 from creditrisk.modeling.features import raw_inputs, DomainFeatures, FeatureSet, ENGINEERED
@@ -85,6 +86,8 @@ class TrainParams(ParamsBlock):
     band_names: list[str]
     band_cut_points: list[float] | None
     band_quantiles: list[float]
+    band_order_red: float
+    merge_unordered_bands: bool
     reasons_top_k: int
     scorecard_points0: float
     scorecard_odds0: float
@@ -128,6 +131,8 @@ class TrainParams(ParamsBlock):
         edges = getattr(self, edges_key)
         if any(b <= a for a, b in zip(edges, edges[1:])) or not all(0 < e < 1 for e in edges):
             found.append((edges_key, "must be strictly increasing and inside (0, 1)"))
+        if not 0 < self.band_order_red < 1:
+            found.append(("band_order_red", "must be a p-value level in (0, 1)"))
         return found
 
     def with_estimator(self, name: str, **changes: Any) -> TrainParams:
@@ -576,6 +581,10 @@ def _train_bundle(frame: pd.DataFrame, y: np.ndarray, features: FeatureSet, para
     oof_pd, oof_y = oof[validated], y[validated]
     threshold = choose_threshold(oof_y, oof_pd, params.threshold_policy, params.cost_ratio)
     bands = fit_bands(oof_pd, oof_y, params.band_names, params.band_cut_points, params.band_quantiles)
+    latest = folds[-1].validate
+    band_order = check_band_order(bands, oof[latest], y[latest], params.band_order_red, params.merge_unordered_bands,
+                                  f"the latest forward fold's validation block ({len(latest)} loans)")
+    bands = band_order.bands
     train_bands = band_table(bands, oof_pd, oof_y)
     forward_summary = chosen.summary()
     development_auc = forward_summary["roc_auc_mean"]
@@ -583,6 +592,7 @@ def _train_bundle(frame: pd.DataFrame, y: np.ndarray, features: FeatureSet, para
     report = _training_report(best, params, folds, choice.name, central_rate(params, full_y), calibrations,
                               importance, pruned, engineered, forward_summary, development_auc,
                               float(development_auc_se))
+    report["band_order"] = band_order.report
     oof = _on_every_row(oof, sample, len(full_y), report)
     metadata = _training_metadata(best, params, report, full_frame, full_y, validated, summarize_classification(
         oof_y, oof_pd, threshold), train_bands, features, pruned, table)
@@ -694,6 +704,7 @@ def _training_metadata(best: str, params: TrainParams, report: dict[str, Any], f
         "train_oof_rows": int(len(validated)),
         "train_oof_metrics": oof_metrics,
         "train_bands": train_bands.to_dict(orient="records"),
+        "band_order": report["band_order"],
         "features": features.raw_inputs,
         "model_columns": [*features.numeric, *features.categorical],
         "engineered_features": features.engineered,
