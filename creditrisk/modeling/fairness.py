@@ -382,15 +382,20 @@ def _what_if(bundle: ModelBundle, rows: pd.DataFrame, pd_values: np.ndarray, ref
             "approved_at_reference_age": int(((pd_values >= bundle.threshold) & (at_reference < bundle.threshold)).sum())}
 
 
+def fairness_tables(frame: pd.DataFrame, y: np.ndarray, pd_values: np.ndarray, params: FairnessParams,
+                    settings: GroupSettings) -> dict[str, Any]:
+    """The validation pack's `fairness` part: the tables, their findings and the levels they were judged at."""
+    tables = segment_tables(frame.reset_index(drop=True), y, pd_values, params, settings)
+    return {"tables": tables, **table_findings(tables),
+            "levels": {"air_yellow_below": params.air_yellow, "air_red_below": params.air_red,
+                       "min_group_rows": params.min_group_rows, "min_group_defaults": params.min_group_defaults,
+                       "bootstrap_samples": settings.bootstrap_samples, "threshold": settings.threshold},
+            "convention": "adverse impact ratio = a group's approval rate / the most favoured group's; the "
+                          "four-fifths level comes from US employment practice (29 CFR 1607.4(D)), not from credit law"}
+
+
 def fairness_section(bundle: ModelBundle, frame: pd.DataFrame, y: np.ndarray, pd_values: np.ndarray,
                      params: FairnessParams, settings: GroupSettings) -> tuple[dict[str, Any], dict[str, Any]]:
     """The validation pack's `fairness` (the tables and their findings) and `age_check` parts."""
-    tables = segment_tables(frame.reset_index(drop=True), y, pd_values, params, settings)
-    fairness = {"tables": tables, **table_findings(tables),
-                "levels": {"air_yellow_below": params.air_yellow, "air_red_below": params.air_red,
-                           "min_group_rows": params.min_group_rows, "min_group_defaults": params.min_group_defaults,
-                           "bootstrap_samples": settings.bootstrap_samples, "threshold": settings.threshold},
-                "convention": "adverse impact ratio = a group's approval rate / the most favoured group's; "
-                              "the four-fifths level comes from US employment practice (29 CFR 1607.4(D)), "
-                              "not from credit law"}
-    return fairness, elderly_age_check(bundle, frame.reset_index(drop=True), pd_values, params)
+    return (fairness_tables(frame, y, pd_values, params, settings),
+            elderly_age_check(bundle, frame.reset_index(drop=True), pd_values, params))
