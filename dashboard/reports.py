@@ -127,7 +127,8 @@ def group_table(table: Mapping[str, Any]) -> pd.DataFrame:
     """One fairness or segment table of the pack (or of a drift window), one display row per group."""
     return pd.DataFrame([{
         "group": row["group"], "loans": row["rows"], "defaults": row["defaults"],
-        "approval rate": _interval(row["approval_rate"], row.get("approval_lower"), row.get("approval_upper"), "{:.1%}"),
+        "approval rate": _interval(row["approval_rate"], row.get("approval_lower"), row.get("approval_upper"),
+                                   "{:.1%}"),
         "AIR": _interval(row.get("air"), row.get("air_lower"), row.get("air_upper"), "{:.3f}"),
         "air_light": row.get("air_light"),
         "observed": row["observed_rate"], "mean PD": row["mean_pd"],

@@ -11,7 +11,7 @@ import pandas as pd
 from creditrisk.io import atomic_write_json, atomic_write_text
 from creditrisk.modeling.bundle import load_bundle, ArtifactError
 from creditrisk.data.prepare import PrepareParams
-from creditrisk.modeling.evaluation import evaluate_bundle, model_card, EvaluateParams
+from creditrisk.modeling.evaluation import evaluate_bundle, model_card, review_messages, EvaluateParams
 from creditrisk.modeling.fairness import FairnessParams
 from creditrisk.modeling.features import default_target, FeaturizeParams
 from creditrisk.modeling.model_report import build_report, ReportInputs
@@ -55,11 +55,8 @@ def main() -> None:
           + (f" ({', '.join(evaluation.validation['red'])})" if evaluation.validation["red"] else ""))
     for warning in metrics["band_warnings"]:
         print(f"evaluate: warning: {warning}")
-    review = evaluation.validation
-    print(f"evaluate: rank ordering {review['rank_ordering']['light']}; Regulation B age check "
-          f"{review['age_check']['light']} ({review['age_check']['verdict']}); fairness findings "
-          f"{review['fairness']['lights']['red']} red ({', '.join(review['fairness']['red']) or 'none'}); "
-          f"report {config.report_path}")
+    for line in review_messages(evaluation, bundle, config.report_path):
+        print(f"evaluate: {line}")
     print(f"evaluate: {time.perf_counter() - started:.1f} s")
 
 

@@ -12,6 +12,7 @@ import pandas as pd
 from creditrisk.io import atomic_write_json, atomic_write_text
 from creditrisk.modeling.bundle import save_bundle
 from creditrisk.modeling.features import default_target, FeatureSet, FeaturizeParams
+from creditrisk.modeling.rank_ordering import band_order_messages
 from creditrisk.modeling.training import train_bundle, TrainParams
 from creditrisk.params import ParamsError, load_params, section
 
@@ -48,11 +49,8 @@ def main() -> None:
           f"ROC-AUC {report['development_roc_auc']:.4f} ± {report['development_roc_auc_se']:.4f} (standard error), "
           f"threshold {result.bundle.threshold:.4f}, bands "
           + ", ".join(f"{b.name}<={b.upper_pd:.4f}" for b in result.bundle.bands))
-    order = report["band_order"]
-    for lower, higher in order["merged"]:
-        print(f"train: merged bands {lower} and {higher}: their default rates are inverted on {order['rows']}")
-    if order["advice"]:
-        print(f"train: rank ordering is red on {order['rows']}: {order['advice']}")
+    for line in band_order_messages(report["band_order"]):
+        print(f"train: {line}")
     print(f"train: {time.perf_counter() - started:.1f} s ({result.timings})")
 
 if __name__ == "__main__":

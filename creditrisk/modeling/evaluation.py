@@ -15,7 +15,7 @@ from creditrisk.modeling.bundle import ModelBundle
 from creditrisk.modeling.bands import band_table, monotonicity_warnings
 from creditrisk.io import finite_json
 from creditrisk.modeling.fairness import fairness_section, FairnessParams, GroupSettings
-from creditrisk.modeling.rank_ordering import rank_ordering_summary, rank_ordering_tests
+from creditrisk.modeling.rank_ordering import merge_advice, rank_ordering_summary, rank_ordering_tests
 from creditrisk.modeling.validation import PackSettings, flat_metrics, light_summary, validation_pack
 from creditrisk.params import ParamsBlock
 from creditrisk.modeling.metrics import (
@@ -200,6 +200,20 @@ def model_review(bundle: ModelBundle, frame: pd.DataFrame, y: np.ndarray, proba:
                                   settings.confidence)
         review["fairness"], review["age_check"] = fairness_section(bundle, frame, y, proba, fairness, groups)
     return review
+
+
+def review_messages(evaluation: Evaluation, bundle: ModelBundle, report_path: str) -> list[str]:
+    """What the evaluate stage says about rank ordering, the Regulation B check and the fairness findings."""
+    pack = evaluation.validation
+    order = pack["rank_ordering"]
+    advice = merge_advice(bundle.bands, order["merge"], by_train=False)
+    lines = [f"rank ordering is red on the out-of-time test: {advice}"] if advice else []
+    line = f"rank ordering {order['light']}"
+    if "age_check" in pack:
+        check, fairness = pack["age_check"], pack["fairness"]
+        line += (f"; Regulation B age check {check['light']} ({check['verdict']}); fairness findings "
+                 f"{fairness['lights']['red']} red ({', '.join(fairness['red']) or 'none'})")
+    return [*lines, f"{line}; report {report_path}"]
 
 
 def _none_if_nan(value: float) -> float | None:

@@ -347,8 +347,7 @@ def elderly_age_check(bundle: ModelBundle, frame: pd.DataFrame, pd_values: np.nd
                                  params.age_check_tolerance)
     raised = max(result["what_if"]["rows_raised"], (result["attribution"] or {}).get("rows_raised", 0))
     result["light"] = "red" if raised else "green"
-    result["verdict"] = (f"age raises the PD of {raised} of {len(rows)} applicants aged {params.elderly_age}+"
-                         if raised else f"age raises the PD of none of {len(rows)} applicants aged {params.elderly_age}+")
+    result["verdict"] = f"age raises the PD of {raised or 'none'} of {len(rows)} applicants aged {params.elderly_age}+"
     return result
 
 
@@ -379,7 +378,8 @@ def _what_if(bundle: ModelBundle, rows: pd.DataFrame, pd_values: np.ndarray, ref
             "max_logit_gap": float(gap.max()), "max_pd_increase": float(np.max(pd_values - at_reference)),
             "rows_raised": int(raised.sum()), "share_raised": float(raised.mean()),
             "better_band_at_reference_age": int((band_then < band_now).sum()),
-            "approved_at_reference_age": int(((pd_values >= bundle.threshold) & (at_reference < bundle.threshold)).sum())}
+            "approved_at_reference_age": int(((pd_values >= bundle.threshold)
+                                              & (at_reference < bundle.threshold)).sum())}
 
 
 def fairness_tables(frame: pd.DataFrame, y: np.ndarray, pd_values: np.ndarray, params: FairnessParams,

@@ -28,10 +28,11 @@ import jinja2
 import pandas as pd
 
 from creditrisk.modeling.bundle import ModelBundle
-from creditrisk.modeling.evaluation import Evaluation
+from creditrisk.modeling.evaluation import Evaluation, EvaluateParams
 from creditrisk.modeling.reasons import reason_catalogue
 from creditrisk.modeling.report_figures import approval_figure, band_figure, calibration_figure, roc_figure, \
     vintage_figure
+from creditrisk.params import configured
 from creditrisk.releases import load_releases, released_metrics, Release, ReleaseError
 from creditrisk.releases import git as run_git
 
@@ -135,10 +136,18 @@ def _number(value: Any, pattern: str = "{:.3f}") -> str:
     return pattern.format(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else str(value)
 
 
+def _value(value: Any) -> str:
+    """A reference value as a reader writes it: 1,920,000 and 0.0556, not 1.92e+06 and 0.0555627."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return "" if value is None else str(value)
+    return f"{value:,.0f}" if float(value).is_integer() else f"{value:,.4g}" if abs(value) < 1000 else f"{value:,.0f}"
+
+
 def _environment() -> jinja2.Environment:
     environment = jinja2.Environment(autoescape=True, undefined=jinja2.StrictUndefined, trim_blocks=True,
                                      lstrip_blocks=True)
     environment.filters["num"] = _number
+    environment.filters["value"] = _value
     environment.filters["pct"] = lambda value, digits=2: _number(value, f"{{:.{digits}%}}")
     environment.filters["p"] = lambda value: _number(value, "{:.3g}")
     environment.filters["signed"] = lambda value: _number(value, "{:+.4f}")
@@ -176,9 +185,10 @@ def print_pdf(html: Path, pdf: Path, chromium: Path = CHROMIUM, timeout: float =
 def main(argv: Sequence[str] | None = None) -> int:
     """`make report`: name the report and, where Chromium is installed, print the PDF beside it."""
     parser = argparse.ArgumentParser(prog="python -m creditrisk.modeling.model_report")
-    parser.add_argument("report", type=Path)
+    parser.add_argument("report", type=Path, nargs="?", help="default: evaluate.report_path of params.yaml")
     parser.add_argument("--chromium", type=Path, default=CHROMIUM)
     arguments = parser.parse_args(argv)
+    arguments.report = arguments.report or Path(configured(EvaluateParams).report_path)
     if not arguments.report.is_file():
         print(f"{arguments.report} does not exist: run `dvc repro evaluate`", file=sys.stderr)
         return 1

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -101,15 +102,16 @@ def merge_bands(bands: Sequence[RiskBand], lower: str) -> list[RiskBand]:
     return [RiskBand(name, upper) for name, upper in zip(names, uppers)]
 
 
-def merge_advice(bands: Sequence[RiskBand], pairs: Sequence[Sequence[str]]) -> str:
-    """What to set to merge the red pairs: the cut points without each pair's lower upper edge."""
+def merge_advice(bands: Sequence[RiskBand], pairs: Sequence[Sequence[str]], by_train: bool = True) -> str:
+    """What to set to merge the red pairs: the cut points without each pair's lower upper edge (and, where the
+    train stage found them, its own switch)."""
     if not pairs:
         return ""
     dropped = {lower for lower, _ in pairs}
     kept = [round(band.upper_pd, 6) for band in bands[:-1] if band.name not in dropped]
     merged = ", ".join(f"{lower} and {higher}" for lower, higher in pairs)
-    return (f"merge bands {merged}: set train.merge_unordered_bands: true, or fix the edges by hand with "
-            f"train.band_cut_points: {kept}")
+    switch = "set train.merge_unordered_bands: true, or " if by_train else ""
+    return f"merge bands {merged}: {switch}fix the edges by hand with train.band_cut_points: {kept}"
 
 
 @dataclass(frozen=True)
@@ -153,3 +155,15 @@ def _pair_tests(bands: Sequence[RiskBand], pd_values: np.ndarray, y: np.ndarray,
     band_of_row = names[np.minimum(np.searchsorted(uppers, np.asarray(pd_values, dtype=float), side="left"),
                                    len(names) - 1)]
     return rank_ordering_tests(list(names), band_of_row, y, red_below, red_below)
+
+
+def band_order_messages(report: dict[str, Any]) -> list[str]:
+    """What the train stage says about its band-order check: each inverted pair, each merge, and the advice."""
+    lines = [f"bands {pair['lower']} and {pair['higher']} are inverted on {report['rows']} ({pair['lower_rate']:.2%} "
+             f"then {pair['higher_rate']:.2%}, one-sided p {pair['pvalue']:.3g})"
+             for pair in report["pairs"] if not pair["rises"]]
+    lines += [f"merged bands {lower} and {higher}: their default rates are inverted on {report['rows']}"
+              for lower, higher in report["merged"]]
+    if report["advice"]:
+        lines.append(f"rank ordering is red on {report['rows']}: {report['advice']}")
+    return lines

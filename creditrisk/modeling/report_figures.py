@@ -89,8 +89,8 @@ def band_figure(bands: Sequence[Mapping[str, Any]], pairs: Sequence[Mapping[str,
                 axes.plot([middle], [top * 1.08], marker="o", markersize=8, color=COLOURS[pair["light"]])
         axes.set_xticks(positions, names)
         axes.set(xlabel="risk band (dots: rank-ordering light of each adjacent pair)", ylabel="rate",
-                 ylim=(0, top * 1.18 or 1.0))
-        axes.legend(loc="upper left", frameon=False)
+                 ylim=(0, top * 1.45 or 1.0))
+        axes.legend(loc="upper left", frameon=False, ncols=2)
         return svg_text(figure)
 
 
@@ -135,7 +135,8 @@ def vintage_figure(vintages: pd.DataFrame) -> str:
                       color=COLOURS["model"], markersize=3, label="immature month")
         step = max(1, len(vintages) // 6)
         axes.set_xticks(positions[::step], vintages["vintage"].astype(str).to_numpy()[::step])
-        axes.set_ylim(0, min(1.0, float(vintages["rate_upper"].max()) * 1.05))
+        settled = vintages.loc[mature, "rate_upper"] if mature.any() else vintages["rate_upper"]
+        axes.set_ylim(0, min(1.0, float(settled.max()) * 1.3))  # immature months' wide bands are cut off
         axes.set(ylabel="default rate", xlabel="loan month")
         axes.legend(loc="upper right", frameon=False)
         return svg_text(figure)

@@ -77,7 +77,8 @@ def show_review(pack: dict, levels: dict | None) -> None:
                        if order.get("merge") else "no pair to merge."))
         st.dataframe(light_styled(reports.rank_ordering_table(order.get("pairs") or []), PAIR_FORMATS),
                      hide_index=True, key="validation_rank_ordering")
-        st.caption(f"{order.get('test', '')}; an observed inversion is at least yellow. Levels: {light_levels(levels)}.")
+        st.caption(f"{order.get('test', '')}; an observed inversion is at least yellow. "
+                   f"Levels: {light_levels(levels)}.")
 
     check = pack.get("age_check")
     fairness = pack.get("fairness")
@@ -95,7 +96,8 @@ def show_review(pack: dict, levels: dict | None) -> None:
         fair_levels = fairness.get("levels") or {}
         fair_lights = fairness.get("lights") or {}
         st.markdown(f"Groups: {fair_lights.get('green', 0)} green, {fair_lights.get('yellow', 0)} yellow, "
-                    f"{fair_lights.get('red', 0)} red" + (f" ({', '.join(fairness['red'])})" if fairness.get("red") else ""))
+                    f"{fair_lights.get('red', 0)} red"
+                    + (f" ({', '.join(fairness['red'])})" if fairness.get("red") else ""))
         for column, table in (fairness.get("tables") or {}).items():
             st.markdown(f"**By {SEGMENT_TITLES.get(column, column)}** (most favoured: {table.get('favoured_group')})")
             st.dataframe(light_styled(reports.group_table(table), GROUP_FORMATS), hide_index=True,
