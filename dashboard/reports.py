@@ -105,6 +105,10 @@ def reference_applicant_table(reference: Mapping[str, Any], catalogue: Mapping[s
     return pd.DataFrame(rows)
 
 
+NOT_JUDGED = "not judged"
+"""The light of a group too small to judge (the stages write none)."""
+
+
 def rank_ordering_table(pairs: list[Mapping[str, Any]]) -> pd.DataFrame:
     """The pack's rank-ordering pairs: each adjacent pair of bands, its observed rates, p-value and light."""
     return pd.DataFrame([{
@@ -130,9 +134,9 @@ def group_table(table: Mapping[str, Any]) -> pd.DataFrame:
         "approval rate": _interval(row["approval_rate"], row.get("approval_lower"), row.get("approval_upper"),
                                    "{:.1%}"),
         "AIR": _interval(row.get("air"), row.get("air_lower"), row.get("air_upper"), "{:.3f}"),
-        "air_light": row.get("air_light"),
+        "air_light": row.get("air_light") or NOT_JUDGED,
         "observed": row["observed_rate"], "mean PD": row["mean_pd"],
-        "binomial p": row["calibration_pvalue"], "calibration_light": row.get("calibration_light"),
+        "binomial p": row["calibration_pvalue"], "calibration_light": row.get("calibration_light") or NOT_JUDGED,
         "ROC-AUC": _interval(row.get("roc_auc"), row.get("roc_auc_lower"), row.get("roc_auc_upper"), "{:.3f}")
         if row.get("roc_auc") is not None else "too few defaults",
     } for row in table["groups"]])

@@ -74,7 +74,7 @@ def test_the_findings_name_each_red_group_and_count_only_judged_ones() -> None:
 
 def test_the_bootstrap_gives_intervals_around_the_estimates_and_repeats_with_its_seed() -> None:
     y, pd_values, groups = small_frame()
-    settings = GroupSettings(**{**SETTINGS.__dict__, "bootstrap_samples": 60})
+    settings = GroupSettings(**{**SETTINGS.__dict__, "bootstrap_samples": 30})
     first, second = group_table(y, pd_values, groups, settings), group_table(y, pd_values, groups, settings)
     assert pd.DataFrame(first["groups"]).equals(pd.DataFrame(second["groups"]))  # NaN-aware: c has no ROC-AUC
     assert first["air_min_lower"] == second["air_min_lower"]

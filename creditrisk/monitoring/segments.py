@@ -20,6 +20,8 @@ from creditrisk.data.contract import TARGET
 from creditrisk.modeling.bundle import ModelBundle
 from creditrisk.modeling.fairness import segment_tables, table_findings, FairnessParams, GroupSettings
 
+DELONG_CONFIDENCE = 0.95  # the level of the windows' ROC-AUC intervals (95 %, as the estimated-performance bands)
+
 
 def window_segments(frame: pd.DataFrame, pd_values: np.ndarray | None, model: ModelBundle | None,
                     params: FairnessParams | None, yellow_below: float, red_below: float) -> dict[str, Any]:
@@ -31,6 +33,6 @@ def window_segments(frame: pd.DataFrame, pd_values: np.ndarray | None, model: Mo
         return {}
     rows = frame.loc[labelled].reset_index(drop=True)
     defaulted = 1 - rows[TARGET].to_numpy(dtype=float)
-    settings = GroupSettings.of(params, model.threshold, yellow_below, red_below, confidence=0.95, bootstrap=False)
+    settings = GroupSettings.of(params, model.threshold, yellow_below, red_below, DELONG_CONFIDENCE, bootstrap=False)
     tables = segment_tables(rows, defaulted, np.asarray(pd_values)[labelled], params, settings)
     return {"segments": {"tables": tables, **table_findings(tables)}} if tables else {}
