@@ -136,7 +136,8 @@ def _text(values: pd.Series) -> pd.Series:
 
 def segment_groups(values: pd.Series, min_rows: int) -> tuple[pd.Series, list[str]]:
     """Each row's segment: its value, or "other" for values with fewer than `min_rows` rows (rare product codes
-    grouped), "unknown" when missing. Also the values grouped into "other"."""
+    grouped; a single rare value keeps its name, which grouping would only hide), "unknown" when missing. Also
+    the values grouped into "other"."""
     text = _text(values)
     counts = text.value_counts()
     rare = sorted((str(value) for value in counts.index[counts < min_rows] if value != UNKNOWN), key=_natural)
