@@ -129,8 +129,10 @@ def _group(group: str, rows: int, defaults: int, approval: float, air: float | N
 
 
 def _group_table(column: str, favoured: str, groups: list[dict]) -> dict:
-    return {"column": column, "favoured_group": favoured, "groups": groups, "air_min": min(
-        group["air"] for group in groups if group["judged"]), "air_min_lower": None, "air_min_upper": None}
+    judged = [group for group in groups if group["judged"]]
+    lowest = min(judged, key=lambda group: group["air"])
+    return {"column": column, "favoured_group": favoured, "groups": groups, "lowest_group": lowest["group"],
+            "air_min": lowest["air"], "air_min_lower": None, "air_min_upper": None}
 
 
 def _window_segments(index: int) -> dict:

@@ -11,7 +11,8 @@ practice, not a rule of credit law, used here as a screening level for review.
 Per group (`group_table`): rows, the approval rate at the decision threshold with a bootstrap interval, the AIR
 against the most favoured group with a bootstrap interval, mean PD against the observed default rate with the
 exact binomial test (calibration per group), and ROC-AUC with its DeLong interval where the group holds
-enough defaults and payers. The table and its bootstrap are fairlearn's `MetricFrame` (Weerts et al. (2023),
+enough defaults and payers; and the lowest AIR with its group's interval. The table and its bootstrap (percentile
+intervals) are fairlearn's `MetricFrame` (Weerts et al. (2023),
 "Fairlearn: Assessing and Improving Fairness of AI Systems", JMLR 24(257)). A group smaller than
 `min_group_rows` is reported and not judged (no light, and it cannot be the most favoured group).
 
@@ -207,23 +208,28 @@ def _approval_frame(y: np.ndarray, pd_values: np.ndarray, groups: pd.Series, set
                        sensitive_features=groups, control_features=controls, **bootstrap)
 
 
-def _air_intervals(y: np.ndarray, pd_values: np.ndarray, groups: pd.Series, others: list[str], favoured: str,
-                   settings: GroupSettings) -> dict[str, tuple[float, float]]:
-    """Per judged group, the bootstrap interval of its approval rate over the favoured group's: fairlearn's
-    interval of the between-groups ratio (smaller rate over larger) within the pair. The pairs are stacked, each
-    with the favoured group's rows beside the group's and the pair as control feature, so that one MetricFrame
-    bootstraps them all (each pair resampled on its own)."""
+Interval = tuple[float, float]
+
+
+def _pair_bootstrap(y: np.ndarray, pd_values: np.ndarray, groups: pd.Series, others: list[str], favoured: str,
+                    settings: GroupSettings) -> tuple[dict[str, Interval], dict[str, Interval]]:
+    """fairlearn's bootstrap intervals of each judged group's approval rate and of its AIR: the between-groups
+    ratio (smaller rate over larger) of the group and the favoured group. The pairs are stacked, each with the
+    favoured group's rows beside the group's and the pair as control feature, so that one MetricFrame resamples
+    them all (each pair on its own); the favoured group's approval interval is its resampling in the first pair."""
     favoured_rows = np.flatnonzero((groups == favoured).to_numpy())
     parts = [(np.flatnonzero((groups == other).to_numpy()), other) for other in others]
     index = np.concatenate([np.concatenate([rows, favoured_rows]) for rows, _ in parts])
-    side = np.concatenate([np.r_[np.full(len(rows), "group", dtype=object), np.full(len(favoured_rows), "favoured",
-                                                                                  dtype=object)]
-                           for rows, _ in parts])
+    side = np.concatenate([np.r_[np.full(len(rows), "group", dtype=object),
+                                 np.full(len(favoured_rows), "favoured", dtype=object)] for rows, _ in parts])
     pair = np.concatenate([np.full(len(rows) + len(favoured_rows), other, dtype=object) for rows, other in parts])
     frame = _approval_frame(y[index], pd_values[index], pd.Series(side, name="side"), settings,
                             pd.Series(pair, name="pair"))
-    lower, upper = (bound["approval_rate"] for bound in frame.ratio_ci("between_groups"))
-    return {other: (float(lower[other]), float(upper[other])) for other in others}
+    low, high = (bound["approval_rate"] for bound in frame.by_group_ci)
+    approval = {other: (float(low[(other, "group")]), float(high[(other, "group")])) for other in others}
+    approval[favoured] = (float(low[(others[0], "favoured")]), float(high[(others[0], "favoured")]))
+    low, high = (bound["approval_rate"] for bound in frame.ratio_ci("between_groups"))
+    return approval, {other: (float(low[other]), float(high[other])) for other in others}
 
 
 def _light(value: float, yellow: float, red: float) -> TrafficLight:
@@ -243,23 +249,19 @@ def group_table(y: np.ndarray, pd_values: np.ndarray, groups: pd.Series, setting
     favoured = max(judged, key=lambda label: table.at[label, "approval_rate"]) if judged else None
     rows = [_group_row(label, table, label in judged, favoured, settings) for label in labels]
     result: dict[str, Any] = {"column": str(groups.name), "favoured_group": favoured, "groups": rows,
-                              "air_min": None, "air_min_lower": None, "air_min_upper": None}
+                              "lowest_group": None, "air_min": None, "air_min_lower": None, "air_min_upper": None}
     if len(judged) < 2:
         return result
-    in_judged = groups.isin(judged).to_numpy()
-    boot = _approval_frame(y[in_judged], pd_values[in_judged], groups[in_judged], settings)
-    result["air_min"] = float(boot.ratio("between_groups")["approval_rate"])
-    if settings.bootstrap_samples:
-        result["air_min_lower"], result["air_min_upper"] = (float(bound["approval_rate"])
-                                                            for bound in boot.ratio_ci("between_groups"))
-        lower, upper = boot.by_group_ci
-        others = [label for label in judged if label != favoured and table.at[favoured, "approval_rate"] > 0]
-        air = _air_intervals(y, pd_values, groups, others, str(favoured), settings) if others else {}
+    lowest = min(judged, key=lambda label: table.at[label, "approval_rate"])
+    result["lowest_group"] = lowest
+    result["air_min"] = next(row["air"] for row in rows if row["group"] == lowest)
+    others = [label for label in judged if label != favoured and table.at[favoured, "approval_rate"] > 0]
+    if settings.bootstrap_samples and others:
+        approval, air = _pair_bootstrap(y, pd_values, groups, others, str(favoured), settings)
         for row in rows:
-            if row["judged"]:
-                row["approval_lower"], row["approval_upper"] = (float(lower.at[row["group"], "approval_rate"]),
-                                                                float(upper.at[row["group"], "approval_rate"]))
+            row["approval_lower"], row["approval_upper"] = approval.get(row["group"], (None, None))
             row["air_lower"], row["air_upper"] = air.get(row["group"], (None, None))
+        result["air_min_lower"], result["air_min_upper"] = air.get(lowest, (None, None))
     return result
 
 
