@@ -10,8 +10,8 @@ DASHBOARD_PORT ?= 8501
 export PATH := $(abspath $(BIN)):$(PATH)
 
 .DEFAULT_GOAL := help
-.PHONY: help setup repro run serve dashboard serve-and-dashboard monitor backtest score test test-fast bench clean container-check \
-	release release-check
+.PHONY: help setup repro run serve dashboard serve-and-dashboard monitor backtest score report test test-fast bench \
+	clean container-check release release-check
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN{FS=":.*## "}{printf "  make %-10s %s\n", $$1, $$2}'
@@ -63,6 +63,10 @@ backtest: setup ## replay the incoming months: champion, recalibrated, retrained
 
 score: setup ## score a dataset with the served model on Dask: make score INPUT=dir-or-glob OUTPUT=dir (default: params.yaml score)
 	$(BIN)/python -m stages.score $(if $(INPUT),--input '$(INPUT)') $(if $(OUTPUT),--output '$(OUTPUT)')
+
+report: setup ## build the model report (dvc repro evaluate), print its path, and a PDF beside it where Chromium is installed
+	$(BIN)/dvc repro evaluate
+	$(BIN)/python -m creditrisk.modeling.model_report
 
 test: setup ## set up and run the whole test suite (what CI runs)
 	$(BIN)/python -m pytest

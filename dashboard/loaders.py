@@ -34,6 +34,8 @@ VALIDATION_FILE = "validation.json"
 """The evaluate stage's validation pack (creditrisk.modeling.validation.validation_pack), beside metrics.json."""
 VINTAGES_FILE = "vintages.csv"
 """The prepare stage's vintage table (creditrisk.data.vintages.vintage_table), one row per loan month."""
+MODEL_REPORT_FILE = "model_report.html"
+"""The evaluate stage's model report (creditrisk.modeling.model_report), one self-contained HTML file."""
 
 RELEASES_TTL_SECONDS = 300
 PREDICTION_LOG_TTL_SECONDS = 30
@@ -98,6 +100,10 @@ class DashboardPaths:
     @property
     def vintages(self) -> Path:
         return self.reports_dir / VINTAGES_FILE
+
+    @property
+    def model_report(self) -> Path:
+        return self.reports_dir / MODEL_REPORT_FILE
 
     @property
     def drift_dir(self) -> Path:
@@ -204,6 +210,11 @@ def read_validation(path: Path) -> dict[str, Any] | None:
     if not isinstance(pack, dict) or not isinstance(pack.get("discrimination"), dict):
         raise UnreadableArtifact(f"{path} should hold the validation pack (an object with 'discrimination', ...)")
     return pack
+
+
+def read_model_report(path: Path) -> bytes | None:
+    """The model report's bytes (for the page's download button), or None before evaluate wrote it."""
+    return path.read_bytes() if path.is_file() else None
 
 
 def read_vintages(path: Path) -> pd.DataFrame | None:

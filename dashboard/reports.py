@@ -141,3 +141,71 @@ def reference_applicant_table(reference: Mapping[str, Any], catalogue: Mapping[s
             row[heading] = entry.text.get(language, "") if entry else ""
         rows.append(row)
     return pd.DataFrame(rows)
+
+
+NOT_JUDGED = "not judged"
+"""The light of a group too small to judge (the stages write none)."""
+
+
+def rank_ordering_table(pairs: list[Mapping[str, Any]]) -> pd.DataFrame:
+    """The pack's rank-ordering pairs: each adjacent pair of bands, its observed rates, p-value and light."""
+    return pd.DataFrame([{
+        "pair": f"{pair['lower']} < {pair['higher']}",
+        "lower band": f"{pair['lower_defaults']} / {pair['lower_rows']}",
+        "higher band": f"{pair['higher_defaults']} / {pair['higher_rows']}",
+        "lower_rate": pair["lower_rate"], "higher_rate": pair["higher_rate"],
+        "pvalue": pair["pvalue"], "light": pair["light"],
+    } for pair in pairs])
+
+
+def _interval(value: Any, lower: Any, upper: Any, pattern: str) -> str:
+    if value is None:
+        return ""
+    shown = pattern.format(value)
+    return shown if lower is None or upper is None else f"{shown} [{pattern.format(lower)}, {pattern.format(upper)}]"
+
+
+def group_table(table: Mapping[str, Any]) -> pd.DataFrame:
+    """One fairness or segment table of the pack (or of a drift window), one display row per group."""
+    return pd.DataFrame([{
+        "group": row["group"], "loans": row["rows"], "defaults": row["defaults"],
+        "approval rate": _interval(row["approval_rate"], row.get("approval_lower"), row.get("approval_upper"),
+                                   "{:.1%}"),
+        "AIR": _interval(row.get("air"), row.get("air_lower"), row.get("air_upper"), "{:.3f}"),
+        "air_light": row.get("air_light") or NOT_JUDGED,
+        "observed": row["observed_rate"], "mean PD": row["mean_pd"],
+        "binomial p": row["calibration_pvalue"], "calibration_light": row.get("calibration_light") or NOT_JUDGED,
+        "ROC-AUC": _interval(row.get("roc_auc"), row.get("roc_auc_lower"), row.get("roc_auc_upper"), "{:.3f}")
+        if row.get("roc_auc") is not None else "too few defaults",
+    } for row in table["groups"]])
+
+
+def age_check_table(check: Mapping[str, Any]) -> pd.DataFrame | None:
+    """The Regulation B check's two readings: how many applicants aged 62+ have a PD that age raises."""
+    what_if = check.get("what_if")
+    if not what_if:
+        return None
+    rows = []
+    attribution = check.get("attribution")
+    if attribution:
+        rows.append({"reading": "attribution of age against the reference applicant",
+                     "applicants raised": attribution["rows_raised"], "share": attribution["share_raised"],
+                     "detail": f"mean {attribution['mean']:+.4f}, largest {attribution['max']:+.4f} (logit)"})
+    rows.append({"reading": f"what-if: age set to {check['reference_age']:g}",
+                 "applicants raised": what_if["rows_raised"], "share": what_if["share_raised"],
+                 "detail": f"largest PD rise {what_if['max_pd_increase']:.3%}; "
+                           f"{what_if['better_band_at_reference_age']} in a better band, "
+                           f"{what_if['approved_at_reference_age']} approved at the reference age"})
+    return pd.DataFrame(rows)
+
+
+def window_segment_findings(windows: pd.DataFrame) -> pd.DataFrame | None:
+    """Per labelled drift window with segment tables: its light counts and red findings."""
+    if "segments" not in windows.columns:
+        return None
+    rows = [{"window": window, "source": source, "green": segments["lights"]["green"],
+             "yellow": segments["lights"]["yellow"], "red": segments["lights"]["red"],
+             "red findings": "; ".join(segments["red"])}
+            for window, source, segments in zip(windows["window"], windows["source"], windows["segments"])
+            if isinstance(segments, Mapping)]
+    return pd.DataFrame(rows) if rows else None

@@ -15,6 +15,7 @@ from pathlib import Path
 import pandas as pd
 
 from creditrisk.modeling.bundle import load_bundle, ArtifactError, ModelBundle
+from creditrisk.modeling.fairness import FairnessParams
 from creditrisk.monitoring.drift import DriftParams
 from creditrisk.monitoring.run import run_drift, write_report, DriftReport
 from creditrisk.monitoring.windows import PREDICTION_LOG
@@ -30,6 +31,7 @@ def main() -> None:
     try:
         loaded = load_params()
         params = section(loaded, "drift", DriftParams)
+        segments = section(loaded, "fairness", FairnessParams)
         dask = section(loaded, "dask", DaskParams) if params.engine == "dask" else None
     except (ParamsError, ValueError) as error:
         sys.exit(f"drift: {error}")
@@ -50,7 +52,7 @@ def main() -> None:
         if params.engine == "dask":
             report = _run_on_dask(params, dask, reference, incoming, model, test_metrics, log_target)
         else:
-            report = run_drift(params, reference, incoming, model, test_metrics, log_target)
+            report = run_drift(params, reference, incoming, model, test_metrics, log_target, segments)
     except (ContractError, SourceError, ValueError, PredictionLogUnreadable) as error:
         sys.exit(f"drift: {error}")
     write_report(report, Path(params.output_dir))

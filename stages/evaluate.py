@@ -1,4 +1,4 @@
-"""DVC stage `evaluate`: out-of-time metrics, plot tables and the model card."""
+"""DVC stage `evaluate`: out-of-time metrics, plot tables, the validation pack, the model card and report."""
 
 from __future__ import annotations
 
@@ -8,13 +8,17 @@ from pathlib import Path
 
 import pandas as pd
 
-from creditrisk.io import atomic_write_csv, atomic_write_json, atomic_write_metrics
+from creditrisk.io import atomic_write_csv, atomic_write_json, atomic_write_metrics, atomic_write_text
 from creditrisk.modeling.bundle import load_bundle, ArtifactError
-from creditrisk.modeling.evaluation import evaluate_bundle, model_card, EvaluateParams
+from creditrisk.data.prepare import PrepareParams
+from creditrisk.modeling.evaluation import evaluate_bundle, model_card, review_messages, EvaluateParams
+from creditrisk.modeling.fairness import FairnessParams
 from creditrisk.modeling.features import default_target, FeaturizeParams
+from creditrisk.modeling.model_report import build_report, ReportInputs
 from creditrisk.modeling.train_params import TrainParams
 from creditrisk.modeling.training import data_window
 from creditrisk.params import ParamsError, load_params, section
+from creditrisk.releases import ReleaseParams
 
 
 def main() -> None:
@@ -23,6 +27,8 @@ def main() -> None:
     config = section(params, "evaluate", EvaluateParams)
     featurize = section(params, "featurize", FeaturizeParams)
     train = section(params, "train", TrainParams)
+    fairness = section(params, "fairness", FairnessParams)
+    prepare, release = section(params, "prepare", PrepareParams), section(params, "release", ReleaseParams)
     try:
         bundle = load_bundle(Path(train.model_path))
     except ArtifactError as error:
@@ -30,12 +36,17 @@ def main() -> None:
     if not Path(featurize.test_path).exists():
         sys.exit(f"evaluate: {featurize.test_path} does not exist (run the featurize stage first)")
     test = pd.read_parquet(featurize.test_path)
-    evaluation = evaluate_bundle(bundle, test, default_target(test), config)
+    evaluation = evaluate_bundle(bundle, test, default_target(test), config, fairness)
     atomic_write_metrics(Path(config.metrics_path), evaluation.metrics)
     atomic_write_json(Path(config.validation_path), evaluation.validation)
     for name, table in evaluation.plots.items():
         atomic_write_csv(Path(config.plots_dir) / f"{name}.csv", table)
-    atomic_write_json(Path(config.card_path), model_card(bundle, evaluation, data_window(test)))
+    card = model_card(bundle, evaluation, data_window(test))
+    atomic_write_json(Path(config.card_path), card)
+    inputs = ReportInputs(Path(prepare.quality_report), Path(prepare.vintages_report), Path(featurize.leakage_report),
+                          Path(train.comparison_json), Path(release.record), release.metrics_path,
+                          release.validation_path, Path("."))
+    atomic_write_text(Path(config.report_path), build_report(bundle, evaluation, card, inputs))
     metrics = evaluation.metrics
     print(f"evaluate: {metrics['rows']} test rows, ROC-AUC {metrics['roc_auc']}, PR-AUC {metrics['pr_auc']}, "
           f"KS {metrics['ks']}, Brier {metrics['brier']}, ECE {metrics['ece']}, "
@@ -45,6 +56,8 @@ def main() -> None:
           + (f" ({', '.join(evaluation.validation['red'])})" if evaluation.validation["red"] else ""))
     for warning in evaluation.band_warnings:
         print(f"evaluate: warning: {warning}")
+    for line in review_messages(evaluation, bundle, config.report_path):
+        print(f"evaluate: {line}")
     print(f"evaluate: {time.perf_counter() - started:.1f} s")
 
 

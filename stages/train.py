@@ -12,6 +12,7 @@ import pandas as pd
 from creditrisk.io import atomic_write_csv, atomic_write_json
 from creditrisk.modeling.bundle import save_bundle
 from creditrisk.modeling.features import default_target, FeatureSet, FeaturizeParams
+from creditrisk.modeling.rank_ordering import band_order_messages
 from creditrisk.modeling.train_params import TrainParams
 from creditrisk.modeling.training import train_bundle
 from creditrisk.params import ParamsError, load_params, section
@@ -51,6 +52,8 @@ def main() -> None:
           + ", ".join(f"{b.name}<={b.upper_pd:.4f}" for b in result.bundle.bands))
     for warning in report["band_warnings"]:
         print(f"train: warning: {warning}")
+    for line in band_order_messages(report["band_order"]):
+        print(f"train: {line}")
     print(f"train: {time.perf_counter() - started:.1f} s ({result.timings})")
 
 if __name__ == "__main__":

@@ -92,6 +92,16 @@ def _band_test(band: str, rows: int, defaults: int, mean_pd: float, binomial: fl
             "jeffreys_pvalue": jeffreys, "jeffreys_light": light(jeffreys)}
 
 
+def _pair(lower: str, higher: str, lower_rows: int, lower_defaults: int, higher_rows: int, higher_defaults: int,
+          pvalue: float) -> dict:
+    """One adjacent pair's rank-ordering test as evaluate writes it (creditrisk.modeling.rank_ordering)."""
+    rises = higher_defaults / higher_rows > lower_defaults / lower_rows
+    light = "red" if pvalue < 0.01 else "yellow" if pvalue < 0.05 or not rises else "green"
+    return {"lower": lower, "higher": higher, "lower_rows": lower_rows, "lower_defaults": lower_defaults,
+            "higher_rows": higher_rows, "higher_defaults": higher_defaults, "lower_rate": lower_defaults / lower_rows,
+            "higher_rate": higher_defaults / higher_rows, "rises": rises, "pvalue": pvalue, "light": light}
+
+
 def _window_band_tests(index: int) -> list[dict]:
     """A labelled window's band tests (p-values of the library's tests on these counts): band E's default rate
     climbs away from its PD, green, then yellow, then red."""
@@ -117,6 +127,39 @@ def _pd_level(index: int, defaults: int) -> dict:
             "calibration_red_bands": (0, 0, 1)[index], "calibration_level": level, "calibration_reason": reason}
 
 
+def _group(group: str, rows: int, defaults: int, approval: float, air: float | None, mean_pd: float, pvalue: float,
+           judged: bool = True) -> dict:
+    """One group of a fairness or segment table as the stages write it (creditrisk.modeling.fairness.group_table);
+    the lights at the shipped levels (AIR 0.9 yellow, 0.8 red; p-values 0.05 and 0.01)."""
+    def light(pvalue: float) -> str:
+        return "red" if pvalue < 0.01 else "yellow" if pvalue < 0.05 else "green"
+    air_light = None if not judged or air is None else "red" if air < 0.8 else "yellow" if air < 0.9 else "green"
+    return {"group": group, "judged": judged, "rows": rows, "defaults": defaults, "approval_rate": approval,
+            "observed_rate": defaults / rows, "mean_pd": mean_pd, "calibration_pvalue": pvalue,
+            "roc_auc": None, "roc_auc_lower": None, "roc_auc_upper": None,
+            "approval_lower": None, "approval_upper": None, "air": air, "air_lower": None, "air_upper": None,
+            "air_light": air_light, "calibration_light": light(pvalue) if judged else None}
+
+
+def _group_table(column: str, favoured: str, groups: list[dict]) -> dict:
+    judged = [group for group in groups if group["judged"]]
+    lowest = min(judged, key=lambda group: group["air"])
+    return {"column": column, "favoured_group": favoured, "groups": groups, "lowest_group": lowest["group"],
+            "air_min": lowest["air"], "air_min_lower": None, "air_min_upper": None}
+
+
+def _window_segments(index: int) -> dict:
+    """A labelled window's segment tables: product 9's PD falls behind its defaults, green, yellow, then red."""
+    product = _group_table("tipo_credito", "4", [
+        _group("4", 500, 22, 0.93, 1.0, 0.046, 0.61),
+        _group("9", 190, 11 + 4 * index, 0.90, 0.968, 0.05, (0.31, 0.03, 0.004)[index]),
+        _group("other", 10, 1, 0.9, 0.968, 0.05, 0.4, judged=False),
+    ])
+    lights = {"green": 4 - min(index, 1), "yellow": int(index == 1), "red": int(index == 2)}
+    return {"tables": {"tipo_credito": product}, "lights": lights,
+            "red": ["product 9 calibration"] if index == 2 else []}
+
+
 def _windows(features: pd.DataFrame) -> list[dict]:
     windows = []
     for index, window in enumerate(WINDOWS):
@@ -137,7 +180,7 @@ def _windows(features: pd.DataFrame) -> list[dict]:
             record.update({"labelled_rows": 700, "defaults": 34 + 3 * index, "default_rate": 0.048 + index * 0.004,
                            "roc_auc": 0.70 - index * 0.03, "brier": 0.045 + index * 0.002,
                            "delta_roc_auc": -index * 0.03, "band_tests": _window_band_tests(index),
-                           **_pd_level(index, 34 + 3 * index)})
+                           **_pd_level(index, 34 + 3 * index), "segments": _window_segments(index)})
         windows.append(record)
     return windows
 
@@ -291,8 +334,34 @@ def _write_validation_reports(reports: Path) -> None:
                                              (0.057, 0.0556, 0.0321, 0.0944), (0.069, 0.0648, 0.0390, 0.1058),
                                              (0.087, 0.0787, 0.0496, 0.1225), (0.131, 0.1389, 0.0985, 0.1924))
         ],
-        "lights": {"green": 11, "yellow": 1, "red": 2},
-        "red": ["band E binomial", "band E jeffreys"],
+        "rank_ordering": {"test": "one-sided Fisher exact test per adjacent pair of bands (H1: the higher band "
+                                  "defaults less)", "light": "yellow", "merge": [], "pairs": [
+            _pair("A", "B", 648, 12, 648, 20, 0.95), _pair("B", "C", 648, 20, 432, 22, 0.97),
+            _pair("C", "D", 432, 22, 324, 27, 0.94), _pair("D", "E", 324, 27, 108, 8, 0.62)]},
+        "age_check": {"elderly_age": 62, "rows": 140, "reference_age": 43.0, "tolerance": 0.0, "uses_age": True,
+                      "attribution": {"mean": -0.0084, "max": 0.0214, "rows_raised": 14, "share_raised": 0.1},
+                      "what_if": {"mean_pd": 0.0278, "mean_pd_at_reference_age": 0.0286, "max_logit_gap": 0.0428,
+                                  "max_pd_increase": 0.0017, "rows_raised": 14, "share_raised": 0.1,
+                                  "better_band_at_reference_age": 3, "approved_at_reference_age": 0},
+                      "light": "red", "verdict": "age raises the PD of 14 of 140 applicants aged 62+"},
+        "fairness": {
+            "tables": {"age_band": _group_table("age_band", "62+", [
+                _group("<25", 110, 12, 0.73, 0.773, 0.071, 0.14), _group("25-34", 380, 10, 0.90, 0.957, 0.045, 0.08),
+                _group("35-44", 650, 17, 0.91, 0.969, 0.04, 0.09), _group("45-61", 840, 21, 0.93, 0.983, 0.033, 0.24),
+                _group("62+", 140, 5, 0.94, 1.0, 0.028, 0.6)]),
+                "tipo_credito": {**_group_table("tipo_credito", "4", [
+                    _group("4", 1400, 34, 0.92, 1.0, 0.038, 0.3), _group("9", 700, 30, 0.90, 0.98, 0.04, 0.63),
+                    _group("other", 20, 1, 0.75, 0.82, 0.059, 1.0, judged=False)]), "grouped_as_other": ["6", "7"]},
+                "tipo_laboral": {**_group_table("tipo_laboral", "Empleado", [
+                    _group("Empleado", 1325, 36, 0.93, 1.0, 0.035, 0.15),
+                    _group("Independiente", 800, 29, 0.88, 0.944, 0.046, 0.24)]), "grouped_as_other": []}},
+            "lights": {"green": 17, "yellow": 0, "red": 1}, "red": ["age band <25 adverse impact ratio"],
+            "levels": {"air_yellow_below": 0.9, "air_red_below": 0.8, "min_group_rows": 30, "min_group_defaults": 10,
+                       "bootstrap_samples": 200, "threshold": 0.0914},
+            "convention": "adverse impact ratio = a group's approval rate / the most favoured group's",
+        },
+        "lights": {"green": 13, "yellow": 2, "red": 3},
+        "red": ["band E binomial", "band E jeffreys", "Regulation B age check"],
     })
     months = pd.period_range("2024-11", periods=18, freq="M").strftime("%Y-%m")
     loans = np.array([820, 790, 760, 700, 690, 650, 640, 600, 580, 560, 540, 530, 520, 500, 480, 470, 450, 380])
@@ -348,6 +417,7 @@ def write_artifact_set(root: Path, now: datetime | None = None) -> dict[str, str
     _write_model_reports(reports)
     _write_validation_reports(reports)
     _write_data_reports(reports)
+    (reports / "model_report.html").write_text("<!DOCTYPE html><title>Model report</title><h1>Model report</h1>")
     drift = reports / "drift"
     drift.mkdir(parents=True, exist_ok=True)
     features.to_csv(drift / "features.csv", index=False)
@@ -374,6 +444,7 @@ SMALL_PIPELINE_PARAMS = {
     "train": {"candidates": ["logistic", "hist_gradient_boosting"], "cv_folds": 3},
     "evaluate": {"importance_repeats": 1, "importance_max_rows": 1000},
     "drift": {"bootstrap_samples": 20},
+    "fairness": {"bootstrap_samples": 20},
 }
 LOGGED_ROWS = 40
 _pipeline_roots: dict[Path, Path] = {}

@@ -10,6 +10,11 @@ import numpy as np
 import pandas as pd
 
 from creditrisk.data.contract import DATE, TARGET
+from creditrisk.modeling.bundle import ModelBundle, RiskBand
+from creditrisk.modeling.features import default_target, FeatureSet, raw_inputs
+from creditrisk.modeling.scorecard import PointsScale
+from creditrisk.modeling.training import build_model, decision_metadata, TrainParams
+from tests.shipped import shipped
 
 
 def make_loans(rows: int = 2000, seed: int = 0, start: str = "2024-11-01", days: int = 540) -> pd.DataFrame:
@@ -63,3 +68,19 @@ def split_out_of_time(frame: pd.DataFrame, test_fraction: float = 0.25) -> tuple
     ordered = frame.sort_values(DATE, kind="stable").reset_index(drop=True)
     cut = int(len(ordered) * (1 - test_fraction))
     return ordered.iloc[:cut].reset_index(drop=True), ordered.iloc[cut:].reset_index(drop=True)
+
+
+FITTED_NUMERIC = ["edad_cliente", "puntaje_datacredito", "huella_consulta", "salario_cliente"]
+FITTED_FEATURES = FeatureSet(numeric=FITTED_NUMERIC, categorical=[], raw_inputs=raw_inputs(FITTED_NUMERIC),
+                             engineered=[], dropped={})
+
+
+def fitted_bundle(frame: pd.DataFrame, candidate: str) -> ModelBundle:
+    """A small bundle of `candidate` on a few inputs (age among them), with the reasons' reference applicant."""
+    params = shipped(TrainParams).with_estimator("hist_gradient_boosting", max_iter=60)
+    model = build_model(candidate, params, FITTED_FEATURES)
+    model.fit(frame[FITTED_FEATURES.raw_inputs], default_target(frame))
+    metadata = decision_metadata(model, frame[FITTED_FEATURES.raw_inputs], 4, PointsScale(600, 50, 20))
+    return ModelBundle(pipeline=model, threshold=0.2, bands=[RiskBand("A", 0.05), RiskBand("B", 0.15),
+                                                             RiskBand("C", 1.0)],
+                       features=list(FITTED_FEATURES.raw_inputs), metadata=metadata)

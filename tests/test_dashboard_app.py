@@ -65,11 +65,11 @@ def test_validation_shows_the_pack_with_its_lights_the_calibration_intervals_and
                                                                                                  monkeypatch):
     app = open_page("views/validation.py", artifacts, monkeypatch)
     metrics = {metric.label: metric.value for metric in app.metric}
-    assert (metrics["Green"], metrics["Yellow"], metrics["Red"]) == ("11", "1", "2")
+    assert (metrics["Green"], metrics["Yellow"], metrics["Red"]) == ("13", "2", "3")
     assert metrics["ROC-AUC [95% CI]"] == "0.702 [0.671, 0.733]"
     assert metrics["Gini [95% CI]"] == "0.404 [0.342, 0.466]"
     assert (metrics["KS"], metrics["Brier skill (vs the train default rate)"]) == ("0.310", "0.031")
-    assert "Red: band E binomial, band E jeffreys" in app.warning[0].value
+    assert "Red: band E binomial, band E jeffreys, Regulation B age check" in app.warning[0].value
     body = texts(app)
     assert ":green[● **GREEN**] AUC decline from development (forward CV, 0.721) to out-of-time (0.702)" in body
     assert "green p ≥ 0.05, yellow 0.01 ≤ p < 0.05, red p < 0.01" in body
@@ -86,6 +86,28 @@ def test_validation_shows_the_pack_with_its_lights_the_calibration_intervals_and
         "Validation tests by traffic light", "Calibration with intervals, out-of-time test",
         "Default rate by loan month (vintages)",
     ]
+
+
+def test_validation_shows_rank_ordering_fair_lending_segments_in_operation_and_the_report(artifacts, monkeypatch):
+    app = open_page("views/validation.py", artifacts, monkeypatch)
+    body = texts(app)
+    names = ("tests", "bands", "vintages", "rank_ordering", "age_check", "age_band", "product", "employment",
+             "window_segments")
+    frames = dict(zip(names, (frame.value for frame in app.dataframe), strict=True))
+    assert ":orange[● **YELLOW**] Observed default rates must rise with the band: no pair to merge." in body
+    assert frames["rank_ordering"]["pair"].tolist() == ["A < B", "B < C", "C < D", "D < E"]
+    assert frames["rank_ordering"]["light"].tolist() == ["green", "green", "green", "yellow"]
+    assert ":red[● **RED**] **Regulation B**, applicants aged 62 or over: age raises the PD of 14 of 140" in body
+    assert frames["age_check"]["applicants raised"].tolist() == [14, 14]
+    ages = frames["age_band"]
+    assert ages["group"].tolist() == ["<25", "25-34", "35-44", "45-61", "62+"]
+    assert ages["air_light"].tolist()[0] == "red" and ages["AIR"].tolist()[0] == "0.773"
+    assert "not from credit law" in body
+    assert "Groups: 17 green, 0 yellow, 1 red (age band <25 adverse impact ratio)" in body
+    operation = frames["window_segments"]
+    assert operation["window"].tolist() == ["2026-05", "2026-06", "2026-07"]
+    assert operation["red findings"].tolist() == ["", "", "product 9 calibration"]
+    assert [button.label for button in app.get("download_button")] == ["Open the model report (HTML)"]
 
 
 def test_validation_without_the_pack_still_shows_the_vintages(tmp_path, monkeypatch):

@@ -167,3 +167,22 @@ def test_performance_page_draws_the_pd_level_of_the_labelled_windows(pipeline, d
     points = browser.find_elements(By.CSS_SELECTOR, ".js-plotly-plot .scatterlayer .trace .points path")
     assert judged and len(points) >= len(judged)
     save_screenshot(browser, tmp_path, "dashboard-performance.png")
+
+
+def test_validation_page_shows_rank_ordering_fair_lending_and_the_report(pipeline, dashboard_url, browser, tmp_path):
+    from selenium.webdriver.common.by import By
+
+    pack = json.loads((pipeline / "reports" / "validation.json").read_text())
+    browser.get(f"{dashboard_url}/validation")
+    wait_for_page(browser, "Validation", charts=3)
+    body = browser.find_element(By.TAG_NAME, "body").text
+    for text in ("Rank ordering", "Fair lending", "Regulation B", pack["age_check"]["verdict"],
+                 "not from credit law", "Model report"):
+        assert text in body, f"{text!r} is not visible on the Validation page"
+    assert "Traceback" not in body
+    buttons = browser.find_elements(By.CSS_SELECTOR, "[data-testid='stDownloadButton'] button")
+    assert [button.get_attribute("textContent").strip() for button in buttons] == ["Open the model report (HTML)"]
+    heading = next(element for element in browser.find_elements(By.CSS_SELECTOR, "h3")
+                   if element.text.startswith("Fair lending"))
+    browser.execute_script("arguments[0].scrollIntoView();", heading)
+    save_screenshot(browser, tmp_path, "dashboard-validation-fair-lending.png")

@@ -30,10 +30,13 @@ import pytest
 
 from creditrisk.data.contract import DATE, TARGET
 from creditrisk.data.vintages import vintage_table
-from creditrisk.io import atomic_write_json
+from creditrisk.io import atomic_write_json, finite_json
+from creditrisk.modeling.fairness import elderly_age_check, fairness_tables, FairnessParams, GroupSettings
+from creditrisk.modeling.rank_ordering import rank_ordering_summary, rank_ordering_tests
 from creditrisk.modeling.validation import PackSettings, validation_pack
 from tests.dashboard_support import run_small_pipeline, write_artifact_set
-from tests.shipped import REPO_ROOT
+from tests.loan_frames import fitted_bundle, make_loans
+from tests.shipped import REPO_ROOT, shipped
 
 DASHBOARD_FILES = sorted((REPO_ROOT / "dashboard").rglob("*.py"))
 KEY = re.compile(r"^[a-z][a-z0-9_]*$")
@@ -184,6 +187,21 @@ def test_the_hand_written_artifacts_use_only_keys_the_pipeline_writes(tmp_path: 
     assert extra - data_names == set()
 
 
+def _model_review(y: np.ndarray, pd_values: np.ndarray, bands: np.ndarray, rng: np.random.Generator) -> dict:
+    """The pack's rank ordering, fairness tables and age check as evaluate adds them (a small fitted model
+    for the age check)."""
+    params = shipped(FairnessParams, bootstrap_samples=5)
+    frame = pd.DataFrame({"edad_cliente": rng.integers(19, 70, len(y)).astype(float),
+                          "tipo_credito": rng.choice(["4", "9", "10"], len(y), p=[0.7, 0.29, 0.01]),
+                          "tipo_laboral": rng.choice(["Empleado", "Independiente"], len(y))})
+    settings = GroupSettings.of(params, 0.1, 0.05, 0.01, 0.95)
+    loans = make_loans(800, seed=3)
+    bundle = fitted_bundle(loans, "logistic")
+    return {"rank_ordering": rank_ordering_summary(rank_ordering_tests(["A", "B", "C"], bands, y, 0.05, 0.01)),
+            "fairness": fairness_tables(frame, y, pd_values, params, settings),
+            "age_check": elderly_age_check(bundle, loans, bundle.predict_pd(loans), params)}
+
+
 def _built_by_the_library(relative: Path, folder: Path) -> Path:
     """The pending artifact as the library function its stage calls builds it, on a small sample."""
     rng = np.random.default_rng(5)
@@ -196,8 +214,8 @@ def _built_by_the_library(relative: Path, folder: Path) -> Path:
         bands = np.where(pd_values < 0.03, "A", np.where(pd_values < 0.08, "B", "C"))
         settings = PackSettings(confidence=0.95, yellow_below=0.05, red_below=0.01, hosmer_lemeshow_groups=10,
                                 calibration_bins=10)
-        atomic_write_json(target, validation_pack(y, pd_values, ["A", "B", "C"], bands, float(y.mean()), 0.7,
-                                                  settings))
+        pack = validation_pack(y, pd_values, ["A", "B", "C"], bands, float(y.mean()), 0.7, settings)
+        atomic_write_json(target, finite_json({**pack, **_model_review(y, pd_values, bands, rng)}))
     else:
         dates = pd.Timestamp("2024-11-01") + pd.to_timedelta(rng.integers(0, 540, rows), unit="D")
         loans = pd.DataFrame({DATE: dates, TARGET: 1.0 - y})

@@ -74,7 +74,8 @@ def test_the_validation_pack_and_the_vintages_are_read_where_the_stages_write_th
     assert where.validation == tmp_path / "reports" / "validation.json"
     assert where.vintages == tmp_path / "reports" / "vintages.csv"
     pack = loaders.read_validation(where.validation)
-    assert pack["discrimination"]["roc_auc"] == 0.702 and pack["red"] == ["band E binomial", "band E jeffreys"]
+    assert pack["discrimination"]["roc_auc"] == 0.702 and pack["red"] == ["band E binomial", "band E jeffreys",
+                                                                            "Regulation B age check"]
     vintages = loaders.read_vintages(where.vintages)
     assert vintages["vintage"].tolist() == sorted(vintages["vintage"]) and vintages["vintage"].iloc[0] == "2024-11"
     assert vintages["mature"].dtype == bool and vintages["mature"].sum() == 15

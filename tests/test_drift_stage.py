@@ -139,7 +139,7 @@ def write_project(root: Path) -> dict[str, object]:
         "model_path": "models/model.skops", "metrics_path": "reports/metrics.json",
         "prediction_log": "data/monitoring/predictions.sqlite", "output_dir": "reports/drift",
         "bootstrap_samples": 50, "seed": 7,
-    }}
+    }, "fairness": SHIPPED_PARAMS["fairness"]}
     (root / "params.yaml").write_text(yaml.safe_dump(params))
     return params
 

@@ -128,18 +128,22 @@ def test_broken_band_order_on_test_is_warned(evaluated):
 
 def _small_project(root: Path) -> dict:
     """A DVC project with this working tree's featurize/train/evaluate stages (the library, the stage scripts
-    and their launcher as they are here), plots and offline template."""
+    and their launcher as they are here), plots and offline template; prepare's reports are the committed ones."""
     for package in ("creditrisk", "stages"):
         shutil.copytree(REPO / package, root / package, ignore=shutil.ignore_patterns("__pycache__"))
     pipeline = yaml.safe_load((REPO / "dvc.yaml").read_text())
     stages = {name: pipeline["stages"][name] for name in ("featurize", "train", "evaluate")}
     (root / "dvc.yaml").write_text(yaml.safe_dump({"stages": stages, "plots": pipeline["plots"]}, sort_keys=False))
     params = yaml.safe_load((REPO / "params.yaml").read_text())
-    params = {name: params[name] for name in ("prepare", "featurize", "train", "evaluate")}
+    params = {name: params[name] for name in ("prepare", "featurize", "train", "evaluate", "fairness", "release")}
     params["train"].update(candidates=["logistic", "hist_gradient_boosting"], cv_folds=3)
     params["train"]["estimators"]["hist_gradient_boosting"].update(max_iter=30)
     params["evaluate"].update(importance_repeats=1)
+    params["fairness"].update(bootstrap_samples=20)
     (root / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    for report in ("quality_report", "vintages_report"):  # prepare's reports, which the model report reads
+        (root / params["prepare"][report]).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(REPO / params["prepare"][report], root / params["prepare"][report])
     train, test = split_out_of_time(make_loans(1500, seed=41))
     for frame, key in ((train, "train_path"), (test, "test_path")):
         path = root / params["prepare"][key]
@@ -204,6 +208,8 @@ def test_dvc_repro_runs_featurize_train_evaluate(dvc_project):
     assert card["version"] == params["train"]["version"]
     for name in PLOT_FILES:
         assert (root / params["evaluate"]["plots_dir"] / f"{name}.csv").exists()
+    report = (root / params["evaluate"]["report_path"]).read_text()
+    assert '<section id="changes">' in report and "no release before version" in report
     shown = json.loads(_dvc(root, "metrics", "show", "--json").stdout)
     assert "roc_auc" in json.dumps(shown)
     assert "didn't change" in _dvc(root, "repro").stdout  # nothing reruns: the stages are deterministic

@@ -20,6 +20,7 @@ SMALL_SAMPLE = {"rows": 3000, "incoming_months": 2, "incoming_rows": 150, "label
 CHEAP_DOWNSTREAM = {
     "train": {"cv_folds": 2},
     "evaluate": {"importance_repeats": 1, "importance_max_rows": 500},
+    "fairness": {"bootstrap_samples": 20},
 }
 TEST_IDENTITY = ("-c", "user.name=test", "-c", "user.email=test@example.org")
 

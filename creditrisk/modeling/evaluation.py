@@ -14,7 +14,9 @@ from threadpoolctl import threadpool_limits
 from creditrisk.modeling.bundle import ModelBundle
 from creditrisk.modeling.bands import band_table, monotonicity_warnings
 from creditrisk.io import finite_json
-from creditrisk.modeling.validation import PackSettings, flat_metrics, validation_pack
+from creditrisk.modeling.fairness import fairness_section, FairnessParams, GroupSettings
+from creditrisk.modeling.rank_ordering import merge_advice, rank_ordering_summary, rank_ordering_tests
+from creditrisk.modeling.validation import PackSettings, flat_metrics, light_summary, validation_pack
 from creditrisk.params import ParamsBlock
 from creditrisk.modeling.metrics import (
     calibration_table,
@@ -46,6 +48,7 @@ class EvaluateParams(ParamsBlock):
     plots_dir: str
     card_path: str
     validation_path: str
+    report_path: str
 
     def problems(self) -> list[tuple[str, str]]:
         found = [(key, "must be at least 1") for key in
@@ -144,14 +147,16 @@ def importance_table(bundle: ModelBundle, frame: pd.DataFrame, y: np.ndarray,
     return table.sort_values("importance", ascending=False, kind="stable").reset_index(drop=True).round(6)
 
 
-def evaluate_bundle(bundle: ModelBundle, frame: pd.DataFrame, y: np.ndarray,
-                    params: EvaluateParams) -> Evaluation:
-    """Score the out-of-time test rows with the bundle exactly as the API would, and measure."""
+def evaluate_bundle(bundle: ModelBundle, frame: pd.DataFrame, y: np.ndarray, params: EvaluateParams,
+                    fairness: FairnessParams | None = None) -> Evaluation:
+    """Score the out-of-time test rows with the bundle exactly as the API would, and measure (with the
+    fairness tables and the Regulation B age check when `fairness` is given)."""
     with threadpool_limits(limits=params.threads):
-        return _evaluate_bundle(bundle, frame, y, params)
+        return _evaluate_bundle(bundle, frame, y, params, fairness)
 
 
-def _evaluate_bundle(bundle: ModelBundle, frame: pd.DataFrame, y: np.ndarray, params: EvaluateParams) -> Evaluation:
+def _evaluate_bundle(bundle: ModelBundle, frame: pd.DataFrame, y: np.ndarray, params: EvaluateParams,
+                     fairness: FairnessParams | None) -> Evaluation:
     y = np.asarray(y).astype(int)
     proba = bundle.predict_pd(frame)
     bands = band_table(bundle.bands, proba, y)
@@ -169,6 +174,8 @@ def _evaluate_bundle(bundle: ModelBundle, frame: pd.DataFrame, y: np.ndarray, pa
     pack = validation_pack(y, proba, [band.name for band in bundle.bands], bundle.band_of(proba),
                            float(bundle.metadata["train_default_rate"]), development_auc(bundle.metadata),
                            params.pack_settings)
+    pack.update(model_review(bundle, frame, y, proba, params, fairness))
+    pack.update(light_summary(pack))
     metrics.update(flat_metrics(pack))
     metrics = {key: _round(value) for key, value in metrics.items()}
     plots = {
@@ -181,6 +188,35 @@ def _evaluate_bundle(bundle: ModelBundle, frame: pd.DataFrame, y: np.ndarray, pa
     }
     return Evaluation(metrics=metrics, plots=plots, validation=finite_json(pack),
                       band_warnings=monotonicity_warnings(bands))
+
+
+def model_review(bundle: ModelBundle, frame: pd.DataFrame, y: np.ndarray, proba: np.ndarray, params: EvaluateParams,
+                 fairness: FairnessParams | None) -> dict[str, Any]:
+    """The pack's rank ordering of the bands and, with `fairness`, its fairness and segment tables and the
+    Regulation B age check, at the pack's levels."""
+    settings = params.pack_settings
+    ordering = rank_ordering_tests([band.name for band in bundle.bands], bundle.band_of(proba), y,
+                                   settings.yellow_below, settings.red_below)
+    review: dict[str, Any] = {"rank_ordering": rank_ordering_summary(ordering)}
+    if fairness is not None:
+        groups = GroupSettings.of(fairness, bundle.threshold, settings.yellow_below, settings.red_below,
+                                  settings.confidence)
+        review["fairness"], review["age_check"] = fairness_section(bundle, frame, y, proba, fairness, groups)
+    return review
+
+
+def review_messages(evaluation: Evaluation, bundle: ModelBundle, report_path: str) -> list[str]:
+    """What the evaluate stage says about rank ordering, the Regulation B check and the fairness findings."""
+    pack = evaluation.validation
+    order = pack["rank_ordering"]
+    advice = merge_advice(bundle.bands, order["merge"], by_train=False)
+    lines = [f"rank ordering is red on the out-of-time test: {advice}"] if advice else []
+    line = f"rank ordering {order['light']}"
+    if "age_check" in pack:
+        check, fairness = pack["age_check"], pack["fairness"]
+        line += (f"; Regulation B age check {check['light']} ({check['verdict']}); fairness findings "
+                 f"{fairness['lights']['red']} red ({', '.join(fairness['red']) or 'none'})")
+    return [*lines, f"{line}; report {report_path}"]
 
 
 def _none_if_nan(value: float) -> float | None:
@@ -220,5 +256,14 @@ def model_card(bundle: ModelBundle, evaluation: Evaluation, test_window: dict[st
         "train_bands": meta.get("train_bands", []),
         "band_warnings": [*meta.get("band_warnings", []),
                           *(f"out-of-time test: {warning}" for warning in evaluation.band_warnings)],
+        "band_order": meta.get("band_order"),
         "test_metrics": evaluation.metrics,
+        "rank_ordering": evaluation.validation.get("rank_ordering"),
+        "age_check": evaluation.validation.get("age_check"),
+        "fairness_findings": _findings(evaluation.validation.get("fairness")),
     }
+
+
+def _findings(fairness: dict[str, Any] | None) -> dict[str, Any] | None:
+    """The fairness section's light counts and red findings (the card's short form of the tables)."""
+    return None if fairness is None else {"lights": fairness["lights"], "red": fairness["red"]}

@@ -46,6 +46,8 @@ class TrainParams(ParamsBlock):
     band_names: list[str]
     band_cut_points: list[float] | None
     band_quantiles: list[float]
+    band_order_red: float
+    merge_unordered_bands: bool
     reasons_top_k: int
     scorecard_points0: float
     scorecard_odds0: float
@@ -89,6 +91,8 @@ class TrainParams(ParamsBlock):
         edges = getattr(self, edges_key)
         if any(b <= a for a, b in zip(edges, edges[1:])) or not all(0 < e < 1 for e in edges):
             found.append((edges_key, "must be strictly increasing and inside (0, 1)"))
+        if not 0 < self.band_order_red < 1:
+            found.append(("band_order_red", "must be a p-value level in (0, 1)"))
         return found
 
     def with_estimator(self, name: str, **changes: Any) -> TrainParams:

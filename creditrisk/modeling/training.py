@@ -27,6 +27,7 @@ from creditrisk.modeling.calibration import CalibratedModel
 from creditrisk.modeling.calibration_choice import ChosenCalibration, central_rate, choose_calibration
 from creditrisk.modeling.features import FeatureSet
 from creditrisk.modeling.metrics import summarize_classification
+from creditrisk.modeling.rank_ordering import check_band_order
 from creditrisk.modeling.reasons import REFERENCE_DESCRIPTION, reference_applicant
 from creditrisk.modeling.recipe import build_model
 from creditrisk.modeling.scorecard import PointsScale
@@ -69,6 +70,7 @@ def _train_bundle(frame: pd.DataFrame, y: np.ndarray, features: FeatureSet, para
     cut_offs = out_of_fold(development, params)
     report = _training_report(development, params)
     report["band_warnings"] = cut_offs.band_warnings
+    report["band_order"] = cut_offs.band_order
     oof = _on_every_row(cut_offs.pd_values, sample, len(y), report)
     metadata = _training_metadata(development, cut_offs, params, report, frame, y)
     metadata["band_warnings"] = cut_offs.band_warnings
@@ -153,6 +155,7 @@ class OutOfFold:
     metrics: dict[str, float]
     band_table: pd.DataFrame
     band_warnings: list[str]
+    band_order: dict[str, Any]
 
 
 def out_of_fold(development: Development, params: TrainParams) -> OutOfFold:
@@ -163,8 +166,13 @@ def out_of_fold(development: Development, params: TrainParams) -> OutOfFold:
     oof_pd, oof_y = oof[validated], y[validated]
     threshold = choose_threshold(oof_y, oof_pd, params.threshold_policy, params.cost_ratio)
     band_fit = fit_bands(oof_pd, oof_y, params.band_names, params.band_cut_points, params.band_quantiles)
-    return OutOfFold(oof, validated, threshold, band_fit.bands, summarize_classification(oof_y, oof_pd, threshold),
-                     band_table(band_fit.bands, oof_pd, oof_y), band_fit.warnings)
+    latest = development.folds[-1].validate
+    band_order = check_band_order(band_fit.bands, oof[latest], y[latest], params.band_order_red,
+                                  params.merge_unordered_bands,
+                                  f"the latest forward fold's validation block ({len(latest)} loans)")
+    bands = band_order.bands
+    return OutOfFold(oof, validated, threshold, bands, summarize_classification(oof_y, oof_pd, threshold),
+                     band_table(bands, oof_pd, oof_y), band_fit.warnings, band_order.report)
 
 
 def decision_metadata(model: Pipeline, inputs: pd.DataFrame, reasons_top_k: int,
@@ -241,6 +249,7 @@ def _training_metadata(development: Development, cut_offs: OutOfFold, params: Tr
         "train_oof_rows": int(len(cut_offs.validated)),
         "train_oof_metrics": cut_offs.metrics,
         "train_bands": cut_offs.band_table.to_dict(orient="records"),
+        "band_order": report["band_order"],
         "features": features.raw_inputs,
         "model_columns": [*features.numeric, *features.categorical],
         "engineered_features": features.engineered,

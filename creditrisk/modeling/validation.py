@@ -307,13 +307,20 @@ def validation_pack(y: np.ndarray, pd_values: np.ndarray, band_names: Sequence[s
 
 
 def light_summary(pack: dict[str, object]) -> dict[str, object]:
-    """How many tests are green, yellow and red, and the names of the red ones."""
+    """How many tests are green, yellow and red, and the names of the red ones: the tests of the model as a
+    whole and per band, the bands' rank ordering and the Regulation B age check when the pack holds them.
+    The fairness and segment tables keep lights of their own (`creditrisk.modeling.fairness`)."""
     named: list[tuple[str, str]] = [(name, str(pack[name]["light"]))  # type: ignore[index]
                                     for name in ("auc_decline", "calibration", "hosmer_lemeshow",
                                                  "calibration_in_the_large")]
     for band in pack["bands"]:  # type: ignore[union-attr]
         named += [(f"band {band['band']} binomial", band["binomial_light"]),
                   (f"band {band['band']} jeffreys", band["jeffreys_light"])]
+    for pair in (pack.get("rank_ordering") or {}).get("pairs", []):  # type: ignore[union-attr]
+        named.append((f"rank order {pair['lower']}<{pair['higher']}", pair["light"]))
+    age_check = pack.get("age_check") or {}
+    if age_check.get("light"):  # type: ignore[union-attr]
+        named.append(("Regulation B age check", age_check["light"]))  # type: ignore[index]
     counts = {light: sum(1 for _, given in named if given == light) for light in ("green", "yellow", "red")}
     return {"lights": counts, "red": [name for name, light in named if light == "red"]}
 

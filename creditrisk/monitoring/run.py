@@ -20,11 +20,13 @@ from sklearn.metrics import roc_auc_score
 
 from creditrisk.io import atomic_write_csv, atomic_write_json, atomic_write_metrics, finite_json
 from creditrisk.modeling.bundle import ModelBundle
+from creditrisk.modeling.fairness import FairnessParams
 from creditrisk.modeling.validation import band_tests
 from creditrisk.monitoring.estimated import estimate_performance, EstimatedPerformance
 from creditrisk.monitoring.pd_level import pd_level_test
 from creditrisk.monitoring.drift import compare_window, feature_rows, DriftParams, FeatureDrift, WindowDrift
 from creditrisk.monitoring.profile import band_shares, build_reference_profile, ReferenceProfile
+from creditrisk.monitoring.segments import window_segments
 from creditrisk.monitoring.report import (
     DISTRIBUTIONS_FILE,
     FEATURES_FILE,
@@ -186,7 +188,8 @@ def _within_bands(perf: dict[str, Any]) -> dict[str, bool]:
 
 def window_record(data: WindowData, drift: WindowDrift, pd_values: np.ndarray | None, model: ModelBundle | None,
                   test_metrics: dict[str, Any] | None, params: DriftParams,
-                  reference_estimate: EstimatedPerformance | None = None, seed: int = 0) -> dict[str, Any]:
+                  reference_estimate: EstimatedPerformance | None = None, seed: int = 0,
+                  segments: FairnessParams | None = None) -> dict[str, Any]:
     rows = len(data.frame)
     bands = window_band_tests(data.frame, pd_values, model, params.rules)
     perf = {**performance(data.frame, pd_values, test_metrics),
@@ -221,6 +224,7 @@ def window_record(data: WindowData, drift: WindowDrift, pd_values: np.ndarray | 
         **_band_mix(model, pd_values, test_metrics),
         **perf,
         **bands,
+        **window_segments(data.frame, pd_values, model, segments, params.band_test_yellow, params.band_test_red),
         "files": data.files,
         "values_nulled": data.values_nulled,
         "contract_issues": data.contract_issues,
@@ -336,12 +340,14 @@ def run_drift(
     model: ModelBundle | None = None,
     test_metrics: dict[str, Any] | None = None,
     prediction_log: Path | str | None = None,
+    segments: FairnessParams | None = None,
 ) -> DriftReport:
     """Profile the reference once, then compare each window of current data with it.
 
     The PD of every window, prediction-log windows included, is computed by
     `model` (the logged PD may come from an older model), so score drift is
     always the current model's view of the reference versus the window.
+    With `segments` (the fairness block), labelled windows also get the per-segment table.
     """
     profile, reference_estimate = reference_baseline(params, reference, model)
     index = index_batches(incoming_paths, params.window, params.day_first)
@@ -353,7 +359,7 @@ def run_drift(
         pd_values = score_frame(model, data.frame)
         drift = compare_window(profile, data.frame, params, rng, pd_values)
         records.append(window_record(data, drift, pd_values, model, test_metrics, params, reference_estimate,
-                                     params.seed + ordinal))
+                                     params.seed + ordinal, segments))
         rows.extend(feature_rows(data.window.label, data.window.source, drift))
         distributions[data.window.label] = finite_json(drift.distributions)
         del data, pd_values, drift  # let this window go before the next one is read: one window in memory

@@ -1,4 +1,5 @@
-"""Validation: the out-of-time validation pack with its traffic lights, the calibration plot, the vintages.
+"""Validation: the out-of-time validation pack with its traffic lights, the calibration plot, rank ordering,
+fair lending and segments (with the labelled drift windows' segment findings), the vintages, and the model report.
 
 Every estimate, interval, p-value and light is the evaluate stage's (`reports/validation.json`) and every
 vintage the prepare stage's (`reports/vintages.csv`): the page lays them out and tests nothing itself.
@@ -7,7 +8,7 @@ vintage the prepare stage's (`reports/vintages.csv`): the page lays them out and
 import pandas as pd
 import streamlit as st
 
-from dashboard import figures
+from dashboard import figures, formatting, reports
 from dashboard.components import (
     BAND_TEST_COLUMNS,
     REPRO,
@@ -19,10 +20,14 @@ from dashboard.components import (
     paths,
     show_table,
 )
-from dashboard.loaders import read_json, read_validation, read_vintages
+from dashboard.loaders import read_drift_windows, read_json, read_model_report, read_validation, read_vintages
 
 VINTAGE_COLUMNS = ("vintage", "loans", "defaults", "default_rate", "rate_lower", "rate_upper", "mature")
 P_VALUE = "{:.3g}"
+GROUP_FORMATS = {"observed": formatting.RATE, "mean PD": formatting.RATE, "binomial p": formatting.P_VALUE}
+PAIR_FORMATS = {"lower_rate": formatting.RATE, "higher_rate": formatting.RATE, "pvalue": formatting.P_VALUE}
+SEGMENT_TITLES = {"age_band": "age band", "tipo_credito": "product (tipo_credito)",
+                  "tipo_laboral": "employment type (tipo_laboral)"}
 
 
 def with_interval(estimate: object, lower: object, upper: object, pattern: str = "{:.3f}") -> str:
@@ -59,6 +64,50 @@ def model_tests(pack: dict) -> pd.DataFrame:
          format_number(large.get("pvalue"), P_VALUE), large.get("light")),
     ]
     return pd.DataFrame(rows, columns=["test", "result", "p-value", "light"])
+
+
+def show_review(pack: dict, levels: dict | None) -> None:
+    """The pack's rank ordering and fair-lending sections (the verdicts the evaluate stage wrote)."""
+    order = pack.get("rank_ordering")
+    if order:
+        st.subheader("Rank ordering")
+        st.markdown(f"{light_badge(order.get('light'))} Observed default rates must rise with the band: "
+                    + ("pairs to merge: " + ", ".join(" and ".join(pair) for pair in order["merge"])
+                       if order.get("merge") else "no pair to merge."))
+        show_table(light_styled(reports.rank_ordering_table(order.get("pairs") or [])), key="validation_rank_ordering",
+                   formats=PAIR_FORMATS)
+        st.caption(f"{order.get('test', '')}; an observed inversion is at least yellow. "
+                   f"Levels: {light_levels(levels)}.")
+
+    check = pack.get("age_check")
+    fairness = pack.get("fairness")
+    if check or fairness:
+        st.subheader("Fair lending")
+    if check:
+        st.markdown(f"{light_badge(check.get('light'))} **Regulation B**, applicants aged "
+                    f"{check.get('elderly_age')} or over: {check.get('verdict')}.")
+        readings = reports.age_check_table(check)
+        if readings is not None:
+            show_table(readings, key="validation_age_check")
+        st.caption("Age may enter an empirically derived system, but an elderly applicant's age may not be assigned a "
+                   "negative factor (12 CFR 1002.6(b)(2)(iv)): red when age raises any of their PDs.")
+    if fairness:
+        fair_levels = fairness.get("levels") or {}
+        fair_lights = fairness.get("lights") or {}
+        st.markdown(f"Groups: {fair_lights.get('green', 0)} green, {fair_lights.get('yellow', 0)} yellow, "
+                    f"{fair_lights.get('red', 0)} red"
+                    + (f" ({', '.join(fairness['red'])})" if fairness.get("red") else ""))
+        for column, table in (fairness.get("tables") or {}).items():
+            st.markdown(f"**By {SEGMENT_TITLES.get(column, column)}** (most favoured: {table.get('favoured_group')})")
+            show_table(light_styled(reports.group_table(table)), key=f"validation_fairness_{column}",
+                       formats=GROUP_FORMATS)
+        st.caption(
+            f"AIR: a group's approval rate over the most favoured group's, yellow below "
+            f"{fair_levels.get('air_yellow_below')}, red below {fair_levels.get('air_red_below')}. The four-fifths "
+            "convention comes from US employment practice (29 CFR 1607.4(D)), not from credit law: a level for "
+            f"review. Groups under {fair_levels.get('min_group_rows')} loans are not judged; these findings are not "
+            "counted in the pack's lights."
+        )
 
 
 where = paths()
@@ -158,3 +207,26 @@ else:
     with st.expander("Vintage table"):
         shown = vintages[[name for name in VINTAGE_COLUMNS if name in vintages.columns]]
         show_table(shown, key="validation_vintage_table")
+
+
+if pack is not None:
+    show_review(pack, pack.get("traffic_lights"))
+
+windows = read_drift_windows(where.drift_windows)
+findings = reports.window_segment_findings(windows) if windows is not None and not windows.empty else None
+if findings is not None:
+    st.subheader("Segments in operation")
+    show_table(findings, key="validation_window_segments")
+    st.caption("The same group tables for every labelled drift window (reports/drift/windows.json): a segment that "
+               "degrades in operation shows here. They do not change the window's status.")
+
+report = read_model_report(where.model_report)
+st.subheader("Model report")
+if report is None:
+    empty_state("The model report", where.model_report, REPRO)
+else:
+    st.download_button("Open the model report (HTML)", report, file_name="model_report.html", mime="text/html",
+                       key="validation_model_report")
+    st.caption(f"`{where.model_report}`: one self-contained file for a reviewer (purpose, data, leakage guard, "
+               "selection, validation, fairness and segments, rank ordering, scorecard and reasons, limitations, "
+               "change since the last release); `make report` rebuilds it and prints a PDF beside it.")
