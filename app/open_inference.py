@@ -21,15 +21,19 @@ from app.routes import require_model, require_token, score_request, scoring_head
 from app.state import state
 from creditrisk.releases import MODEL_NAME
 from creditrisk.serving.open_inference import (
-    inference_response,
+    encode_inference_response,
     model_metadata,
     parse_inference_request,
+    BINARY_EXTENSION,
 )
 
 v2 = Blueprint("v2", __name__, url_prefix="/v2")
 SERVER_NAME = "creditrisk"
-# Bodies an inference request may declare: JSON, or none at all (tritonclient sends no Content-Type).
-INFER_TYPES = ("application/json", "")
+# Bodies an inference request may declare: JSON, JSON followed by binary tensor data, or nothing at all
+# (tritonclient sends no Content-Type).
+INFER_TYPES = ("application/json", "application/octet-stream", "")
+# The binary tensor data extension's header: the length of the JSON that starts the body.
+JSON_LENGTH_HEADER = "Inference-Header-Content-Length"
 
 
 def served_model(model_name: str, model_version: str | None = None) -> ModelState:
@@ -56,7 +60,7 @@ def ready() -> Response:
 
 @v2.get("")
 def server_metadata() -> Response:
-    return json_response({"name": SERVER_NAME, "version": creditrisk.__version__, "extensions": []})
+    return json_response({"name": SERVER_NAME, "version": creditrisk.__version__, "extensions": [BINARY_EXTENSION]})
 
 
 @v2.get("/models/<model_name>")
@@ -85,7 +89,7 @@ def infer(model_name: str, model_version: str | None = None) -> Response:
                        f"Content-Type {request.mimetype!r} is not accepted; send application/json")
     timings: dict[str, float] = {}
     with timed("parse", timings):
-        inference = parse_inference_request(request.get_data(cache=False), model.outputs)
+        inference = parse_inference_request(request.get_data(cache=False), model.outputs, json_length())
     outcome = score_request(inference.frame, model, inference.day_first, inference.reasons, inference.language,
                             timings)
     with timed("respond", timings):
@@ -96,6 +100,20 @@ def infer(model_name: str, model_version: str | None = None) -> Response:
             "rows_with_warnings": len(outcome.batch.warnings),
             "ignored_columns": ",".join(quote(name, safe="") for name in outcome.batch.unknown_columns),
         }
-        response = json_response(inference_response(inference, outcome.batch, outcome.scored, model.name,
-                                                    model.version, parameters))
+        body, header_length = encode_inference_response(inference, outcome.batch, outcome.scored, model.name,
+                                                        model.version, parameters)
+        response = Response(body, mimetype="application/json" if header_length is None
+                            else "application/octet-stream")
+        if header_length is not None:
+            response.headers[JSON_LENGTH_HEADER] = str(header_length)
     return scoring_headers(response, outcome, model.version)
+
+
+def json_length() -> int | None:
+    """Where the JSON ends when binary tensor data follows it (None: the body is all JSON)."""
+    text = request.headers.get(JSON_LENGTH_HEADER)
+    if text is None:
+        return None
+    if not text.strip().isdigit():
+        raise ApiError(400, "invalid_header", f"{JSON_LENGTH_HEADER}: {text!r} must be a whole number of bytes")
+    return int(text)

@@ -31,8 +31,11 @@ INFER_NOTE = (
     "write it) is a missing value. Other inputs are ignored and listed in the response's `ignored_columns`. "
     "`parameters`: `content_type` \"pd\" (MLServer's pandas codec: one input per column), `day_first` (the "
     "order of slash dates), `lang` (en or es, the reasons' language). `outputs` selects among the model's "
-    "outputs (all by default); the reasons are computed only when asked for. JSON Schema cannot tie one "
-    "input's rows to another's, so this schema states a one-row request, inputs in the contract's order.")
+    "outputs (all by default); the reasons are computed only when asked for. Binary tensor data (Triton's "
+    "extension, tritonclient's default) is read after the JSON when the Inference-Header-Content-Length header "
+    "gives the JSON's length and an input's `binary_data_size` its bytes; outputs asked for with `binary_data` "
+    "(or all, with `binary_data_output`) are answered so. JSON Schema cannot tie one input's rows to another's, "
+    "so this schema states a one-row request, inputs in the contract's order.")
 
 
 def _one_row_data(value: dict[str, Any]) -> dict[str, Any]:
@@ -81,22 +84,24 @@ def inference_request_schema(outputs: list[str]) -> dict[str, Any]:
                 "content_type": {"enum": ["pd"]},
                 "day_first": {"type": "boolean"},
                 "lang": {"enum": ["en", "es"]},
+                "binary_data_output": {"type": "boolean", "description": "every output as binary tensor data"},
             }, "additionalProperties": PARAMETER_VALUE},
             "inputs": {"type": "array", "prefixItems": inputs, "items": False, "minItems": len(inputs)},
             "outputs": {"type": "array", "items": {
                 "type": "object", "required": ["name"],
                 "properties": {"name": {"enum": outputs},
-                               "parameters": {"type": "object", "additionalProperties": PARAMETER_VALUE}}}},
+                               "parameters": {"type": "object", "properties": {"binary_data": {"type": "boolean"}},
+                                              "additionalProperties": PARAMETER_VALUE}}}},
         },
     }
 
 
 def _inference_response_schema(outputs: list[str]) -> dict[str, Any]:
-    output = {"type": "object", "required": ["name", "datatype", "shape", "data"], "properties": {
+    output = {"type": "object", "required": ["name", "datatype", "shape"], "properties": {
         "name": {"enum": outputs, "description": "; ".join(f"{name}: {OUTPUT_DESCRIPTIONS[name]}" for name in outputs)},
         "datatype": {"enum": sorted(set(OUTPUT_DATATYPES.values()))},
         "shape": {"type": "array", "items": {"type": "integer", "minimum": 0}},
-        "parameters": {"type": "object"},
+        "parameters": {"type": "object", "additionalProperties": PARAMETER_VALUE},
         "data": {"type": "array", "items": {"type": ["number", "string", "null"]}},
     }}
     return {"type": "object", "required": ["model_name", "model_version", "parameters", "outputs"], "properties": {
@@ -121,10 +126,39 @@ def _ok(description: str, schema: dict[str, Any]) -> dict[str, Any]:
     return {"description": description, "content": {"application/json": {"schema": schema}}}
 
 
+def _object(**properties: dict[str, Any]) -> dict[str, Any]:
+    """An object that has every one of these properties."""
+    return {"type": "object", "required": list(properties), "properties": properties}
+
+
 def _tensor_list() -> dict[str, Any]:
-    return {"type": "array", "items": {"type": "object", "required": ["name", "datatype", "shape"], "properties": {
-        "name": {"type": "string"}, "datatype": {"type": "string"},
-        "shape": {"type": "array", "items": {"type": "integer"}}}}}
+    return {"type": "array", "items": _object(name={"type": "string"}, datatype={"type": "string"},
+                                              shape={"type": "array", "items": {"type": "integer"}})}
+
+
+def _operation(method: str, operation_id: str, summary: str, responses: dict[str, Any],
+               parameters: list[dict[str, Any]], **more: Any) -> dict[str, Any]:
+    return {method: {"operationId": operation_id, "summary": summary, "tags": ["Open Inference Protocol"],
+                     **({"parameters": parameters} if parameters else {}), **more, "responses": responses}}
+
+
+def _infer_responses(outputs: list[str], max_rows: int, max_body_mb: float, missing: dict[str, Any],
+                     unauthorized: dict[str, Any]) -> dict[str, Any]:
+    binary = {"type": "string", "description": "binary tensor data extension: the response JSON (its length in "
+                                               "Inference-Header-Content-Length), then the binary outputs' bytes"}
+    return {"200": {"description": "the requested outputs, one value per row each",
+                    "headers": {"X-Request-Id": {"schema": {"type": "string"}},
+                                "X-Model-Version": {"schema": {"type": "string"}},
+                                "Server-Timing": {"schema": {"type": "string"}},
+                                "Inference-Header-Content-Length": {"schema": {"type": "string"}, "description":
+                                                                    "with binary outputs: the JSON's length"}},
+                    "content": {"application/json": {"schema": _inference_response_schema(outputs)},
+                                "application/octet-stream": {"schema": binary}}},
+            "400": _error("not an inference request, or contract violations (row, field, value and rule of each)"),
+            "401": unauthorized, "404": missing,
+            "413": _error(f"body over {max_body_mb:g} MB or more than {max_rows} rows"),
+            "415": _error("Content-Type is neither application/json nor application/octet-stream"),
+            "503": _error("model not ready, or the prediction log cannot record the batch (retry)")}
 
 
 def open_inference_paths(model_name: str, model_version: str | None, outputs: list[str], max_rows: int,
@@ -136,60 +170,35 @@ def open_inference_paths(model_name: str, model_version: str | None, outputs: li
     missing = _error(f"no such model or version (this server serves {model_name!r})")
     not_ready = _error("the model is not loaded or failed verification")
     unauthorized = _error("token configured and missing or wrong")
-    metadata = {"summary": "Model metadata: inputs and outputs with name, datatype and shape (-1: the batch)",
-                "security": security,
-                "responses": {"200": _ok("model metadata", {
-                    "type": "object", "required": ["name", "versions", "platform", "inputs", "outputs"],
-                    "properties": {"name": {"type": "string"}, "versions": {"type": "array", "items": {"type": "string"}},
-                                   "platform": {"type": "string"}, "inputs": _tensor_list(),
-                                   "outputs": _tensor_list()}}),
-                              "401": unauthorized, "404": missing, "503": not_ready}}
-    model_ready = {"summary": "The model is ready to score",
-                   "responses": {"200": _ok("ready", {"type": "object", "required": ["name", "ready"], "properties": {
-                       "name": {"type": "string"}, "ready": {"const": True}}}), "404": missing, "503": not_ready}}
-    infer = {"summary": "Score a batch (Open Inference Protocol), on /predict's path: the same contract, log and "
-                        "metrics", "security": security,
-             "requestBody": {"required": True, "content": {"application/json": {
-                 "schema": inference_request_schema(outputs)}}},
-             "responses": {"200": {"description": "the requested outputs, one value per row each",
-                                   "headers": {"X-Request-Id": {"schema": {"type": "string"}},
-                                               "X-Model-Version": {"schema": {"type": "string"}},
-                                               "Server-Timing": {"schema": {"type": "string"}}},
-                                   "content": {"application/json": {"schema": _inference_response_schema(outputs)}}},
-                           "400": _error("not an inference request, or contract violations (row, field, value and "
-                                         "rule of each)"),
-                           "401": unauthorized, "404": missing,
-                           "413": _error(f"body over {max_body_mb:g} MB or more than {max_rows} rows"),
-                           "415": _error("Content-Type is not application/json"),
-                           "503": _error("model not ready, or the prediction log cannot record the batch (retry)")}}
-
-    def operation(method: str, operation_id: str, body: dict[str, Any], parameters: list[dict[str, Any]]
-                  ) -> dict[str, Any]:
-        return {method: {"operationId": operation_id, "tags": ["Open Inference Protocol"],
-                         **({"parameters": parameters} if parameters else {}), **body}}
-
+    metadata = ("Model metadata: inputs and outputs with name, datatype and shape (-1: the batch)",
+                {"200": _ok("model metadata", _object(name={"type": "string"},
+                                                      versions={"type": "array", "items": {"type": "string"}},
+                                                      platform={"type": "string"}, inputs=_tensor_list(),
+                                                      outputs=_tensor_list())),
+                 "401": unauthorized, "404": missing, "503": not_ready})
+    ready = ("The model is ready to score", {"200": _ok("ready", _object(name={"type": "string"},
+                                                                         ready={"const": True})),
+                                             "404": missing, "503": not_ready})
+    infer = ("Score a batch, on /predict's path: the same contract, log and metrics",
+             _infer_responses(outputs, max_rows, max_body_mb, missing, unauthorized))
+    body = {"required": True, "content": {"application/json": {"schema": inference_request_schema(outputs)}}}
+    server = _object(name={"type": "string"}, version={"type": "string"},
+                     extensions={"type": "array", "items": {"type": "string"}})
     return {
-        "/v2/health/live": operation("get", "v2_live", {"summary": "The server is live", "responses": {
-            "200": _ok("live", {"type": "object", "required": ["live"], "properties": {"live": {"const": True}}})}}, []),
-        "/v2/health/ready": operation("get", "v2_ready", {"summary": "The server is ready (its model loaded)",
-                                                          "responses": {"200": _ok("ready", {
-                                                              "type": "object", "required": ["ready"],
-                                                              "properties": {"ready": {"const": True}}}),
-                                                              "503": not_ready}}, []),
-        "/v2": operation("get", "v2_server_metadata", {"summary": "Server metadata", "responses": {"200": _ok(
-            "server name, version and extensions", {"type": "object", "required": ["name", "version", "extensions"],
-                                                    "properties": {"name": {"type": "string"},
-                                                                   "version": {"type": "string"},
-                                                                   "extensions": {"type": "array",
-                                                                                  "items": {"type": "string"}}}})}},
-                         []),
-        "/v2/models/{model_name}": operation("get", "v2_model_metadata", metadata, [name]),
-        "/v2/models/{model_name}/versions/{model_version}": operation("get", "v2_model_version_metadata", metadata,
-                                                                      [name, version]),
-        "/v2/models/{model_name}/ready": operation("get", "v2_model_ready", model_ready, [name]),
-        "/v2/models/{model_name}/versions/{model_version}/ready": operation("get", "v2_model_version_ready",
-                                                                            model_ready, [name, version]),
-        "/v2/models/{model_name}/infer": operation("post", "v2_infer", infer, [name]),
-        "/v2/models/{model_name}/versions/{model_version}/infer": operation("post", "v2_version_infer", infer,
-                                                                            [name, version]),
+        "/v2/health/live": _operation("get", "v2_live", "The server is live", {
+            "200": _ok("live", _object(live={"const": True}))}, []),
+        "/v2/health/ready": _operation("get", "v2_ready", "The server is ready: its model is loaded", {
+            "200": _ok("ready", _object(ready={"const": True})), "503": not_ready}, []),
+        "/v2": _operation("get", "v2_server_metadata", "Server name, version and extensions",
+                          {"200": _ok("server metadata", server)}, []),
+        "/v2/models/{model_name}": _operation("get", "v2_model_metadata", *metadata, [name], security=security),
+        "/v2/models/{model_name}/versions/{model_version}": _operation(
+            "get", "v2_model_version_metadata", *metadata, [name, version], security=security),
+        "/v2/models/{model_name}/ready": _operation("get", "v2_model_ready", *ready, [name]),
+        "/v2/models/{model_name}/versions/{model_version}/ready": _operation(
+            "get", "v2_model_version_ready", *ready, [name, version]),
+        "/v2/models/{model_name}/infer": _operation("post", "v2_infer", *infer, [name], security=security,
+                                                    requestBody=body),
+        "/v2/models/{model_name}/versions/{model_version}/infer": _operation(
+            "post", "v2_version_infer", *infer, [name, version], security=security, requestBody=body),
     }

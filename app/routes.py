@@ -76,9 +76,9 @@ def require_model() -> ModelState:
 
 
 def boolean_argument(name: str) -> bool | None:
-    """A true/false query parameter (None when absent or empty)."""
+    """A true/false query parameter (None when absent; present but empty is no answer either way)."""
     text = request.args.get(name)
-    if text is None or text == "":
+    if text is None:
         return None
     if text.lower() in ("true", "1", "yes"):
         return True
@@ -99,7 +99,7 @@ def reasons_argument(scorer: BatchScorer) -> bool:
 
 
 def language_argument() -> str:
-    language = request.args.get("lang") or "en"
+    language = request.args.get("lang", "en")
     if language not in REASON_LANGUAGES:
         raise ApiError(400, "invalid_query", f"lang={language!r} must be one of {list(REASON_LANGUAGES)}")
     return language

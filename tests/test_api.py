@@ -278,6 +278,8 @@ def test_empty_batch_and_bad_query_are_400(client: FlaskClient) -> None:
     assert_error(post_json(client, []), 400, "invalid_values")
     assert_error(post_json(client, records(sample_frame(1)), query_string={"day_first": "maybe"}),
                  400, "invalid_query")
+    for empty in ("day_first", "reasons", "lang"):  # present but empty says neither yes nor no
+        assert_error(post_json(client, records(sample_frame(1)), query_string={empty: ""}), 400, "invalid_query")
 
 
 def test_a_two_row_csv_whose_date_order_cannot_be_told_is_scored_with_a_warning_and_logged_undated(

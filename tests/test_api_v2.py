@@ -65,7 +65,7 @@ def test_health_server_metadata_and_model_metadata_come_from_the_contract(client
     assert client.get("/v2/health/live").get_json() == {"live": True}
     assert client.get("/v2/health/ready").get_json() == {"ready": True}
     server = client.get("/v2").get_json()
-    assert server["name"] == "creditrisk" and server["extensions"] == []
+    assert server["name"] == "creditrisk" and server["extensions"] == ["binary_tensor_data"]
     metadata = client.get(f"/v2/models/{MODEL_NAME}").get_json()
     assert metadata["name"] == MODEL_NAME and metadata["versions"] == ["test-1.0"]
     inputs = {tensor["name"]: tensor for tensor in metadata["inputs"]}
@@ -113,6 +113,46 @@ def test_columns_of_shape_rows_by_1_nested_or_flat_the_pandas_content_type_and_n
     assert b"NaN" in written
     pds = outputs_of(client.post(INFER, data=written, content_type="application/json"))["pd"]
     assert pds == [row["pd"] for row in predict(client, with_gap)]
+
+
+def binary_request(frame: pd.DataFrame, **request: Any) -> tuple[bytes, dict[str, str]]:
+    """The rows with every input as binary tensor data after the JSON (numbers as FP64, text as BYTES)."""
+    inputs, blobs = [], []
+    for tensor in v2_inputs(frame):
+        if tensor["datatype"] == "BYTES":
+            texts = [str(value or "").encode() for value in tensor["data"]]
+            blob = b"".join(len(text).to_bytes(4, "little") + text for text in texts)
+        else:
+            blob = np.array(tensor["data"], dtype=float).astype("<f8").tobytes()
+        inputs.append({"name": tensor["name"], "shape": tensor["shape"], "parameters": {"binary_data_size": len(blob)},
+                       "datatype": "FP64" if tensor["datatype"] != "BYTES" else "BYTES"})
+        blobs.append(blob)
+    header = orjson.dumps({"inputs": inputs, **request})
+    return header + b"".join(blobs), {"Inference-Header-Content-Length": str(len(header))}
+
+
+def test_binary_tensor_data_in_and_out_scores_alike(client: FlaskClient) -> None:
+    frame = sample_frame(9, seed=37)
+    expected = outputs_of(infer(client, {"inputs": v2_inputs(frame)}))
+    body, headers = binary_request(frame, parameters={"binary_data_output": True},
+                                   outputs=[{"name": "pd"}, {"name": "band"},
+                                            {"name": "decision", "parameters": {"binary_data": False}}])
+    response = client.post(INFER, data=body, headers=headers)
+    assert response.status_code == 200, response.get_data(as_text=True)
+    header_length = int(response.headers["Inference-Header-Content-Length"])
+    header = orjson.loads(response.get_data()[:header_length])
+    blobs = response.get_data()[header_length:]
+    pd_size, band_size = (output["parameters"]["binary_data_size"] for output in header["outputs"][:2])
+    assert np.frombuffer(blobs[:pd_size], "<f8").tolist() == expected["pd"]
+    bands, rest = [], blobs[pd_size:pd_size + band_size]
+    while rest:
+        length = int.from_bytes(rest[:4], "little")
+        bands.append(rest[4:4 + length].decode())
+        rest = rest[4 + length:]
+    assert bands == expected["band"]
+    assert header["outputs"][2]["data"] == expected["decision"]  # asked for as JSON
+    short, headers = binary_request(frame)
+    assert "rule invalid_binary_data" in error_of(client.post(INFER, data=short[:-3], headers=headers), 400)
 
 
 def test_outputs_select_what_is_computed_and_returned(client: FlaskClient) -> None:
