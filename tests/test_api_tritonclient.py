@@ -3,6 +3,7 @@ metadata, inference with one InferInput per column giving /predict's PDs, the lo
 
 from __future__ import annotations
 
+import io
 from collections.abc import Iterator
 
 import numpy as np
@@ -107,6 +108,23 @@ def test_the_client_s_defaults_send_and_receive_binary_tensor_data(server: Serve
     assert [band.decode() for band in result.as_numpy("band")] == [row["band"] for row in expected]
     assert [orjson.loads(warnings) for warnings in result.as_numpy("warnings")] == [
         row["warnings"] for row in expected]
+
+
+def test_export_cells_sent_as_text_are_read_as_the_contract_reads_a_csv(
+        server: Server, client: triton.InferenceServerClient) -> None:
+    """The README's example: every column as BYTES, the cells as the export wrote them (comma decimals too)."""
+    frame = sample_frame(15, seed=54)
+    frame.loc[2, "promedio_ingresos_datacredito"] = np.nan  # an empty cell
+    batch = pd.read_csv(io.StringIO(frame.to_csv(index=False)), dtype=str, keep_default_na=False)
+    batch["cuota_pactada"] = batch["cuota_pactada"].str.replace(".", ",", regex=False)  # comma decimals
+    inputs = []
+    for tensor in client.get_model_metadata(MODEL_NAME)["inputs"]:
+        column = triton.InferInput(tensor["name"], [len(batch)], "BYTES")
+        column.set_data_from_numpy(batch[tensor["name"]].to_numpy(dtype=object))
+        inputs.append(column)
+    result = client.infer(MODEL_NAME, inputs, outputs=[triton.InferRequestedOutput("pd")])
+    np.testing.assert_allclose(result.as_numpy("pd"), [row["pd"] for row in predictions(server, frame)],
+                               rtol=1e-12, atol=0)
 
 
 def test_a_bad_value_comes_back_as_the_client_s_exception_with_row_field_and_rule(
