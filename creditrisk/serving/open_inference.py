@@ -20,7 +20,7 @@ from __future__ import annotations
 import json
 import struct
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -101,17 +101,18 @@ class InferenceRequest:
     outputs: list[str]
     day_first: bool | None = None
     language: str = "en"
-    binary_outputs: frozenset[str] = field(default_factory=frozenset)
+    binary_outputs: frozenset[str] = frozenset()
 
     @property
     def reasons(self) -> bool:
         return "reasons" in self.outputs
 
 
-def _refusal(rule: str, message: str, field: str | None = None, row: int | None = None,
+def _refusal(rule: str, message: str, where: str | None = None, row: int | None = None,
              value: Any = None) -> MalformedBatch:
-    shown = None if value is None else (value if isinstance(value, str) else orjson.dumps(value).decode())
-    return MalformedBatch("invalid_inference_request", message, [RowError(row, field, shown, rule, message)])
+    """A request the protocol does not allow: the rule, and where (input or field, row, value) it breaks."""
+    shown = None if value is None else (value if isinstance(value, str) else json.dumps(value))
+    return MalformedBatch("invalid_inference_request", message, [RowError(row, where, shown, rule, message)])
 
 
 def _json_document(body: bytes) -> Any:
