@@ -3,7 +3,8 @@
 Health, server and model metadata, model readiness, and inference. An inference request is parsed by
 `creditrisk.serving.open_inference` and scored by `score_request`, the path `/predict` takes: the same
 token check, data contract, prediction log and metrics. Errors are `{"error": "..."}` (`app/errors.py`).
-The model is served as its registry name, `credit-model`, at the bundle's version.
+The model is served as its registry name, `credit-model`, at the bundle's version (`ModelState.name` and
+`.version`).
 """
 
 from __future__ import annotations
@@ -19,7 +20,6 @@ from app.model_state import ModelState
 from app.responses import json_response
 from app.routes import require_model, require_token, score_request, scoring_headers, timed
 from app.state import state
-from creditrisk.releases import MODEL_NAME
 from creditrisk.serving.open_inference import (
     encode_inference_response,
     model_metadata,
@@ -38,11 +38,12 @@ JSON_LENGTH_HEADER = "Inference-Header-Content-Length"
 
 def served_model(model_name: str, model_version: str | None = None) -> ModelState:
     """The model a path names: 404 for another name or version, 503 while it is not ready."""
-    if model_name != MODEL_NAME:
-        raise ApiError(404, "model_not_found", f"no model named {model_name!r}: this server serves {MODEL_NAME!r}")
+    served = state().model.name
+    if model_name != served:
+        raise ApiError(404, "model_not_found", f"no model named {model_name!r}: this server serves {served!r}")
     model = require_model()
     if model_version is not None and model_version != model.version:
-        raise ApiError(404, "model_version_not_found", f"model {MODEL_NAME!r} has no version {model_version!r}: "
+        raise ApiError(404, "model_version_not_found", f"model {served!r} has no version {model_version!r}: "
                        f"this server serves version {model.version!r}")
     return model
 
