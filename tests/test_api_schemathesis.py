@@ -57,10 +57,13 @@ def test_every_schema_valid_request_is_accepted_and_every_response_conforms(serv
     for operation in ("POST /predict", "GET /model", "GET /ready", "GET /health", "GET /metrics",
                       "POST /v2/models/{model_name}/infer", "GET /v2/models/{model_name}", "GET /v2/health/ready"):
         assert operation in junit, f"{operation} was not fuzzed:\n{output}"
-    urls = [entry["request"]["url"] for entry in json.loads(next((tmp_path / "report").glob("har*.json")).read_text())
-            ["log"]["entries"]]
+    entries = json.loads(next((tmp_path / "report").glob("har*.json")).read_text())["log"]["entries"]
+    urls = [entry["request"]["url"] for entry in entries]
     for query in ("reasons=true", "reasons=false", "lang=es", "lang=en"):
         assert any(query in url for url in urls if "/predict" in url), f"no /predict request with {query}"
+    scored = {(entry["request"].get("postData", {}).get("mimeType"), entry["request"]["url"].split("?")[0].split("/")[-1])
+              for entry in entries if entry["response"]["status"] == 200}
+    assert ("text/csv", "predict") in scored and ("application/json", "infer") in scored, "no CSV or V2 batch scored"
 
 
 def test_the_document_lets_the_fuzzer_vary_reasons_and_language(server: Server) -> None:
