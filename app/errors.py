@@ -1,4 +1,5 @@
-"""Every error is a JSON body: {status, error, message, errors[], error_count, request_id}.
+"""Every error is a JSON body: {status, error, message, errors[], error_count, request_id}, or under
+`/v2` the Open Inference Protocol's {"error": "..."}, whose text names the same rows, fields and rules.
 
 The only place that knows HTTP statuses: the library raises domain errors (`BatchError` and its
 kinds), this module maps each kind to a status, and the app's own refusals (auth, readiness, media
@@ -12,7 +13,7 @@ from typing import Any
 
 from dataclasses import replace
 
-from flask import Flask, Response, g
+from flask import Flask, Response, g, request
 from werkzeug.exceptions import HTTPException
 
 from app.responses import json_response
@@ -48,8 +49,7 @@ BATCH_STATUS: dict[type[BatchError], int] = {
     ReasonsUnavailable: 501,
     BatchError: 400,
 }
-# How a request sets the library's `day_first` argument, for the error that asks for it.
-DAY_FIRST_HINT = "; in a request pass ?day_first=true or false, or send ISO 8601 dates"
+OPEN_INFERENCE_PREFIX = "/v2"
 
 
 class ApiError(Exception):
@@ -70,11 +70,28 @@ def batch_status(error: BatchError) -> int:
     return next(BATCH_STATUS[kind] for kind in type(error).__mro__ if kind in BATCH_STATUS)
 
 
-def in_request_terms(error: RowError) -> RowError:
-    """A broken rule as the caller of the API can fix it."""
-    if error.rule == "ambiguous_date_order" and error.row is None:
-        return replace(error, message=error.message + DAY_FIRST_HINT)
-    return error
+def speaks_open_inference() -> bool:
+    """The request is one of the Open Inference Protocol's (its errors take the protocol's shape)."""
+    return request.path == OPEN_INFERENCE_PREFIX or request.path.startswith(OPEN_INFERENCE_PREFIX + "/")
+
+
+def describe_row_error(error: RowError) -> str:
+    """One broken rule in words: row, field, value and rule, and what the rule says."""
+    parts = [f"row {error.row}"] if error.row is not None else []
+    if error.field is not None:
+        parts.append(f"field {error.field}")
+    if error.value is not None:
+        parts.append(f"value {error.value!r}")
+    parts.append(f"rule {error.rule}")
+    return ", ".join(parts) + (f" ({error.message})" if error.message else "")
+
+
+def open_inference_error_text(message: str, errors: list[RowError], error_count: int) -> str:
+    """The protocol's error message: the message, then each broken rule (those listed, and how many more)."""
+    described = [describe_row_error(replace(error, message="") if error.message == message else error)
+                 for error in errors]
+    more = error_count - len(errors)
+    return message + (": " + "; ".join(described) if described else "") + (f"; and {more} more" if more > 0 else "")
 
 
 def error_body(status: int, code: str, message: str, errors: list[RowError] | None = None,
@@ -96,7 +113,12 @@ def error_response(status: int, code: str, message: str, errors: list[RowError] 
                    **extra: Any) -> Response:
     metrics = state().metrics
     metrics.errors.labels(status=str(status), code=code).inc()
-    response = json_response(error_body(status, code, message, errors, error_count, **extra), status)
+    if speaks_open_inference():
+        errors = errors or []
+        text = open_inference_error_text(message, errors, len(errors) if error_count is None else error_count)
+        response = json_response({"error": text}, status)
+    else:
+        response = json_response(error_body(status, code, message, errors, error_count, **extra), status)
     for name, value in (headers or {}).items():
         response.headers[name] = value
     return response
@@ -105,8 +127,7 @@ def error_response(status: int, code: str, message: str, errors: list[RowError] 
 def register_error_handlers(app: Flask) -> None:
     @app.errorhandler(BatchError)
     def batch_error(error: BatchError) -> Response:
-        return error_response(batch_status(error), error.code, error.message,
-                              [in_request_terms(row_error) for row_error in error.errors], error.error_count)
+        return error_response(batch_status(error), error.code, error.message, error.errors, error.error_count)
 
     @app.errorhandler(ApiError)
     def api_error(error: ApiError) -> Response:

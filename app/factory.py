@@ -11,6 +11,7 @@ from flask import Flask, Response, g, request
 from app.config import ApiConfig, config_from_env
 from app.errors import register_error_handlers
 from app.metrics import ApiMetrics
+from app.open_inference import v2
 from app.model_state import load_model_state
 from app.routes import api, build_spec
 from app.state import ApiState, EXTENSION
@@ -31,8 +32,9 @@ def create_app(config: ApiConfig | None = None) -> Flask:
     log = (open_log(config.prediction_log, config.log_busy_timeout_ms)
            if config.prediction_log is not None else None)
     app.extensions[EXTENSION] = ApiState(config=config, model=model, metrics=metrics, log=log,
-                                            spec=build_spec(config))
+                                            spec=build_spec(config, model))
     app.register_blueprint(api)
+    app.register_blueprint(v2)
     register_error_handlers(app)
     _register_request_hooks(app, metrics)
     return app

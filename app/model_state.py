@@ -9,7 +9,9 @@ from datetime import UTC, datetime
 from typing import Any
 
 from app.config import ApiConfig
+from creditrisk.releases import MODEL_NAME
 from creditrisk.modeling.bundle import load_bundle, verify_artifact, ArtifactError, ModelBundle
+from creditrisk.serving.open_inference import available_outputs
 from creditrisk.serving.scoring import batch_scorer, BatchScorer
 
 logger = logging.getLogger(__name__)
@@ -27,6 +29,26 @@ class ModelState:
     @property
     def ready(self) -> bool:
         return self.bundle is not None
+
+    @property
+    def name(self) -> str:
+        """The served model's name: its registry name."""
+        return MODEL_NAME
+
+    @property
+    def version(self) -> str:
+        """The served version: the bundle's (the Open Inference Protocol's model version too)."""
+        assert self.bundle is not None
+        return self.bundle.version
+
+    @property
+    def outputs(self) -> list[str]:
+        """What the model gives per row (the Open Inference Protocol's outputs): points with a scorecard
+        scale, reasons with an explainer; all of them, as a description, while no model is loaded."""
+        if self.bundle is None or self.scorer is None:
+            return available_outputs(points=True, reasons=True)
+        return available_outputs(points=self.bundle.points_scale is not None,
+                                 reasons=self.scorer.explainer is not None)
 
 
 def read_model_card(config: ApiConfig) -> dict[str, Any]:

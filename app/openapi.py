@@ -2,97 +2,80 @@
 
 from __future__ import annotations
 
+import math
+import re
 from typing import Any
 
 import creditrisk
-from creditrisk.data.contract import required_columns, COLUMNS, ColumnSpec
+from creditrisk.data.contract import required_columns, COLUMNS, ColumnSpec, DATE
 from creditrisk.serving.scoring import ID_COLUMN
 
-# JSON numbers are read as 64-bit floats and integers as 64-bit ints: beyond 2**53 - 1 neither is exact, and
-# a column without a contract bound is documented with this one.
-JSON_SAFE_INTEGER = 2**53 - 1
-SCALAR = {"type": ["string", "number", "boolean", "null"], "minimum": -JSON_SAFE_INTEGER,
-          "maximum": JSON_SAFE_INTEGER}
-# Column names as an export has them (other names may clash with these once trimmed or lower-cased).
-COLUMN_NAME_PATTERN = r"^[A-Za-z_][A-Za-z0-9_.-]{0,63}$"
 # ISO 8601 date and time, years 1900-2099 (days to 28 in the pattern, so that every matching text is a date).
-LOAN_DATE_PATTERN = (r"^(19|20)[0-9]{2}-(0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])"
-                     r"([T ]([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9])?)?$")
+ISO_DATE = (r"(19|20)[0-9]{2}-(0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])"
+            r"([T ]([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9])?)?")
+# The loan date as JSON text: an ISO 8601 date, or blank (then the request time).
+LOAN_DATE_PATTERN = rf"^({ISO_DATE}|[ ]*)$"
+# A value the contract reads or, for a column that may be missing, treats as missing: any number or text.
+ANY_SCALAR = {"type": ["number", "string", "null"]}
 
 
-def _number_schema(spec: ColumnSpec) -> dict[str, Any]:
+def number_schema(spec: ColumnSpec) -> dict[str, Any]:
+    """A number column whose rules stop the batch: exactly the numbers it accepts."""
     schema: dict[str, Any] = {"type": "integer" if spec.kind == "integer" else "number"}
-    if spec.minimum is None:
-        schema["minimum"] = -JSON_SAFE_INTEGER
-    elif spec.minimum_inclusive:
-        schema["minimum"] = spec.minimum
-    else:
-        schema["exclusiveMinimum"] = spec.minimum
-    schema["maximum"] = JSON_SAFE_INTEGER if spec.maximum is None else spec.maximum
+    if spec.minimum is not None:
+        schema["minimum" if spec.minimum_inclusive else "exclusiveMinimum"] = spec.minimum
+    if spec.maximum is not None:
+        schema["maximum"] = spec.maximum
     return schema
 
 
-def _value_schema(spec: ColumnSpec) -> dict[str, Any]:
-    """The canonical JSON values of a column, from the contract: numbers with their range, integers,
-    closed category sets as enums, the loan date as ISO text."""
-    if spec.kind in ("numeric", "integer"):
-        return _number_schema(spec)
-    if spec.kind == "target":
-        return {"type": "integer", "enum": [0, 1]}
-    if spec.kind == "datetime":
-        return {"type": "string", "pattern": LOAN_DATE_PATTERN}
+def _rule_text(spec: ColumnSpec) -> str:
+    """The column's rule in words, for a column whose violations are treated as missing."""
     if spec.categories and not spec.open_categories:
-        return {"type": "string", "enum": list(spec.categories)}
-    if spec.categories and all(code.isdigit() for code in spec.categories):  # product codes: 4 or "4"
-        return {"type": ["string", "integer"], "minimum": -JSON_SAFE_INTEGER, "maximum": JSON_SAFE_INTEGER}
-    return {"type": "string"}
-
-
-def _nullable(schema: dict[str, Any]) -> dict[str, Any]:
-    types = schema["type"] if isinstance(schema["type"], list) else [schema["type"]]
-    if "enum" in schema:
-        return {**schema, "type": [*types, "null"], "enum": [*schema["enum"], None]}
-    return {**schema, "type": [*types, "null"]}
+        return "one of " + ", ".join(spec.categories)
+    if spec.categories:
+        return "a product code (known: " + ", ".join(spec.categories) + "; an unseen code is scored as unknown)"
+    kind = "a whole number" if spec.kind == "integer" else "a number"
+    low = "" if spec.minimum is None else f"{'>=' if spec.minimum_inclusive else '>'} {spec.minimum:g}"
+    high = "" if spec.maximum is None else f"<= {spec.maximum:g}"
+    bounds = " and ".join(part for part in (low, high) if part)
+    placeholder = ("" if spec.placeholder_range is None
+                   else f"; {spec.placeholder_range[0]:g} to {spec.placeholder_range[1]:g} is a placeholder")
+    return kind + (f", {bounds}" if bounds else "") + placeholder
 
 
 def _column_schema(spec: ColumnSpec) -> dict[str, Any]:
-    """A column as the contract states it: required and non-null where a value is required (the loan
-    date may be left out or null when scoring: then it is the request time), nullable elsewhere. The
-    API also reads numbers sent as text ("1.234,5"), but this document states the canonical form."""
-    schema = _value_schema(spec)
-    if spec.nullable or spec.kind == "datetime" or spec.role in ("leak", "target"):
-        schema = _nullable(schema)
-    description = spec.description
-    if spec.categories and spec.open_categories:
-        description += " (known codes: " + ", ".join(spec.categories) + "; an unseen code is scored as unknown)"
-    if spec.placeholder_range is not None:
-        low, high = spec.placeholder_range
-        description += f"; {low:g} to {high:g} is a placeholder, treated as missing"
-    if not spec.nullable and spec.kind != "datetime":
-        description += ". Required: a missing or invalid value rejects the batch (400)"
-    elif spec.role == "feature":
-        description += (". A value outside the range or set is treated as missing and reported in `warnings`")
-    elif spec.role == "target":
-        description += ". Not used when scoring"
-    elif spec.role == "leak":
-        description += ". Computed after the outcome: never used by the model"
-    return {**schema, "description": description}
+    """The JSON values a column accepts, as the contract does: a column whose rules stop the batch
+    states them (required, non-null, its range); the loan date is ISO text or blank, null or absent
+    (then the request time); any other column takes any number or text and treats a value that breaks its
+    rule as missing (reported in `warnings`). The API also reads numbers sent as text ("1.234,5")."""
+    if spec.kind == "target":
+        return {"type": ["integer", "null"], "enum": [0, 1, None],
+                "description": spec.description + ". Not used when scoring"}
+    if spec.kind == "datetime":
+        return {"type": ["string", "null"], "pattern": LOAN_DATE_PATTERN,
+                "description": spec.description + " (ISO 8601; slash dates dd/mm/yy or mm/dd/yyyy are read too, "
+                "see `day_first`); optional when scoring: absent, null or blank means the request time (UTC)"}
+    if not spec.nullable:
+        return {**number_schema(spec), "description": spec.description + ". Required: a missing or invalid value "
+                                                                         "rejects the batch (400)"}
+    if spec.role == "leak":
+        return {**ANY_SCALAR, "description": spec.description + ". Computed after the outcome: never used by the model"}
+    examples = {"examples": list(spec.categories)} if spec.categories else {}
+    return {**ANY_SCALAR, **examples,
+            "description": f"{spec.description}: {_rule_text(spec)}. A value that breaks the rule is treated as "
+                           "missing and reported in `warnings`"}
 
 
 def record_schema() -> dict[str, Any]:
     properties = {spec.name: _column_schema(spec) for spec in COLUMNS}
-    properties["fecha_prestamo"]["description"] += (
-        "; optional when scoring: absent, null or empty means the request time (UTC)")
-    properties[ID_COLUMN] = {**SCALAR, "type": ["string", "number", "null"],
-                             "description": "caller's row id, echoed in the result"}
+    properties[ID_COLUMN] = {"type": ["string", "number", "null"], "description": "caller's row id, echoed in the result"}
     return {
         "type": "object",
         "description": "One loan application; column names as in the lender's export. "
-                       "Other columns are ignored and listed in `ignored_columns`.",
+                       "Other columns, whatever they hold, are ignored and listed in `ignored_columns`.",
         "required": required_columns("scoring"),
         "properties": properties,
-        "propertyNames": {"pattern": COLUMN_NAME_PATTERN},
-        "additionalProperties": SCALAR,
     }
 
 
@@ -192,10 +175,50 @@ def _json(description: str, schema: dict[str, Any]) -> dict[str, Any]:
     return {"description": description, "content": {"application/json": {"schema": schema}}}
 
 
+def _required_number_cell(spec: ColumnSpec) -> str:
+    """Numbers a column whose rules stop the batch always accepts: 1 up to the largest all-nines number
+    within its maximum (and cents where it takes fractions)."""
+    if spec.minimum is not None and spec.minimum > 1:
+        raise ValueError(f"no CSV pattern for {spec.name}: its minimum {spec.minimum} is above 1")
+    digits = 9 if spec.maximum is None else min(9, int(math.log10(spec.maximum + 1)))
+    whole = f"[1-9][0-9]{{0,{digits - 1}}}"
+    return whole if spec.kind == "integer" else whole + r"(\.[0-9]{1,2})?"
+
+
+def _csv_cell(spec: ColumnSpec) -> str:
+    """A CSV cell the contract reads: required numbers in range, and the rest in their canonical form or
+    empty (a value that breaks a nullable rule is accepted too, and treated as missing)."""
+    if spec.kind == "datetime":
+        return f"({ISO_DATE})?"
+    if not spec.nullable:
+        return _required_number_cell(spec)
+    if spec.categories and not spec.open_categories:
+        return "(" + "|".join(re.escape(category) for category in spec.categories) + ")?"
+    if spec.categories:
+        return "([0-9]{1,2})?"
+    return r"(-?[0-9]{1,10}(\.[0-9]{1,4})?)?"
+
+
+def csv_batch_pattern() -> str:
+    """A CSV batch as the export writes it: the header, then at least one row, every line ending in a line
+    break; the columns scoring needs and the loan date, in the contract's order."""
+    specs = [spec for spec in COLUMNS if spec.name in (*required_columns("scoring"), DATE)]
+    header = ",".join(re.escape(spec.name) for spec in specs)
+    row = ",".join(_csv_cell(spec) for spec in specs)
+    return rf"^{header}\r?\n({row}\r?\n)+$"
+
+
 COLUMNAR_NOTE = ("A batch is a JSON array of records, an object {\"records\": [...]}, or CSV. For speed the API "
                  "also reads a columnar object {\"columns\": [names], \"data\": [[row values], ...]} whose "
                  "rows hold the same values as records; JSON Schema cannot tie a value to its column's position, "
                  "so that form is described here rather than in the schema.")
+
+
+CSV_NOTE = ("The same records as CSV text, as the export writes them: a header row of column names, then one "
+            "line per record; an empty cell is a missing value. The columns are those of `Record`: the pattern "
+            "states the canonical form (the columns scoring needs and `fecha_prestamo`, in the contract's order); "
+            "the API also reads them in any order, with other columns (ignored), quoted cells, comma decimals "
+            "(\"88,768094\") and slash dates.")
 
 
 def _predict_operation(max_rows: int, max_body_mb: float, max_errors: int,
@@ -230,11 +253,9 @@ def _predict_operation(max_rows: int, max_body_mb: float, max_errors: int,
         "requestBody": {"required": True, "description": COLUMNAR_NOTE, "content": {
             "application/json": {"schema": {"oneOf": [
                 batch,
-                {"type": "object", "required": ["records"], "properties": {"records": batch},
-                 "additionalProperties": False},
+                {"type": "object", "required": ["records"], "properties": {"records": batch}},
             ]}},
-            "text/csv": {"schema": {**batch, "description": "the same records as CSV, as the export writes "
-                                    "them: a header row of column names, then one line per record"}},
+            "text/csv": {"schema": {"type": "string", "pattern": csv_batch_pattern(), "description": CSV_NOTE}},
         }},
         "responses": {
             "200": {"description": "one result per input row, in input order",

@@ -7,6 +7,7 @@ import logging
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import quote
@@ -17,6 +18,7 @@ from app.config import ApiConfig
 from app.errors import ApiError
 from app.model_state import ModelState
 from app.openapi import openapi_document
+from app.openapi_v2 import open_inference_paths
 from app.responses import json_response
 from app.state import state
 from creditrisk.modeling.reasons import LANGUAGES as REASON_LANGUAGES
@@ -74,9 +76,9 @@ def require_model() -> ModelState:
 
 
 def boolean_argument(name: str) -> bool | None:
-    """A true/false query parameter (None when absent or empty)."""
+    """A true/false query parameter (None when absent; present but empty is no answer either way)."""
     text = request.args.get(name)
-    if text is None or text == "":
+    if text is None:
         return None
     if text.lower() in ("true", "1", "yes"):
         return True
@@ -97,7 +99,7 @@ def reasons_argument(scorer: BatchScorer) -> bool:
 
 
 def language_argument() -> str:
-    language = request.args.get("lang") or "en"
+    language = request.args.get("lang", "en")
     if language not in REASON_LANGUAGES:
         raise ApiError(400, "invalid_query", f"lang={language!r} must be one of {list(REASON_LANGUAGES)}")
     return language
@@ -147,20 +149,26 @@ def record_metrics(batch: ValidatedBatch, scored: ScoredBatch) -> None:
             metrics.values_nulled.labels(field=column, rule=rule).inc(count)
 
 
-@api.post("/predict")
-def predict() -> Response:
-    api_state = state()
-    config = api_state.config
-    require_token(config)
-    model = require_model()
-    bundle, scorer = model.bundle, model.scorer
-    assert bundle is not None and scorer is not None
-    day_first = day_first_argument()
-    reasons, language = reasons_argument(scorer), language_argument()
-    timings: dict[str, float] = {}
-    with timed("parse", timings):
-        raw = parse_body(request.mimetype)
-        check_row_limit(raw, config.max_rows)
+@dataclass
+class ScoredRequest:
+    """What the one scoring path made of a request's rows: the validated batch, its scores, whether the
+    log holds them, and each step's seconds (the Server-Timing header)."""
+
+    batch: ValidatedBatch
+    scored: ScoredBatch
+    logged: bool
+    timings: dict[str, float]
+
+
+def score_request(raw: Any, model: ModelState, day_first: bool | None, reasons: bool, language: str,
+                  timings: dict[str, float]) -> ScoredRequest:
+    """The one path from a request's parsed rows to its answer, for every route that scores (`/predict`
+    and the Open Inference Protocol's infer): the row limit, the data contract, the model, the principal
+    reasons, the prediction log and the metrics."""
+    config = state().config
+    scorer, model_version = model.scorer, model.version
+    assert scorer is not None
+    check_row_limit(raw, config.max_rows)
     with timed("validate", timings):
         batch = validate_contract(raw, config, day_first)
     with timed("predict", timings):
@@ -169,14 +177,40 @@ def predict() -> Response:
         with timed("reasons", timings):
             scorer.explain(batch, scored, language)
     with timed("log", timings):
-        logged = write_prediction_log(batch, scored, bundle.version)
+        logged = write_prediction_log(batch, scored, model_version)
     with timed("metrics", timings):
         record_metrics(batch, scored)
-    with timed("respond", timings):
-        response = scoring_response(batch, scored, bundle.version, bundle.threshold, logged)
+    return ScoredRequest(batch, scored, logged, timings)
+
+
+def scoring_headers(response: Response, outcome: ScoredRequest, version: str) -> Response:
+    """The headers of every scored answer: model version, whether it is logged, ignored columns, timings."""
+    response.headers["X-Model-Version"] = version
+    response.headers["X-Prediction-Logged"] = str(outcome.logged).lower()
+    if outcome.batch.unknown_columns:
+        response.headers["X-Ignored-Columns"] = ",".join(quote(name, safe="")
+                                                         for name in outcome.batch.unknown_columns)
     response.headers["Server-Timing"] = ", ".join(
-        f"{stage};dur={seconds * 1000:.3f}" for stage, seconds in timings.items())
+        f"{stage};dur={seconds * 1000:.3f}" for stage, seconds in outcome.timings.items())
     return response
+
+
+@api.post("/predict")
+def predict() -> Response:
+    require_token(state().config)
+    model = require_model()
+    bundle, scorer = model.bundle, model.scorer
+    assert bundle is not None and scorer is not None
+    day_first = day_first_argument()
+    reasons, language = reasons_argument(scorer), language_argument()
+    timings: dict[str, float] = {}
+    with timed("parse", timings):
+        raw = parse_body(request.mimetype)
+    outcome = score_request(raw, model, day_first, reasons, language, timings)
+    with timed("respond", timings):
+        response = scoring_response(outcome.batch, outcome.scored, bundle.version, bundle.threshold,
+                                    outcome.logged)
+    return scoring_headers(response, outcome, bundle.version)
 
 
 def validate_contract(raw: Any, config: ApiConfig, day_first: bool | None) -> ValidatedBatch:
@@ -195,24 +229,18 @@ def validate_contract(raw: Any, config: ApiConfig, day_first: bool | None) -> Va
 
 def scoring_response(batch: ValidatedBatch, scored: ScoredBatch, version: str, threshold: float,
                      logged: bool) -> Response:
-    headers = {"X-Model-Version": version, "X-Prediction-Logged": str(logged).lower()}
-    if batch.unknown_columns:
-        headers["X-Ignored-Columns"] = ",".join(quote(name, safe="") for name in batch.unknown_columns)
     if wants_csv():
-        response = Response(predictions_csv(batch, scored), mimetype="text/csv")
-    else:
-        response = json_response({
-            "request_id": g.request_id,
-            "model_version": version,
-            "threshold": threshold,
-            "rows": len(batch),
-            "rows_with_warnings": len(batch.warnings),
-            "ignored_columns": batch.unknown_columns,
-            "prediction_logged": logged,
-            "predictions": prediction_records(batch, scored),
-        })
-    response.headers.update(headers)
-    return response
+        return Response(predictions_csv(batch, scored), mimetype="text/csv")
+    return json_response({
+        "request_id": g.request_id,
+        "model_version": version,
+        "threshold": threshold,
+        "rows": len(batch),
+        "rows_with_warnings": len(batch.warnings),
+        "ignored_columns": batch.unknown_columns,
+        "prediction_logged": logged,
+        "predictions": prediction_records(batch, scored),
+    })
 
 
 @api.get("/health")
@@ -268,6 +296,11 @@ def openapi() -> Response:
     return json_response(state().spec)
 
 
-def build_spec(config: ApiConfig) -> dict[str, Any]:
-    return openapi_document(max_rows=config.max_rows, max_body_mb=config.max_body_mb,
-                            max_errors=config.max_errors, token_required=config.api_token is not None)
+def build_spec(config: ApiConfig, model: ModelState) -> dict[str, Any]:
+    """The OpenAPI document: `/predict` and its neighbours, and the Open Inference Protocol's routes."""
+    document = openapi_document(max_rows=config.max_rows, max_body_mb=config.max_body_mb,
+                                max_errors=config.max_errors, token_required=config.api_token is not None)
+    document["paths"].update(open_inference_paths(
+        model.name, model.version if model.ready else None, model.outputs, config.max_rows, config.max_body_mb,
+        [{"bearer": []}] if config.api_token is not None else []))
+    return document

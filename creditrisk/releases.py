@@ -37,6 +37,9 @@ import yaml
 from creditrisk.io import atomic_write_text
 from creditrisk.params import ParamsBlock, configured
 
+# The model's name in the registry (DVC's GTO convention: tags credit-model@vX.Y.Z), and the name the
+# API serves it under; its version is the model bundle's.
+MODEL_NAME = "credit-model"
 VERSION_PATTERN = re.compile(r"^\d+\.\d+\.\d+$")
 COMMIT_PATTERN = re.compile(r"^[0-9a-f]{40}$")
 RELEASE_SUBJECT = "Release v{version}"

@@ -18,11 +18,13 @@ from creditrisk.modeling.bundle import save_bundle, ModelBundle, RiskBand
 from creditrisk.modeling.features import DomainFeatures
 from creditrisk.modeling.scorecard import PointsScale
 from creditrisk.modeling.training import decision_metadata
+from creditrisk.serving.open_inference import CONTRACT_DATATYPES
 from creditrisk.data.contract import (
     coerce_and_validate,
     CATEGORICAL_FEATURES,
     FEATURE_COLUMNS,
     NUMERIC_FEATURES,
+    SPECS,
 )
 
 COUNT_COLUMNS = ("cant_creditosvigentes", "huella_consulta", "creditos_sectorFinanciero",
@@ -100,3 +102,15 @@ def api_config(directory: Path, model_path: Path, **overrides: object) -> ApiCon
     config = ApiConfig(model_path=model_path, dvc_lock=Path(directory) / "dvc.lock",
                        prediction_log=Path(directory) / "predictions.sqlite")
     return replace(config, **overrides)  # type: ignore[arg-type]
+
+
+def v2_inputs(frame: pd.DataFrame) -> list[dict[str, object]]:
+    """The rows as Open Inference Protocol input tensors, one per column, with the contract's datatypes
+    (missing values as null)."""
+    tensors = []
+    for name in frame.columns:
+        datatype = CONTRACT_DATATYPES[SPECS[name].kind]
+        values = frame[name].astype(object).where(frame[name].notna(), None).tolist()
+        data = [None if value is None else str(value) for value in values] if datatype == "BYTES" else values
+        tensors.append({"name": name, "shape": [len(frame)], "datatype": datatype, "data": data})
+    return tensors

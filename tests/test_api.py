@@ -260,15 +260,32 @@ def test_empty_batch_and_bad_query_are_400(client: FlaskClient) -> None:
     assert_error(post_json(client, []), 400, "invalid_values")
     assert_error(post_json(client, records(sample_frame(1)), query_string={"day_first": "maybe"}),
                  400, "invalid_query")
+    for empty in ("day_first", "reasons", "lang"):  # present but empty says neither yes nor no
+        assert_error(post_json(client, records(sample_frame(1)), query_string={empty: ""}), 400, "invalid_query")
 
 
-def test_ambiguous_slash_dates_need_day_first(client: FlaskClient, bundle: ModelBundle) -> None:
-    rows = records(sample_frame(1))
-    rows[0]["fecha_prestamo"] = "05/06/25 10:30"
-    body = assert_error(post_json(client, rows), 400, "invalid_values")
-    assert body["errors"][0]["rule"] == "ambiguous_date_order"
-    assert body["errors"][0]["message"].endswith("; in a request pass ?day_first=true or false, or send ISO 8601 dates")
-    assert post_json(client, rows, query_string={"day_first": "true"}).status_code == 200
+def test_a_two_row_csv_whose_date_order_cannot_be_told_is_scored_with_a_warning_and_logged_undated(
+        client: FlaskClient, bundle: ModelBundle, tmp_path: Path) -> None:
+    frame = sample_frame(2, seed=8)
+    frame["fecha_prestamo"] = ["05/06/25 10:30", "07/08/25 11:00"]  # day and month <= 12: either order
+    body = frame.to_csv(index=False)
+    answer = client.post("/predict", data=body, content_type="text/csv")
+    assert answer.status_code == 200, answer.get_data(as_text=True)
+    predictions = answer.get_json()["predictions"]
+    for prediction, date in zip(predictions, frame["fecha_prestamo"], strict=True):
+        assert [(w["field"], w["value"], w["rule"]) for w in prediction["warnings"]] == [
+            ("fecha_prestamo", date, "ambiguous_date_order")]
+        assert "day_first" in prediction["warnings"][0]["message"]
+    undated = frame.drop(columns="fecha_prestamo")
+    np.testing.assert_allclose([p["pd"] for p in predictions], in_process_pds(bundle, undated), rtol=1e-12)
+    logged = predlog.read_log(tmp_path / "predictions.sqlite")
+    assert len(logged) == 2 and logged["fecha_prestamo"].isna().all()
+
+    ordered = client.post("/predict", data=body, content_type="text/csv", query_string={"day_first": "true"})
+    assert all(p["warnings"] == [] for p in ordered.get_json()["predictions"])
+    logged = predlog.read_log(tmp_path / "predictions.sqlite")
+    assert sorted(logged["fecha_prestamo"].dropna().dt.strftime("%Y-%m-%d %H:%M")) == [
+        "2025-06-05 10:30", "2025-08-07 11:00"]  # day first, as asked
 
 
 # --- the other statuses -------------------------------------------------------------------------

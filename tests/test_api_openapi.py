@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -9,11 +10,14 @@ import orjson
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from jsonschema import Draft202012Validator
 from openapi_spec_validator import validate
 
 from app import create_app
-from tests.api_support import api_config, sample_frame
+from creditrisk.data.contract import required_columns
+from tests.api_support import api_config, sample_frame, v2_inputs
 
 
 @pytest.fixture
@@ -53,7 +57,7 @@ def test_document_is_valid_openapi_3(spec: dict[str, Any]) -> None:
 
 
 def test_every_route_is_documented_and_nothing_else(app: Flask, spec: dict[str, Any]) -> None:
-    served = {(rule.rule, method.lower()) for rule in app.url_map.iter_rules()
+    served = {(re.sub(r"<(\w+)>", r"{\1}", rule.rule), method.lower()) for rule in app.url_map.iter_rules()
               if rule.endpoint != "static" for method in rule.methods - {"HEAD", "OPTIONS"}}
     documented = {(path, method) for path, operations in spec["paths"].items() for method in operations}
     assert served == documented
@@ -113,3 +117,57 @@ def test_documented_limits_follow_the_configuration(spec: dict[str, Any]) -> Non
     too_large = spec["paths"]["/predict"]["post"]["responses"]["413"]["description"]
     assert "20 rows" in too_large
     assert spec["paths"]["/predict"]["post"]["security"] == [{"bearer": []}]
+
+
+INFER_PATH = "/v2/models/{model_name}/infer"
+
+
+def v2_request() -> dict[str, Any]:
+    return {"id": "r1", "inputs": v2_inputs(sample_frame(3))}
+
+
+@pytest.mark.parametrize(("method", "path", "template", "kwargs", "status"), [
+    ("post", "/v2/models/credit-model/infer", INFER_PATH, {"json": v2_request(), "headers": AUTH}, 200),
+    ("post", "/v2/models/credit-model/infer", INFER_PATH, {"json": {"inputs": 3}, "headers": AUTH}, 400),
+    ("post", "/v2/models/credit-model/infer", INFER_PATH, {"json": v2_request()}, 401),
+    ("post", "/v2/models/other/infer", INFER_PATH, {"json": v2_request(), "headers": AUTH}, 404),
+    ("post", "/v2/models/credit-model/infer", INFER_PATH,
+     {"json": {"inputs": v2_inputs(sample_frame(21))}, "headers": AUTH}, 413),
+    ("get", "/v2/models/credit-model", "/v2/models/{model_name}", {"headers": AUTH}, 200),
+    ("get", "/v2/models/credit-model/versions/test-1.0/ready",
+     "/v2/models/{model_name}/versions/{model_version}/ready", {}, 200),
+    ("get", "/v2/models/credit-model/versions/0.0.1/ready",
+     "/v2/models/{model_name}/versions/{model_version}/ready", {}, 404),
+    ("get", "/v2", "/v2", {}, 200),
+    ("get", "/v2/health/live", "/v2/health/live", {}, 200),
+    ("get", "/v2/health/ready", "/v2/health/ready", {}, 200),
+])
+def test_open_inference_responses_match_the_documented_schemas(client: FlaskClient, spec: dict[str, Any],
+                                                                method: str, path: str, template: str,
+                                                                kwargs: dict[str, Any], status: int) -> None:
+    response = getattr(client, method)(path, **kwargs)
+    assert response.status_code == status, response.get_data(as_text=True)
+    schema_validator(spec, documented_schema(spec, template, method, status)).validate(response.get_json())
+
+
+def test_the_one_row_inference_request_schema_admits_what_scores(client: FlaskClient, spec: dict[str, Any]) -> None:
+    schema = spec["paths"][INFER_PATH]["post"]["requestBody"]["content"]["application/json"]["schema"]
+    one_row = {"inputs": v2_inputs(sample_frame(1)[required_columns("scoring")])}  # in the contract's order
+    schema_validator(spec, schema).validate(one_row)
+    assert client.post("/v2/models/credit-model/infer", json=one_row, headers=AUTH).status_code == 200
+    refused = {"inputs": one_row["inputs"][1:]}  # a required input missing
+    assert not schema_validator(spec, schema).is_valid(refused)
+    assert client.post("/v2/models/credit-model/infer", json=refused, headers=AUTH).status_code == 400
+
+
+@settings(max_examples=25, deadline=None, derandomize=True, database=None,
+          suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large,
+                                 HealthCheck.function_scoped_fixture])
+@given(data=st.data())
+def test_every_csv_body_the_pattern_admits_is_scored(client: FlaskClient, spec: dict[str, Any],
+                                                     data: st.DataObject) -> None:
+    pattern = spec["paths"]["/predict"]["post"]["requestBody"]["content"]["text/csv"]["schema"]["pattern"]
+    body = data.draw(st.from_regex(pattern))
+    response = client.post("/predict", data=body.encode(), content_type="text/csv", headers=AUTH,
+                           query_string={"reasons": "false"})
+    assert response.status_code == 200, (body, response.get_data(as_text=True))

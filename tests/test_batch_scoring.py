@@ -124,6 +124,18 @@ def test_export_files_are_partitions_and_rows_are_file_rows(model: Path, tmp_pat
                                                                             "missing_value"]]
 
 
+def test_a_file_whose_date_order_cannot_be_told_is_scored_like_the_api_scores_it(model: Path,
+                                                                                tmp_path: Path) -> None:
+    rows = [{k: ("" if pd.isna(v) else str(v)) for k, v in record.items()}
+            for record in sample_frame(2, seed=4).to_dict(orient="records")]
+    rows[0]["fecha_prestamo"], rows[1]["fecha_prestamo"] = "05/06/25 10:30", "07/08/25 11:00"
+    (tmp_path / "in").mkdir()
+    write_csv(tmp_path / "in" / "two.csv", rows)
+    summary = score(tmp_path / "in", tmp_path / "out", model)
+    assert (summary.rows_scored, summary.rows_rejected) == (2, 0)
+    assert read_scores(tmp_path / "out")["warnings"].tolist() == ["fecha_prestamo:ambiguous_date_order"] * 2
+
+
 def test_a_missing_required_column_stops_the_job_naming_the_file(model: Path, tmp_path: Path) -> None:
     sample_frame(20).drop(columns=["plazo_meses"]).to_parquet(tmp_path / "bad.parquet")
     with pytest.raises(BatchJobError, match=r"bad\.parquet.*plazo_meses"):

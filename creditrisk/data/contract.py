@@ -24,6 +24,9 @@ import pyarrow.compute as pc
 Kind = Literal["numeric", "integer", "category", "datetime", "target"]
 Role = Literal["feature", "date", "target", "leak"]
 Purpose = Literal["training", "scoring"]
+# What to do with slash dates whose day/month order a batch cannot tell: stop (a fatal issue), or
+# null them (rule `ambiguous_date_order`, the row survives without a date).
+AmbiguousDates = Literal["stop", "null"]
 
 TARGET = "Pago_atiempo"
 DATE = "fecha_prestamo"
@@ -578,18 +581,32 @@ def _coerce_category(spec: ColumnSpec, values: pd.Series) -> _Coerced:
     return _Coerced(_take_text(texts, kept), kept < 0, {rule: bad})
 
 
-def _coerce_dates(values: pd.Series, day_first: bool | None) -> _Coerced:
-    dates, unparseable = _datetime_arrays(values, day_first)
+def _coerce_dates(values: pd.Series, day_first: bool | None, ambiguous: AmbiguousDates) -> _Coerced:
+    try:
+        dates, unparseable = _datetime_arrays(values, day_first)
+    except AmbiguousDatesError:
+        if ambiguous == "stop":
+            raise
+        return _dates_without_order(values)
     return _Coerced(dates, np.isnat(dates), {"unparseable_date": unparseable})
 
 
-def _coerce_column(spec: ColumnSpec, values: pd.Series, day_first: bool | None) -> _Coerced:
+def _dates_without_order(values: pd.Series) -> _Coerced:
+    """The dates of a batch whose slash dates cannot be ordered: those are left missing (rule
+    `ambiguous_date_order`), ISO 8601 dates are read as usual."""
+    slash = _arrow_mask(pc.match_substring_regex(_arrow_text(values), "^" + _STRIPPED_SLASH_DATE))
+    dates, unparseable = _datetime_arrays(values.astype(object).where(~slash, None), None)
+    return _Coerced(dates, np.isnat(dates), {"unparseable_date": unparseable, "ambiguous_date_order": slash})
+
+
+def _coerce_column(spec: ColumnSpec, values: pd.Series, day_first: bool | None,
+                   ambiguous_dates: AmbiguousDates = "stop") -> _Coerced:
     """The coerced column and one mask per broken rule."""
     if spec.kind in ("numeric", "integer", "target"):
         return _coerce_numbers(spec, values)
     if spec.kind == "category":
         return _coerce_category(spec, values)
-    return _coerce_dates(values, day_first)
+    return _coerce_dates(values, day_first, ambiguous_dates)
 
 
 def _issue(column: str, rule: str, mask: Mask, raw: pd.Series, max_examples: int) -> Issue:
@@ -614,6 +631,7 @@ def coerce_and_validate(
     purpose: Purpose = "training",
     day_first: bool | None = None,
     max_examples: int = 5,
+    ambiguous_dates: AmbiguousDates = "stop",
 ) -> ValidationResult:
     """Coerce every contract column to its type, then apply the contract.
 
@@ -621,6 +639,9 @@ def coerce_and_validate(
     violations of a non-nullable column (and missing required columns, an
     empty frame, a target outside {0, 1}) are fatal issues. Rows are never
     dropped or reordered here. Unknown columns are listed and left out.
+    Slash dates whose order cannot be told (and `day_first` is not given) are a
+    fatal issue, or with `ambiguous_dates="null"` missing dates (rule
+    `ambiguous_date_order`): the choice of a caller that can score without a date.
     """
     fatal: list[Issue] = []
     missing = [name for name in required_columns(purpose) if name not in frame.columns]
@@ -645,7 +666,8 @@ def coerce_and_validate(
             continue
         raw = raws[spec.name]
         try:
-            coerced = block[spec.name] if spec.name in block else _coerce_column(spec, raw, day_first)
+            coerced = (block[spec.name] if spec.name in block
+                       else _coerce_column(spec, raw, day_first, ambiguous_dates))
         except AmbiguousDatesError as error:
             fatal.append(Issue(spec.name, "ambiguous_date_order", len(raw), (), (), str(error)))
             continue
@@ -655,7 +677,7 @@ def coerce_and_validate(
             count = int(np.count_nonzero(mask))
             if count == 0:
                 continue
-            if nullable:
+            if nullable or rule == "ambiguous_date_order":  # only reported when the caller nulls them
                 counts[rule] = count
                 nulled_rows[(spec.name, rule)] = np.flatnonzero(mask)
             else:

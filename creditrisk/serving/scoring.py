@@ -346,6 +346,8 @@ def _rule_message(column: str, rule: str) -> str:
         "not_an_integer": "must be a whole number",
         "unparseable_date": "must be a date: ISO 8601, dd/mm/yy HH:MM or mm/dd/yyyy HH:MM",
         "not_finite": "must be a finite number",
+        "ambiguous_date_order": "is a slash date whose day/month order this batch cannot tell (every day and "
+                                "month <= 12, or both orders present); give day_first or ISO 8601 dates",
     }
     return f"{column} {bounds.get(rule, f'breaks rule {rule!r}')}"
 
@@ -380,13 +382,17 @@ def _ids(raw: pd.DataFrame) -> list[Any]:
 
 def validate_batch(raw: pd.DataFrame, max_errors: int = 50, day_first: bool | None = None,
                    now: datetime | None = None) -> ValidatedBatch:
-    """Apply the data contract to a parsed request; raises InvalidValues if it is fatal."""
+    """Apply the data contract to a parsed request; raises InvalidValues if it is fatal.
+
+    The loan date is not needed to score: slash dates whose order the batch cannot tell (and
+    `day_first` does not give) are scored and logged without a date, with a row warning.
+    """
     errors, total = wrong_type_errors(raw, max_errors)
     if total:
         raise InvalidValues("invalid_values", f"{total} value(s) have a JSON type no column accepts", errors, total)
     with_dates, defaulted = fill_loan_date(raw, now or datetime.now(UTC))
     result = coerce_and_validate(with_dates, purpose="scoring", day_first=day_first,
-                                 max_examples=max_errors)
+                                 max_examples=max_errors, ambiguous_dates="null")
     if result.fatal:
         errors, total = contract_errors(result.fatal, max_errors)
         raise InvalidValues("invalid_values", f"{total} contract violation(s); the batch was not scored",
