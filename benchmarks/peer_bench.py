@@ -49,7 +49,7 @@ from benchmarks.api_bench import free_port, gunicorn, load_average, sample_rows,
 from creditrisk.data.contract import required_columns, SPECS  # noqa: E402
 from creditrisk.modeling.bundle import load_bundle, ModelBundle  # noqa: E402
 from creditrisk.releases import MODEL_NAME  # noqa: E402
-from creditrisk.serving import prediction_log as predlog  # noqa: E402
+from creditrisk.serving import predlog  # noqa: E402
 from creditrisk.serving.open_inference import CONTRACT_DATATYPES  # noqa: E402
 from creditrisk.serving.scoring import validate_batch  # noqa: E402
 

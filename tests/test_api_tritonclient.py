@@ -16,7 +16,7 @@ from tritonclient.utils import InferenceServerException
 
 from creditrisk.data.contract import SPECS
 from creditrisk.releases import MODEL_NAME
-from creditrisk.serving import prediction_log as predlog
+from creditrisk.serving import predlog
 from creditrisk.serving.open_inference import CONTRACT_DATATYPES
 from tests.api_support import sample_frame, save_test_bundle
 from tests.test_api_gunicorn import Server, start_server, stop_server
