@@ -10,7 +10,7 @@ DASHBOARD_PORT ?= 8501
 export PATH := $(abspath $(BIN)):$(PATH)
 
 .DEFAULT_GOAL := help
-.PHONY: help setup repro run serve dashboard serve-and-dashboard monitor backtest score test test-fast bench clean container-check \
+.PHONY: help setup repro run serve dashboard serve-and-dashboard monitor backtest score scorecard-sql test test-fast bench clean container-check \
 	release release-check
 
 help: ## list the targets
@@ -63,6 +63,9 @@ backtest: setup ## replay the incoming months: champion, recalibrated, retrained
 
 score: setup ## score a dataset with the served model on Dask: make score INPUT=dir-or-glob OUTPUT=dir (default: params.yaml score)
 	$(BIN)/python -m stages.score $(if $(INPUT),--input '$(INPUT)') $(if $(OUTPUT),--output '$(OUTPUT)')
+
+scorecard-sql: setup ## write models/scorecard.sql: the scorecard benchmark as one SELECT for PostgreSQL and SQLite
+	$(BIN)/dvc repro scorecard_sql
 
 test: setup ## set up and run the whole test suite (what CI runs)
 	$(BIN)/python -m pytest

@@ -10,7 +10,7 @@ import pandas as pd
 
 from creditrisk.io import atomic_write_csv, atomic_write_json, atomic_write_metrics
 from creditrisk.modeling.bundle import load_bundle, ArtifactError
-from creditrisk.modeling.evaluation import evaluate_bundle, model_card, EvaluateParams
+from creditrisk.modeling.evaluation import benchmark_summary, evaluate_bundle, model_card, EvaluateParams
 from creditrisk.modeling.features import default_target, FeaturizeParams
 from creditrisk.modeling.train_params import TrainParams
 from creditrisk.modeling.training import data_window
@@ -25,17 +25,19 @@ def main() -> None:
     train = section(params, "train", TrainParams)
     try:
         bundle = load_bundle(Path(train.model_path))
+        benchmark = load_bundle(Path(train.scorecard_path))
     except ArtifactError as error:
         sys.exit(f"evaluate: {error}")
     if not Path(featurize.test_path).exists():
         sys.exit(f"evaluate: {featurize.test_path} does not exist (run the featurize stage first)")
     test = pd.read_parquet(featurize.test_path)
     evaluation = evaluate_bundle(bundle, test, default_target(test), config)
-    atomic_write_metrics(Path(config.metrics_path), evaluation.metrics)
+    scorecard = benchmark_summary(benchmark, test, default_target(test))
+    atomic_write_metrics(Path(config.metrics_path), {**evaluation.metrics, "benchmark": scorecard["test_metrics"]})
     atomic_write_json(Path(config.validation_path), evaluation.validation)
     for name, table in evaluation.plots.items():
         atomic_write_csv(Path(config.plots_dir) / f"{name}.csv", table)
-    atomic_write_json(Path(config.card_path), model_card(bundle, evaluation, data_window(test)))
+    atomic_write_json(Path(config.card_path), model_card(bundle, evaluation, data_window(test), scorecard))
     metrics = evaluation.metrics
     print(f"evaluate: {metrics['rows']} test rows, ROC-AUC {metrics['roc_auc']}, PR-AUC {metrics['pr_auc']}, "
           f"KS {metrics['ks']}, Brier {metrics['brier']}, ECE {metrics['ece']}, "
@@ -43,6 +45,8 @@ def main() -> None:
     lights = evaluation.validation["lights"]
     print(f"evaluate: validation pack {lights['green']} green, {lights['yellow']} yellow, {lights['red']} red"
           + (f" ({', '.join(evaluation.validation['red'])})" if evaluation.validation["red"] else ""))
+    print(f"evaluate: scorecard benchmark ROC-AUC {scorecard['test_metrics']['roc_auc']} out of time "
+          f"({len(scorecard['points_table'])} bins on its points table)")
     for warning in evaluation.band_warnings:
         print(f"evaluate: warning: {warning}")
     print(f"evaluate: {time.perf_counter() - started:.1f} s")

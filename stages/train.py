@@ -11,6 +11,7 @@ import pandas as pd
 
 from creditrisk.io import atomic_write_csv, atomic_write_json
 from creditrisk.modeling.bundle import save_bundle
+from creditrisk.modeling.candidates import SCORECARD
 from creditrisk.modeling.features import default_target, FeatureSet, FeaturizeParams
 from creditrisk.modeling.train_params import TrainParams
 from creditrisk.modeling.training import train_bundle
@@ -25,10 +26,13 @@ def main() -> None:
     for path in (featurize.columns_path, featurize.train_path):
         if not Path(path).exists():
             sys.exit(f"train: {path} does not exist (run the featurize stage first)")
+    if SCORECARD not in config.candidates:
+        sys.exit(f"train: train.candidates must include {SCORECARD}: it is the benchmark written to {config.scorecard_path}")
     features = FeatureSet.from_dict(json.loads(Path(featurize.columns_path).read_text()))
     train = pd.read_parquet(featurize.train_path)
-    result = train_bundle(train, default_target(train), features, config)
+    result = train_bundle(train, default_target(train), features, config, benchmark=True)
     save_bundle(result.bundle, Path(config.model_path))
+    save_bundle(result.benchmark, Path(config.scorecard_path))
     comparison = result.comparison.round(6)
     atomic_write_json(Path(config.comparison_json), {
         **result.report,
@@ -37,7 +41,8 @@ def main() -> None:
     })
     atomic_write_csv(Path(config.comparison_csv), comparison)
     metric = config.select_metric
-    columns = ["model", f"{metric}_mean", f"{metric}_std", f"shuffled_{metric}_mean", f"shuffled_{metric}_std"]
+    columns = ["model", "monotone", "competes", "monotone_violation", f"{metric}_mean", f"{metric}_std",
+               f"shuffled_{metric}_mean", f"shuffled_{metric}_std"]
     print("forward-chaining CV (chooses) beside shuffled CV (optimistic):")
     print(comparison[columns].to_string(index=False))
     print(result.calibration[["choice", "folds", "brier_mean", "log_loss_mean", "brier_skill_mean", "mean_pd",

@@ -371,7 +371,7 @@ PROJECT_ROOT = Path(__file__).resolve().parent.parent
 SMALL_PIPELINE_PARAMS = {
     "generate": {"rows": 2000, "incoming_rows": 300},
     "featurize": {"guard_folds": 3},
-    "train": {"candidates": ["logistic", "hist_gradient_boosting"], "cv_folds": 3},
+    "train": {"candidates": ["logistic", "hist_gradient_boosting", "scorecard"], "cv_folds": 3},
     "evaluate": {"importance_repeats": 1, "importance_max_rows": 1000},
     "drift": {"bootstrap_samples": 20},
 }

@@ -314,6 +314,8 @@ def light_summary(pack: dict[str, object]) -> dict[str, object]:
     for band in pack["bands"]:  # type: ignore[union-attr]
         named += [(f"band {band['band']} binomial", band["binomial_light"]),
                   (f"band {band['band']} jeffreys", band["jeffreys_light"])]
+    for finding in pack.get("monotonicity", []):  # type: ignore[union-attr]
+        named.append((f"monotonicity {finding['feature']}", finding["light"]))
     counts = {light: sum(1 for _, given in named if given == light) for light in ("green", "yellow", "red")}
     return {"lights": counts, "red": [name for name, light in named if light == "red"]}
 

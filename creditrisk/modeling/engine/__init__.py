@@ -40,11 +40,13 @@ reading give None: a boosting's PDs then come from the compiled preprocessor and
 the checks: the PDs come from the pipeline itself, and there is no explainer. Either way nothing wrong is
 served: `route` says which way the PDs go (the API logs it at start), and without an explainer the API leaves
 the reasons out and answers `?reasons=true` with 501 (tests/test_api_fastpath.py simulates both). A pipeline
-of another structure (a scikit-learn calibration wrapper, a binning scorecard, a candidate the engine does not
-know) is scored by the pipeline, unchanged.
+of another structure (a scikit-learn calibration wrapper, a candidate the engine does not know) is scored by
+the pipeline, unchanged. So is the points scorecard; its reasons come from its points table (`points`: the
+points lost against each characteristic's best bin), and `route` says so.
 """
 
 from creditrisk.modeling.engine.compiled import build_engine, EncodedBatch, Engine, ExplanationUnavailable
 from creditrisk.modeling.engine.explainer import Explainer
+from creditrisk.modeling.engine.points import PointsExplainer
 
-__all__ = ["build_engine", "EncodedBatch", "Engine", "Explainer", "ExplanationUnavailable"]
+__all__ = ["build_engine", "EncodedBatch", "Engine", "Explainer", "ExplanationUnavailable", "PointsExplainer"]
