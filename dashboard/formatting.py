@@ -37,7 +37,8 @@ COLUMN_LABELS = {
     "missing_indicator_auc": "missing AUC", "pd_mean": "mean PD", "brier_skill": "Brier skill",
     "hosmer_lemeshow_pvalue": "Hosmer-Lemeshow p", "auc_decline_pvalue": "AUC decline p",
     "roc_auc_lower": "ROC-AUC lower", "roc_auc_upper": "ROC-AUC upper", "gini_lower": "Gini lower",
-    "gini_upper": "Gini upper",
+    "gini_upper": "Gini upper", "monotone_violation": "PD move against a direction", "competes": "competes",
+    "woe": "WoE", "characteristic": "characteristic",
 }
 """Report keys as the tables and axes show them; any other key is shown with spaces for underscores."""
 
@@ -148,6 +149,14 @@ def model_title(name: object) -> str:
     """A candidate's title from the registry ("Gradient boosting"); an unknown name with spaces."""
     entry = CANDIDATES.get(str(name))
     return entry.title if entry is not None else str(name).replace("_", " ")
+
+
+def variant_title(name: object, monotone: object = None) -> str:
+    """A compared candidate as the comparison shows it: its title, and whether it was fitted under the monotone
+    constraints when the comparison says ("Gradient boosting, monotone")."""
+    if monotone is None or monotone != monotone:  # no such column, or an empty cell
+        return model_title(name)
+    return f"{model_title(name)}, {'monotone' if bool(monotone) else 'unconstrained'}"
 
 
 def band_colours(bands: Sequence[str]) -> dict[str, str]:

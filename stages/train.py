@@ -11,7 +11,6 @@ import pandas as pd
 
 from creditrisk.io import atomic_write_csv, atomic_write_json
 from creditrisk.modeling.bundle import save_bundle
-from creditrisk.modeling.candidates import SCORECARD
 from creditrisk.modeling.features import default_target, FeatureSet, FeaturizeParams
 from creditrisk.modeling.train_params import TrainParams
 from creditrisk.modeling.training import train_bundle
@@ -26,8 +25,6 @@ def main() -> None:
     for path in (featurize.columns_path, featurize.train_path):
         if not Path(path).exists():
             sys.exit(f"train: {path} does not exist (run the featurize stage first)")
-    if SCORECARD not in config.candidates:
-        sys.exit(f"train: train.candidates must include {SCORECARD}: it is the benchmark written to {config.scorecard_path}")
     features = FeatureSet.from_dict(json.loads(Path(featurize.columns_path).read_text()))
     train = pd.read_parquet(featurize.train_path)
     result = train_bundle(train, default_target(train), features, config, benchmark=True)

@@ -291,7 +291,12 @@ def _write_validation_reports(reports: Path) -> None:
                                              (0.057, 0.0556, 0.0321, 0.0944), (0.069, 0.0648, 0.0390, 0.1058),
                                              (0.087, 0.0787, 0.0496, 0.1225), (0.131, 0.1389, 0.0985, 0.1924))
         ],
-        "lights": {"green": 11, "yellow": 1, "red": 2},
+        "monotonicity": [
+            {"feature": name, "direction": direction, "rows": 2160, "grid": [0.0, 1.0], "worst_move": 0.0,
+             "violating_rows": 0, "tolerance": 0.0005, "light": "green"}
+            for name, direction in (("puntaje_datacredito", -1), ("huella_consulta", 1), ("edad_cliente", -1))
+        ],
+        "lights": {"green": 14, "yellow": 1, "red": 2},
         "red": ["band E binomial", "band E jeffreys"],
     })
     months = pd.period_range("2024-11", periods=18, freq="M").strftime("%Y-%m")
@@ -371,7 +376,7 @@ PROJECT_ROOT = Path(__file__).resolve().parent.parent
 SMALL_PIPELINE_PARAMS = {
     "generate": {"rows": 2000, "incoming_rows": 300},
     "featurize": {"guard_folds": 3},
-    "train": {"candidates": ["logistic", "hist_gradient_boosting", "scorecard"], "cv_folds": 3},
+    "train": {"candidates": ["logistic", "hist_gradient_boosting"], "cv_folds": 3},
     "evaluate": {"importance_repeats": 1, "importance_max_rows": 1000},
     "drift": {"bootstrap_samples": 20},
 }

@@ -31,6 +31,7 @@ import pytest
 from creditrisk.data.contract import DATE, TARGET
 from creditrisk.data.vintages import vintage_table
 from creditrisk.io import atomic_write_json
+from creditrisk.modeling.monotone import MonotonicityFinding
 from creditrisk.modeling.validation import PackSettings, validation_pack
 from tests.dashboard_support import run_small_pipeline, write_artifact_set
 from tests.shipped import REPO_ROOT
@@ -196,8 +197,9 @@ def _built_by_the_library(relative: Path, folder: Path) -> Path:
         bands = np.where(pd_values < 0.03, "A", np.where(pd_values < 0.08, "B", "C"))
         settings = PackSettings(confidence=0.95, yellow_below=0.05, red_below=0.01, hosmer_lemeshow_groups=10,
                                 calibration_bins=10)
+        finding = MonotonicityFinding("huella_consulta", 1, rows, [0.0, 4.0, 12.0], 0.0, 0, 0.0005)
         atomic_write_json(target, validation_pack(y, pd_values, ["A", "B", "C"], bands, float(y.mean()), 0.7,
-                                                  settings))
+                                                  settings, [finding.to_dict()]))
     else:
         dates = pd.Timestamp("2024-11-01") + pd.to_timedelta(rng.integers(0, 540, rows), unit="D")
         loans = pd.DataFrame({DATE: dates, TARGET: 1.0 - y})

@@ -15,7 +15,7 @@ from creditrisk.modeling.bundle import ModelBundle
 from creditrisk.modeling.bands import band_table, monotonicity_warnings
 from creditrisk.io import finite_json
 from creditrisk.modeling.monotone import monotonicity_check
-from creditrisk.modeling.validation import PackSettings, flat_metrics, light_summary, validation_pack
+from creditrisk.modeling.validation import PackSettings, flat_metrics, validation_pack
 from creditrisk.params import ParamsBlock
 from creditrisk.modeling.metrics import (
     calibration_table,
@@ -169,9 +169,7 @@ def _evaluate_bundle(bundle: ModelBundle, frame: pd.DataFrame, y: np.ndarray, pa
     })
     pack = validation_pack(y, proba, [band.name for band in bundle.bands], bundle.band_of(proba),
                            float(bundle.metadata["train_default_rate"]), development_auc(bundle.metadata),
-                           params.pack_settings)
-    pack["monotonicity"] = monotonicity_findings(bundle, frame)
-    pack.update(light_summary(pack))
+                           params.pack_settings, monotonicity_findings(bundle, frame))
     metrics.update(flat_metrics(pack))
     metrics = {key: _round(value) for key, value in metrics.items()}
     plots = {
@@ -243,6 +241,8 @@ def model_card(bundle: ModelBundle, evaluation: Evaluation, test_window: dict[st
         "model": meta.get("model"),
         "monotone": meta.get("monotone", False),
         "monotonic": meta.get("monotonic", {}),
+        "development_roc_auc": meta.get("development_roc_auc"),
+        "development_roc_auc_se": meta.get("development_roc_auc_se"),
         "calibration": meta.get("calibration"),
         "threshold": bundle.threshold,
         "threshold_policy": meta.get("threshold_policy"),

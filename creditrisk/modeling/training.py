@@ -31,7 +31,14 @@ from creditrisk.modeling.metrics import summarize_classification
 from creditrisk.modeling.reasons import REFERENCE_DESCRIPTION, reference_applicant
 from creditrisk.modeling.recipe import build_model
 from creditrisk.modeling.scorecard import scorecard_table, PointsScale
-from creditrisk.modeling.selection import Comparison, ForwardResult, Pruning, compare_candidates, prune_engineered
+from creditrisk.modeling.selection import (
+    compare_candidates,
+    forward_validate_candidate,
+    prune_engineered,
+    Comparison,
+    ForwardResult,
+    Pruning,
+)
 from creditrisk.modeling.timesplits import ForwardFold, validated_rows
 from creditrisk.modeling.train_params import TrainParams
 
@@ -41,8 +48,9 @@ POINTS_CHECK_TOLERANCE = 1e-6  # points: a scorecard's table against the points 
 def train_bundle(frame: pd.DataFrame, y: np.ndarray, features: FeatureSet, params: TrainParams,
                  benchmark: bool = False) -> TrainingResult:
     """Compare the candidates, refit and calibrate the best, fit threshold and bands: the whole train stage.
-    With `benchmark`, the scorecard (when a candidate) is also developed and fitted the same way, as the
-    interpretable benchmark beside the selected model (`TrainingResult.benchmark`).
+    With `benchmark`, the scorecard is also developed and fitted the same way (forward-validated on the same
+    folds when it is no candidate), as the interpretable benchmark beside the selected model
+    (`TrainingResult.benchmark`).
 
     BLAS/OpenMP threads are capped at `params.threads`: on a small shared
     machine, multi-threaded BLAS on small matrices is several times slower.
@@ -71,10 +79,20 @@ def _train_bundle(frame: pd.DataFrame, y: np.ndarray, features: FeatureSet, para
     rows, outcomes = (frame, y) if sample is None else (frame.iloc[sample].reset_index(drop=True), y[sample])
     comparison = compare_candidates(rows, rows.reindex(columns=features.raw_inputs), outcomes, features, params)
     result = _developed_bundle(frame, y, sample, features, params, comparison, comparison.chosen)
-    if benchmark and SCORECARD in comparison.results:
+    if benchmark:
         result.benchmark = result.bundle if comparison.chosen.name == SCORECARD else _developed_bundle(
-            frame, y, sample, features, params, comparison, comparison.results[SCORECARD]).bundle
+            frame, y, sample, features, params, comparison, _scorecard_forward(comparison, rows, outcomes, features,
+                                                                               params)).bundle
     return result
+
+
+def _scorecard_forward(comparison: Comparison, rows: pd.DataFrame, y: np.ndarray, features: FeatureSet,
+                       params: TrainParams) -> ForwardResult:
+    """The scorecard's forward CV: from the comparison when it is a candidate, else run on the same folds."""
+    if SCORECARD in comparison.results:
+        return comparison.results[SCORECARD]
+    return forward_validate_candidate(SCORECARD, params, features, rows.reindex(columns=features.raw_inputs), y,
+                                      comparison.folds)
 
 
 def _developed_bundle(frame: pd.DataFrame, y: np.ndarray, sample: np.ndarray | None, features: FeatureSet,
