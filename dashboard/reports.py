@@ -12,7 +12,7 @@ from typing import Any
 
 import pandas as pd
 
-from dashboard.formatting import currency_of, model_title, money, variant_title
+from dashboard.formatting import currency_of, money, variant_title
 
 
 def quality_rows(report: Mapping[str, Any]) -> dict[str, int] | None:

@@ -34,6 +34,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import Pipeline
 
 from creditrisk.modeling.monotone import MonotoneSpec, padded
+from creditrisk.modeling.woe import WoeBinning
 from creditrisk.params import ParamsError, ValidatedBlock, section
 
 ESTIMATORS_KEY = "train.estimators"
@@ -198,8 +199,6 @@ def _with_seed(estimator: type[ClassifierMixin],
 def _scorecard(block: ScorecardParams, seed: int, monotone: MonotoneSpec | None) -> Pipeline:
     """Monotone weight-of-evidence bins of every characteristic, then a logistic regression whose
     coefficients keep the bins' order (a higher WoE is a lower PD: every coefficient <= 0)."""
-    from creditrisk.modeling.woe import WoeBinning
-
     directions = dict(monotone.directions) if monotone is not None else {}
     binning = WoeBinning(directions=directions, max_n_bins=block.max_n_bins, min_bin_size=block.min_bin_size,
                          min_iv=block.min_iv, special_codes={name: list(codes) for name, codes in

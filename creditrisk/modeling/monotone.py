@@ -24,7 +24,7 @@ import pandas as pd
 from sklearn.pipeline import Pipeline
 
 from creditrisk.modeling.calibration import CalibratedModel
-from creditrisk.modeling.features import ENGINEERED, feature_kind
+from creditrisk.modeling.features import feature_kind
 
 Direction = int  # +1: the PD never falls as the input rises; -1: it never rises
 
@@ -73,14 +73,6 @@ def padded(leading: Sequence[int] | int | None, width: int) -> np.ndarray:
         values = np.asarray(leading, dtype=np.int8)[:width]
         full[:len(values)] = values
     return full
-
-
-def derived_directions(directions: Mapping[str, Direction]) -> dict[str, list[str]]:
-    """Input -> the engineered features computed from it that the map also constrains (what the README and the
-    model card list beside each direction)."""
-    return {name: [feature.name for feature in ENGINEERED.values()
-                   if name in feature.inputs and feature.name in directions]
-            for name in directions if name not in ENGINEERED}
 
 
 # ---------------------------------------------------------------- the validation test

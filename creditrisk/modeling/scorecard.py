@@ -17,6 +17,8 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from sklearn.linear_model import LogisticRegression
+from sklearn.pipeline import Pipeline
 
 from creditrisk.modeling.calibration import logit_line, CalibratedModel
 from creditrisk.modeling.validation import PD_FLOOR
@@ -127,9 +129,6 @@ class ScorecardTable:
 
 def scorecard_parts(pipeline: Any) -> tuple[Any, Any, Any, Any] | None:
     """(domain step, WoeBinning, logistic regression, calibrator or None) of a scorecard pipeline, else None."""
-    from sklearn.linear_model import LogisticRegression
-    from sklearn.pipeline import Pipeline
-
     calibrator = None
     if isinstance(pipeline, CalibratedModel):
         pipeline, calibrator = pipeline.model, pipeline.calibrator

@@ -23,6 +23,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import ClassVar
 
+from creditrisk.data.contract import SPECS
 from creditrisk.modeling.bundle import ModelBundle
 from creditrisk.modeling.features import feature_kind
 from creditrisk.modeling.scorecard import scorecard_table, ScorecardTable
@@ -100,8 +101,6 @@ def characteristic_expression(name: str) -> str:
 
 
 def _contract_numbers() -> set[str]:
-    from creditrisk.data.contract import SPECS
-
     return {name for name, spec in SPECS.items() if spec.kind in ("numeric", "integer")}
 
 

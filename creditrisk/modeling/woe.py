@@ -98,6 +98,8 @@ def _number_label(value: float) -> str:
 class WoeBinning(TransformerMixin, BaseEstimator):
     """Model frame -> one WoE column per characteristic kept (information value >= `min_iv`)."""
 
+    woe_directions = -1  # every WoE column's coefficient must be <= 0 (a higher WoE is a lower PD)
+
     def __init__(self, directions: dict[str, int] | None = None, max_n_bins: int = 6, min_bin_size: float = 0.05,
                  min_iv: float = 0.0, special_codes: dict[str, list[float]] | None = None) -> None:
         self.directions = directions
@@ -105,8 +107,6 @@ class WoeBinning(TransformerMixin, BaseEstimator):
         self.min_bin_size = min_bin_size
         self.min_iv = min_iv
         self.special_codes = special_codes
-
-    woe_directions = -1  # every WoE column's coefficient must be <= 0 (a higher WoE is a lower PD)
 
     def _optbinning_frame(self, model_frame: pd.DataFrame, names: list[str]) -> pd.DataFrame:
         columns = {name: (_category_text(model_frame[name]) if feature_kind(name) == "category"
