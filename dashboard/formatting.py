@@ -141,6 +141,29 @@ def bin_label(text: str, column: str) -> str:
     return f"{_number(low, column)}–{_number(high, column)}{unit}"
 
 
+CLOSED_OPEN = re.compile(r"^\[\s*(?P<low>[^,]+?)\s*,\s*(?P<high>[^\)]+?)\s*\)$")
+
+
+def points_bin_label(text: str, column: str) -> str:
+    """A scorecard bin as the points table writes it ("[2.182e+06, 4.074e+06)", lower edge inside) for a reader:
+    "2.18M–4.07M COP", "< 26", "≥ 62"; the missing, special and category bins stay as they are."""
+    match = CLOSED_OPEN.match(str(text))
+    if match is None:
+        return str(text)
+    try:
+        low, high = float(match.group("low")), float(match.group("high"))
+    except ValueError:
+        return str(text)
+    unit = f" {currency_of(column)}" if currency_of(column) else ""
+    if math.isinf(low) and math.isinf(high):
+        return "any value"
+    if math.isinf(low):
+        return f"< {compact_number(high)}{unit}"
+    if math.isinf(high):
+        return f"≥ {compact_number(low)}{unit}"
+    return f"{compact_number(low)}–{compact_number(high)}{unit}"
+
+
 def bin_labels(bins: Sequence[str], column: str) -> list[str]:
     return [bin_label(str(text), column) for text in bins]
 

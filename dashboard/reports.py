@@ -12,7 +12,7 @@ from typing import Any
 
 import pandas as pd
 
-from dashboard.formatting import currency_of, money, variant_title
+from dashboard.formatting import currency_of, money, points_bin_label, variant_title
 
 
 def quality_rows(report: Mapping[str, Any]) -> dict[str, int] | None:
@@ -125,7 +125,8 @@ def band_points_table(bands: list[Mapping[str, Any]]) -> pd.DataFrame:
 
 def points_table(rows: list[Mapping[str, Any]]) -> pd.DataFrame:
     """The scorecard's points table as the model card has it: per characteristic, each bin and its points."""
-    return pd.DataFrame([{"characteristic": row["characteristic"], "bin": row["bin"], "points": row["points"],
+    return pd.DataFrame([{"characteristic": row["characteristic"],
+                          "bin": points_bin_label(row["bin"], row["characteristic"]), "points": row["points"],
                           "woe": row["woe"]} for row in rows])
 
 

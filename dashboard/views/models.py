@@ -105,6 +105,15 @@ if card.get("bands") and card.get("scorecard"):
     )
     show_table(reports.band_points_table(card["bands"]), key="models_band_points",
                formats={"PD above": RATE, "PD up to": RATE, "points from": "%.1f", "points to": "%.1f"})
+reasons = card.get("reasons") or {}
+if reasons.get("reference_applicant"):
+    st.markdown(f"Each scored row carries up to **{reasons['top_k']}** principal reasons: the inputs that raised its "
+                f"PD above the reference applicant's, {reasons['reference']}.")
+    show_table(reports.reference_applicant_table(reasons["reference_applicant"], reason_catalogue()),
+               key="models_reference_applicant")
+elif card:
+    st.info(f"The model card `{where.model_card}` has no scorecard or reasons (a model trained before they existed).")
+
 benchmark = card.get("benchmark") or {}
 points = card.get("points_table") or benchmark.get("points_table")
 if points:
@@ -117,11 +126,3 @@ if points:
     show_table(reports.benchmark_table(card), key="models_benchmark",
                formats={"forward-CV ROC-AUC": "%.4f", "standard error": "%.4f", "out-of-time ROC-AUC": "%.4f"})
     show_table(reports.points_table(points), key="models_points_table", formats={"points": "%.1f", "woe": "%.3f"})
-reasons = card.get("reasons") or {}
-if reasons.get("reference_applicant"):
-    st.markdown(f"Each scored row carries up to **{reasons['top_k']}** principal reasons: the inputs that raised its "
-                f"PD above the reference applicant's, {reasons['reference']}.")
-    show_table(reports.reference_applicant_table(reasons["reference_applicant"], reason_catalogue()),
-               key="models_reference_applicant")
-elif card:
-    st.info(f"The model card `{where.model_card}` has no scorecard or reasons (a model trained before they existed).")
