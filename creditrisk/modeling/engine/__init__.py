@@ -32,7 +32,8 @@ How it is verified at load. `build_engine` makes probe rows from the model's own
 category, an unseen one, blanks, missing values, zeros, negative and huge numbers, every weekday and month)
 and keeps the compiled PD only when, on those rows, its estimator input equals the fitted preprocessor's
 (to 1e-12), its P(default) the estimator's and its PDs `bundle.predict_pd`'s (to 1e-12 relative); it keeps
-the explainer only when the trees or coefficients it read give the estimator's own raw score (to 1e-8).
+the explainer only when the trees or coefficients it read give the estimator's own raw score (to 1e-8, or
+1e-12 relative).
 
 What happens when a scikit-learn upgrade changes them. Fields that are gone or shaped differently make the
 reading give None: a boosting's PDs then come from the compiled preprocessor and the estimator's public
