@@ -123,13 +123,18 @@ def _applicant(test: pd.DataFrame, drawn: dict[str, object]) -> pd.DataFrame:
     return row.assign(**{name: [value] for name, value in drawn.items() if name != "row"})
 
 
+@pytest.fixture(scope="module")
+def boosting_engine(bundles):
+    return build_engine(bundles["hist_gradient_boosting"])
+
+
 @settings(max_examples=60, deadline=None)
 @given(drawn=applicants)
-def test_a_boosting_reason_is_never_a_value_on_the_safe_side_of_the_reference(bundles, split, drawn):
+def test_a_boosting_reason_is_never_a_value_on_the_safe_side_of_the_reference(bundles, boosting_engine, split,
+                                                                              drawn):
     """A constrained input named as a reason is worse than the reference applicant's in its direction: a
     bureau score named is below the reference's, inquiries named are above it."""
-    bundle = bundles["hist_gradient_boosting"]
-    engine = build_engine(bundle)
+    bundle, engine = bundles["hist_gradient_boosting"], boosting_engine
     frame = _applicant(split[1], drawn)
     batch = engine.encode(frame)
     reasons = principal_reasons(batch.model_frame, engine.contributions_of(batch), engine.columns, 10)[0]

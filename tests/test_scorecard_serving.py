@@ -14,11 +14,13 @@ from creditrisk.data.contract import coerce_and_validate
 from creditrisk.modeling.bundle import save_bundle
 from creditrisk.modeling.engine import build_engine, PointsExplainer
 from creditrisk.modeling.engine.compiled import SCORECARD_ROUTE
+from creditrisk.modeling.features import default_target
 from creditrisk.modeling.reasons import reason_catalogue
 from creditrisk.modeling.scorecard import scorecard_table
+from creditrisk.modeling.training import train_bundle
 from creditrisk.serving.batch import run_in_process, score_dataset
 from tests.api_support import api_config
-from tests.scorecard_support import fitted_bundle, labelled_loans, sample_loans, train_params
+from tests.scorecard_support import feature_set, fitted_bundle, labelled_loans, sample_loans, train_params
 
 
 @pytest.fixture(scope="module")
@@ -98,3 +100,18 @@ def test_batch_scoring_gives_a_scorecard_its_points_and_reason_codes(bundle, mod
     np.testing.assert_allclose(scores["points"], np.round(card.total(frame), 1), atol=1e-9)
     codes = [";".join(reason_catalogue()[name].code for name in names) for names in expected_reasons(bundle, frame)]
     assert scores["reason_codes"].tolist() == codes
+
+
+def test_the_train_stage_selects_and_ships_a_scorecard_that_scores_like_its_points_table():
+    """With the scorecard the only candidate, training selects it, keeps its calibration linear on the logit and
+    ships its points table; the benchmark is the same bundle."""
+    loans = labelled_loans(2000, seed=6)
+    params = train_params(candidates=["scorecard"], cv_folds=3, forward_folds=3)
+    result = train_bundle(loans, default_target(loans), feature_set(), params, benchmark=True)
+    bundle = result.bundle
+    assert bundle.metadata["model"] == "scorecard" and result.benchmark is bundle
+    assert bundle.metadata["calibration"].split("/")[0].split("+")[0] in ("none", "sigmoid")
+    card = scorecard_table(bundle.pipeline, bundle.points_scale)
+    assert [row["points"] for row in bundle.metadata["points_table"]] == [row["points"] for row in card.rows()]
+    np.testing.assert_allclose(card.total(loans), bundle.points_scale.points(bundle.predict_pd(loans)), atol=1e-6)
+    assert result.comparison[["model", "monotone", "competes"]].values.tolist() == [["scorecard", True, True]]
