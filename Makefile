@@ -10,8 +10,8 @@ DASHBOARD_PORT ?= 8501
 export PATH := $(abspath $(BIN)):$(PATH)
 
 .DEFAULT_GOAL := help
-.PHONY: help setup repro run serve dashboard serve-and-dashboard monitor backtest score report test test-fast bench \
-	clean container-check release release-check
+.PHONY: help setup repro run serve dashboard serve-and-dashboard monitor backtest score report scorecard-sql test \
+	test-fast bench clean container-check release release-check
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN{FS=":.*## "}{printf "  make %-10s %s\n", $$1, $$2}'
@@ -67,6 +67,9 @@ score: setup ## score a dataset with the served model on Dask: make score INPUT=
 report: setup ## build the model report (dvc repro evaluate), print its path, and a PDF beside it where Chromium is installed
 	$(BIN)/dvc repro evaluate
 	$(BIN)/python -m creditrisk.modeling.model_report
+
+scorecard-sql: setup ## write models/scorecard.sql: the scorecard benchmark as one SELECT for PostgreSQL and SQLite
+	$(BIN)/dvc repro scorecard_sql
 
 test: setup ## set up and run the whole test suite (what CI runs)
 	$(BIN)/python -m pytest

@@ -17,7 +17,7 @@ from plotly.subplots import make_subplots
 
 from creditrisk.monitoring.report import SCORE
 from creditrisk.monitoring.rules import LEVELS
-from dashboard.formatting import band_colours, bin_labels, label as key_label, model_title, percent, with_unit
+from dashboard.formatting import band_colours, bin_labels, label as key_label, percent, variant_title, with_unit
 
 LEVEL_COLOURS = {"ok": "#2e7d32", "warn": "#f9a825", "alert": "#c62828"}
 LIGHTS = ("green", "yellow", "red")
@@ -436,14 +436,15 @@ def band_mix_figure(windows: pd.DataFrame, test_shares: Mapping[str, float] | No
 def model_comparison_figure(table: pd.DataFrame, metric: str) -> go.Figure:
     """Cross-validated mean of one metric per candidate model, with its std as error bar.
 
-    `table` is the train stage's comparison: one row per model, columns
+    `table` is the train stage's comparison: one row per model (and constraint setting, `monotone`), columns
     `model`, `<metric>_mean` and `<metric>_std`.
     """
     rows = table.sort_values(f"{metric}_mean", ascending=False)
     errors = rows[f"{metric}_std"].fillna(0).to_list() if f"{metric}_std" in rows else None
+    monotone = rows["monotone"] if "monotone" in rows else pd.Series(None, index=rows.index)
     figure = go.Figure(
         go.Bar(
-            x=[model_title(name) for name in rows["model"]],
+            x=[variant_title(name, flag) for name, flag in zip(rows["model"], monotone)],
             y=rows[f"{metric}_mean"],
             error_y={"type": "data", "array": errors, "visible": errors is not None},
             marker_color=REFERENCE_COLOUR,

@@ -37,7 +37,8 @@ COLUMN_LABELS = {
     "missing_indicator_auc": "missing AUC", "pd_mean": "mean PD", "brier_skill": "Brier skill",
     "hosmer_lemeshow_pvalue": "Hosmer-Lemeshow p", "auc_decline_pvalue": "AUC decline p",
     "roc_auc_lower": "ROC-AUC lower", "roc_auc_upper": "ROC-AUC upper", "gini_lower": "Gini lower",
-    "gini_upper": "Gini upper",
+    "gini_upper": "Gini upper", "monotone_violation": "PD move against a direction", "competes": "competes",
+    "woe": "WoE", "characteristic": "characteristic",
 }
 """Report keys as the tables and axes show them; any other key is shown with spaces for underscores."""
 
@@ -140,6 +141,29 @@ def bin_label(text: str, column: str) -> str:
     return f"{_number(low, column)}–{_number(high, column)}{unit}"
 
 
+CLOSED_OPEN = re.compile(r"^\[\s*(?P<low>[^,]+?)\s*,\s*(?P<high>[^\)]+?)\s*\)$")
+
+
+def points_bin_label(text: str, column: str) -> str:
+    """A scorecard bin as the points table writes it ("[2.182e+06, 4.074e+06)", lower edge inside) for a reader:
+    "2.18M–4.07M COP", "< 26", "≥ 62"; the missing, special and category bins stay as they are."""
+    match = CLOSED_OPEN.match(str(text))
+    if match is None:
+        return str(text)
+    try:
+        low, high = float(match.group("low")), float(match.group("high"))
+    except ValueError:
+        return str(text)
+    unit = f" {currency_of(column)}" if currency_of(column) else ""
+    if math.isinf(low) and math.isinf(high):
+        return "any value"
+    if math.isinf(low):
+        return f"< {compact_number(high)}{unit}"
+    if math.isinf(high):
+        return f"≥ {compact_number(low)}{unit}"
+    return f"{compact_number(low)}–{compact_number(high)}{unit}"
+
+
 def bin_labels(bins: Sequence[str], column: str) -> list[str]:
     return [bin_label(str(text), column) for text in bins]
 
@@ -148,6 +172,14 @@ def model_title(name: object) -> str:
     """A candidate's title from the registry ("Gradient boosting"); an unknown name with spaces."""
     entry = CANDIDATES.get(str(name))
     return entry.title if entry is not None else str(name).replace("_", " ")
+
+
+def variant_title(name: object, monotone: object = None) -> str:
+    """A compared candidate as the comparison shows it: its title, and whether it was fitted under the monotone
+    constraints when the comparison says ("Gradient boosting, monotone")."""
+    if monotone is None or monotone != monotone:  # no such column, or an empty cell
+        return model_title(name)
+    return f"{model_title(name)}, {'monotone' if bool(monotone) else 'unconstrained'}"
 
 
 def band_colours(bands: Sequence[str]) -> dict[str, str]:

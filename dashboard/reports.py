@@ -12,7 +12,7 @@ from typing import Any
 
 import pandas as pd
 
-from dashboard.formatting import currency_of, model_title, money
+from dashboard.formatting import currency_of, money, points_bin_label, variant_title
 
 
 def quality_rows(report: Mapping[str, Any]) -> dict[str, int] | None:
@@ -96,8 +96,15 @@ def leakage_table(report: Mapping[str, Any]) -> pd.DataFrame | None:
 
 
 def comparison_display_table(comparison: pd.DataFrame, metrics: list[str]) -> pd.DataFrame:
-    """One row per candidate model (its title), each metric as "mean ± std" text over the CV folds."""
-    table = pd.DataFrame({"model": [model_title(name) for name in comparison["model"]]}, index=comparison.index)
+    """One row per compared model (its title, constrained or not), each metric as "mean ± std" text over the CV
+    folds; whether it competed for selection and its largest PD move against a monotone direction, when the
+    comparison has them."""
+    monotone = comparison["monotone"] if "monotone" in comparison else pd.Series(None, index=comparison.index)
+    table = pd.DataFrame({"model": [variant_title(name, flag) for name, flag in zip(comparison["model"], monotone)]},
+                         index=comparison.index)
+    for column in ("competes", "monotone_violation"):
+        if column in comparison:
+            table[column] = comparison[column]
     for metric in metrics:
         means = comparison[f"{metric}_mean"]
         deviations = comparison.get(f"{metric}_std", pd.Series(0.0, index=comparison.index)).fillna(0.0)
@@ -114,6 +121,25 @@ def band_points_table(bands: list[Mapping[str, Any]]) -> pd.DataFrame:
         "points from": band.get("points_from"),
         "points to": band.get("points_to"),
     } for band in bands])
+
+
+def points_table(rows: list[Mapping[str, Any]]) -> pd.DataFrame:
+    """The scorecard's points table as the model card has it: per characteristic, each bin and its points."""
+    return pd.DataFrame([{"characteristic": row["characteristic"],
+                          "bin": points_bin_label(row["bin"], row["characteristic"]), "points": row["points"],
+                          "woe": row["woe"]} for row in rows])
+
+
+def benchmark_table(card: Mapping[str, Any]) -> pd.DataFrame:
+    """The served model beside the scorecard benchmark: forward-CV ROC-AUC (± standard error) and out of time."""
+    benchmark = card.get("benchmark") or {}
+    rows = [(card.get("model"), card.get("monotone"), card.get("development_roc_auc"),
+             card.get("development_roc_auc_se"), (card.get("test_metrics") or {}).get("roc_auc")),
+            (benchmark.get("model"), True, benchmark.get("development_roc_auc"),
+             benchmark.get("development_roc_auc_se"), (benchmark.get("test_metrics") or {}).get("roc_auc"))]
+    return pd.DataFrame([{"model": variant_title(name, monotone), "forward-CV ROC-AUC": auc,
+                          "standard error": se, "out-of-time ROC-AUC": test}
+                         for name, monotone, auc, se, test in rows if name])
 
 
 REASON_TEXT_COLUMNS = {"en": "reason (en)", "es": "motivo (es)"}

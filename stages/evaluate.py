@@ -11,7 +11,7 @@ import pandas as pd
 from creditrisk.io import atomic_write_csv, atomic_write_json, atomic_write_metrics, atomic_write_text
 from creditrisk.modeling.bundle import load_bundle, ArtifactError
 from creditrisk.data.prepare import PrepareParams
-from creditrisk.modeling.evaluation import evaluate_bundle, model_card, review_messages, EvaluateParams
+from creditrisk.modeling.evaluation import benchmark_summary, evaluate_bundle, model_card, review_messages, EvaluateParams
 from creditrisk.modeling.fairness import FairnessParams
 from creditrisk.modeling.features import default_target, FeaturizeParams
 from creditrisk.modeling.model_report import build_report, ReportInputs
@@ -31,17 +31,19 @@ def main() -> None:
     prepare, release = section(params, "prepare", PrepareParams), section(params, "release", ReleaseParams)
     try:
         bundle = load_bundle(Path(train.model_path))
+        benchmark = load_bundle(Path(train.scorecard_path))
     except ArtifactError as error:
         sys.exit(f"evaluate: {error}")
     if not Path(featurize.test_path).exists():
         sys.exit(f"evaluate: {featurize.test_path} does not exist (run the featurize stage first)")
     test = pd.read_parquet(featurize.test_path)
     evaluation = evaluate_bundle(bundle, test, default_target(test), config, fairness)
-    atomic_write_metrics(Path(config.metrics_path), evaluation.metrics)
+    scorecard = benchmark_summary(benchmark, test, default_target(test))
+    atomic_write_metrics(Path(config.metrics_path), {**evaluation.metrics, "benchmark": scorecard["test_metrics"]})
     atomic_write_json(Path(config.validation_path), evaluation.validation)
     for name, table in evaluation.plots.items():
         atomic_write_csv(Path(config.plots_dir) / f"{name}.csv", table)
-    card = model_card(bundle, evaluation, data_window(test))
+    card = model_card(bundle, evaluation, data_window(test), scorecard)
     atomic_write_json(Path(config.card_path), card)
     inputs = ReportInputs(Path(prepare.quality_report), Path(prepare.vintages_report), Path(featurize.leakage_report),
                           Path(train.comparison_json), Path(release.record), release.metrics_path,
@@ -54,6 +56,8 @@ def main() -> None:
     lights = evaluation.validation["lights"]
     print(f"evaluate: validation pack {lights['green']} green, {lights['yellow']} yellow, {lights['red']} red"
           + (f" ({', '.join(evaluation.validation['red'])})" if evaluation.validation["red"] else ""))
+    print(f"evaluate: scorecard benchmark ROC-AUC {scorecard['test_metrics']['roc_auc']} out of time "
+          f"({len(scorecard['points_table'])} bins on its points table)")
     for warning in evaluation.band_warnings:
         print(f"evaluate: warning: {warning}")
     for line in review_messages(evaluation, bundle, config.report_path):

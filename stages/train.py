@@ -28,8 +28,9 @@ def main() -> None:
             sys.exit(f"train: {path} does not exist (run the featurize stage first)")
     features = FeatureSet.from_dict(json.loads(Path(featurize.columns_path).read_text()))
     train = pd.read_parquet(featurize.train_path)
-    result = train_bundle(train, default_target(train), features, config)
+    result = train_bundle(train, default_target(train), features, config, benchmark=True)
     save_bundle(result.bundle, Path(config.model_path))
+    save_bundle(result.benchmark, Path(config.scorecard_path))
     comparison = result.comparison.round(6)
     atomic_write_json(Path(config.comparison_json), {
         **result.report,
@@ -38,7 +39,8 @@ def main() -> None:
     })
     atomic_write_csv(Path(config.comparison_csv), comparison)
     metric = config.select_metric
-    columns = ["model", f"{metric}_mean", f"{metric}_std", f"shuffled_{metric}_mean", f"shuffled_{metric}_std"]
+    columns = ["model", "monotone", "competes", "monotone_violation", f"{metric}_mean", f"{metric}_std",
+               f"shuffled_{metric}_mean", f"shuffled_{metric}_std"]
     print("forward-chaining CV (chooses) beside shuffled CV (optimistic):")
     print(comparison[columns].to_string(index=False))
     print(result.calibration[["choice", "folds", "brier_mean", "log_loss_mean", "brier_skill_mean", "mean_pd",

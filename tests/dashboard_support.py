@@ -360,7 +360,12 @@ def _write_validation_reports(reports: Path) -> None:
                        "bootstrap_samples": 200, "threshold": 0.0914},
             "convention": "adverse impact ratio = a group's approval rate / the most favoured group's",
         },
-        "lights": {"green": 13, "yellow": 2, "red": 3},
+        "monotonicity": [
+            {"feature": name, "direction": direction, "rows": 2160, "grid": [0.0, 1.0], "worst_move": 0.0,
+             "violating_rows": 0, "tolerance": 0.0005, "light": "green"}
+            for name, direction in (("puntaje_datacredito", -1), ("huella_consulta", 1), ("edad_cliente", -1))
+        ],
+        "lights": {"green": 16, "yellow": 2, "red": 3},
         "red": ["band E binomial", "band E jeffreys", "Regulation B age check"],
     })
     months = pd.period_range("2024-11", periods=18, freq="M").strftime("%Y-%m")

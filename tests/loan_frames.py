@@ -75,10 +75,11 @@ FITTED_FEATURES = FeatureSet(numeric=FITTED_NUMERIC, categorical=[], raw_inputs=
                              engineered=[], dropped={})
 
 
-def fitted_bundle(frame: pd.DataFrame, candidate: str) -> ModelBundle:
-    """A small bundle of `candidate` on a few inputs (age among them), with the reasons' reference applicant."""
+def fitted_bundle(frame: pd.DataFrame, candidate: str, monotone: bool | None = None) -> ModelBundle:
+    """A small bundle of `candidate` on a few inputs (age among them), with the reasons' reference applicant;
+    under the shipped monotone directions unless `monotone` is False."""
     params = shipped(TrainParams).with_estimator("hist_gradient_boosting", max_iter=60)
-    model = build_model(candidate, params, FITTED_FEATURES)
+    model = build_model(candidate, params, FITTED_FEATURES, monotone)
     model.fit(frame[FITTED_FEATURES.raw_inputs], default_target(frame))
     metadata = decision_metadata(model, frame[FITTED_FEATURES.raw_inputs], 4, PointsScale(600, 50, 20))
     return ModelBundle(pipeline=model, threshold=0.2, bands=[RiskBand("A", 0.05), RiskBand("B", 0.15),

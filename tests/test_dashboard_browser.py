@@ -186,3 +186,20 @@ def test_validation_page_shows_rank_ordering_fair_lending_and_the_report(pipelin
                    if element.text.startswith("Fair lending"))
     browser.execute_script("arguments[0].scrollIntoView();", heading)
     save_screenshot(browser, tmp_path, "dashboard-validation-fair-lending.png")
+
+
+def test_models_page_shows_both_constraint_settings_and_the_scorecards_points(pipeline, dashboard_url, browser,
+                                                                             tmp_path):
+    from selenium.webdriver.common.by import By
+
+    card = json.loads((pipeline / "models" / "model_card.json").read_text())
+    browser.get(f"{dashboard_url}/models")
+    wait_for_page(browser, "Models and versions", charts=2)
+    body = browser.find_element(By.TAG_NAME, "body").text
+    for text in ("Gradient boosting, monotone", "Gradient boosting, unconstrained", "The points scorecard",
+                 "a row's points are the sum of its characteristics' lines below"):
+        assert text in body, f"{text!r} is not visible on the models page"
+    tables = browser.find_elements(By.CSS_SELECTOR, "[data-testid='stDataFrame']")
+    assert len(tables) >= 4 and card["benchmark"]["points_table"]
+    browser.execute_script("arguments[0].scrollIntoView();", tables[-1])  # the points table, last
+    save_screenshot(browser, tmp_path, "dashboard-models.png")

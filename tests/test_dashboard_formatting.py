@@ -72,3 +72,15 @@ def test_a_report_table_keeps_its_keys_and_shows_labels_formats_and_tooltips() -
     assert config["ks_pvalue_adj"]["type_config"]["format"] == "%.3g"
     assert config["window"]["pinned"] is True and config["reason"]["width"] == "large"
     assert table_config(table, labels={"window": "month"})["window"]["label"] == "month"
+
+
+def test_a_scorecard_bin_reads_as_a_range_in_its_units():
+    points_bin_label, variant_title = formatting.points_bin_label, formatting.variant_title
+    assert points_bin_label("[-inf, 2.182e+06)", "capital_prestado") == "< 2.18M COP"
+    assert points_bin_label("[2.182e+06, 4.074e+06)", "capital_prestado") == "2.18M–4.07M COP"
+    assert points_bin_label("[62, +inf)", "edad_cliente") == "≥ 62"
+    assert points_bin_label("missing", "edad_cliente") == "missing"
+    assert points_bin_label("Creciente, Estable", "tendencia_ingresos") == "Creciente, Estable"
+    assert variant_title("hist_gradient_boosting", True) == "Gradient boosting, monotone"
+    assert variant_title("logistic", False) == "Logistic regression, unconstrained"
+    assert variant_title("logistic") == "Logistic regression"

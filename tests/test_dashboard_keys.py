@@ -33,6 +33,7 @@ from creditrisk.data.vintages import vintage_table
 from creditrisk.io import atomic_write_json, finite_json
 from creditrisk.modeling.fairness import elderly_age_check, fairness_tables, FairnessParams, GroupSettings
 from creditrisk.modeling.rank_ordering import rank_ordering_summary, rank_ordering_tests
+from creditrisk.modeling.monotone import MonotonicityFinding
 from creditrisk.modeling.validation import PackSettings, validation_pack
 from tests.dashboard_support import run_small_pipeline, write_artifact_set
 from tests.loan_frames import fitted_bundle, make_loans
@@ -214,7 +215,8 @@ def _built_by_the_library(relative: Path, folder: Path) -> Path:
         bands = np.where(pd_values < 0.03, "A", np.where(pd_values < 0.08, "B", "C"))
         settings = PackSettings(confidence=0.95, yellow_below=0.05, red_below=0.01, hosmer_lemeshow_groups=10,
                                 calibration_bins=10)
-        pack = validation_pack(y, pd_values, ["A", "B", "C"], bands, float(y.mean()), 0.7, settings)
+        finding = MonotonicityFinding("huella_consulta", 1, rows, [0.0, 4.0, 12.0], 0.0, 0, 0.0005)
+        pack = validation_pack(y, pd_values, ["A", "B", "C"], bands, float(y.mean()), 0.7, settings, [finding.to_dict()])
         atomic_write_json(target, finite_json({**pack, **_model_review(y, pd_values, bands, rng)}))
     else:
         dates = pd.Timestamp("2024-11-01") + pd.to_timedelta(rng.integers(0, 540, rows), unit="D")

@@ -15,7 +15,7 @@ import pandas as pd
 import pytest
 
 from dashboard.components import LEVEL_RANK
-from dashboard.formatting import label, model_title
+from dashboard.formatting import label, model_title, variant_title
 from creditrisk.releases import load_releases
 from tests.dashboard_support import PAGE_TITLES, PAGES, chart_titles, environment_for, open_page, run_small_pipeline, texts
 
@@ -152,7 +152,8 @@ def test_models_page_lists_candidates_and_the_release_tags_that_exist(pipeline, 
     tags = set(subprocess.run(["git", "tag", "--list"], cwd=pipeline, capture_output=True, text=True,
                               check=True).stdout.split())
     app = open_page("views/models.py", environment, monkeypatch)
-    assert app.dataframe[0].value["model"].tolist() == [model_title(m["model"]) for m in comparison["models"]]
+    assert app.dataframe[0].value["model"].tolist() == [variant_title(m["model"], m["monotone"])
+                                                         for m in comparison["models"]]
     recorded = [f"v{r.version}" for r in load_releases(pipeline / "releases.yaml")]
     assert app.dataframe[1].value["version"].tolist() == recorded
     releases = app.dataframe[2].value.set_index("metric")

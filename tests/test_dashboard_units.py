@@ -338,3 +338,18 @@ def test_next_steps_shows_the_pd_level_verdict_and_the_review_the_stage_named():
                             "README, When the PD level moves).")
     quiet = {**summary, "latest_calibration_level": "ok", "review_action": None, "retraining_review": False}
     assert not any("PD level of" in step for step in advice.next_steps(quiet))
+
+
+def test_the_benchmark_table_puts_the_scorecard_beside_the_served_model():
+    card = {"model": "hist_gradient_boosting", "monotone": True, "development_roc_auc": 0.68,
+            "development_roc_auc_se": 0.02, "test_metrics": {"roc_auc": 0.73},
+            "benchmark": {"model": "scorecard", "development_roc_auc": 0.67, "development_roc_auc_se": 0.024,
+                          "test_metrics": {"roc_auc": 0.72},
+                          "points_table": [{"characteristic": "edad_cliente", "bin": "[62, +inf)", "kind": "range",
+                                            "woe": 0.52, "points": 47.8}]}}
+    table = reports.benchmark_table(card)
+    assert table["model"].tolist() == ["Gradient boosting, monotone", "Points scorecard, monotone"]
+    assert table["out-of-time ROC-AUC"].tolist() == [0.73, 0.72]
+    points = reports.points_table(card["benchmark"]["points_table"])
+    assert points.to_dict(orient="records") == [{"characteristic": "edad_cliente", "bin": "≥ 62", "points": 47.8,
+                                                 "woe": 0.52}]

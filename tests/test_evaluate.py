@@ -201,11 +201,14 @@ def test_dvc_repro_runs_featurize_train_evaluate(dvc_project):
     assert set(leakage["dropped"]) == {"puntaje", "internal_to_bureau_score"}
     assert leakage["rows"] == len(pd.read_parquet(root / params["prepare"]["train_path"]))  # train split only
     comparison = json.loads((root / params["train"]["comparison_json"]).read_text())
-    assert [m["model"] for m in comparison["models"]] == ["logistic", "hist_gradient_boosting"]
+    assert [(m["model"], m["monotone"]) for m in comparison["models"]] == [
+        ("logistic", True), ("logistic", False), ("hist_gradient_boosting", True), ("hist_gradient_boosting", False)]
     assert (root / params["train"]["comparison_csv"]).read_text().startswith("model,")
     assert (root / params["train"]["model_path"]).exists()
+    assert (root / params["train"]["scorecard_path"]).exists()  # the benchmark, though no candidate here
     card = json.loads((root / params["evaluate"]["card_path"]).read_text())
     assert card["version"] == params["train"]["version"]
+    assert card["benchmark"]["model"] == "scorecard" and card["benchmark"]["points_table"]
     for name in PLOT_FILES:
         assert (root / params["evaluate"]["plots_dir"] / f"{name}.csv").exists()
     report = (root / params["evaluate"]["report_path"]).read_text()

@@ -108,13 +108,15 @@ def test_the_age_check_is_red_on_a_model_made_to_penalise_applicants_62_and_over
     elderly = loans["edad_cliente"].to_numpy() >= 62
     rng = np.random.default_rng(5)
     loans[TARGET] = np.where(elderly & (rng.random(len(loans)) < 0.5), 0, loans[TARGET])  # 62+ default far more
-    bundle = fitted_bundle(loans, "hist_gradient_boosting")
+    bundle = fitted_bundle(loans, "hist_gradient_boosting", monotone=False)
     check = elderly_age_check(bundle, loans, bundle.predict_pd(loans), FAIRNESS)
     assert check["rows"] == int(elderly.sum()) and check["reference_age"] < 62
     assert check["light"] == "red"
     assert check["attribution"]["rows_raised"] > 0.9 * check["rows"] and check["attribution"]["mean"] > 0
     assert check["what_if"]["rows_raised"] > 0.9 * check["rows"]
     assert check["what_if"]["mean_pd"] > check["what_if"]["mean_pd_at_reference_age"]
+    constrained = fitted_bundle(loans, "hist_gradient_boosting")  # the shipped direction: age never raises the PD
+    assert elderly_age_check(constrained, loans, constrained.predict_pd(loans), FAIRNESS)["light"] == "green"
 
 
 def test_the_age_check_is_green_when_age_only_lowers_the_pd_of_applicants_62_and_over() -> None:
@@ -130,7 +132,7 @@ def test_a_tolerance_lets_a_small_rise_through_and_no_elderly_applicant_is_not_j
     loans = make_loans(3000, seed=11)
     elderly = loans["edad_cliente"].to_numpy() >= 62
     loans[TARGET] = np.where(elderly & (np.random.default_rng(5).random(len(loans)) < 0.5), 0, loans[TARGET])
-    bundle = fitted_bundle(loans, "hist_gradient_boosting")
+    bundle = fitted_bundle(loans, "hist_gradient_boosting", monotone=False)
     lenient = shipped(FairnessParams, bootstrap_samples=0, age_check_tolerance=50.0)
     assert elderly_age_check(bundle, loans, bundle.predict_pd(loans), lenient)["light"] == "green"
     young = loans.loc[~elderly]

@@ -76,7 +76,8 @@ def test_every_candidate_builds_one_pipeline_that_scores_raw_columns(split, feat
     y = default_target(train)
     for name in CANDIDATES:
         model = build_model(name, small_params(), features)
-        assert [step for step, _ in model.steps] == ["domain", "preprocess", "model"]
+        second = "binning" if CANDIDATES[name].reads_model_frame else "preprocess"
+        assert [step for step, _ in model.steps] == ["domain", second, "model"]
         with threadpool_limits(limits=1):
             model.fit(train[features.raw_inputs], y)
             proba = model.predict_proba(test)[:, 1]  # extra columns (target, puntaje) are ignored
@@ -113,7 +114,10 @@ def test_folds_are_shuffled_and_stratified():
 
 def test_comparison_table_has_mean_and_std_per_metric(trained):
     table = trained.comparison
-    assert list(table["model"]) == ["logistic", "hist_gradient_boosting"]
+    assert list(table["model"]) == ["logistic", "logistic", "hist_gradient_boosting", "hist_gradient_boosting"]
+    assert list(table["monotone"]) == [True, False, True, False]  # the shipped train.monotone first, competing
+    assert not table.loc[~table["monotone"], "competes"].any()
+    table = table[table["competes"]]
     for metric in ("roc_auc", "pr_auc", "ks", "brier", "log_loss", "f1"):
         assert {f"{metric}_mean", f"{metric}_std"} <= set(table.columns)
     assert (table["folds"] == 3).all()
@@ -183,7 +187,7 @@ def test_bundle_records_features_leaks_and_cv(trained, features):
     assert set(bundle.metadata["dropped_leaks"]) == {"puntaje", "internal_to_bureau_score"}
     assert bundle.metadata["version"] == "test"
     assert bundle.metadata["model"] in ("logistic", "hist_gradient_boosting")
-    assert len(bundle.metadata["cv"]) == 2
+    assert len(bundle.metadata["cv"]) == 4  # each candidate constrained and not
     assert 0 < bundle.threshold < 1
 
 
@@ -222,8 +226,8 @@ class TreeParams(EstimatorParams):
     class_weight: str | None
 
 
-def _tree(block: TreeParams, seed: int) -> DecisionTreeClassifier:
-    return DecisionTreeClassifier(random_state=seed, **asdict(block))
+def _tree(block: TreeParams, seed: int, monotone: object) -> DecisionTreeClassifier:
+    return DecisionTreeClassifier(random_state=seed, **asdict(block))  # one form: without constraints
 
 
 def test_a_candidate_is_one_registry_entry_plus_one_params_block(split, features, monkeypatch, tmp_path: Path):
@@ -233,7 +237,8 @@ def test_a_candidate_is_one_registry_entry_plus_one_params_block(split, features
     params = replace(base, candidates=["logistic", "tree"], estimators={**base.estimators, "tree": block})
     train, test = split
     result = train_bundle(train, default_target(train), features, params)
-    assert result.comparison["model"].tolist() == ["logistic", "tree"]
+    assert result.comparison["model"].tolist() == ["logistic", "logistic", "tree"]
+    assert result.comparison["monotone"].tolist() == [True, False, False]
     path = tmp_path / "model.skops"
     save_bundle(result.bundle, path)
     np.testing.assert_array_equal(load_bundle(path).predict_pd(test), result.bundle.predict_pd(test))

@@ -104,6 +104,22 @@ class CalibratedModel(ClassifierMixin, BaseEstimator):
         return (self.predict_proba(X)[:, 1] >= 0.5).astype(int)
 
 
+def logit_line(calibrator: Any) -> tuple[float, float] | None:
+    """(a, b) with logit(calibrated PD) = a + b logit(score) when the calibrator is linear on the logit (none or
+    sigmoid, with any shift in the large; a `LogitRecalibration` of one), else None (isotonic)."""
+    if isinstance(calibrator, LogitRecalibration):
+        inner = (0.0, 1.0) if calibrator.calibrator is None else logit_line(calibrator.calibrator)
+        if inner is None:
+            return None
+        return calibrator.intercept + calibrator.slope * inner[0], calibrator.slope * inner[1]
+    if not isinstance(calibrator, ScoreCalibrator) or calibrator.method == "isotonic":
+        return None
+    if calibrator.method == "none":
+        return float(calibrator.shift_), 1.0
+    mapping = calibrator.mapping_
+    return float(mapping.intercept_[0]) + float(calibrator.shift_), float(mapping.coef_[0, 0])
+
+
 class LabelsError(ValueError):
     """The labels cannot fit a candidate model or map: no default among them, or nothing but defaults."""
 

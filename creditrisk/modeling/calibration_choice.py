@@ -14,6 +14,7 @@ from creditrisk.modeling.calibration import ScoreCalibrator
 from creditrisk.modeling.metrics import expected_calibration_error
 from creditrisk.modeling.timesplits import ForwardFold
 from creditrisk.modeling.train_params import TrainParams
+from creditrisk.params import ParamsError
 from creditrisk.modeling.validation import (
     brier_skill_score,
     calibration_intercept_slope,
@@ -40,9 +41,15 @@ class CalibrationChoice:
         return calibrator.set_mean(scores, target_rate) if self.in_the_large else calibrator
 
 
-def calibration_choices(params: TrainParams) -> list[CalibrationChoice]:
-    """The choices params allow (`auto` opens a setting to every value)."""
+def calibration_choices(params: TrainParams, allowed: tuple[str, ...] | None = None) -> list[CalibrationChoice]:
+    """The choices params allow (`auto` opens a setting to every value) among the methods the candidate
+    allows (`allowed`, None: every one)."""
     methods = ["none", "sigmoid", "isotonic"] if params.calibration == "auto" else [params.calibration]
+    if allowed is not None:
+        methods = [method for method in methods if method in allowed]
+        if not methods:
+            raise ParamsError(f"params.yaml: train.calibration {params.calibration!r} is not one this candidate "
+                              f"allows ({list(allowed)}: its points must stay additive)")
     sources = ["oof", "recent"] if params.calibration_source == "auto" else [params.calibration_source]
     large = {"auto": [False, True], "on": [True], "off": [False]}[params.calibration_in_the_large]
     choices = []
@@ -128,9 +135,10 @@ class ChosenCalibration:
 
 
 def choose_calibration(scores: np.ndarray, y: np.ndarray, folds: list[ForwardFold], params: TrainParams,
-                       central_default_rate: float) -> ChosenCalibration:
-    """Judge every choice params allow on the forward folds, then fit the winner for the final model."""
-    choices = calibration_choices(params)
+                       central_default_rate: float, allowed: tuple[str, ...] | None = None) -> ChosenCalibration:
+    """Judge every choice params (and the candidate, `allowed`) allow on the forward folds, then fit the winner
+    for the final model."""
+    choices = calibration_choices(params, allowed)
     table = compare_calibrations(choices, folds, scores, y, params)
     choice = next(choice for choice in choices if choice.name == select_calibration(table))
     fit_rows = calibration_rows(folds, len(folds), choice.source)

@@ -15,6 +15,7 @@ from creditrisk.modeling.bundle import ModelBundle
 from creditrisk.modeling.bands import band_table, monotonicity_warnings
 from creditrisk.io import finite_json
 from creditrisk.modeling.fairness import fairness_section, FairnessParams, GroupSettings
+from creditrisk.modeling.monotone import monotonicity_check
 from creditrisk.modeling.rank_ordering import merge_advice, rank_ordering_summary, rank_ordering_tests
 from creditrisk.modeling.validation import PackSettings, flat_metrics, light_summary, validation_pack
 from creditrisk.params import ParamsBlock
@@ -173,7 +174,7 @@ def _evaluate_bundle(bundle: ModelBundle, frame: pd.DataFrame, y: np.ndarray, pa
     })
     pack = validation_pack(y, proba, [band.name for band in bundle.bands], bundle.band_of(proba),
                            float(bundle.metadata["train_default_rate"]), development_auc(bundle.metadata),
-                           params.pack_settings)
+                           params.pack_settings, monotonicity_findings(bundle, frame))
     pack.update(model_review(bundle, frame, y, proba, params, fairness))
     pack.update(light_summary(pack))
     metrics.update(flat_metrics(pack))
@@ -219,6 +220,41 @@ def review_messages(evaluation: Evaluation, bundle: ModelBundle, report_path: st
     return [*lines, f"{line}; report {report_path}"]
 
 
+def monotonicity_findings(bundle: ModelBundle, frame: pd.DataFrame) -> list[dict[str, Any]]:
+    """The monotonicity test of every input `train.monotonic` constrains (the directions and tolerance the
+    bundle was trained with), on the out-of-time rows: red when the PD moves against a direction by more than
+    the tolerance, whether or not the model was fitted under the constraints."""
+    recorded = bundle.metadata.get("params", {})
+    directions = recorded.get("monotonic") or {}
+    if not directions or frame.empty:
+        return []
+    findings = monotonicity_check(bundle.pipeline, frame.reindex(columns=bundle.features), directions,
+                                  float(recorded.get("monotone_tolerance", 0.0)))
+    return [finding.to_dict() for finding in findings]
+
+
+BENCHMARK_METRICS = ("roc_auc", "gini", "ks", "pr_auc", "brier")
+
+
+def benchmark_summary(benchmark: ModelBundle, frame: pd.DataFrame, y: np.ndarray) -> dict[str, Any]:
+    """The scorecard benchmark beside the served model: its forward-CV and out-of-time figures, its
+    monotonicity tests and its points table (for the model card; its numbers also in metrics.json)."""
+    y = np.asarray(y).astype(int)
+    proba = benchmark.predict_pd(frame)
+    test = summarize_classification(y, proba, benchmark.threshold)
+    meta = benchmark.metadata
+    return {
+        "model": meta.get("model"),
+        "calibration": meta.get("calibration"),
+        "development_roc_auc": meta.get("development_roc_auc"),
+        "development_roc_auc_se": meta.get("development_roc_auc_se"),
+        "test_metrics": {name: _round(float(test[name])) for name in BENCHMARK_METRICS},
+        "monotonicity": monotonicity_findings(benchmark, frame),
+        "points_scale": meta.get("scorecard"),
+        "points_table": meta.get("points_table", []),
+    }
+
+
 def _none_if_nan(value: float) -> float | None:
     return None if value is None or np.isnan(value) else float(value)
 
@@ -231,12 +267,18 @@ def _round(value: Any) -> Any:
     return value
 
 
-def model_card(bundle: ModelBundle, evaluation: Evaluation, test_window: dict[str, Any]) -> dict[str, Any]:
-    """The model card: what the bundle recorded at training plus the out-of-time test metrics."""
+def model_card(bundle: ModelBundle, evaluation: Evaluation, test_window: dict[str, Any],
+               benchmark: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The model card: what the bundle recorded at training plus the out-of-time test metrics, and the scorecard
+    benchmark (`benchmark_summary`) beside it."""
     meta = bundle.metadata
     return {
         "version": bundle.version,
         "model": meta.get("model"),
+        "monotone": meta.get("monotone", False),
+        "monotonic": meta.get("monotonic", {}),
+        "development_roc_auc": meta.get("development_roc_auc"),
+        "development_roc_auc_se": meta.get("development_roc_auc_se"),
         "calibration": meta.get("calibration"),
         "threshold": bundle.threshold,
         "threshold_policy": meta.get("threshold_policy"),
@@ -261,6 +303,8 @@ def model_card(bundle: ModelBundle, evaluation: Evaluation, test_window: dict[st
         "rank_ordering": evaluation.validation.get("rank_ordering"),
         "age_check": evaluation.validation.get("age_check"),
         "fairness_findings": _findings(evaluation.validation.get("fairness")),
+        "points_table": meta.get("points_table", []),
+        "benchmark": benchmark or {},
     }
 
 

@@ -1,7 +1,9 @@
 """One candidate's whole scoring recipe: raw contract columns in, P(default) out.
 
 Every candidate is one sklearn Pipeline: DomainFeatures (contract -> model frame) -> ColumnTransformer
-(impute, scale, one-hot) -> estimator, fitted on y = 1 - Pago_atiempo (PD = P(Pago_atiempo == 0)).
+(impute, scale, one-hot) -> estimator, fitted on y = 1 - Pago_atiempo (PD = P(Pago_atiempo == 0)); a
+candidate that reads the model frame itself (the scorecard) has its own steps after DomainFeatures instead.
+With `train.monotone`, the estimator respects the `train.monotonic` directions (`modeling.monotone`).
 """
 
 from __future__ import annotations
@@ -18,8 +20,9 @@ from sklearn.preprocessing import (
     StandardScaler,
 )
 
-from creditrisk.modeling.candidates import build_estimator
+from creditrisk.modeling.candidates import build_estimator, candidate
 from creditrisk.modeling.features import DomainFeatures, FeatureSet
+from creditrisk.modeling.monotone import MonotoneSpec
 from creditrisk.modeling.train_params import TrainParams
 from creditrisk.params import ParamsError
 
@@ -62,10 +65,22 @@ def build_preprocessor(numeric: list[str], categorical: list[str], scaler: str,
     return ColumnTransformer(transformers, remainder="drop", verbose_feature_names_out=False)
 
 
-def build_model(name: str, params: TrainParams, features: FeatureSet) -> Pipeline:
-    """The whole scoring recipe for candidate `name`: raw contract columns in, P(default) out."""
+def build_model(name: str, params: TrainParams, features: FeatureSet, monotone: bool | None = None) -> Pipeline:
+    """The whole scoring recipe for candidate `name`: raw contract columns in, P(default) out; under the
+    `train.monotonic` directions when `monotone` (default: `train.monotone`) and the candidate has a constrained
+    form, or when that is its only one (the scorecard's bins are monotone whatever)."""
+    entry = candidate(name)
+    constrained = entry.constrained(params.monotone if monotone is None else monotone)
+    if constrained and params.scaler == "spline" and not entry.reads_model_frame:
+        raise ParamsError("params.yaml: train.monotone needs one increasing column per number (train.scaler "
+                          "standard or quantile); the spline scaler's basis columns carry no direction")
+    spec = MonotoneSpec.of(features.numeric, params.monotonic) if constrained else None
+    domain = ("domain", DomainFeatures(numeric=list(features.numeric), categorical=list(features.categorical)))
+    estimator = build_estimator(name, params.estimators[name], params.seed, spec)
+    if entry.reads_model_frame:
+        return Pipeline([domain, *estimator.steps])
     return Pipeline([
-        ("domain", DomainFeatures(numeric=list(features.numeric), categorical=list(features.categorical))),
+        domain,
         ("preprocess", build_preprocessor(features.numeric, features.categorical, params.scaler, params.spline_knots)),
-        ("model", build_estimator(name, params.estimators[name], params.seed)),
+        ("model", estimator),
     ])

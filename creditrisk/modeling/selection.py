@@ -6,7 +6,7 @@ when permuting them on the forward validation blocks shows they help.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
@@ -17,8 +17,10 @@ from threadpoolctl import threadpool_limits
 
 from creditrisk.data.contract import DATE
 from creditrisk.modeling.bands import choose_threshold
+from creditrisk.modeling.candidates import candidate
 from creditrisk.modeling.features import FeatureSet, raw_inputs
 from creditrisk.modeling.metrics import METRIC_NAMES, summarize_classification
+from creditrisk.modeling.monotone import monotonicity_check
 from creditrisk.modeling.recipe import build_model
 from creditrisk.modeling.timesplits import ForwardFold, forward_chaining_folds
 from creditrisk.modeling.train_params import TrainParams
@@ -38,6 +40,7 @@ class CandidateResult:
     fold_metrics: list[dict[str, float]]
     oof_pd: np.ndarray
     seconds: float
+    monotone: bool = False  # fitted under the train.monotonic directions
 
     def summary(self) -> dict[str, float]:
         table = pd.DataFrame(self.fold_metrics)
@@ -49,20 +52,25 @@ class CandidateResult:
 
 
 def cross_validate_candidate(name: str, params: TrainParams, features: FeatureSet,
-                             frame: pd.DataFrame, y: np.ndarray) -> CandidateResult:
+                             frame: pd.DataFrame, y: np.ndarray, monotone: bool | None = None) -> CandidateResult:
     """Stratified shuffled k-fold on train; per fold, threshold metrics at that fold's policy threshold."""
     started = time.perf_counter()
     oof = np.full(len(y), np.nan)
     fold_metrics = []
     with threadpool_limits(limits=params.threads):
         for fit_rows, held_rows in stratified_folds(params.cv_folds, params.seed).split(frame, y):
-            model = build_model(name, params, features)
+            model = build_model(name, params, features, monotone)
             model.fit(frame.iloc[fit_rows], y[fit_rows])
             proba = model.predict_proba(frame.iloc[held_rows])[:, 1]
             oof[held_rows] = proba
             threshold = choose_threshold(y[held_rows], proba, params.threshold_policy, params.cost_ratio)
             fold_metrics.append(summarize_classification(y[held_rows], proba, threshold))
-    return CandidateResult(name, fold_metrics, oof, time.perf_counter() - started)
+    return CandidateResult(name, fold_metrics, oof, time.perf_counter() - started, _constrained(name, params, monotone))
+
+
+def _constrained(name: str, params: TrainParams, monotone: bool | None) -> bool:
+    """Whether candidate `name` is fitted under constraints (`build_model`'s rule)."""
+    return candidate(name).constrained(params.monotone if monotone is None else monotone)
 
 
 def comparison_table(results: list[CandidateResult]) -> pd.DataFrame:
@@ -71,13 +79,16 @@ def comparison_table(results: list[CandidateResult]) -> pd.DataFrame:
     No timings: the table is a committed report and goes into the artifact, both
     of which must be byte-identical when the pipeline reruns.
     """
-    rows = [{"model": r.name, "folds": len(r.fold_metrics), **r.summary()} for r in results]
+    rows = [{"model": r.name, "monotone": r.monotone, "folds": len(r.fold_metrics), **r.summary()} for r in results]
     return pd.DataFrame(rows)
 
 
 def select_best(table: pd.DataFrame, metric: str) -> str:
-    """The model with the best mean `metric` (ties: the first, i.e. the simplest listed)."""
+    """The model with the best mean `metric` among the rows that compete (`competes` when the table has it;
+    ties: the first, i.e. the simplest listed)."""
     column = table[f"{metric}_mean"]
+    if "competes" in table.columns:
+        column = column[table["competes"].astype(bool)]
     best = column.idxmax() if metric in HIGHER_IS_BETTER else column.idxmin()
     return str(table.loc[best, "model"])
 
@@ -94,17 +105,17 @@ def forward_folds(frame: pd.DataFrame, params: TrainParams) -> list[ForwardFold]
 class ForwardResult(CandidateResult):
     """A candidate's forward CV: raw (uncalibrated) scores on the validated rows, NaN elsewhere."""
 
-    models: list[Pipeline]
+    models: list[Pipeline] = field(default_factory=list)
 
 
 def forward_validate_candidate(name: str, params: TrainParams, features: FeatureSet, frame: pd.DataFrame,
-                               y: np.ndarray, folds: list[ForwardFold]) -> ForwardResult:
+                               y: np.ndarray, folds: list[ForwardFold], monotone: bool | None = None) -> ForwardResult:
     """Fit on each fold's past, score its validation block; per fold, metrics at that fold's policy threshold."""
     started = time.perf_counter()
     oof = np.full(len(y), np.nan)
     fold_metrics, models = [], []
     for fold in folds:
-        model = build_model(name, params, features)
+        model = build_model(name, params, features, monotone)
         model.fit(frame.iloc[fold.train], y[fold.train])
         proba = model.predict_proba(frame.iloc[fold.validate])[:, 1]
         oof[fold.validate] = proba
@@ -112,7 +123,8 @@ def forward_validate_candidate(name: str, params: TrainParams, features: Feature
         threshold = choose_threshold(held, proba, params.threshold_policy, params.cost_ratio)
         fold_metrics.append(summarize_classification(held, proba, threshold))
         models.append(model)
-    return ForwardResult(name, fold_metrics, oof, time.perf_counter() - started, models)
+    return ForwardResult(name, fold_metrics, oof, time.perf_counter() - started, _constrained(name, params, monotone),
+                         models)
 
 
 def validation_comparison(forward: list[CandidateResult], shuffled: list[CandidateResult]) -> pd.DataFrame:
@@ -120,36 +132,77 @@ def validation_comparison(forward: list[CandidateResult], shuffled: list[Candida
     beside the shuffled stratified CV (`shuffled_<metric>_mean`, optimistic: loans of the validation
     period sit in training; reported, never chosen by)."""
     table = comparison_table(forward)
-    shuffled_table = comparison_table(shuffled).drop(columns=["model"]).add_prefix("shuffled_")
+    shuffled_table = comparison_table(shuffled).drop(columns=["model", "monotone"]).add_prefix("shuffled_")
     return pd.concat([table, shuffled_table], axis=1)
 
 
 
 @dataclass
 class Comparison:
-    """The candidates' forward CV beside their shuffled CV (`table`), the forward folds, and the candidate
-    the selection metric picks with its forward CV (`chosen`)."""
+    """The candidates' forward CV beside their shuffled CV (`table`), the forward folds, every competing
+    candidate's forward CV (`results`, by name) and the one the selection metric picks (`chosen`)."""
 
     folds: list[ForwardFold]
     table: pd.DataFrame
     chosen: ForwardResult
     timings: dict[str, float]
+    results: dict[str, ForwardResult] = field(default_factory=dict)
+
+
+def variants(name: str, params: TrainParams) -> list[bool]:
+    """The constraint settings forward CV fits candidate `name` with: the one that competes
+    (`train.monotone`) first, then the other when the candidate has both forms (reported, never chosen by)."""
+    forms = candidate(name).forms
+    if len(forms) == 1:
+        return [forms[0]]
+    return [params.monotone, not params.monotone]
+
+
+def monotone_violation(result: ForwardResult, folds: list[ForwardFold], inputs: pd.DataFrame,
+                       params: TrainParams) -> float:
+    """The largest PD move against a constrained input's direction (ICE on the latest forward fold's
+    validation block, `monotone.monotonicity_check`), whatever the variant was fitted with."""
+    if not params.monotonic or not result.models:
+        return float("nan")
+    findings = monotonicity_check(result.models[-1], inputs.iloc[folds[-1].validate], params.monotonic,
+                                  params.monotone_tolerance)
+    return max((finding.worst_move for finding in findings), default=0.0)
 
 
 def compare_candidates(frame: pd.DataFrame, inputs: pd.DataFrame, y: np.ndarray, features: FeatureSet,
                        params: TrainParams) -> Comparison:
-    """Every candidate validated forward (chooses) and shuffled (reported); the best by `select_metric`."""
+    """Every candidate validated forward (chooses) and shuffled (reported), constrained and not where it has
+    both forms; the best competing one by `select_metric`."""
     folds = forward_folds(frame, params)
     timings: dict[str, float] = {}
-    forward, shuffled = [], []
+    forward, shuffled, competes, violations = [], [], [], []
     for name in params.candidates:
-        forward.append(forward_validate_candidate(name, params, features, inputs, y, folds))
-        shuffled.append(cross_validate_candidate(name, params, features, inputs, y))
-        timings[f"forward_{name}"] = round(forward[-1].seconds, 3)
-        timings[f"shuffled_{name}"] = round(shuffled[-1].seconds, 3)
+        for position, monotone in enumerate(variants(name, params)):
+            label = name if position == 0 else f"{name}_{'monotone' if monotone else 'unconstrained'}"
+            forward.append(forward_validate_candidate(name, params, features, inputs, y, folds, monotone))
+            shuffled.append(cross_validate_candidate(name, params, features, inputs, y, monotone))
+            competes.append(position == 0)
+            violations.append(monotone_violation(forward[-1], folds, inputs, params))
+            timings[f"forward_{label}"] = round(forward[-1].seconds, 3)
+            timings[f"shuffled_{label}"] = round(shuffled[-1].seconds, 3)
     table = validation_comparison(forward, shuffled)
+    table.insert(2, "competes", [first and monotone_enough(violation, params)
+                                 for first, violation in zip(competes, violations, strict=True)])
+    table.insert(3, "monotone_violation", violations)
+    if not table["competes"].any():
+        raise ParamsError(f"train: no candidate competes: with train.monotone every one moved its PD against a "
+                          f"train.monotonic direction by more than train.monotone_tolerance "
+                          f"({params.monotone_tolerance}) on the latest forward fold")
     best = select_best(table, params.select_metric)
-    return Comparison(folds, table, next(result for result in forward if result.name == best), timings)
+    results = {result.name: result for result, first in zip(forward, competes) if first}
+    return Comparison(folds, table, results[best], timings, results)
+
+
+def monotone_enough(violation: float, params: TrainParams) -> bool:
+    """With `train.monotone`, a candidate competes only when its PD keeps every direction within the tolerance
+    (scikit-learn's tree constraints, for one, are not kept under sample weights: a forest's bootstrap
+    counts and class weights break them); without it, every candidate competes."""
+    return not params.monotone or not violation > params.monotone_tolerance
 
 
 def engineered_importance(result: ForwardResult, folds: list[ForwardFold], frame: pd.DataFrame, y: np.ndarray,
@@ -223,5 +276,5 @@ def prune_engineered(chosen: ForwardResult, frame: pd.DataFrame, inputs: pd.Data
     if dropped:
         features = pruned_features(features, list(dropped))
         chosen = forward_validate_candidate(chosen.name, params, features, frame.reindex(columns=features.raw_inputs),
-                                            y, folds)
+                                            y, folds, chosen.monotone)
     return Pruning(features, chosen, engineered, importance, dropped)

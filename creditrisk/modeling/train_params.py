@@ -8,8 +8,10 @@ from typing import Any, ClassVar, Literal
 
 from creditrisk.modeling.bands import ThresholdPolicy
 from creditrisk.modeling.candidates import CANDIDATES, ESTIMATORS_KEY, estimator_params
+from creditrisk.data.contract import SPECS
 from creditrisk.modeling.features import ENGINEERED
 from creditrisk.modeling.metrics import METRIC_NAMES
+from creditrisk.modeling.monotone import direction_problems
 from creditrisk.params import ParamsBlock
 
 Calibration = Literal["auto", "isotonic", "sigmoid", "none"]
@@ -48,12 +50,16 @@ class TrainParams(ParamsBlock):
     band_quantiles: list[float]
     band_order_red: float
     merge_unordered_bands: bool
+    monotone: bool
+    monotonic: dict[str, int]
+    monotone_tolerance: float
     reasons_top_k: int
     scorecard_points0: float
     scorecard_odds0: float
     scorecard_pdo: float
     estimators: dict[str, dict[str, Any]]
     model_path: str
+    scorecard_path: str
     comparison_json: str
     comparison_csv: str
 
@@ -81,6 +87,10 @@ class TrainParams(ParamsBlock):
             found.append(("comparison_rows", "must be null (every row) or >= 1000"))
         if self.central_default_rate is not None and not 0.0 < self.central_default_rate < 1.0:
             found.append(("central_default_rate", "must be null or in (0, 1)"))
+        found += [("monotonic", problem) for problem in
+                  direction_problems(self.monotonic, lambda name: name in ENGINEERED or name in SPECS)]
+        if not 0 <= self.monotone_tolerance < 1:
+            found.append(("monotone_tolerance", "must be in [0, 1) (a PD difference)"))
         unknown = [name for name in self.keep_features if name not in ENGINEERED]
         if unknown:
             found.append(("keep_features", f"names no engineered feature: {unknown}"))

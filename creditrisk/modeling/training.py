@@ -25,25 +25,39 @@ from creditrisk.modeling.bands import RiskBand, band_table, choose_threshold, fi
 from creditrisk.modeling.bundle import ModelBundle
 from creditrisk.modeling.calibration import CalibratedModel
 from creditrisk.modeling.calibration_choice import ChosenCalibration, central_rate, choose_calibration
+from creditrisk.modeling.candidates import candidate, SCORECARD
 from creditrisk.modeling.features import FeatureSet
 from creditrisk.modeling.metrics import summarize_classification
 from creditrisk.modeling.rank_ordering import check_band_order
 from creditrisk.modeling.reasons import REFERENCE_DESCRIPTION, reference_applicant
 from creditrisk.modeling.recipe import build_model
-from creditrisk.modeling.scorecard import PointsScale
-from creditrisk.modeling.selection import Comparison, Pruning, compare_candidates, prune_engineered
+from creditrisk.modeling.scorecard import scorecard_table, PointsScale
+from creditrisk.modeling.selection import (
+    compare_candidates,
+    forward_validate_candidate,
+    prune_engineered,
+    Comparison,
+    ForwardResult,
+    Pruning,
+)
 from creditrisk.modeling.timesplits import ForwardFold, validated_rows
 from creditrisk.modeling.train_params import TrainParams
 
+POINTS_CHECK_TOLERANCE = 1e-6  # points: a scorecard's table against the points of its served PDs
 
-def train_bundle(frame: pd.DataFrame, y: np.ndarray, features: FeatureSet, params: TrainParams) -> TrainingResult:
+
+def train_bundle(frame: pd.DataFrame, y: np.ndarray, features: FeatureSet, params: TrainParams,
+                 benchmark: bool = False) -> TrainingResult:
     """Compare the candidates, refit and calibrate the best, fit threshold and bands: the whole train stage.
+    With `benchmark`, the scorecard is also developed and fitted the same way (forward-validated on the same
+    folds when it is no candidate), as the interpretable benchmark beside the selected model
+    (`TrainingResult.benchmark`).
 
     BLAS/OpenMP threads are capped at `params.threads`: on a small shared
     machine, multi-threaded BLAS on small matrices is several times slower.
     """
     with threadpool_limits(limits=params.threads):
-        return _train_bundle(frame, y, features, params)
+        return _train_bundle(frame, y, features, params, benchmark)
 
 
 @dataclass
@@ -54,17 +68,41 @@ class TrainingResult:
     timings: dict[str, float]
     calibration: pd.DataFrame = dataclasses.field(default_factory=pd.DataFrame)
     report: dict[str, Any] = dataclasses.field(default_factory=dict)
+    benchmark: ModelBundle | None = None  # the scorecard, fitted like the selected model (it may be that one)
 
 
-def _train_bundle(frame: pd.DataFrame, y: np.ndarray, features: FeatureSet, params: TrainParams) -> TrainingResult:
+def _train_bundle(frame: pd.DataFrame, y: np.ndarray, features: FeatureSet, params: TrainParams,
+                  benchmark: bool) -> TrainingResult:
     """Compare, prune, calibrate and set threshold and bands on the comparison sample (every row when the
     history is at most `train.comparison_rows`); the final model is then fitted on every row."""
     y = np.asarray(y).astype(int)
     sample = comparison_sample(frame, y, params.comparison_rows, params.seed)
-    development = develop(frame, y, sample, features, params)
+    rows, outcomes = (frame, y) if sample is None else (frame.iloc[sample].reset_index(drop=True), y[sample])
+    comparison = compare_candidates(rows, rows.reindex(columns=features.raw_inputs), outcomes, features, params)
+    result = _developed_bundle(frame, y, sample, features, params, comparison, comparison.chosen)
+    if benchmark:
+        result.benchmark = result.bundle if comparison.chosen.name == SCORECARD else _developed_bundle(
+            frame, y, sample, features, params, comparison, _scorecard_forward(comparison, rows, outcomes, features,
+                                                                               params)).bundle
+    return result
+
+
+def _scorecard_forward(comparison: Comparison, rows: pd.DataFrame, y: np.ndarray, features: FeatureSet,
+                       params: TrainParams) -> ForwardResult:
+    """The scorecard's forward CV: from the comparison when it is a candidate, else run on the same folds."""
+    if SCORECARD in comparison.results:
+        return comparison.results[SCORECARD]
+    return forward_validate_candidate(SCORECARD, params, features, rows.reindex(columns=features.raw_inputs), y,
+                                      comparison.folds)
+
+
+def _developed_bundle(frame: pd.DataFrame, y: np.ndarray, sample: np.ndarray | None, features: FeatureSet,
+                      params: TrainParams, comparison: Comparison, chosen: ForwardResult) -> TrainingResult:
+    """Candidate `chosen` pruned, calibrated, fitted on every row, with its threshold and bands, in a bundle."""
+    development = develop(frame, y, sample, features, params, comparison, chosen)
     started = time.perf_counter()
     inputs = frame.reindex(columns=development.features.raw_inputs)
-    model = build_model(development.best, params, development.features)
+    model = build_model(development.best, params, development.features, chosen.monotone)
     model.fit(inputs, y)
     development.timings["final_fit"] = round(time.perf_counter() - started, 3)
     cut_offs = out_of_fold(development, params)
@@ -74,13 +112,28 @@ def _train_bundle(frame: pd.DataFrame, y: np.ndarray, features: FeatureSet, para
     oof = _on_every_row(cut_offs.pd_values, sample, len(y), report)
     metadata = _training_metadata(development, cut_offs, params, report, frame, y)
     metadata["band_warnings"] = cut_offs.band_warnings
-    metadata.update(decision_metadata(model, inputs, params.reasons_top_k, PointsScale(
-        params.scorecard_points0, params.scorecard_odds0, params.scorecard_pdo)))
-    bundle = ModelBundle(pipeline=CalibratedModel(model, development.calibration.calibrator),
-                         threshold=cut_offs.threshold, bands=cut_offs.bands,
+    scale = PointsScale(params.scorecard_points0, params.scorecard_odds0, params.scorecard_pdo)
+    metadata.update(decision_metadata(model, inputs, params.reasons_top_k, scale))
+    pipeline = CalibratedModel(model, development.calibration.calibrator)
+    metadata.update(points_table_metadata(pipeline, scale, frame))
+    bundle = ModelBundle(pipeline=pipeline, threshold=cut_offs.threshold, bands=cut_offs.bands,
                          features=list(development.features.raw_inputs), metadata=metadata)
     return TrainingResult(bundle=bundle, comparison=development.comparison.table, oof_pd=oof,
                           timings=development.timings, calibration=development.calibration.table, report=report)
+
+
+def points_table_metadata(pipeline: CalibratedModel, scale: PointsScale, frame: pd.DataFrame) -> dict[str, Any]:
+    """A scorecard's points table (characteristic, bin, WoE, points) for the model card, checked to add up to
+    the points of the PDs it serves on the training rows; nothing for another candidate."""
+    table = scorecard_table(pipeline, scale)
+    if table is None:
+        return {}
+    served = scale.points(pipeline.predict_proba(frame)[:, 1])
+    gap = float(np.max(np.abs(table.total(frame) - served))) if len(frame) else 0.0
+    if gap > POINTS_CHECK_TOLERANCE:
+        raise RuntimeError(f"the scorecard's points table does not add up to the points of its PDs "
+                           f"(largest gap {gap:.3g} points on the training rows)")
+    return {"points_table": table.rows(), "points_characteristics": table.characteristics}
 
 
 def comparison_sample(frame: pd.DataFrame, y: np.ndarray, rows: int | None, seed: int) -> np.ndarray | None:
@@ -114,7 +167,7 @@ class Development:
 
     @property
     def best(self) -> str:
-        return self.comparison.chosen.name
+        return self.pruning.chosen.name
 
     @property
     def features(self) -> FeatureSet:
@@ -126,19 +179,19 @@ class Development:
 
 
 def develop(frame: pd.DataFrame, y: np.ndarray, sample: np.ndarray | None, features: FeatureSet,
-            params: TrainParams) -> Development:
-    """Compare the candidates, prune the selected one's engineered features, choose its calibration, all on
-    the sample (the calibration in the large aims at the long-run rate of every row)."""
+            params: TrainParams, comparison: Comparison, chosen: ForwardResult) -> Development:
+    """Prune candidate `chosen`'s engineered features and choose its calibration (among those it allows), on
+    the sample the candidates were compared on (the calibration in the large aims at the long-run rate of
+    every row)."""
     rows, outcomes = (frame, y) if sample is None else (frame.iloc[sample].reset_index(drop=True), y[sample])
     inputs = rows.reindex(columns=features.raw_inputs)
-    comparison = compare_candidates(rows, inputs, outcomes, features, params)
     timings = dict(comparison.timings)
     started = time.perf_counter()
-    pruning = prune_engineered(comparison.chosen, rows, inputs, outcomes, features, comparison.folds, params)
+    pruning = prune_engineered(chosen, rows, inputs, outcomes, features, comparison.folds, params)
     timings["prune_features"] = round(time.perf_counter() - started, 3)
     started = time.perf_counter()
     calibration = choose_calibration(pruning.chosen.oof_pd, outcomes, comparison.folds, params,
-                                     central_rate(params, y))
+                                     central_rate(params, y), candidate(chosen.name).calibrations)
     timings["calibration"] = round(time.perf_counter() - started, 3)
     return Development(outcomes, comparison, pruning, calibration, timings)
 
@@ -233,6 +286,8 @@ def _training_metadata(development: Development, cut_offs: OutOfFold, params: Tr
     return {
         "version": params.version,
         "model": development.best,
+        "monotone": development.pruning.chosen.monotone,
+        "monotonic": dict(params.monotonic) if development.pruning.chosen.monotone else {},
         "selected_by": params.select_metric,
         "validation": "forward_chaining",
         "development_roc_auc": report["development_roc_auc"],

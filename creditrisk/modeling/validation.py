@@ -273,8 +273,11 @@ def _with_light(result: dict[str, float], pvalue: float, settings: PackSettings)
 
 
 def validation_pack(y: np.ndarray, pd_values: np.ndarray, band_names: Sequence[str], band_of_row: np.ndarray,
-                    reference_rate: float, development_auc: float, settings: PackSettings) -> dict[str, object]:
-    """Every test of the pack on one labelled sample (the out-of-time test set), as `reports/validation.json`."""
+                    reference_rate: float, development_auc: float, settings: PackSettings,
+                    monotonicity: Sequence[dict[str, object]] = ()) -> dict[str, object]:
+    """Every test of the pack on one labelled sample (the out-of-time test set), as `reports/validation.json`;
+    `monotonicity`: the model's monotonicity tests on the same rows (`monotone.monotonicity_check`), one light
+    each."""
     y = np.asarray(y).astype(int)
     pd_values = np.asarray(pd_values, dtype="float64")
     interval = auc_confidence_interval(y, pd_values, settings.confidence)
@@ -301,6 +304,7 @@ def validation_pack(y: np.ndarray, pd_values: np.ndarray, band_names: Sequence[s
         "calibration_in_the_large": _with_light(in_the_large, in_the_large["pvalue"], settings),
         "bands": [band.to_dict() for band in bands],
         "calibration_curve": calibration_curve(y, pd_values, settings.calibration_bins, settings.confidence),
+        "monotonicity": list(monotonicity),
     }
     pack.update(light_summary(pack))
     return pack
@@ -321,6 +325,8 @@ def light_summary(pack: dict[str, object]) -> dict[str, object]:
     age_check = pack.get("age_check") or {}
     if age_check.get("light"):  # type: ignore[union-attr]
         named.append(("Regulation B age check", age_check["light"]))  # type: ignore[index]
+    for finding in pack.get("monotonicity", []):  # type: ignore[union-attr]
+        named.append((f"monotonicity {finding['feature']}", finding["light"]))
     counts = {light: sum(1 for _, given in named if given == light) for light in ("green", "yellow", "red")}
     return {"lights": counts, "red": [name for name, light in named if light == "red"]}
 

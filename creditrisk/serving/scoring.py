@@ -32,7 +32,7 @@ import pandas as pd
 from pandas.api.types import infer_dtype
 
 from creditrisk.modeling.bundle import ModelBundle
-from creditrisk.modeling.engine import build_engine, EncodedBatch, Engine, Explainer
+from creditrisk.modeling.engine import build_engine, EncodedBatch, Engine, Explainer, PointsExplainer
 from creditrisk.modeling.reasons import principal_reasons, Reason
 from creditrisk.data.contract import blank_values, coerce_and_validate, DATE, SPECS
 
@@ -423,7 +423,7 @@ class BatchScorer:
         return self.engine.route
 
     @property
-    def explainer(self) -> Explainer | None:
+    def explainer(self) -> Explainer | PointsExplainer | None:
         return self.engine.explainer
 
     @property

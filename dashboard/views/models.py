@@ -39,9 +39,12 @@ else:
         st.markdown(f"Selected and calibrated: **{model_title(card['model'])}** (`{card['model']}`)"
                     + (f", the best {label(card['selected_by'])} in forward CV" if card.get("selected_by") else ""))
     shown = [metric for metric in TABLE_METRICS if metric in available]
-    show_table(reports.comparison_display_table(comparison, shown), key="models_comparison_table")
+    show_table(reports.comparison_display_table(comparison, shown), key="models_comparison_table",
+               formats={"monotone_violation": "%.4f"})
     st.caption("Forward-chaining CV on the training split, mean ± standard deviation over the folds; the chart "
-               "below has every metric.")
+               "below has every metric. Each candidate is fitted under the monotone directions and without them; "
+               "only the setting `train.monotone` names competes, and under it only a model whose PD never moves "
+               "against a direction on the latest fold (beyond `train.monotone_tolerance`).")
     if available:
         metric = st.selectbox("Metric", available, key="models_comparison_metric", format_func=label)
         st.plotly_chart(figures.model_comparison_figure(comparison, metric), key="models_comparison_chart")
@@ -110,3 +113,16 @@ if reasons.get("reference_applicant"):
                key="models_reference_applicant")
 elif card:
     st.info(f"The model card `{where.model_card}` has no scorecard or reasons (a model trained before they existed).")
+
+benchmark = card.get("benchmark") or {}
+points = card.get("points_table") or benchmark.get("points_table")
+if points:
+    served = card.get("model") == benchmark.get("model") or bool(card.get("points_table"))
+    st.subheader("The points scorecard" + ("" if served else " (benchmark)"))
+    st.markdown("Monotone weight-of-evidence bins and a logistic regression on them, on the same points scale: a "
+                "row's points are the sum of its characteristics' lines below. "
+                + ("It is the served model." if served else "It is the interpretable benchmark beside the served "
+                   "model; `make scorecard-sql` writes it as one SQL SELECT."))
+    show_table(reports.benchmark_table(card), key="models_benchmark",
+               formats={"forward-CV ROC-AUC": "%.4f", "standard error": "%.4f", "out-of-time ROC-AUC": "%.4f"})
+    show_table(reports.points_table(points), key="models_points_table", formats={"points": "%.1f", "woe": "%.3f"})

@@ -32,7 +32,8 @@ How it is verified at load. `build_engine` makes probe rows from the model's own
 category, an unseen one, blanks, missing values, zeros, negative and huge numbers, every weekday and month)
 and keeps the compiled PD only when, on those rows, its estimator input equals the fitted preprocessor's
 (to 1e-12), its P(default) the estimator's and its PDs `bundle.predict_pd`'s (to 1e-12 relative); it keeps
-the explainer only when the trees or coefficients it read give the estimator's own raw score (to 1e-8).
+the explainer only when the trees or coefficients it read give the estimator's own raw score (to 1e-8, or
+1e-12 relative).
 
 What happens when a scikit-learn upgrade changes them. Fields that are gone or shaped differently make the
 reading give None: a boosting's PDs then come from the compiled preprocessor and the estimator's public
@@ -40,11 +41,13 @@ reading give None: a boosting's PDs then come from the compiled preprocessor and
 the checks: the PDs come from the pipeline itself, and there is no explainer. Either way nothing wrong is
 served: `route` says which way the PDs go (the API logs it at start), and without an explainer the API leaves
 the reasons out and answers `?reasons=true` with 501 (tests/test_api_fastpath.py simulates both). A pipeline
-of another structure (a scikit-learn calibration wrapper, a binning scorecard, a candidate the engine does not
-know) is scored by the pipeline, unchanged.
+of another structure (a scikit-learn calibration wrapper, a candidate the engine does not know) is scored by
+the pipeline, unchanged. So is the points scorecard; its reasons come from its points table (`points`: the
+points lost against each characteristic's best bin), and `route` says so.
 """
 
 from creditrisk.modeling.engine.compiled import build_engine, EncodedBatch, Engine, ExplanationUnavailable
 from creditrisk.modeling.engine.explainer import Explainer
+from creditrisk.modeling.engine.points import PointsExplainer
 
-__all__ = ["build_engine", "EncodedBatch", "Engine", "Explainer", "ExplanationUnavailable"]
+__all__ = ["build_engine", "EncodedBatch", "Engine", "Explainer", "ExplanationUnavailable", "PointsExplainer"]

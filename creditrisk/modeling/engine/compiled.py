@@ -8,6 +8,8 @@
 - the explainer (`explainer`), kept only when the additive score equals the estimator's own raw score
   (`trees.check_form`) and the bundle names a reference applicant.
 
+A points scorecard is scored by its pipeline, and its reasons come from its points table (`points`).
+
 Each one that is not built or not verified is replaced by the pipeline (PDs) or refused (contributions),
 and `Engine.route` says which way the PDs go.
 """
@@ -26,11 +28,14 @@ from creditrisk.modeling.bundle import ModelBundle
 from creditrisk.modeling.engine.encoding import compile_preprocessor, known_categories, CompiledPreprocessor
 from creditrisk.modeling.engine.explainer import build_explainer, Explainer
 from creditrisk.modeling.engine.parts import model_parts, ModelParts
+from creditrisk.modeling.engine.points import PointsExplainer
 from creditrisk.modeling.engine.scorer import compile_scorer, CompiledScorer
 from creditrisk.modeling.engine.trees import additive_form, AdditiveForm
+from creditrisk.modeling.scorecard import scorecard_table
 
 READ_ERRORS = (AttributeError, TypeError, ValueError, IndexError)  # fitted objects of another shape
 COMPILED_ROUTE = "numpy path (verified against the pipeline)"
+SCORECARD_ROUTE = "pipeline (a points scorecard; reasons from its points table)"
 
 
 class ExplanationUnavailable(ValueError):
@@ -51,6 +56,8 @@ class EncodedBatch:
 
     @cached_property
     def model_frame(self) -> pd.DataFrame:
+        if isinstance(self.engine.explainer, PointsExplainer):
+            return self.engine.explainer.model_frame(self.frame)
         return self.engine.handled_parts().domain.transform(self.frame)
 
     @cached_property
@@ -67,7 +74,7 @@ class Engine:
     parts: ModelParts | None                 # None: a structure the engine does not handle
     encoder: CompiledPreprocessor | None = None
     scorer: CompiledScorer | None = None     # None: the PDs come from the pipeline
-    explainer: Explainer | None = None       # None: no contributions (reasons are refused)
+    explainer: Explainer | PointsExplainer | None = None  # None: no contributions (reasons are refused)
 
     @property
     def compiled(self) -> bool:
@@ -90,8 +97,12 @@ class Engine:
 
     def contributions_of(self, batch: EncodedBatch) -> np.ndarray:
         """(rows, `columns`): each model input's contribution to logit(PD) - logit(PD of the reference
-        applicant); a row's contributions add up to that gap."""
-        return self._explainer().contributions(batch.matrix)
+        applicant); a row's contributions add up to that gap. A scorecard's: the points lost against each
+        characteristic's best bin, on the logit scale (`points`)."""
+        explainer = self._explainer()
+        if isinstance(explainer, PointsExplainer):
+            return explainer.contributions(batch.model_frame)
+        return explainer.contributions(batch.matrix)
 
     def predict_pd(self, frame: pd.DataFrame) -> np.ndarray:
         return self.pd_of(self.encode(frame))
@@ -112,7 +123,7 @@ class Engine:
                                          "engine reads (DomainFeatures, ColumnTransformer, estimator)")
         return self.parts
 
-    def _explainer(self) -> Explainer:
+    def _explainer(self) -> Explainer | PointsExplainer:
         if self.explainer is None:
             raise ExplanationUnavailable(f"model {self.bundle.version} has no explainer: its estimator cannot be "
                                          "read as an additive score that gives its own scores")
@@ -126,6 +137,9 @@ def build_engine(bundle: ModelBundle, compiled: bool = True) -> Engine:
     except READ_ERRORS:
         parts = None
     if parts is None:
+        points = _points_explainer(bundle)
+        if points is not None:
+            return Engine(bundle, SCORECARD_ROUTE, None, explainer=points)
         route = "pipeline (the numpy path is turned off)" if not compiled else \
             "pipeline (structure not handled by the numpy path)"
         return Engine(bundle, route, None)
@@ -150,6 +164,13 @@ def build_engine(bundle: ModelBundle, compiled: bool = True) -> Engine:
     if not same:
         return Engine(bundle, "pipeline (the numpy path differed from it on probe rows)", parts, explainer=explainer)
     return candidate
+
+
+def _points_explainer(bundle: ModelBundle) -> PointsExplainer | None:
+    """The reasons of a points scorecard (its points table on the bundle's scale), else None."""
+    scale = bundle.points_scale
+    table = scorecard_table(bundle.pipeline, scale) if scale is not None else None
+    return None if table is None else PointsExplainer(table)
 
 
 def _read_form(estimator: Any) -> AdditiveForm | None:
