@@ -11,7 +11,7 @@ export PATH := $(abspath $(BIN)):$(PATH)
 
 .DEFAULT_GOAL := help
 .PHONY: help setup repro run serve dashboard serve-and-dashboard monitor backtest score report test test-fast bench \
-	clean container-check release release-check
+	clean container-check release release-check promote rollback stages
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN{FS=":.*## "}{printf "  make %-10s %s\n", $$1, $$2}'
@@ -23,7 +23,7 @@ $(STAMP): requirements.lock pyproject.toml
 	$(BIN)/python -m pip install --quiet --no-deps --no-build-isolation -e .
 	touch $(STAMP)
 
-setup: $(STAMP) ## create .venv, install the pinned dependencies, recreate missing release tags (releases.yaml)
+setup: $(STAMP) ## create .venv, install the pinned dependencies, recreate missing release and registry tags (releases.yaml)
 	$(BIN)/python -m creditrisk.releases tags
 
 repro: setup ## run the DVC pipeline (only what changed), then say whether and why dvc.lock changed
@@ -87,6 +87,18 @@ release: setup ## cut a release: make release VERSION=x.y.z SUMMARY="what change
 
 release-check: setup ## the release gate: workspace metrics against the latest release, tolerances in params.yaml
 	$(BIN)/python -m creditrisk.releases check
+
+promote: setup ## assign a release to a stage through the gate: make promote VERSION=x.y.z STAGE=prod REASON="..." [FORCE=1]
+	@test -n "$(VERSION)" -a -n "$(STAGE)" || { echo 'make promote needs VERSION=x.y.z STAGE=staging|prod (REASON="why"; FORCE=1 overrides a breach, with a REASON)'; exit 2; }
+	$(BIN)/python -m creditrisk.releases promote "$(VERSION)" "$(STAGE)" --reason "$(REASON)" \
+		$(if $(filter 1 yes true,$(FORCE)),--force)
+
+rollback: setup ## assign again the version that held a stage before: make rollback STAGE=prod REASON="..."
+	@test -n "$(STAGE)" || { echo 'make rollback needs STAGE=staging|prod REASON="why"'; exit 2; }
+	$(BIN)/python -m creditrisk.releases rollback "$(STAGE)" --reason "$(REASON)"
+
+stages: setup ## which version holds each stage, and every assignment (who, when, why, the gate)
+	$(BIN)/python -m creditrisk.releases stages
 
 clean: ## remove the virtual environment and caches (not data)
 	rm -rf $(VENV) .pytest_cache .hypothesis

@@ -22,7 +22,7 @@ import streamlit as st
 
 from creditrisk.monitoring.report import DISTRIBUTIONS_FILE, FEATURES_FILE, SUMMARY_FILE, WINDOWS_FILE
 from creditrisk.serving.predlog import is_database_url, open_reader, PredictionLogUnreadable
-from creditrisk.releases import VERSION_PATTERN, Release, ReleaseError, load_releases
+from creditrisk.releases.record import VERSION_PATTERN, Release, ReleaseError, load_releases
 
 WORKSPACE = "workspace"
 RELEASE_RECORD_FILE = "releases.yaml"

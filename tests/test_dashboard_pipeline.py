@@ -16,7 +16,7 @@ import pytest
 
 from dashboard.components import LEVEL_RANK
 from dashboard.formatting import label, model_title
-from creditrisk.releases import load_releases
+from creditrisk.releases.record import load_releases
 from tests.dashboard_support import PAGE_TITLES, PAGES, chart_titles, environment_for, open_page, run_small_pipeline, texts
 
 pytestmark = pytest.mark.slow
