@@ -226,7 +226,8 @@ def test_a_clone_without_tags_gets_them_from_make_setup_for_dvc_and_gto(tmp_path
     assert {row["version"] for row in json.loads(versions.stdout)} == {release.tag for release in record.releases}
     history = subprocess.run([gto, "history", MODEL_NAME, "--json"], cwd=clone, env=environment, capture_output=True,
                              text=True)
-    assigned = [(event["ref"], event["version"]) for event in json.loads(history.stdout) if event["event"] == "assignment"]
+    assigned = [(event["ref"], event["version"]) for event in json.loads(history.stdout)
+                if event["event"] == "assignment"]
     assert sorted(assigned) == sorted((a.tag, f"v{a.version}") for a in record.assignments)
 
 

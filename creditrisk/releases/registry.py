@@ -62,6 +62,15 @@ def allowed_stages(repo: Path) -> list[str]:
     return list(stages)
 
 
+def model_artifact_path(repo: Path) -> str:
+    """The model's path in the repository, as dvc.yaml's `artifacts:` declares it for the registry."""
+    path = repo / "dvc.yaml"
+    try:
+        return str(yaml.safe_load(path.read_text())["artifacts"][MODEL_NAME]["path"])
+    except (OSError, KeyError, TypeError) as error:
+        raise ReleaseError(f"{path}: declares no `artifacts: {MODEL_NAME}: path:` ({error})") from None
+
+
 @dataclass(frozen=True)
 class StageHistory:
     """One stage's assignments, oldest first."""
