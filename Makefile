@@ -11,7 +11,7 @@ export PATH := $(abspath $(BIN)):$(PATH)
 
 .DEFAULT_GOAL := help
 .PHONY: help setup repro run serve dashboard serve-and-dashboard monitor backtest score report test test-fast bench \
-	clean container-check release release-check promote rollback stages
+	clean container-check release release-check promote rollback stages recalibrate challenger
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN{FS=":.*## "}{printf "  make %-10s %s\n", $$1, $$2}'
@@ -60,6 +60,12 @@ monitor: setup ## rerun only the drift stage so it reads the newest API predicti
 
 backtest: setup ## replay the incoming months: champion, recalibrated, retrained (writes reports/backtest.json)
 	$(BIN)/dvc repro backtest
+
+recalibrate: setup ## a challenger: the champion recalibrated on the latest matured labels, gated (models/challengers/recalibrated; FROM=path|stage)
+	$(BIN)/python -m creditrisk.monitoring.challengers recalibrated $(if $(FROM),--from '$(FROM)')
+
+challenger: setup ## a challenger retrained on every matured label (models/challengers/retrained; about a minute; FROM=path|stage)
+	$(BIN)/python -m creditrisk.monitoring.challengers retrained $(if $(FROM),--from '$(FROM)')
 
 score: setup ## score a dataset with the served model on Dask: make score INPUT=dir-or-glob OUTPUT=dir (default: params.yaml score)
 	$(BIN)/python -m stages.score $(if $(INPUT),--input '$(INPUT)') $(if $(OUTPUT),--output '$(OUTPUT)')
