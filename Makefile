@@ -38,7 +38,8 @@ serve: setup ## start the scoring API (gunicorn.conf.py; port from PORT, default
 
 serve-and-dashboard: setup ## start the API and the dashboard together; Ctrl-C stops both
 	@PORT=$(API_PORT) $(BIN)/gunicorn -c gunicorn.conf.py & api=$$!; \
-	$(BIN)/streamlit run dashboard/app.py --server.headless true --server.address 127.0.0.1 \
+	CREDITRISK_API_URL=$${CREDITRISK_API_URL:-http://127.0.0.1:$(API_PORT)} \
+		$(BIN)/streamlit run dashboard/app.py --server.headless true --server.address 127.0.0.1 \
 		--server.port $(DASHBOARD_PORT) --browser.gatherUsageStats false >/dev/null & board=$$!; \
 	trap 'kill $$api $$board 2>/dev/null' INT TERM EXIT; \
 	for attempt in $$(seq 60); do \
