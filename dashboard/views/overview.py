@@ -38,14 +38,14 @@ def show_model_card(card: dict | None, where: DashboardPaths, header: bool = Tru
     window = card.get("data_window") or {}
     train_window = window.get("train")
     test_window = window.get("test")
-    model_columns = st.columns([0.8, 2, 3])
+    model_columns = st.columns([0.8, 2, 3] if header else [2, 3.8])
     if header:
         model_columns[0].metric("Model version", str(card.get("version") or "unversioned"))
     model = card.get("model")
-    model_columns[1].metric("Model", model_title(model) if model else "n/a",
-                            help=f"candidate `{model}`" if model else None)
+    model_columns[-2].metric("Model", model_title(model) if model else "n/a",
+                             help=f"candidate `{model}`" if model else None)
     if isinstance(train_window, dict) and train_window.get("start"):
-        model_columns[2].metric("Training window", date_range(train_window))
+        model_columns[-1].metric("Training window", date_range(train_window))
     details = []
     if card.get("calibration"):
         details.append(f"calibration: {card['calibration']}")
