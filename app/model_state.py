@@ -100,5 +100,7 @@ def load_model_state(config: ApiConfig) -> ModelState:
     scorer = batch_scorer(bundle, config.numpy_path)
     logger.info("model %s loaded from %s (%s, md5 %s); scoring through the %s", bundle.version, source.origin,
                 source.verified, source.md5, scorer.route)
+    probe = FreshnessProbe(source, config.repo_dir)
+    probe.check()  # read what it compares once here, before the workers fork: their first /ready is then cheap
     return ModelState(bundle=bundle, verified=source.verified, card=read_model_card(source.card_path), scorer=scorer,
-                      source=source, probe=FreshnessProbe(source, config.repo_dir))
+                      source=source, probe=probe)
