@@ -11,7 +11,7 @@ export PATH := $(abspath $(BIN)):$(PATH)
 
 .DEFAULT_GOAL := help
 .PHONY: help setup repro run serve dashboard serve-and-dashboard monitor backtest score report scorecard-sql test \
-	test-fast bench clean container-check release release-check
+	test-fast bench clean container-check release release-check promote rollback stages recalibrate challenger
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN{FS=":.*## "}{printf "  make %-10s %s\n", $$1, $$2}'
@@ -23,7 +23,7 @@ $(STAMP): requirements.lock pyproject.toml
 	$(BIN)/python -m pip install --quiet --no-deps --no-build-isolation -e .
 	touch $(STAMP)
 
-setup: $(STAMP) ## create .venv, install the pinned dependencies, recreate missing release tags (releases.yaml)
+setup: $(STAMP) ## create .venv, install the pinned dependencies, recreate missing release and registry tags (releases.yaml)
 	$(BIN)/python -m creditrisk.releases tags
 
 repro: setup ## run the DVC pipeline (only what changed), then say whether and why dvc.lock changed
@@ -38,7 +38,8 @@ serve: setup ## start the scoring API (gunicorn.conf.py; port from PORT, default
 
 serve-and-dashboard: setup ## start the API and the dashboard together; Ctrl-C stops both
 	@PORT=$(API_PORT) $(BIN)/gunicorn -c gunicorn.conf.py & api=$$!; \
-	$(BIN)/streamlit run dashboard/app.py --server.headless true --server.address 127.0.0.1 \
+	CREDITRISK_API_URL=$${CREDITRISK_API_URL:-http://127.0.0.1:$(API_PORT)} \
+		$(BIN)/streamlit run dashboard/app.py --server.headless true --server.address 127.0.0.1 \
 		--server.port $(DASHBOARD_PORT) --browser.gatherUsageStats false >/dev/null & board=$$!; \
 	trap 'kill $$api $$board 2>/dev/null' INT TERM EXIT; \
 	for attempt in $$(seq 60); do \
@@ -60,6 +61,12 @@ monitor: setup ## rerun only the drift stage so it reads the newest API predicti
 
 backtest: setup ## replay the incoming months: champion, recalibrated, retrained (writes reports/backtest.json)
 	$(BIN)/dvc repro backtest
+
+recalibrate: setup ## a challenger: the champion recalibrated on the latest matured labels, gated (models/challengers/recalibrated; FROM=path|stage)
+	$(BIN)/python -m creditrisk.monitoring.challengers recalibrated $(if $(FROM),--from '$(FROM)')
+
+challenger: setup ## a challenger retrained on every matured label (models/challengers/retrained; about a minute; FROM=path|stage)
+	$(BIN)/python -m creditrisk.monitoring.challengers retrained $(if $(FROM),--from '$(FROM)')
 
 score: setup ## score a dataset with the served model on Dask: make score INPUT=dir-or-glob OUTPUT=dir (default: params.yaml score)
 	$(BIN)/python -m stages.score $(if $(INPUT),--input '$(INPUT)') $(if $(OUTPUT),--output '$(OUTPUT)')
@@ -90,6 +97,18 @@ release: setup ## cut a release: make release VERSION=x.y.z SUMMARY="what change
 
 release-check: setup ## the release gate: workspace metrics against the latest release, tolerances in params.yaml
 	$(BIN)/python -m creditrisk.releases check
+
+promote: setup ## assign a release to a stage through the gate: make promote VERSION=x.y.z STAGE=prod REASON="..." [FORCE=1]
+	@test -n "$(VERSION)" -a -n "$(STAGE)" || { echo 'make promote needs VERSION=x.y.z STAGE=staging|prod (REASON="why"; FORCE=1 overrides a breach, with a REASON)'; exit 2; }
+	$(BIN)/python -m creditrisk.releases promote "$(VERSION)" "$(STAGE)" --reason "$(REASON)" \
+		$(if $(filter 1 yes true,$(FORCE)),--force)
+
+rollback: setup ## assign again the version that held a stage before: make rollback STAGE=prod REASON="..."
+	@test -n "$(STAGE)" || { echo 'make rollback needs STAGE=staging|prod REASON="why"'; exit 2; }
+	$(BIN)/python -m creditrisk.releases rollback "$(STAGE)" --reason "$(REASON)"
+
+stages: setup ## which version holds each stage, and every assignment (who, when, why, the gate)
+	$(BIN)/python -m creditrisk.releases stages
 
 clean: ## remove the virtual environment and caches (not data)
 	rm -rf $(VENV) .pytest_cache .hypothesis

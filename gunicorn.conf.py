@@ -18,15 +18,25 @@ for _variable in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS",
                   "NUMEXPR_NUM_THREADS", "VECLIB_MAXIMUM_THREADS"):
     os.environ.setdefault(_variable, "1")
 
+# A reload (SIGHUP) reads this file again in the same master process: what was set up at start stays.
+_MASTER_MARK = "CREDITRISK_GUNICORN_MASTER"
+_RELOADING = os.environ.get(_MASTER_MARK) == str(os.getpid())
+os.environ[_MASTER_MARK] = str(os.getpid())
+
 # Every worker writes its metrics here; /metrics aggregates them (see app/metrics.py).
-# A directory given from outside starts empty: files of an earlier run would be summed in.
-_OWN_METRICS_DIR = not os.environ.get("PROMETHEUS_MULTIPROC_DIR")
-if _OWN_METRICS_DIR:
-    os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="creditrisk-metrics-")
-else:
-    Path(os.environ["PROMETHEUS_MULTIPROC_DIR"]).mkdir(parents=True, exist_ok=True)
-    for _stale in Path(os.environ["PROMETHEUS_MULTIPROC_DIR"]).glob("*.db"):
-        _stale.unlink()
+# A directory given from outside starts empty: files of an earlier run would be summed in. On a reload the live
+# workers' files stay (the old workers' counters keep counting in the totals, as Prometheus expects).
+_OWN_MARK = "CREDITRISK_GUNICORN_OWN_METRICS_DIR"
+if not _RELOADING:
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        os.environ.pop(_OWN_MARK, None)
+        Path(os.environ["PROMETHEUS_MULTIPROC_DIR"]).mkdir(parents=True, exist_ok=True)
+        for _stale in Path(os.environ["PROMETHEUS_MULTIPROC_DIR"]).glob("*.db"):
+            _stale.unlink()
+    else:
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="creditrisk-metrics-")
+        os.environ[_OWN_MARK] = "1"
+_OWN_METRICS_DIR = os.environ.get(_OWN_MARK) == "1"
 
 
 def _usable_cores() -> int:
@@ -61,6 +71,31 @@ def pre_fork(server, worker):  # noqa: ANN001, ANN201 (gunicorn hook)
     import gc
 
     gc.freeze()
+
+
+def on_reload(server):  # noqa: ANN001, ANN201
+    """SIGHUP (`kill -HUP <master pid>`): build the app, and so load and verify the model, again in the master
+    before gunicorn starts the new workers, which then fork from it; the old workers finish their requests and
+    stop (graceful_timeout). With preload_app gunicorn would otherwise fork the new workers from the app loaded
+    at start. An app whose model does not load is not swapped in: the workers keep serving the model they have,
+    and the log says why."""
+    from app.factory import not_ready_reason, serving_description
+
+    previous = server.app.callable
+    server.app.callable = None
+    try:
+        fresh = server.app.wsgi()
+    except Exception:
+        server.log.exception("reload: the app could not be built; the workers keep serving the loaded model")
+        server.app.callable = previous
+        return
+    problem = not_ready_reason(fresh)
+    if problem is not None:
+        server.log.error("reload: the new model is not ready (%s); the workers keep serving the loaded model",
+                         problem)
+        server.app.callable = previous
+        return
+    server.log.info("reload: new workers serve %s", serving_description(fresh))
 
 
 def post_fork(server, worker):  # noqa: ANN001, ANN201

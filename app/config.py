@@ -18,6 +18,9 @@ class ConfigError(ValueError):
 class ApiConfig:
     model_path: Path = Path("models/model.skops")
     dvc_lock: Path = Path("dvc.lock")
+    model_stage: str | None = None  # serve the version this registry stage holds (wins over model_path)
+    repo_dir: Path = Path(".")  # the repository whose record, git history and DVC cache serve a stage
+    model_cache: Path = Path("models/registry")  # where a stage's model file is kept once fetched and verified
     prediction_log: Path | str | None = Path("data/monitoring/predictions.sqlite")  # str: a postgresql:// URL
     max_rows: int = 50_000
     max_body_mb: float = 32.0
@@ -31,8 +34,9 @@ class ApiConfig:
         return int(self.max_body_mb * 1024 * 1024)
 
     @property
-    def model_card_path(self) -> Path:
-        return self.model_path.with_name("model_card.json")
+    def model_setting(self) -> str | Path:
+        """What `resolve_model` serves: the stage when one is set, else the path."""
+        return self.model_stage if self.model_stage else self.model_path
 
 
 def _positive_number(environ: Mapping[str, str], name: str, default: float, kind: type) -> float:
@@ -63,6 +67,9 @@ def config_from_env(environ: Mapping[str, str] | None = None) -> ApiConfig:
     return ApiConfig(
         model_path=Path(environ.get("CREDITRISK_MODEL_PATH") or ApiConfig.model_path),
         dvc_lock=Path(environ.get("CREDITRISK_DVC_LOCK") or ApiConfig.dvc_lock),
+        model_stage=environ.get("CREDITRISK_MODEL_STAGE", "").strip() or None,
+        repo_dir=Path(environ.get("CREDITRISK_REPO_DIR") or ApiConfig.repo_dir),
+        model_cache=Path(environ.get("CREDITRISK_MODEL_CACHE") or ApiConfig.model_cache),
         prediction_log=prediction_log,
         max_rows=int(_positive_number(environ, "CREDITRISK_MAX_ROWS", ApiConfig.max_rows, int)),
         max_body_mb=float(_positive_number(environ, "CREDITRISK_MAX_BODY_MB", ApiConfig.max_body_mb, float)),

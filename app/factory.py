@@ -40,6 +40,19 @@ def create_app(config: ApiConfig | None = None) -> Flask:
     return app
 
 
+def not_ready_reason(app: Flask) -> str | None:
+    """Why the app's model is not ready, or None: a graceful reload (gunicorn.conf.py) swaps in only a ready app."""
+    model = app.extensions[EXTENSION].model
+    return None if model.ready else (model.reason or "the model is not loaded")
+
+
+def serving_description(app: Flask) -> str:
+    """The model an app serves, in words, for the reload's log line."""
+    model = app.extensions[EXTENSION].model
+    source = model.source
+    return f"model {model.version} from {source.origin} (md5 {source.md5})" if source else f"model {model.version}"
+
+
 def _register_request_hooks(app: Flask, metrics: ApiMetrics) -> None:
     @app.before_request
     def start_request() -> None:

@@ -6,11 +6,20 @@ import json
 import logging
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 from app.config import ApiConfig
 from creditrisk.releases import MODEL_NAME
-from creditrisk.modeling.bundle import load_bundle, verify_artifact, ArtifactError, ModelBundle
+from creditrisk.modeling.bundle import ArtifactError, ModelBundle
+from creditrisk.serving.model_source import (
+    load_source,
+    path_source,
+    stage_source,
+    Freshness,
+    FreshnessProbe,
+    ModelSource,
+)
 from creditrisk.serving.open_inference import available_outputs
 from creditrisk.serving.scoring import batch_scorer, BatchScorer
 
@@ -25,6 +34,12 @@ class ModelState:
     card: dict[str, Any] = field(default_factory=dict)
     loaded_at: str = field(default_factory=lambda: datetime.now(UTC).isoformat(timespec="seconds"))
     scorer: BatchScorer | None = None
+    source: ModelSource | None = None  # the verified file that serves: its md5, and its stage and version by stage
+    probe: FreshnessProbe | None = None
+
+    def freshness(self) -> Freshness:
+        """Whether what serves is still what would load now (`/ready`'s `stale`)."""
+        return self.probe.check() if self.probe is not None else Freshness(False)
 
     @property
     def ready(self) -> bool:
@@ -51,8 +66,7 @@ class ModelState:
                                  reasons=self.scorer.explainer is not None)
 
 
-def read_model_card(config: ApiConfig) -> dict[str, Any]:
-    path = config.model_card_path
+def read_model_card(path: Path) -> dict[str, Any]:
     if not path.exists():
         return {}
     try:
@@ -63,19 +77,30 @@ def read_model_card(config: ApiConfig) -> dict[str, Any]:
     return card if isinstance(card, dict) else {}
 
 
+def resolve_configured_model(config: ApiConfig) -> ModelSource:
+    """The verified local file the configuration names: the stage's version when a stage is set, else the path."""
+    if config.model_stage:
+        return stage_source(config.model_stage, config.repo_dir, config.model_cache)
+    return path_source(config.model_path, config.dvc_lock)
+
+
 def load_model_state(config: ApiConfig) -> ModelState:
     """Verify and load the model; any failure leaves the app up but not ready, with the reason."""
+    setting = config.model_setting
     try:
-        verified = verify_artifact(config.model_path, config.dvc_lock)
-        bundle = load_bundle(config.model_path, config.dvc_lock)
+        source = resolve_configured_model(config)
+        bundle = load_source(source)
     except ArtifactError as error:
         logger.error("model not loaded: %s", error)
         return ModelState(bundle=None, reason=str(error))
     except Exception as error:  # a broken file must not crash-loop the workers
         logger.exception("model not loaded")
-        return ModelState(bundle=None, reason=f"model file {config.model_path} could not be loaded: "
+        return ModelState(bundle=None, reason=f"model {setting} could not be loaded: "
                                               f"{type(error).__name__}: {error}")
     scorer = batch_scorer(bundle, config.numpy_path)
-    logger.info("model %s loaded from %s (%s); scoring through the %s", bundle.version, config.model_path,
-                verified, scorer.route)
-    return ModelState(bundle=bundle, verified=verified, card=read_model_card(config), scorer=scorer)
+    logger.info("model %s loaded from %s (%s, md5 %s); scoring through the %s", bundle.version, source.origin,
+                source.verified, source.md5, scorer.route)
+    probe = FreshnessProbe(source, config.repo_dir)
+    probe.check()  # read what it compares once here, before the workers fork: their first /ready is then cheap
+    return ModelState(bundle=bundle, verified=source.verified, card=read_model_card(source.card_path), scorer=scorer,
+                      source=source, probe=probe)

@@ -273,13 +273,27 @@ def _predict_operation(max_rows: int, max_body_mb: float, max_errors: int,
     }
 
 
+SERVING_PROPERTIES: dict[str, Any] = {
+    "stage": {"type": ["string", "null"], "description": "the registry stage served (null: served by path)"},
+    "md5": {"type": ["string", "null"], "description": "md5 of the model file that serves"},
+    "source": {"type": ["string", "null"], "description": "the path, or the stage, version and release commit"},
+    "stale": {"type": "boolean", "description": "the model file or the stage's assignment changed since load; "
+                                                "the loaded model still serves until a reload (SIGHUP)"},
+    "current_md5": {"type": ["string", "null"], "description": "when stale: md5 of what would load now"},
+    "current_version": {"type": ["string", "null"], "description": "when stale by stage: the stage's version now"},
+    "stale_reason": {"type": ["string", "null"]},
+}
+
+
 def _ready_operation() -> dict[str, Any]:
-    return {"operationId": "ready", "summary": "The model is loaded and verified",
+    return {"operationId": "ready",
+            "summary": "The model is loaded and verified; which one serves, and whether it is stale",
             "responses": {
                 "200": _json("ready", {
-                    "type": "object", "required": ["ready", "model_version"],
+                    "type": "object", "required": ["ready", "model_version", "stage", "md5", "stale"],
                     "properties": {"ready": {"const": True},
                                    "model_version": {"type": "string"},
+                                   **SERVING_PROPERTIES,
                                    "verified": {"type": ["string", "null"]},
                                    "loaded_at": {"type": "string"}}}),
                 "503": _error("not ready; `reason` says why")}}
@@ -314,6 +328,7 @@ def _model_operation(security: list[dict[str, list[str]]]) -> dict[str, Any]:
                         "training_window": {},
                         "test_window": {},
                         "test_metrics": {},
+                        **SERVING_PROPERTIES,
                         "model_card": {"type": "object"},
                     }}),
                 "401": _error("token configured and missing or wrong"),

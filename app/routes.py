@@ -248,11 +248,20 @@ def health() -> Response:
     return json_response({"status": "ok"})
 
 
+def serving_identity(model: ModelState) -> dict[str, Any]:
+    """What serves (`/ready` and `/model`): the stage (None by path), the md5 and the source in words, and whether
+    it is stale: the file or the stage's assignment changed since it was loaded (the model still serves: a
+    graceful reload, SIGHUP to gunicorn, picks the new one up)."""
+    source = model.source
+    return {"stage": source.stage if source else None, "md5": source.md5 if source else None,
+            "source": source.origin if source else None, **model.freshness().as_dict()}
+
+
 @api.get("/ready")
 def ready() -> Response:
     model = require_model()
     assert model.bundle is not None
-    return json_response({"ready": True, "model_version": model.bundle.version,
+    return json_response({"ready": True, "model_version": model.bundle.version, **serving_identity(model),
                           "verified": model.verified, "loaded_at": model.loaded_at})
 
 
@@ -278,6 +287,7 @@ def model_info() -> Response:
         "training_window": window["train"] if split else window,
         "test_window": window.get("test") if split else None,
         "test_metrics": card.get("test_metrics") or metadata.get("test_metrics"),
+        **serving_identity(model),
         "verified": model.verified,
         "loaded_at": model.loaded_at,
         "metadata": metadata,

@@ -11,6 +11,8 @@ from __future__ import annotations
 import json
 import os
 import subprocess
+import urllib.error
+import urllib.request
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -22,7 +24,8 @@ import streamlit as st
 
 from creditrisk.monitoring.report import DISTRIBUTIONS_FILE, FEATURES_FILE, SUMMARY_FILE, WINDOWS_FILE
 from creditrisk.serving.predlog import is_database_url, open_reader, PredictionLogUnreadable
-from creditrisk.releases import VERSION_PATTERN, Release, ReleaseError, load_releases
+from creditrisk.releases.record import VERSION_PATTERN, Assignment, Release, ReleaseError, load_record, load_releases
+from creditrisk.releases.registry import stage_holders
 
 WORKSPACE = "workspace"
 RELEASE_RECORD_FILE = "releases.yaml"
@@ -39,6 +42,8 @@ MODEL_REPORT_FILE = "model_report.html"
 
 RELEASES_TTL_SECONDS = 300
 PREDICTION_LOG_TTL_SECONDS = 30
+API_TTL_SECONDS = 10
+API_TIMEOUT_SECONDS = 3
 
 
 class UnreadableArtifact(ValueError):
@@ -60,6 +65,8 @@ class DashboardPaths:
     models_dir: Path = Path("models")
     prediction_log: Path | str = Path("data/monitoring/predictions.sqlite")  # str: a postgresql:// URL
     repo_dir: Path = Path(".")
+    api_url: str | None = None  # the scoring API to ask what serves; unset: the workspace's model card
+    api_token: str | None = None  # its bearer token, for /model
 
     @classmethod
     def from_environment(cls, environ: Mapping[str, str] | None = None) -> DashboardPaths:
@@ -71,6 +78,8 @@ class DashboardPaths:
             models_dir=Path(environ.get("CREDITRISK_MODELS_DIR", defaults.models_dir)),
             prediction_log=_log_target(environ.get("CREDITRISK_PREDICTION_LOG"), defaults.prediction_log),
             repo_dir=Path(environ.get("CREDITRISK_REPO_DIR", defaults.repo_dir)),
+            api_url=environ.get("CREDITRISK_API_URL", "").strip().rstrip("/") or None,
+            api_token=environ.get("CREDITRISK_API_TOKEN") or None,
         )
 
     @property
@@ -276,6 +285,59 @@ def read_api_activity(target: Path | str, days: int = 30, now: datetime | None =
         return None
     stamp = (modified, _modified(path.with_name(path.name + "-wal")))
     return _read_activity(str(path), since, stamp)
+
+
+@dataclass(frozen=True)
+class ApiServing:
+    """What the scoring API says it serves: `/ready`'s answer (200 or 503) and `/model`'s (None without the
+    token); `problem` says why the API could not be asked."""
+
+    url: str
+    ready: dict[str, Any] | None = None
+    model: dict[str, Any] | None = None
+    problem: str | None = None
+
+
+def _ask(url: str, token: str | None) -> tuple[int, dict[str, Any]]:
+    headers = {"Accept": "application/json", **({"Authorization": f"Bearer {token}"} if token else {})}
+    try:
+        with urllib.request.urlopen(urllib.request.Request(url, headers=headers),
+                                    timeout=API_TIMEOUT_SECONDS) as response:
+            return response.status, json.loads(response.read())
+    except urllib.error.HTTPError as error:
+        return error.code, json.loads(error.read() or b"{}")
+
+
+@st.cache_data(show_spinner=False, ttl=API_TTL_SECONDS, max_entries=4)
+def read_api_serving(url: str, token: str | None) -> ApiServing:
+    """Ask the API what serves (`/ready`, and `/model` for the model card); never raises."""
+    try:
+        _, ready = _ask(f"{url}/ready", None)
+        status, model = _ask(f"{url}/model", token)
+    except (OSError, ValueError) as error:
+        return ApiServing(url, problem=f"{type(error).__name__}: {error}")
+    return ApiServing(url, ready=ready, model=model if status == 200 else None)
+
+
+@dataclass(frozen=True)
+class RegistryStages:
+    """The record's stage assignments (oldest first) and the version holding each stage."""
+
+    assignments: list[Assignment]
+    holders: dict[str, str]
+
+
+def read_registry_stages(repo_dir: str) -> RegistryStages:
+    """Read from the committed record, as the library wrote it; raises `UnreadableArtifact` for a broken one.
+    Not cached: one small file, and an assignment made since must show."""
+    path = Path(repo_dir) / RELEASE_RECORD_FILE
+    if not path.is_file():
+        return RegistryStages([], {})
+    try:
+        record = load_record(path)
+    except ReleaseError as error:
+        raise UnreadableArtifact(str(error)) from error
+    return RegistryStages(record.assignments, stage_holders(record))
 
 
 @dataclass(frozen=True)

@@ -18,7 +18,7 @@ from creditrisk.modeling.model_report import build_report, ReportInputs
 from creditrisk.modeling.train_params import TrainParams
 from creditrisk.modeling.training import data_window
 from creditrisk.params import ParamsError, load_params, section
-from creditrisk.releases import ReleaseParams
+from creditrisk.releases.record import ReleaseParams
 
 
 def main() -> None:

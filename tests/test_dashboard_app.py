@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from creditrisk.releases import Release, render_releases
+from creditrisk.releases.record import Release, render_releases
 from tests.dashboard_support import (
     APP,
     PAGE_TITLES,

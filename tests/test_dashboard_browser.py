@@ -203,3 +203,20 @@ def test_models_page_shows_both_constraint_settings_and_the_scorecards_points(pi
     assert len(tables) >= 4 and card["benchmark"]["points_table"]
     browser.execute_script("arguments[0].scrollIntoView();", tables[-1])  # the points table, last
     save_screenshot(browser, tmp_path, "dashboard-models.png")
+def test_models_page_shows_which_version_holds_each_stage_and_the_assignments(pipeline, dashboard_url, browser,
+                                                                              tmp_path):
+    from selenium.webdriver.common.by import By
+
+    from creditrisk.releases.record import load_record
+    from creditrisk.releases.registry import stage_holders
+
+    record = load_record(pipeline / "releases.yaml")
+    browser.get(f"{dashboard_url}/models")
+    wait_for_page(browser, "Models and versions", charts=1)
+    body = browser.find_element(By.TAG_NAME, "body").text
+    for text in ("Stages", "In prod", f"v{stage_holders(record)['prod']}", "make promote"):
+        assert text in body, f"{text!r} is not visible on the Models and versions page"
+    assert "Traceback" not in body
+    heading = next(element for element in browser.find_elements(By.CSS_SELECTOR, "h3") if element.text == "Stages")
+    browser.execute_script("arguments[0].scrollIntoView();", heading)
+    save_screenshot(browser, tmp_path, "dashboard-models-stages.png")

@@ -7,7 +7,8 @@ whose other arguments are all literals (`lookup(card, "version", "model_version"
 column and metric names the pages select from (module-level constants named `*_COLUMNS`,
 `*_METRICS`, `*_STATISTICS`, `*_LIMITS`). Each must be a key of a JSON artifact (at any depth)
 or a column of a CSV artifact that the stages wrote: the committed reports with the model card,
-and the artifacts of a small real pipeline run. A fallback key no stage writes (`model_version`
+and the artifacts of a small real pipeline run; or a key the scoring API's OpenAPI document declares
+for `/ready` and `/model`, which the Overview asks when CREDITRISK_API_URL is set. A fallback key no stage writes (`model_version`
 beside `version`) fails here instead of hiding a renamed field behind a silent default.
 
 Artifacts whose stage is still being wired (`PENDING`) are checked against the hand-written copy in
@@ -144,6 +145,17 @@ def written_keys(root: Path, stand_ins: Path | None = None) -> set[str]:
     return keys
 
 
+def api_keys() -> set[str]:
+    """The keys the scoring API's OpenAPI document declares for what the dashboard asks it (`/ready`, `/model`,
+    and their error body): with CREDITRISK_API_URL, "Model in service" reads them from the API, not a stage."""
+    from app.openapi import openapi_document
+
+    document = openapi_document(max_rows=1, max_body_mb=1.0, max_errors=1, token_required=False)
+    schemas = [document["paths"][path]["get"]["responses"]["200"]["content"]["application/json"]["schema"]
+               for path in ("/ready", "/model")] + [document["components"]["schemas"]["Error"]]
+    return {key for schema in schemas for key in schema["properties"]}
+
+
 def unwritten(keys: set[str]) -> dict[str, list[str]]:
     readers = dashboard_keys()
     return {key: sorted(files) for key, files in sorted(readers.items())
@@ -167,7 +179,7 @@ def test_the_dashboard_reads_only_keys_the_committed_stage_output_has(tmp_path: 
     if not (REPO_ROOT / "models" / "model_card.json").exists():
         pytest.skip("models/model_card.json is a DVC output: `dvc pull` or `dvc repro` writes it")
     write_artifact_set(tmp_path)
-    assert unwritten(written_keys(REPO_ROOT, stand_ins=tmp_path)) == {}
+    assert unwritten(written_keys(REPO_ROOT, stand_ins=tmp_path) | api_keys()) == {}
 
 
 @pytest.mark.slow
@@ -175,7 +187,7 @@ def test_the_dashboard_reads_only_keys_a_real_pipeline_run_writes(tmp_path_facto
                                                                    tmp_path: Path) -> None:
     pipeline = run_small_pipeline(tmp_path_factory.getbasetemp() / "dashboard-pipeline")
     write_artifact_set(tmp_path)
-    assert unwritten(written_keys(pipeline, stand_ins=tmp_path)) == {}
+    assert unwritten(written_keys(pipeline, stand_ins=tmp_path) | api_keys()) == {}
 
 
 def test_the_hand_written_artifacts_use_only_keys_the_pipeline_writes(tmp_path: Path) -> None:

@@ -16,7 +16,7 @@ import pytest
 
 from dashboard.components import LEVEL_RANK
 from dashboard.formatting import label, model_title, variant_title
-from creditrisk.releases import load_releases
+from creditrisk.releases.record import load_record, load_releases
 from tests.dashboard_support import PAGE_TITLES, PAGES, chart_titles, environment_for, open_page, run_small_pipeline, texts
 
 pytestmark = pytest.mark.slow
@@ -167,11 +167,13 @@ def test_models_page_lists_candidates_and_the_release_tags_that_exist(pipeline, 
     for tag in missing:
         assert f"`{tag}`" in warnings
     assert {"ROC curve, out-of-time test", "Calibration, out-of-time test"} <= set(chart_titles(app))
+    stages = app.dataframe[3].value
+    assert stages["tag"].tolist() == [a.tag for a in reversed(load_record(pipeline / "releases.yaml").assignments)]
     card = read(pipeline, "models/model_card.json")
-    bands = app.dataframe[3].value
+    bands = app.dataframe[4].value
     assert bands["band"].tolist() == [band["name"] for band in card["bands"]]
     assert bands["points from"].tolist()[:-1] == [band["points_from"] for band in card["bands"]][:-1]
-    reference = app.dataframe[4].value
+    reference = app.dataframe[5].value
     assert reference["input"].tolist() == list(card["reasons"]["reference_applicant"])
     assert reference["reason code"].str.startswith("CR").all()
 

@@ -292,7 +292,7 @@ def test_comparison_display_table_writes_mean_plus_minus_std():
 
 
 def test_the_release_list_without_git_on_the_path_shows_the_record_only(tmp_path, monkeypatch):
-    from creditrisk.releases import Release, render_releases
+    from creditrisk.releases.record import Release, render_releases
     (tmp_path / "releases.yaml").write_text(render_releases([Release("1.0.0", "a" * 40, "2026-01-01", "x")], ""))
     monkeypatch.setenv("PATH", str(tmp_path / "no-such-dir"))
     listed = loaders.read_release_list(str(tmp_path))

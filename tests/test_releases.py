@@ -12,53 +12,28 @@ import pytest
 import yaml
 
 from creditrisk.params import configured
-from creditrisk.releases import (
+from creditrisk.releases import MODEL_NAME
+from creditrisk.releases.cli import main
+from creditrisk.releases.gate import gate_rows, run_gate
+from creditrisk.releases.lock import explain_lock, lock_change
+from creditrisk.releases.procedure import cut_release
+from creditrisk.releases.record import (
+    load_record,
+    load_releases,
+    parse_releases,
     Release,
     ReleaseError,
     ReleaseParams,
-    cut_release,
-    explain_lock,
-    gate_rows,
-    load_releases,
-    lock_change,
-    main,
-    parse_releases,
-    render_releases,
-    restore_tags,
-    run_gate,
 )
+from creditrisk.releases.registry import stage_holders
+from creditrisk.releases.tags import restore_tags
+from tests.release_support import commit_release_files, git, init_repo, record, GIT_IDENTITY, GOOD_METRICS
 from tests.shipped import REPO_ROOT, SHIPPED_PARAMS, shipped
-
-GIT_IDENTITY = {"GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@example.invalid",
-                "GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@example.invalid"}
-GOOD_METRICS = {"roc_auc": 0.70, "pr_auc": 0.10, "ks": 0.35, "brier": 0.030, "log_loss": 0.13, "ece": 0.02}
-
-
-def git(repo: Path, *arguments: str) -> str:
-    return subprocess.run(["git", *arguments], cwd=repo, check=True, capture_output=True, text=True,
-                          env={**os.environ, **GIT_IDENTITY}).stdout.strip()
-
-
-def commit_release_files(repo: Path, message: str, metrics: dict[str, float]) -> str:
-    (repo / "reports").mkdir(exist_ok=True)
-    (repo / "reports" / "metrics.json").write_text(json.dumps(metrics))
-    (repo / "dvc.lock").write_text(f"schema: '2.0'\n# {message}\n")
-    git(repo, "add", "-A")
-    git(repo, "commit", "-qm", message)
-    return git(repo, "rev-parse", "HEAD")
 
 
 @pytest.fixture
 def repo(tmp_path: Path) -> Path:
-    root = tmp_path / "repo"
-    root.mkdir()
-    git(root, "init", "-q")
-    (root / "params.yaml").write_text(yaml.safe_dump({"release": SHIPPED_PARAMS["release"]}))
-    return root
-
-
-def record(repo: Path, *releases: Release) -> None:
-    (repo / "releases.yaml").write_text(render_releases(releases, "# the record\n"))
+    return init_repo(tmp_path / "repo")
 
 
 def test_the_shipped_record_parses_and_names_release_commits_of_this_history() -> None:
@@ -85,13 +60,13 @@ def test_missing_tags_are_recreated_on_the_recorded_commits_and_never_twice(repo
     second = commit_release_files(repo, "Release v1.1.0", {**GOOD_METRICS, "roc_auc": 0.72})
     record(repo, Release("1.0.0", first, "2026-01-01T00:00:00+00:00", "baseline"),
            Release("1.1.0", second, "2026-02-01T00:00:00+00:00", "better"))
-    lines = restore_tags(repo, load_releases(repo / "releases.yaml"))
-    assert [line.split()[0] for line in lines] == ["v1.0.0", "v1.1.0"]
+    lines = restore_tags(repo, load_record(repo / "releases.yaml"))
+    assert [line.split()[0] for line in lines] == ["v1.0.0", "credit-model@v1.0.0", "v1.1.0", "credit-model@v1.1.0"]
     assert git(repo, "rev-parse", "v1.0.0^{commit}") == first
     assert git(repo, "rev-parse", "v1.1.0^{commit}") == second
     assert git(repo, "cat-file", "-t", "v1.1.0") == "tag", "annotated, as dvc and the dashboard expect"
     assert "better" in git(repo, "tag", "-n1", "v1.1.0")
-    again = restore_tags(repo, load_releases(repo / "releases.yaml"))
+    again = restore_tags(repo, load_record(repo / "releases.yaml"))
     assert all(line.endswith("(present)") for line in again)
 
 
@@ -101,7 +76,7 @@ def test_a_tag_that_points_elsewhere_is_reported_with_both_commits_and_left_alon
     git(repo, "tag", "-a", "v1.0.0", other, "-m", "wrong place")
     record(repo, Release("1.0.0", first, "2026-01-01T00:00:00+00:00", "baseline"))
     with pytest.raises(ReleaseError, match=f"tag v1.0.0 points at {other}, but releases.yaml records {first}"):
-        restore_tags(repo, load_releases(repo / "releases.yaml"))
+        restore_tags(repo, load_record(repo / "releases.yaml"))
     assert git(repo, "rev-parse", "v1.0.0^{commit}") == other
 
 
@@ -109,13 +84,13 @@ def test_a_record_naming_a_missing_or_foreign_commit_stops_with_a_clear_message(
     commit_release_files(repo, "Release v1.0.0", GOOD_METRICS)
     record(repo, Release("1.0.0", "0123456789" * 4, "2026-01-01T00:00:00+00:00", "baseline"))
     with pytest.raises(ReleaseError, match="names commit 0123456789.*which this clone does not have"):
-        restore_tags(repo, load_releases(repo / "releases.yaml"))
+        restore_tags(repo, load_record(repo / "releases.yaml"))
     git(repo, "checkout", "-qb", "side")
     side = commit_release_files(repo, "side work", GOOD_METRICS)
     git(repo, "checkout", "-q", "-")
     record(repo, Release("1.0.0", side, "2026-01-01T00:00:00+00:00", "baseline"))
     with pytest.raises(ReleaseError, match="not on the current history"):
-        restore_tags(repo, load_releases(repo / "releases.yaml"))
+        restore_tags(repo, load_record(repo / "releases.yaml"))
     (repo / "README").write_text("no pipeline here")
     git(repo, "rm", "-q", "dvc.lock")
     git(repo, "add", "-A")
@@ -123,7 +98,7 @@ def test_a_record_naming_a_missing_or_foreign_commit_stops_with_a_clear_message(
     bare = git(repo, "rev-parse", "HEAD")
     record(repo, Release("1.0.0", bare, "2026-01-01T00:00:00+00:00", "baseline"))
     with pytest.raises(ReleaseError, match="has no dvc.lock"):
-        restore_tags(repo, load_releases(repo / "releases.yaml"))
+        restore_tags(repo, load_record(repo / "releases.yaml"))
     assert git(repo, "tag", "--list") == ""
 
 
@@ -204,6 +179,7 @@ def test_a_release_commits_tags_and_then_records_the_release_commit(repo: Path) 
             os.environ.pop(key, None)
     assert git(repo, "log", "-2", "--format=%s").splitlines() == ["releases: record v1.1.0", "Release v1.1.0"]
     assert git(repo, "rev-parse", "v1.1.0^{commit}") == release.commit == git(repo, "rev-parse", "HEAD~1")
+    assert git(repo, "rev-parse", "credit-model@v1.1.0^{commit}") == release.commit, "registered for GTO"
     assert "CHANGELOG.md" in git(repo, "show", "--name-only", "--format=", release.commit)
     assert [r.commit for r in load_releases(repo / "releases.yaml")] == [first, release.commit]
     assert (repo / "releases.yaml").read_text().startswith("# the record\n")
@@ -217,7 +193,7 @@ def test_the_release_block_names_a_bad_tolerance() -> None:
 
 
 @pytest.mark.slow
-def test_a_clone_without_tags_gets_them_from_make_setup_and_dvc_diffs_the_releases(tmp_path: Path) -> None:
+def test_a_clone_without_tags_gets_them_from_make_setup_for_dvc_and_gto(tmp_path: Path) -> None:
     clone = tmp_path / "clone"
     subprocess.run(["git", "clone", "--quiet", "--no-tags", str(REPO_ROOT), str(clone)], check=True)
     for tag in git(clone, "tag", "--list").split():
@@ -238,6 +214,20 @@ def test_a_clone_without_tags_gets_them_from_make_setup_and_dvc_diffs_the_releas
     params = subprocess.run([dvc, "params", "diff", "v1.0.0", "v1.1.0"], cwd=clone, env=environment,
                             capture_output=True, text=True)
     assert params.returncode == 0 and "train.version" in params.stdout, params.stderr
+    gto = str(venv / "bin" / "gto")
+    shown = subprocess.run([gto, "show", "--json"], cwd=clone, env=environment, capture_output=True, text=True)
+    assert shown.returncode == 0, shown.stderr
+    model = json.loads(shown.stdout)[MODEL_NAME]
+    record = load_record(clone / "releases.yaml")
+    assert model["version"] == record.releases[-1].tag and model["stage"]["prod"] == f"v{stage_holders(record)['prod']}"
+    versions = subprocess.run([gto, "show", MODEL_NAME, "--json"], cwd=clone, env=environment, capture_output=True,
+                              text=True)
+    assert {row["version"] for row in json.loads(versions.stdout)} == {release.tag for release in record.releases}
+    history = subprocess.run([gto, "history", MODEL_NAME, "--json"], cwd=clone, env=environment, capture_output=True,
+                             text=True)
+    assigned = [(event["ref"], event["version"]) for event in json.loads(history.stdout)
+                if event["event"] == "assignment"]
+    assert sorted(assigned) == sorted((a.tag, f"v{a.version}") for a in record.assignments)
 
 
 def test_the_gate_refuses_a_validation_test_that_turned_red(repo: Path) -> None:
@@ -251,7 +241,7 @@ def test_the_gate_refuses_a_validation_test_that_turned_red(repo: Path) -> None:
     report, passed = run_gate(repo, gate_params())
     assert not passed
     line = next(line for line in report.splitlines() if "hosmer_lemeshow" in line)
-    assert "not red" in line and "BREACH" in line
+    assert "not listed red" in line and "BREACH" in line
     assert "band A jeffreys" not in report, "red in the release as well: not a breach, not listed"
 
 

@@ -33,8 +33,9 @@ from creditrisk.modeling.reasons import reason_catalogue
 from creditrisk.modeling.report_figures import approval_figure, band_figure, calibration_figure, roc_figure, \
     vintage_figure
 from creditrisk.params import configured
-from creditrisk.releases import load_releases, released_metrics, Release, ReleaseError
-from creditrisk.releases import git as run_git
+from creditrisk.releases.gate import released_metrics
+from creditrisk.releases.record import load_releases, Release, ReleaseError
+from creditrisk.releases.tags import git as run_git
 
 TEMPLATE = "model_report.html.j2"
 SECTIONS = ("purpose", "data", "leakage", "selection", "validation", "fairness", "rank-ordering", "scorecard",

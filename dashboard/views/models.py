@@ -1,4 +1,5 @@
-"""Models and versions: the candidates training compared, the released versions side by side, test curves."""
+"""Models and versions: the candidates training compared, the released versions side by side, the stages and their
+history, test curves."""
 
 import pandas as pd
 import streamlit as st
@@ -11,6 +12,7 @@ from dashboard.loaders import (
     read_csv,
     read_json,
     read_model_comparison,
+    read_registry_stages,
     read_release_list,
     read_released_metrics,
 )
@@ -75,6 +77,25 @@ if releases.versions:
     st.plotly_chart(figures.release_comparison_figure(releases.versions, chosen), key="models_release_chart")
 else:
     st.info(f"No version metrics could be read with DVC from `{where.repo_dir}`.")
+
+st.subheader("Stages")
+stages = read_registry_stages(str(where.repo_dir))
+if stages.holders:
+    holder_columns = st.columns(max(len(stages.holders), 2))
+    for column, (stage, version) in zip(holder_columns, stages.holders.items()):
+        column.metric(f"In {stage}", f"v{version}")
+    show_table(pd.DataFrame([{"date (UTC)": a.date[:16].replace("T", " "), "stage": a.stage,
+                              "version": f"v{a.version}", "action": a.action, "why": a.reason,
+                              "release gate": a.gate, "by": a.person[0], "tag": a.tag}
+                             for a in reversed(stages.assignments)]),
+               key="models_stage_history")
+    st.caption("Every stage assignment, newest first, as `releases.yaml` records it and GTO's tags "
+               "(`credit-model#<stage>#N`, whose tagger gives the email too) carry it: `make promote` runs the release "
+               "gate against the version in the stage, `make rollback` assigns the previous one again; `make stages` "
+               "and `gto history` show the same.")
+else:
+    st.info(f"No version is assigned to a stage yet (`{where.repo_dir / 'releases.yaml'}`): "
+            "`make promote VERSION=x.y.z STAGE=prod REASON=\"...\"` assigns one.")
 
 st.subheader("Out-of-time test curves")
 metrics = read_json(where.metrics) or {}

@@ -14,7 +14,7 @@ from dashboard.components import (
     paths,
     status_badge,
 )
-from dashboard.loaders import read_api_activity, read_drift_windows, read_json
+from dashboard.loaders import DashboardPaths, read_api_activity, read_api_serving, read_drift_windows, read_json
 
 HEADLINE_METRICS = (
     ("roc_auc", "ROC-AUC", "{:.3f}"),
@@ -30,27 +30,22 @@ def date_range(window: dict) -> str:
     return f"{str(window.get('start'))[:10]} → {str(window.get('end'))[:10]}"
 
 
-where = paths()
-st.title("Credit-risk model overview")
-
-card = read_json(where.model_card)
-metrics = read_json(where.metrics)
-summary = read_json(where.drift_summary)
-windows = read_drift_windows(where.drift_windows)
-
-st.subheader("Model in service")
-if card is None:
-    empty_state("The model card", where.model_card, REPRO)
-else:
+def show_model_card(card: dict | None, where: DashboardPaths, header: bool = True) -> None:
+    """The model card's version (with `header`), model, training window and details."""
+    if card is None:
+        empty_state("The model card", where.model_card, REPRO)
+        return
     window = card.get("data_window") or {}
     train_window = window.get("train")
     test_window = window.get("test")
-    model_columns = st.columns([0.8, 2, 3])
-    model_columns[0].metric("Model version", str(card.get("version") or "unversioned"))
+    model_columns = st.columns([0.8, 2, 3] if header else [2, 3.8])
+    if header:
+        model_columns[0].metric("Model version", str(card.get("version") or "unversioned"))
     model = card.get("model")
-    model_columns[1].metric("Model", model_title(model) if model else "n/a", help=f"candidate `{model}`" if model else None)
+    model_columns[-2].metric("Model", model_title(model) if model else "n/a",
+                             help=f"candidate `{model}`" if model else None)
     if isinstance(train_window, dict) and train_window.get("start"):
-        model_columns[2].metric("Training window", date_range(train_window))
+        model_columns[-1].metric("Training window", date_range(train_window))
     details = []
     if card.get("calibration"):
         details.append(f"calibration: {card['calibration']}")
@@ -62,6 +57,46 @@ else:
         details.append("dropped leaks: " + ", ".join(card["dropped_leaks"]))
     if details:
         st.caption(" · ".join(details))
+
+
+where = paths()
+st.title("Credit-risk model overview")
+
+metrics = read_json(where.metrics)
+summary = read_json(where.drift_summary)
+windows = read_drift_windows(where.drift_windows)
+
+st.subheader("Model in service")
+if where.api_url:
+    serving = read_api_serving(where.api_url, where.api_token)
+    ready = serving.ready or {}
+    if serving.problem is not None:
+        st.error(f"The API at {where.api_url} did not answer ({serving.problem}); below, the workspace's model card, "
+                 "which may not be what serves.")
+        show_model_card(read_json(where.model_card), where)
+    elif not ready.get("ready"):
+        st.error(f"The API at {where.api_url} is not ready: {ready.get('reason') or ready}")
+    else:
+        columns = st.columns([0.8, 0.8, 2.4])
+        columns[0].metric("Version serving", str(ready.get("model_version")))
+        columns[1].metric("Stage", ready.get("stage") or "by path",
+                          help="The registry stage the API serves (CREDITRISK_MODEL_STAGE), or a file by path")
+        columns[2].metric("Model file md5", str(ready.get("md5") or "n/a")[:12], help=ready.get("source"))
+        if ready.get("stale"):
+            now = (f"v{ready['current_version']} " if ready.get("current_version") else "") + \
+                f"(md5 {str(ready.get('current_md5'))[:12]})"
+            st.warning(f"**Stale**: {ready.get('stale_reason')}. The API still serves v{ready.get('model_version')}; "
+                       f"a reload (SIGHUP to gunicorn) would load {now}.")
+        st.caption(f"As the API at {where.api_url} reports it (`/ready`, {ready.get('verified')}; loaded "
+                   f"{str(ready.get('loaded_at'))[:19].replace('T', ' ')} UTC).")
+        if serving.model is not None:
+            show_model_card(serving.model.get("model_card") or {}, where, header=False)
+        else:
+            st.caption("The model's card needs `/model`, which wants the API token (CREDITRISK_API_TOKEN).")
+else:
+    show_model_card(read_json(where.model_card), where)
+    st.caption(f"The workspace's model card (`{where.model_card}`): what the pipeline last built. Set "
+               "CREDITRISK_API_URL to show what the API serves.")
 
 st.subheader("Out-of-time test metrics")
 if metrics is None:
