@@ -273,6 +273,12 @@ def _predict_operation(max_rows: int, max_body_mb: float, max_errors: int,
     }
 
 
+_CHALLENGER_STATUS = ("the shadow challenger (CREDITRISK_CHALLENGER; null without one): `setting`, `ready`, "
+                      "`version`, `path`, `verified`, `reason` (why it is not loaded), `loaded_at`, `failures` "
+                      "(requests it raised on in this worker), `last_failure`, `last_failure_at`; the champion "
+                      "serves whatever the challenger does")
+
+
 def _ready_operation() -> dict[str, Any]:
     return {"operationId": "ready", "summary": "The model is loaded and verified",
             "responses": {
@@ -281,7 +287,8 @@ def _ready_operation() -> dict[str, Any]:
                     "properties": {"ready": {"const": True},
                                    "model_version": {"type": "string"},
                                    "verified": {"type": ["string", "null"]},
-                                   "loaded_at": {"type": "string"}}}),
+                                   "loaded_at": {"type": "string"},
+                                   "challenger": {"type": ["object", "null"], "description": _CHALLENGER_STATUS}}}),
                 "503": _error("not ready; `reason` says why")}}
 
 

@@ -26,7 +26,13 @@ from creditrisk.serving.predlog.backends import (
 from creditrisk.serving.predlog.errors import PredictionLogError, PredictionLogUnavailable, PredictionLogUnreadable
 from creditrisk.serving.predlog.protocols import LogActivity, LogReader, LogWriter
 from creditrisk.serving.predlog.records import COLUMNAR_MIN_ROWS, ChallengerScores, LoggedBatch, log_entry
-from creditrisk.serving.predlog.schema import BATCH_TABLE, CHALLENGER_SCORE_COLUMNS, SCHEMA_VERSION, TABLE, VERSION_TABLE
+from creditrisk.serving.predlog.schema import (
+    BATCH_TABLE,
+    CHALLENGER_SCORE_COLUMNS,
+    SCHEMA_VERSION,
+    TABLE,
+    VERSION_TABLE,
+)
 from creditrisk.serving.predlog.sqlite import PredictionLog
 
 __all__ = [
