@@ -224,3 +224,17 @@ def test_the_compare_stage_writes_both_files_and_prints_the_promote_command(proj
     assert summary["verdict"] == "better" and summary["challenger_version"] == "1.0.1"
     assert [window["window"] for window in windows] == [*MONTHS, "2026-06", "log:2026-07"]
     assert f"compare: {summary['promote_command']}" in completed.stdout
+
+
+def test_the_dashboards_hand_written_compare_files_have_the_keys_the_stage_writes(project: Project,
+                                                                                    tmp_path: Path) -> None:
+    from creditrisk.monitoring.compare import write_compare_report
+    from tests.dashboard_support import write_artifact_set
+    from tests.test_dashboard_keys import file_keys
+
+    write_artifact_set(tmp_path / "fixture")
+    report = run_compare(project.compare, project.drift, project.champion, project.challenger, project.incoming,
+                         project.root / "data" / "monitoring" / "predictions.sqlite")
+    write_compare_report(report, tmp_path / "built")
+    for name in ("windows.json", "summary.json"):
+        assert file_keys(tmp_path / "fixture" / "reports" / "compare" / name) == file_keys(tmp_path / "built" / name)

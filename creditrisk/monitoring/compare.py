@@ -41,6 +41,7 @@ from creditrisk.modeling.bundle import load_bundle, ModelBundle
 from creditrisk.modeling.validation import paired_delong_test
 from creditrisk.monitoring.drift import DriftParams
 from creditrisk.monitoring.profile import build_numeric_profile, numeric_sample
+from creditrisk.monitoring.report import COMPARE_SUMMARY_FILE, COMPARE_WINDOWS_FILE
 from creditrisk.monitoring.rules import challenger_verdict, ChallengerVerdict, CompareRules, DriftRules
 from creditrisk.monitoring.run import score_frame, window_band_tests, window_calibration
 from creditrisk.monitoring.statistics import psi, shares
@@ -54,8 +55,6 @@ from creditrisk.monitoring.windows import (
 )
 from creditrisk.params import ParamsBlock
 
-SUMMARY_FILE = "summary.json"
-WINDOWS_FILE = "windows.json"
 CALIBRATION_KEYS = ("calibration_level", "calibration_reason", "calibration_ratio", "calibration_ratio_low",
                     "calibration_ratio_high", "calibration_expected_defaults", "calibration_pvalue")
 NO_CHALLENGER = ("compare.challenger_path names the champion's own model file: there is no challenger to score "
@@ -306,5 +305,5 @@ def run_compare(params: CompareParams, drift: DriftParams, champion: ModelBundle
 
 def write_compare_report(report: CompareReport, output_dir: Path) -> None:
     """Both files atomically (each complete or absent)."""
-    atomic_write_json(Path(output_dir) / WINDOWS_FILE, report.windows)
-    atomic_write_json(Path(output_dir) / SUMMARY_FILE, report.summary)
+    atomic_write_json(Path(output_dir) / COMPARE_WINDOWS_FILE, report.windows)
+    atomic_write_json(Path(output_dir) / COMPARE_SUMMARY_FILE, report.summary)
