@@ -10,7 +10,7 @@ DASHBOARD_PORT ?= 8501
 export PATH := $(abspath $(BIN)):$(PATH)
 
 .DEFAULT_GOAL := help
-.PHONY: help setup repro run serve dashboard serve-and-dashboard monitor backtest score report test test-fast bench \
+.PHONY: help setup repro run serve dashboard serve-and-dashboard monitor compare backtest score report test test-fast bench \
 	clean container-check release release-check
 
 help: ## list the targets
@@ -57,6 +57,9 @@ dashboard: setup ## start the Streamlit dashboard on DASHBOARD_PORT (default 850
 
 monitor: setup ## rerun only the drift stage so it reads the newest API prediction-log rows
 	$(BIN)/dvc repro --force --single-item drift
+
+compare: setup ## rerun only the compare stage (champion against challenger) so it reads the newest prediction-log rows
+	$(BIN)/dvc repro --force --single-item compare
 
 backtest: setup ## replay the incoming months: champion, recalibrated, retrained (writes reports/backtest.json)
 	$(BIN)/dvc repro backtest

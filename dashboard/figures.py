@@ -755,8 +755,9 @@ def pd_level_figure(windows: pd.DataFrame, cutoffs: Mapping[str, float] | None =
 
 
 CHAMPION_COLOUR, CHALLENGER_COLOUR = REFERENCE_COLOUR, CURRENT_COLOUR
-MODEL_STYLES = {"champion": (CHAMPION_COLOUR, "circle"), "challenger": (CHALLENGER_COLOUR, "diamond")}
-"""Each model's colour and marker in the champion-against-challenger figures."""
+MODEL_STYLES = {"champion": (CHAMPION_COLOUR, "circle-open", 16), "challenger": (CHALLENGER_COLOUR, "diamond", 9)}
+"""Each model's colour, marker and size in the champion-against-challenger figures (the champion's open and
+larger, so that equal values, a recalibration's ROC-AUC, show both)."""
 
 
 def challenger_roc_auc_figure(windows: pd.DataFrame) -> go.Figure:
@@ -766,10 +767,11 @@ def challenger_roc_auc_figure(windows: pd.DataFrame) -> go.Figure:
     judged = windows.reindex(columns=columns)
     judged = judged[judged["champion_roc_auc"].notna()]
     figure = go.Figure()
-    for model, (colour, symbol) in MODEL_STYLES.items():
+    for model, (colour, symbol, size) in MODEL_STYLES.items():
         figure.add_trace(go.Scatter(
             x=judged["window"], y=judged[f"{model}_roc_auc"], mode="lines+markers", name=model,
-            marker={"size": 10, "color": colour, "symbol": symbol}, line={"color": colour},
+            marker={"size": size, "color": colour, "symbol": symbol, "line": {"width": 2, "color": colour}},
+            line={"color": colour},
             customdata=judged[["delong_pvalue", "labelled_rows", "defaults"]].to_numpy(),
             hovertemplate=f"%{{x}}<br>{model} ROC-AUC %{{y:.3f}}<br>DeLong p %{{customdata[0]:.3g}}"
                           "<br>%{customdata[1]} loans, %{customdata[2]} defaults<extra></extra>"))

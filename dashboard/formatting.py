@@ -80,6 +80,7 @@ COLUMN_FORMATS = {
                      "challenger_roc_auc"), "%.3f"),
     **dict.fromkeys(("delta_roc_auc", "delta_estimated_roc_auc", "roc_auc_difference"), "%+.3f"),
     **dict.fromkeys(("brier", "log_loss", "ece", "champion_brier", "challenger_brier"), "%.4f"),
+    **dict.fromkeys(("labelled_rows", "defaults"), "%d"),
 }
 """Number formats of report columns in tables (Streamlit's printf-style or named formats)."""
 COLUMN_WIDTHS = {"nulled_by_rule": "large", "summary": "large", "reason": "large"}

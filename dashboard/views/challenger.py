@@ -19,7 +19,7 @@ POOLED = (
     ("ROC-AUC", "roc_auc", "{:.3f}"),
     ("Brier", "brier", "{:.4f}"),
     ("PD level", "calibration_level", "{}"),
-    ("Observed / expected defaults", "calibration_ratio", "{:.2f}"),
+    ("Observed / expected", "calibration_ratio", "{:.2f}"),
 )
 
 where = paths()
@@ -36,12 +36,15 @@ st.markdown(f"### :{colour}[● {verdict.upper()}] · challenger **{challenger}*
             f"**{summary.get('champion_version')}**")
 st.write(summary.get("reason"))
 pooled_windows = summary.get("verdict_windows") or []
+rules = summary.get("rules") or {}
 if pooled_windows:
-    st.caption(f"On the labelled loans of {', '.join(pooled_windows)} pooled, scored by both models. The rules "
-               f"(params.yaml `compare`): {summary.get('rules')}.")
+    st.caption(f"On the labelled loans of {', '.join(pooled_windows)} pooled, scored by both models. Rules (params.yaml "
+               f"`compare`): the paired DeLong test at alpha {rules.get('alpha')}, each model's PD-level verdict, the "
+               f"challenger's Brier at most the champion's plus {rules.get('brier_tolerance')}; not judged below "
+               f"{rules.get('min_labelled_defaults')} defaults.")
 st.markdown(f"**Next step:** {summary.get('next_step')}.")
 if summary.get("promote_command"):
-    st.code(summary["promote_command"], language="bash")
+    st.code(summary["promote_command"], language="bash", wrap_lines=True)
     st.caption("`make promote` runs the release gate against the version in `prod` before it assigns the stage, "
                "and records who, when and why.")
 
