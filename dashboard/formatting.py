@@ -42,7 +42,7 @@ COLUMN_LABELS = {
     "challenger_roc_auc": "challenger ROC-AUC", "roc_auc_difference": "Δ ROC-AUC (challenger − champion)",
     "delong_pvalue": "DeLong p", "champion_brier": "champion Brier", "challenger_brier": "challenger Brier",
     "champion_calibration_level": "champion PD level", "challenger_calibration_level": "challenger PD level",
-    "champion_mean_pd": "champion mean PD", "challenger_mean_pd": "challenger mean PD",
+    "champion_mean_pd": "champion mean PD", "challenger_mean_pd": "challenger mean PD", "in_sample": "in sample",
 }
 """Report keys as the tables and axes show them; any other key is shown with spaces for underscores."""
 
@@ -63,6 +63,7 @@ COLUMN_HELP = {
     "pd_psi": "PSI of the challenger's PDs against the champion's, on the champion's quantile bins.",
     "delong_pvalue": "Paired DeLong test of the two ROC-AUCs on the same loans, two-sided.",
     "roc_auc_difference": "Challenger minus champion: positive means the challenger ranks better.",
+    "in_sample": "A model was fitted on labels of this window's loans: reported, left out of the verdict.",
 }
 """Tooltips of the columns whose label cannot say everything (the direction that is worse, what a limit is)."""
 

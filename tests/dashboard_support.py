@@ -425,7 +425,7 @@ def _compare_window(window: str, source: str, index: int) -> dict:
     }
     if source == "incoming":
         record.update({
-            "labelled_rows": 700, "defaults": 36, "default_rate": 0.0514, "champion_roc_auc": 0.700,
+            "in_sample": False, "labelled_rows": 700, "defaults": 36, "default_rate": 0.0514, "champion_roc_auc": 0.700,
             "challenger_roc_auc": 0.700, "roc_auc_difference": 0.0, "roc_auc_difference_low": 0.0,
             "roc_auc_difference_high": 0.0, "delong_z": 0.0, "delong_pvalue": 1.0, "champion_brier": 0.0488,
             "challenger_brier": 0.0481,
@@ -456,7 +456,7 @@ def _write_compare_reports(folder: Path) -> None:
         "next_step": "promote the challenger with the command below (the release gate runs first)",
         "promote_command": f'make promote VERSION=1.1.1 STAGE=prod REASON="compare {COMPARED_WINDOWS[0]}..'
                            f'{COMPARED_WINDOWS[-1]}: {reason}"',
-        "verdict_windows": list(COMPARED_WINDOWS), "pooled": pooled, "logged_rows": 700,
+        "verdict_windows": list(COMPARED_WINDOWS), "in_sample_windows": [], "pooled": pooled, "logged_rows": 700,
         "logged_pairs": ["1.1.0 vs 1.1.1"], "latest_logged_window": f"log:{WINDOWS[-1]}",
         "latest_logged_agreement": windows[-1]["decision_agreement"],
         "rules": {"alpha": 0.05, "min_labelled_defaults": 20, "brier_tolerance": 0.0},
@@ -526,8 +526,8 @@ def _shrink_params(path: Path) -> None:
 
 
 def _build_challenger(repo: Path) -> None:
-    """The champion recalibrated on the incoming batches' matured labels (`modeling.refit`), the next patch
-    version: the small pipeline's shadow challenger."""
+    """The champion recalibrated on the first incoming month's matured labels (`modeling.refit`), the next patch
+    version: the small pipeline's shadow challenger, judged on the later labelled months."""
     from creditrisk.modeling.bundle import load_bundle, save_bundle
     from creditrisk.modeling.refit import recalibrated_bundle
     from creditrisk.monitoring.windows import index_batches, iter_incoming_windows
@@ -537,7 +537,7 @@ def _build_challenger(repo: Path) -> None:
     champion = load_bundle(repo / params["train"]["model_path"], repo / "dvc.lock")
     index = index_batches(sorted((repo / params["drift"]["incoming_dir"]).glob("loans_*.csv")), "month", None)
     frames = [data.frame for data in iter_incoming_windows(index, "month") if len(data.frame)]
-    labelled = pd.concat([frame[frame[TARGET].notna()] for frame in frames if TARGET in frame], ignore_index=True)
+    labelled = next(frame[frame[TARGET].notna()] for frame in frames if TARGET in frame and frame[TARGET].notna().any())
     challenger = recalibrated_bundle(champion, labelled, params["backtest"]["min_defaults_for_slope"])
     major, minor, patch = champion.version.split(".")
     challenger.metadata["version"] = f"{major}.{minor}.{int(patch) + 1}"

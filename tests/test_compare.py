@@ -185,6 +185,24 @@ def test_logged_traffic_is_compared_as_each_model_answered_live(project: Project
     assert summary["logged_pairs"] == ["1.0.0 vs 1.0.1"]
 
 
+def test_windows_whose_labels_fitted_the_challenger_are_reported_but_left_out_of_the_verdict(project: Project) -> None:
+    fitted_on_march = dataclasses.replace(project.challenger, metadata={
+        **project.challenger.metadata, "recalibration": {"data_window": {"start": "2026-03-01T08:00:00",
+                                                                          "end": "2026-03-31T18:00:00"}}})
+    report = run_compare(project.compare, project.drift, project.champion, fitted_on_march, project.incoming, None)
+
+    in_sample = {window["window"]: window["in_sample"] for window in report.windows}
+    assert in_sample == {"2026-03": True, "2026-04": False, "2026-05": False, "2026-06": False}
+    assert report.summary["verdict_windows"] == ["2026-04", "2026-05"]
+    assert report.summary["in_sample_windows"] == ["2026-03"] and report.summary["pooled"]["labelled_rows"] == 3000
+
+    fitted_on_all = dataclasses.replace(project.challenger, metadata={
+        **project.challenger.metadata, "data_window": {"start": "2025-01-01T00:00:00", "end": "2026-05-31T00:00:00"}})
+    summary = run_compare(project.compare, project.drift, project.champion, fitted_on_all, project.incoming,
+                          None).summary
+    assert summary["verdict"] == "no evidence" and "fitted on" in summary["reason"] and not summary["verdict_windows"]
+
+
 @pytest.fixture(scope="module")
 def weaker() -> ModelBundle:
     """A challenger that ranks worse: fitted on age alone."""

@@ -11,7 +11,7 @@ from dashboard.loaders import read_compare_windows, read_json
 REPRO_COMPARE = "dvc repro compare"
 VERDICT_COLOURS = {"better": "green", "no evidence": "gray", "worse": "red"}
 TABLE_COLUMNS = (
-    "window", "source", "champion_version", "challenger_version", "rows", "decision_agreement", "pd_psi",
+    "window", "source", "champion_version", "challenger_version", "in_sample", "rows", "decision_agreement", "pd_psi",
     "labelled_rows", "defaults", "champion_roc_auc", "challenger_roc_auc", "roc_auc_difference", "delong_pvalue",
     "champion_brier", "challenger_brier", "champion_calibration_level", "challenger_calibration_level",
 )
@@ -42,6 +42,10 @@ if pooled_windows:
                f"`compare`): the paired DeLong test at alpha {rules.get('alpha')}, each model's PD-level verdict, the "
                f"challenger's Brier at most the champion's plus {rules.get('brier_tolerance')}; not judged below "
                f"{rules.get('min_labelled_defaults')} defaults.")
+in_sample = summary.get("in_sample_windows") or []
+if in_sample:
+    st.caption(f"Left out of the verdict: {', '.join(in_sample)}, whose labels a model was fitted on (in sample: "
+               "they flatter it).")
 st.markdown(f"**Next step:** {summary.get('next_step')}.")
 if summary.get("promote_command"):
     st.code(summary["promote_command"], language="bash", wrap_lines=True)
