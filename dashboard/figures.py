@@ -802,7 +802,8 @@ def decision_agreement_figure(windows: pd.DataFrame) -> go.Figure:
 def band_migration_figure(migration: Mapping[str, Sequence], title: str) -> go.Figure:
     """The band migration matrix as the compare stage wrote it: rows the champion's bands, columns the
     challenger's, each cell the count of loans, in each model's band order (safest first)."""
-    champion, challenger = [str(b) for b in migration["champion_bands"]], [str(b) for b in migration["challenger_bands"]]
+    champion = [str(band) for band in migration["champion_bands"]]
+    challenger = [str(band) for band in migration["challenger_bands"]]
     counts = np.asarray(migration["counts"], dtype=float)
     figure = go.Figure(go.Heatmap(
         z=counts, x=[f"challenger {band}" for band in challenger], y=[f"champion {band}" for band in champion],

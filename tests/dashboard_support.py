@@ -429,10 +429,12 @@ def _compare_window(window: str, source: str, index: int) -> dict:
             "challenger_roc_auc": 0.700, "roc_auc_difference": 0.0, "roc_auc_difference_low": 0.0,
             "roc_auc_difference_high": 0.0, "delong_z": 0.0, "delong_pvalue": 1.0, "champion_brier": 0.0488,
             "challenger_brier": 0.0481,
-            **{f"{model}_{key}": value for model, level, ratio in (("champion", "alert", 1.29), ("challenger", "ok", 1.03))
+            **{f"{model}_{key}": value
+               for model, level, ratio in (("champion", "alert", 1.29), ("challenger", "ok", 1.03))
                for key, value in (("calibration_level", level), ("calibration_reason", f"ratio {ratio}"),
                                   ("calibration_ratio", ratio), ("calibration_ratio_low", ratio - 0.2),
-                                  ("calibration_ratio_high", ratio + 0.2), ("calibration_expected_defaults", 36 / ratio),
+                                  ("calibration_ratio_high", ratio + 0.2),
+                                  ("calibration_expected_defaults", 36 / ratio),
                                   ("calibration_pvalue", 0.004 if level == "alert" else 0.8))},
         })
     return record

@@ -148,7 +148,8 @@ def written_keys(root: Path, stand_ins: Path | None = None) -> set[str]:
                           f"the hand-written copy until {writer} writes it", stacklevel=2)
             keys |= file_keys(stand_ins / relative)
     summary = root / WITH_A_CHALLENGER[1]
-    if stand_ins is not None and (not summary.exists() or json.loads(summary.read_text())["challenger_version"] is None):
+    no_challenger = not summary.exists() or json.loads(summary.read_text())["challenger_version"] is None
+    if stand_ins is not None and no_challenger:
         warnings.warn(f"{summary} names no challenger: the dashboard's keys for the compare files are checked against "
                       "the hand-written copy", stacklevel=2)
         for relative in WITH_A_CHALLENGER:

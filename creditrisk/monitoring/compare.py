@@ -41,7 +41,7 @@ import pandas as pd
 
 from creditrisk.data.contract import TARGET
 from creditrisk.io import atomic_write_json, finite_json
-from creditrisk.modeling.bundle import load_bundle, ModelBundle
+from creditrisk.modeling.bundle import load_bundle, ModelBundle, APPROVE, REJECT
 from creditrisk.modeling.validation import paired_delong_test
 from creditrisk.monitoring.drift import DriftParams
 from creditrisk.monitoring.profile import build_numeric_profile, numeric_sample
@@ -157,15 +157,14 @@ def agreement(scores: BothScores, champion: ModelBundle | None, challenger: Mode
     """What needs no outcome: decisions agreed on, the band migration, the PDs' PSI and means."""
     rows = len(scores)
     differ = scores.champion_decision != scores.challenger_decision
-    approve, reject = "approve", "reject"
     return {
         "rows": rows,
         "decision_agreement": float(1 - differ.mean()) if rows else None,
         "disagreements": int(differ.sum()),
-        "approved_by_champion_only": int(((scores.champion_decision == approve) & differ).sum()),
-        "approved_by_challenger_only": int(((scores.challenger_decision == approve) & differ).sum()),
-        "champion_reject_rate": float(np.mean(scores.champion_decision == reject)) if rows else None,
-        "challenger_reject_rate": float(np.mean(scores.challenger_decision == reject)) if rows else None,
+        "approved_by_champion_only": int(((scores.champion_decision == APPROVE) & differ).sum()),
+        "approved_by_challenger_only": int(((scores.challenger_decision == APPROVE) & differ).sum()),
+        "champion_reject_rate": float(np.mean(scores.champion_decision == REJECT)) if rows else None,
+        "challenger_reject_rate": float(np.mean(scores.challenger_decision == REJECT)) if rows else None,
         "champion_mean_pd": float(scores.champion_pd.mean()) if rows else None,
         "challenger_mean_pd": float(scores.challenger_pd.mean()) if rows else None,
         "pd_psi": pd_psi(scores.champion_pd, scores.challenger_pd, drift.psi_bins, drift.psi_epsilon),

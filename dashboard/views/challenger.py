@@ -38,8 +38,8 @@ st.write(summary.get("reason"))
 pooled_windows = summary.get("verdict_windows") or []
 rules = summary.get("rules") or {}
 if pooled_windows:
-    st.caption(f"On the labelled loans of {', '.join(pooled_windows)} pooled, scored by both models. Rules (params.yaml "
-               f"`compare`): the paired DeLong test at alpha {rules.get('alpha')}, each model's PD-level verdict, the "
+    st.caption(f"On the labelled loans of {', '.join(pooled_windows)} pooled, scored by both models. Rules "
+               f"(params.yaml `compare`): the paired DeLong test at alpha {rules.get('alpha')}, each model's PD-level verdict, the "
                f"challenger's Brier at most the champion's plus {rules.get('brier_tolerance')}; not judged below "
                f"{rules.get('min_labelled_defaults')} defaults.")
 in_sample = summary.get("in_sample_windows") or []
