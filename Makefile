@@ -10,8 +10,8 @@ DASHBOARD_PORT ?= 8501
 export PATH := $(abspath $(BIN)):$(PATH)
 
 .DEFAULT_GOAL := help
-.PHONY: help setup repro run serve dashboard serve-and-dashboard monitor backtest score report scorecard-sql test \
-	test-fast bench clean container-check release release-check promote rollback stages recalibrate challenger
+.PHONY: help setup repro run serve dashboard serve-and-dashboard monitor compare backtest score report scorecard-sql \
+	test test-fast bench clean container-check release release-check promote rollback stages recalibrate challenger
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN{FS=":.*## "}{printf "  make %-10s %s\n", $$1, $$2}'
@@ -58,6 +58,9 @@ dashboard: setup ## start the Streamlit dashboard on DASHBOARD_PORT (default 850
 
 monitor: setup ## rerun only the drift stage so it reads the newest API prediction-log rows
 	$(BIN)/dvc repro --force --single-item drift
+
+compare: setup ## rerun only the compare stage (champion against challenger) so it reads the newest prediction-log rows
+	$(BIN)/dvc repro --force --single-item compare
 
 backtest: setup ## replay the incoming months: champion, recalibrated, retrained (writes reports/backtest.json)
 	$(BIN)/dvc repro backtest

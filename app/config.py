@@ -28,6 +28,7 @@ class ApiConfig:
     api_token: str | None = None
     log_busy_timeout_ms: int = 10_000
     numpy_path: bool = True  # score through the verified numpy path (False: the sklearn pipeline only)
+    challenger: str | None = None  # the shadow challenger's model (app/challenger.py `resolve`); None: no challenger
 
     @property
     def max_body_bytes(self) -> int:
@@ -77,4 +78,5 @@ def config_from_env(environ: Mapping[str, str] | None = None) -> ApiConfig:
         api_token=environ.get("CREDITRISK_API_TOKEN") or None,
         log_busy_timeout_ms=int(_positive_number(
             environ, "CREDITRISK_LOG_BUSY_TIMEOUT_MS", ApiConfig.log_busy_timeout_ms, int)),
+        challenger=environ.get("CREDITRISK_CHALLENGER", "").strip() or None,
     )

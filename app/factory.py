@@ -8,6 +8,7 @@ import uuid
 
 from flask import Flask, Response, g, request
 
+from app.challenger import load_challenger
 from app.config import ApiConfig, config_from_env
 from app.errors import register_error_handlers
 from app.metrics import ApiMetrics
@@ -31,8 +32,11 @@ def create_app(config: ApiConfig | None = None) -> Flask:
     metrics.model_ready.set(1 if model.ready else 0)
     log = (open_log(config.prediction_log, config.log_busy_timeout_ms)
            if config.prediction_log is not None else None)
+    challenger = load_challenger(config)
+    if challenger.configured:
+        metrics.challenger_ready.labels(challenger=challenger.setting).set(1 if challenger.ready else 0)
     app.extensions[EXTENSION] = ApiState(config=config, model=model, metrics=metrics, log=log,
-                                            spec=build_spec(config, model))
+                                            spec=build_spec(config, model), challenger=challenger)
     app.register_blueprint(api)
     app.register_blueprint(v2)
     register_error_handlers(app)

@@ -46,7 +46,8 @@ class ApiMetrics:
         self.latency = Histogram("creditrisk_http_request_duration_seconds", "Request latency",
                                  ["endpoint"], buckets=LATENCY_BUCKETS, registry=registry)
         self.stage = Histogram("creditrisk_scoring_stage_duration_seconds",
-                               "Time per scoring stage (parse, validate, predict, reasons, log, metrics, respond)",
+                               "Time per scoring stage (parse, validate, predict, reasons, challenger, log, metrics, "
+                               "respond)",
                                ["stage"], buckets=STAGE_BUCKETS, registry=registry)
         self.rows_scored = Counter("creditrisk_rows_scored", "Rows scored", registry=registry)
         self.values_nulled = Counter("creditrisk_values_nulled",
@@ -63,6 +64,19 @@ class ApiMetrics:
                                     registry=registry)
         self.model_ready = Gauge("creditrisk_model_ready", "1 when the model is loaded and verified",
                                  multiprocess_mode="livemin", registry=registry)
+        self.challenger_ready = Gauge("creditrisk_challenger_ready",
+                                      "1 when the shadow challenger (labelled by its setting) is loaded and verified, "
+                                      "0 when it is not (no series without a challenger)",
+                                      ["challenger"], multiprocess_mode="livemin", registry=registry)
+        self.challenger_rows = Counter("creditrisk_challenger_rows_scored",
+                                       "Rows the shadow challenger scored (and the log holds beside the champion's)",
+                                       registry=registry)
+        self.challenger_disagreements = Counter("creditrisk_challenger_disagreements",
+                                                "Rows the shadow challenger would have decided otherwise",
+                                                registry=registry)
+        self.challenger_failures = Counter("creditrisk_challenger_failures",
+                                           "Batches the shadow challenger raised on (the champion answered alone)",
+                                           registry=registry)
 
     def observe_pds(self, pds: np.ndarray) -> None:
         self.pd.observe_batch(pds)

@@ -283,6 +283,10 @@ SERVING_PROPERTIES: dict[str, Any] = {
     "current_version": {"type": ["string", "null"], "description": "when stale by stage: the stage's version now"},
     "stale_reason": {"type": ["string", "null"]},
 }
+_CHALLENGER_STATUS = ("the shadow challenger (CREDITRISK_CHALLENGER: a path or a stage; null without one): "
+                      "`setting`, `ready`, `version`, `stage`, `path`, `verified`, `reason` (why it is not loaded), "
+                      "`loaded_at`, `failures` (requests it raised on in this worker), `last_failure`, "
+                      "`last_failure_at`; the champion serves whatever the challenger does")
 
 
 def _ready_operation() -> dict[str, Any]:
@@ -295,7 +299,8 @@ def _ready_operation() -> dict[str, Any]:
                                    "model_version": {"type": "string"},
                                    **SERVING_PROPERTIES,
                                    "verified": {"type": ["string", "null"]},
-                                   "loaded_at": {"type": "string"}}}),
+                                   "loaded_at": {"type": "string"},
+                                   "challenger": {"type": ["object", "null"], "description": _CHALLENGER_STATUS}}}),
                 "503": _error("not ready; `reason` says why")}}
 
 

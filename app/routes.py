@@ -14,6 +14,7 @@ from urllib.parse import quote
 
 from flask import Blueprint, Response, g, request
 
+from app.challenger import shadow_score
 from app.config import ApiConfig
 from app.errors import ApiError
 from app.model_state import ModelState
@@ -119,8 +120,10 @@ def parse_body(mimetype: str) -> Any:
     return parse_json_body(body) if mimetype in JSON_TYPES else parse_csv_body(body)
 
 
-def write_prediction_log(batch: ValidatedBatch, scored: ScoredBatch, model_version: str) -> bool:
-    """Append the batch to the log and return once it is committed (False: no log configured).
+def write_prediction_log(batch: ValidatedBatch, scored: ScoredBatch, model_version: str,
+                         challenger: predlog.ChallengerScores | None = None) -> bool:
+    """Append the batch (and the shadow challenger's answer beside it) to the log and return once it is
+    committed (False: no log configured).
 
     A log that cannot take the batch raises `PredictionLogUnavailable` (503): the API never answers
     a scored batch it could not log.
@@ -129,7 +132,8 @@ def write_prediction_log(batch: ValidatedBatch, scored: ScoredBatch, model_versi
     if api_state.log is None:
         return False
     entry = predlog.log_entry(batch.frame, g.request_id, model_version, scored.pds, scored.bands,
-                              scored.decisions, points=scored.points, reason_codes=scored.reason_codes)
+                              scored.decisions, points=scored.points, reason_codes=scored.reason_codes,
+                              challenger=challenger)
     try:
         api_state.log.append(entry)
     except predlog.PredictionLogUnavailable:
@@ -164,7 +168,8 @@ def score_request(raw: Any, model: ModelState, day_first: bool | None, reasons: 
                   timings: dict[str, float]) -> ScoredRequest:
     """The one path from a request's parsed rows to its answer, for every route that scores (`/predict`
     and the Open Inference Protocol's infer): the row limit, the data contract, the model, the principal
-    reasons, the prediction log and the metrics."""
+    reasons, the shadow challenger (after the champion's answer is complete; never in it), the prediction
+    log and the metrics."""
     config = state().config
     scorer, model_version = model.scorer, model.version
     assert scorer is not None
@@ -176,8 +181,13 @@ def score_request(raw: Any, model: ModelState, day_first: bool | None, reasons: 
     if reasons:
         with timed("reasons", timings):
             scorer.explain(batch, scored, language)
+    challenger = state().challenger
+    shadow = None
+    if challenger.ready:
+        with timed("challenger", timings):
+            shadow = shadow_score(challenger, batch, scored, state().metrics, g.request_id)
     with timed("log", timings):
-        logged = write_prediction_log(batch, scored, model_version)
+        logged = write_prediction_log(batch, scored, model_version, shadow)
     with timed("metrics", timings):
         record_metrics(batch, scored)
     return ScoredRequest(batch, scored, logged, timings)
@@ -262,7 +272,8 @@ def ready() -> Response:
     model = require_model()
     assert model.bundle is not None
     return json_response({"ready": True, "model_version": model.bundle.version, **serving_identity(model),
-                          "verified": model.verified, "loaded_at": model.loaded_at})
+                          "verified": model.verified, "loaded_at": model.loaded_at,
+                          "challenger": state().challenger.status()})
 
 
 @api.get("/model")

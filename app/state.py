@@ -7,6 +7,7 @@ from typing import Any
 
 from flask import current_app
 
+from app.challenger import ChallengerState
 from app.config import ApiConfig
 from app.metrics import ApiMetrics
 from app.model_state import ModelState
@@ -17,13 +18,14 @@ EXTENSION = "creditrisk"
 
 @dataclass
 class ApiState:
-    """Settings, model, metrics, prediction log and the OpenAPI document of one app."""
+    """Settings, model, metrics, prediction log, the OpenAPI document and the shadow challenger of one app."""
 
     config: ApiConfig
     model: ModelState
     metrics: ApiMetrics
     log: LogWriter | None
     spec: dict[str, Any] = field(default_factory=dict)
+    challenger: ChallengerState = field(default_factory=lambda: ChallengerState(None))
 
 
 def state() -> ApiState:

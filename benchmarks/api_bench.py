@@ -13,6 +13,11 @@ Every server is also measured with `?reasons=false`: rows/s with the principal r
 default) and without them, and the reasons step's server time (target: a 10,000-row batch with reasons takes at
 most 3x the time without).
 
+A fourth server is the first one with a shadow challenger (`CREDITRISK_CHALLENGER`, by default the same
+model file, so the challenger costs what a model of the champion's kind costs): rows/s with and without it,
+and its step's server time (target: a 10,000-row batch with reasons off takes at most 1.5x the time without a
+challenger), single-row latency and RSS per worker with two models loaded.
+
 Prints, for each: rows/s for batches of 1, 100, 1,000 and 10,000 rows sent as JSON records, columnar
 JSON and CSV, beside the model's own in-process predict rows/s on the same validated rows with one
 thread (`bundle.predict_pd`, the targets' baseline, and the numpy path); single-row latency at 8
@@ -22,7 +27,7 @@ average before and after. Every loop is bounded.
 Uses models/model.skops when present (checked against dvc.lock), else trains a small logistic
 regression on the sample export in a temporary folder.
 
-    python benchmarks/api_bench.py [--model PATH] [--workers 2] [--clients 8] [--rounds 4]
+    python benchmarks/api_bench.py [--model PATH] [--challenger PATH] [--workers 2] [--clients 8] [--rounds 4]
 """
 
 from __future__ import annotations
@@ -79,7 +84,9 @@ REASONS_TIME_TARGET = 3.0  # a batch with the principal reasons takes at most th
 NO_REASONS = " no-reasons"  # name suffix of the ?reasons=false measurements
 WAYS = {"numpy": "app:create_app()", "pipeline": "benchmarks.api_bench:pipeline_only_app()",
         "postgres": "app:create_app()"}  # postgres: the numpy path, logging to a real PostgreSQL server
-STAGES = ("parse", "validate", "predict", "reasons", "log", "metrics", "respond")
+CHALLENGER = "challenger"  # the numpy path with a shadow challenger (SQLite log), against the "numpy" way
+CHALLENGER_TIME_TARGET = 1.5  # a batch with a challenger takes at most this many times as long as without (no reasons)
+STAGES = ("parse", "validate", "predict", "reasons", "challenger", "log", "metrics", "respond")
 
 
 def pipeline_only_app() -> Flask:
@@ -147,15 +154,17 @@ def repeats_for(rows: int) -> int:
 
 @contextmanager
 def gunicorn(app: str, model: Path, lock: Path, directory: Path, workers: int,
-             log: str | None = None) -> Iterator[tuple[str, int]]:
+             log: str | None = None, challenger: Path | None = None) -> Iterator[tuple[str, int]]:
     """A gunicorn server of `app` (its URL and master pid) until the block ends; it logs to `log`
-    (a path or a postgresql:// URL), by default an SQLite file in `directory`."""
+    (a path or a postgresql:// URL), by default an SQLite file in `directory`, and shadows `challenger`."""
     directory.mkdir(parents=True, exist_ok=True)
     port = free_port()
     env = {key: value for key, value in os.environ.items() if not key.startswith("CREDITRISK_")}
     env.update({"CREDITRISK_MODEL_PATH": str(model), "CREDITRISK_DVC_LOCK": str(lock),
                 "CREDITRISK_PREDICTION_LOG": log or str(directory / "predictions.sqlite"),
                 "WEB_CONCURRENCY": str(workers), "PROMETHEUS_MULTIPROC_DIR": str(directory / "metrics")})
+    if challenger is not None:
+        env["CREDITRISK_CHALLENGER"] = str(challenger)
     with open(directory / "gunicorn.err", "wb") as errors:
         process = subprocess.Popen(
             [sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py", "--bind", f"127.0.0.1:{port}",
@@ -176,6 +185,9 @@ def wait_until_ready(url: str, process: subprocess.Popen[bytes], workers: int, e
             raise SystemExit(f"gunicorn exited: {errors.read_text()[-2000:]}")
         try:
             ready = requests.get(f"{url}/ready", timeout=2)
+            challenger = ready.json().get("challenger") if ready.status_code == 200 else None
+            if challenger is not None and not challenger["ready"]:
+                raise SystemExit(f"the challenger is not loaded: {challenger['reason']}")
             if ready.status_code == 200 and len(psutil.Process(process.pid).children()) == workers:
                 return
             if ready.status_code == 503:
@@ -324,12 +336,34 @@ def reasons_report(way: Way) -> None:
                   f"  (reasons {reasons_ms:.1f} ms)")
 
 
+def challenger_report(ways: dict[str, Way], memory: dict[str, list[float]]) -> None:
+    """rows/s with the shadow challenger and without, the time ratio, and the challenger step's server time."""
+    alone, shadowed = ways["numpy"], ways[CHALLENGER]
+    print(f"\nshadow challenger (numpy path, SQLite log): rows/s without / with, time ratio (target at "
+          f"{BATCHES[-1]} rows with ?reasons=false <= {CHALLENGER_TIME_TARGET}x), server ms of the challenger step")
+    for suffix in (NO_REASONS, ""):
+        for rows in BATCHES:
+            for name in FORMATS:
+                without, with_challenger = (way.rows_per_second(rows, f"{name}{suffix}") for way in (alone, shadowed))
+                ratio = without / with_challenger
+                step = statistics.median(shadowed.stages.get((rows, f"{name}{suffix}"), {}).get(
+                    "challenger", [float("nan")]))
+                mark = f" {verdict(ratio <= CHALLENGER_TIME_TARGET)}" if rows == BATCHES[-1] and suffix else ""
+                print(f"  {rows:>6} {name + suffix:>20}: {without:>9.0f} / {with_challenger:<9.0f} {ratio:.2f}x{mark}"
+                      f"  (challenger {step:.1f} ms)")
+    percentiles = {way: np.percentile(ways[way].latencies_ms, [50, 99]) for way in ("numpy", CHALLENGER)}
+    print("  single-row p50 / p99 without / with: " + " | ".join(
+        f"{percentiles[way][0]:.1f} / {percentiles[way][1]:.1f} ms" for way in percentiles))
+    print(f"  RSS per worker without / with (two models loaded): {max(memory['numpy']):.0f} / "
+          f"{max(memory[CHALLENGER]):.0f} MB")
+
+
 def report(ways: dict[str, Way], local: dict[str, dict[int, float]], seconds: dict[str, float],
            memory: dict[str, list[float]], args: argparse.Namespace) -> None:
     """The tables and the targets, for each way."""
     print(f"\n{'rows':>6} {'format':>9} {'in-process rows/s (pipeline/numpy)':>36} "
           f"{'API rows/s with numpy path':>27} {'without':>9} {'PostgreSQL log':>15}  "
-          "server ms with / without / PostgreSQL log (parse/validate/predict/reasons/log/metrics/respond)")
+          "server ms with / without / PostgreSQL log (parse/validate/predict/reasons/challenger/log/metrics/respond)")
     for rows in BATCHES:
         for name in FORMATS:
             print(f"{rows:>6} {name:>9} {local['pipeline'][rows]:>17.0f} / {local['numpy'][rows]:<16.0f} "
@@ -353,6 +387,7 @@ def report(ways: dict[str, Way], local: dict[str, dict[int, float]], seconds: di
             print(f"  {name:>9} at {largest} rows >= {target:.1f}x in-process pipeline: "
                   + " | ".join(f"{ratio:.2f}x {verdict(ratio >= target)}" for ratio in ratios))
     reasons_report(ways["numpy"])
+    challenger_report(ways, memory)
     percentiles = {way: np.percentile(ways[way].latencies_ms, [50, 95, 99]) for way in ways}
     print(f"  single-row p99 < {P99_TARGET_MS:.0f} ms: " + " | ".join(
         f"{percentiles[way][2]:.1f} ms {verdict(percentiles[way][2] < P99_TARGET_MS)} "
@@ -368,6 +403,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", type=Path, default=REPO / "models" / "model.skops")
     parser.add_argument("--lock", type=Path, default=REPO / "dvc.lock")
+    parser.add_argument("--challenger", type=Path, default=None,
+                        help="the shadow challenger's model file (default: the model itself)")
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--clients", type=int, default=8)
     parser.add_argument("--requests-per-client", type=int, default=60)
@@ -388,6 +425,8 @@ def main() -> None:
         ways = {way: Way(*servers.enter_context(gunicorn(app, model, lock, directory / way, args.workers,
                                                          logs.get(way))))
                 for way, app in WAYS.items()}
+        ways[CHALLENGER] = Way(*servers.enter_context(gunicorn(WAYS["numpy"], model, lock, directory / CHALLENGER,
+                                                               args.workers, challenger=args.challenger or model)))
         measure_rounds(ways, frames, args)
         memory = {way: worker_memory(ways[way].pid) for way in ways}
     local = in_process(bundle, frames)

@@ -17,6 +17,7 @@ PAGES = [
     st.Page("views/validation.py", title="Validation", icon=":material/fact_check:"),
     st.Page("views/drift.py", title="Drift", icon=":material/waves:"),
     st.Page("views/performance.py", title="Performance over time", icon=":material/trending_up:"),
+    st.Page("views/challenger.py", title="Champion and challenger", icon=":material/compare_arrows:"),
     st.Page("views/models.py", title="Models and versions", icon=":material/sell:"),
     st.Page("views/exploration.py", title="Data exploration", icon=":material/search:"),
 ]

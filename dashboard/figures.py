@@ -753,3 +753,62 @@ def pd_level_figure(windows: pd.DataFrame, cutoffs: Mapping[str, float] | None =
     figure.update_xaxes(title="window", type="category")
     figure.update_yaxes(title="observed / expected defaults", rangemode="tozero")
     return _base_layout(figure, "PD level by labelled window", height=340)
+
+
+CHAMPION_COLOUR, CHALLENGER_COLOUR = REFERENCE_COLOUR, CURRENT_COLOUR
+MODEL_STYLES = {"champion": (CHAMPION_COLOUR, "circle-open", 16), "challenger": (CHALLENGER_COLOUR, "diamond", 9)}
+"""Each model's colour, marker and size in the champion-against-challenger figures (the champion's open and
+larger, so that equal values, a recalibration's ROC-AUC, show both)."""
+
+
+def challenger_roc_auc_figure(windows: pd.DataFrame) -> go.Figure:
+    """Per labelled window, the champion's and the challenger's ROC-AUC on the same loans (the compare stage's),
+    with the paired DeLong p-value of their difference in the hover."""
+    columns = ["window", "champion_roc_auc", "challenger_roc_auc", "delong_pvalue", "labelled_rows", "defaults"]
+    judged = windows.reindex(columns=columns)
+    judged = judged[judged["champion_roc_auc"].notna()]
+    figure = go.Figure()
+    for model, (colour, symbol, size) in MODEL_STYLES.items():
+        figure.add_trace(go.Scatter(
+            x=judged["window"], y=judged[f"{model}_roc_auc"], mode="lines+markers", name=model,
+            marker={"size": size, "color": colour, "symbol": symbol, "line": {"width": 2, "color": colour}},
+            line={"color": colour},
+            customdata=judged[["delong_pvalue", "labelled_rows", "defaults"]].to_numpy(),
+            hovertemplate=f"%{{x}}<br>{model} ROC-AUC %{{y:.3f}}<br>DeLong p %{{customdata[0]:.3g}}"
+                          "<br>%{customdata[1]} loans, %{customdata[2]} defaults<extra></extra>"))
+    figure.update_xaxes(title="window (incoming, labelled)", type="category")
+    figure.update_yaxes(title="ROC-AUC")
+    return _base_layout(figure, "ROC-AUC of each model on the same labelled loans", height=320)
+
+
+def decision_agreement_figure(windows: pd.DataFrame) -> go.Figure:
+    """Per window (incoming batches and the prediction log's shadowed rows), the share of decisions the two models
+    agree on, and the PSI of the challenger's PDs against the champion's on a second axis."""
+    shown = windows.reindex(columns=["window", "decision_agreement", "pd_psi", "rows"])
+    figure = make_subplots(specs=[[{"secondary_y": True}]])
+    figure.add_trace(go.Bar(x=shown["window"], y=shown["decision_agreement"], name="decisions agreed",
+                            marker_color=NEUTRAL_COLOUR, customdata=shown["rows"],
+                            hovertemplate="%{x}<br>%{y:.1%} of %{customdata} rows agreed<extra></extra>"),
+                     secondary_y=False)
+    figure.add_trace(go.Scatter(x=shown["window"], y=shown["pd_psi"], name="PSI of the PDs", mode="lines+markers",
+                                marker={"size": 9, "color": CHALLENGER_COLOUR}, line={"color": CHALLENGER_COLOUR},
+                                hovertemplate="%{x}<br>PSI %{y:.3f}<extra></extra>"),
+                     secondary_y=True)
+    figure.update_xaxes(title="window", type="category")
+    figure.update_yaxes(title="share of decisions agreed", tickformat=".0%", range=[0, 1], secondary_y=False)
+    figure.update_yaxes(title="PSI of the PDs", rangemode="tozero", secondary_y=True, showgrid=False)
+    return _base_layout(figure, "Decision agreement and PSI of the PDs by window", height=320)
+
+
+def band_migration_figure(migration: Mapping[str, Sequence], title: str) -> go.Figure:
+    """The band migration matrix as the compare stage wrote it: rows the champion's bands, columns the
+    challenger's, each cell the count of loans, in each model's band order (safest first)."""
+    champion = [str(band) for band in migration["champion_bands"]]
+    challenger = [str(band) for band in migration["challenger_bands"]]
+    counts = np.asarray(migration["counts"], dtype=float)
+    figure = go.Figure(go.Heatmap(
+        z=counts, x=[f"challenger {band}" for band in challenger], y=[f"champion {band}" for band in champion],
+        colorscale="Blues", text=counts.astype(int), texttemplate="%{text}", colorbar={"title": "loans"},
+        hovertemplate="%{y} → %{x}<br>%{z:.0f} loans<extra></extra>"))
+    figure.update_yaxes(autorange="reversed")
+    return _base_layout(figure, title, height=max(320, 50 * len(champion) + 160), colour_bar=True)

@@ -39,6 +39,11 @@ COLUMN_LABELS = {
     "roc_auc_lower": "ROC-AUC lower", "roc_auc_upper": "ROC-AUC upper", "gini_lower": "Gini lower",
     "gini_upper": "Gini upper", "monotone_violation": "PD move against a direction", "competes": "competes",
     "woe": "WoE", "characteristic": "characteristic",
+    "decision_agreement": "decisions agreed", "pd_psi": "PSI of the PDs", "champion_roc_auc": "champion ROC-AUC",
+    "challenger_roc_auc": "challenger ROC-AUC", "roc_auc_difference": "Δ ROC-AUC (challenger − champion)",
+    "delong_pvalue": "DeLong p", "champion_brier": "champion Brier", "challenger_brier": "challenger Brier",
+    "champion_calibration_level": "champion PD level", "challenger_calibration_level": "challenger PD level",
+    "champion_mean_pd": "champion mean PD", "challenger_mean_pd": "challenger mean PD", "in_sample": "in sample",
 }
 """Report keys as the tables and axes show them; any other key is shown with spaces for underscores."""
 
@@ -56,6 +61,10 @@ COLUMN_HELP = {
     "separates_perfectly": "One threshold on the column separates defaults from payers perfectly (featurize's guard).",
     "tree_oof_auc": "Out-of-fold ROC-AUC of a shallow tree on the column alone (featurize's guard).",
     "missing_indicator_auc": "ROC-AUC of the column's missing flag alone (featurize's guard).",
+    "pd_psi": "PSI of the challenger's PDs against the champion's, on the champion's quantile bins.",
+    "delong_pvalue": "Paired DeLong test of the two ROC-AUCs on the same loans, two-sided.",
+    "roc_auc_difference": "Challenger minus champion: positive means the challenger ranks better.",
+    "in_sample": "A model was fitted on labels of this window's loans: reported, left out of the verdict.",
 }
 """Tooltips of the columns whose label cannot say everything (the direction that is worse, what a limit is)."""
 
@@ -63,14 +72,17 @@ P_VALUE = "%.3g"
 RATE = "percent"
 COLUMN_FORMATS = {
     **dict.fromkeys(("ks_pvalue", "ks_pvalue_adj", "chi2_pvalue", "chi2_pvalue_adj", "binomial_pvalue",
-                     "jeffreys_pvalue", "missing_pvalue", "missing_pvalue_adj"), P_VALUE),
+                     "jeffreys_pvalue", "missing_pvalue", "missing_pvalue_adj", "delong_pvalue"), P_VALUE),
     **dict.fromkeys(("default_rate", "estimated_default_rate", "observed_rate", "mean_pd", "rate_lower",
                      "rate_upper", "missing_share", "missing_share_ref", "missing_share_cur", "share",
-                     "share_drifted", "test_share", "missing_share_change"), RATE),
+                     "share_drifted", "test_share", "missing_share_change", "decision_agreement",
+                     "champion_mean_pd", "challenger_mean_pd"), RATE),
     **dict.fromkeys(("psi", "psi_limit", "js", "ks_stat", "roc_auc", "estimated_roc_auc", "pr_auc", "ks", "gini",
-                     "score_psi", "rank_auc", "tree_oof_auc", "missing_indicator_auc"), "%.3f"),
-    **dict.fromkeys(("delta_roc_auc", "delta_estimated_roc_auc"), "%+.3f"),
-    **dict.fromkeys(("brier", "log_loss", "ece"), "%.4f"),
+                     "score_psi", "rank_auc", "tree_oof_auc", "missing_indicator_auc", "pd_psi", "champion_roc_auc",
+                     "challenger_roc_auc"), "%.3f"),
+    **dict.fromkeys(("delta_roc_auc", "delta_estimated_roc_auc", "roc_auc_difference"), "%+.3f"),
+    **dict.fromkeys(("brier", "log_loss", "ece", "champion_brier", "challenger_brier"), "%.4f"),
+    **dict.fromkeys(("labelled_rows", "defaults"), "%d"),
 }
 """Number formats of report columns in tables (Streamlit's printf-style or named formats)."""
 COLUMN_WIDTHS = {"nulled_by_rule": "large", "summary": "large", "reason": "large"}

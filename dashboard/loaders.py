@@ -22,7 +22,14 @@ from typing import Any
 import pandas as pd
 import streamlit as st
 
-from creditrisk.monitoring.report import DISTRIBUTIONS_FILE, FEATURES_FILE, SUMMARY_FILE, WINDOWS_FILE
+from creditrisk.monitoring.report import (
+    COMPARE_SUMMARY_FILE,
+    COMPARE_WINDOWS_FILE,
+    DISTRIBUTIONS_FILE,
+    FEATURES_FILE,
+    SUMMARY_FILE,
+    WINDOWS_FILE,
+)
 from creditrisk.serving.predlog import is_database_url, open_reader, PredictionLogUnreadable
 from creditrisk.releases.record import VERSION_PATTERN, Assignment, Release, ReleaseError, load_record, load_releases
 from creditrisk.releases.registry import stage_holders
@@ -127,6 +134,18 @@ class DashboardPaths:
         return self.drift_dir / WINDOWS_FILE
 
     @property
+    def compare_dir(self) -> Path:
+        return self.reports_dir / "compare"
+
+    @property
+    def compare_summary(self) -> Path:
+        return self.compare_dir / COMPARE_SUMMARY_FILE
+
+    @property
+    def compare_windows(self) -> Path:
+        return self.compare_dir / COMPARE_WINDOWS_FILE
+
+    @property
     def drift_features(self) -> Path:
         return self.drift_dir / FEATURES_FILE
 
@@ -209,6 +228,12 @@ def read_drift_windows(path: Path) -> pd.DataFrame | None:
         raise UnreadableArtifact(f"{path}: windows have no 'window' field")
     order = ["end", "window"] if "end" in frame.columns else ["window"]
     return frame.sort_values(order, kind="stable").reset_index(drop=True)
+
+
+def read_compare_windows(path: Path) -> pd.DataFrame | None:
+    """The compare stage's `windows.json`, laid out as the drift stage's: one row per window and source, in time
+    order (band_migration kept as dicts)."""
+    return read_drift_windows(path)
 
 
 def read_validation(path: Path) -> dict[str, Any] | None:

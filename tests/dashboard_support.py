@@ -411,6 +411,65 @@ def _write_data_reports(reports: Path) -> None:
     })
 
 
+COMPARED_WINDOWS = WINDOWS[:LABELLED_WINDOWS]
+"""Incoming windows the hand-written compare report labels; the log's shadowed rows come in the last window."""
+
+
+def _compare_window(window: str, source: str, index: int) -> dict:
+    """One compare window in the stage's format: a recalibrated challenger, the same ranking, PDs a little higher."""
+    record = {
+        "window": window if source == "incoming" else f"log:{window}", "source": source,
+        "start": f"{window}-01T00:00:00", "end": f"{window}-28T23:59:59", "champion_version": "1.1.0",
+        "challenger_version": "1.1.1", "rows": 700, "decision_agreement": 0.95 - 0.01 * index,
+        "disagreements": 35 + 7 * index, "approved_by_champion_only": 30 + 7 * index, "approved_by_challenger_only": 5,
+        "champion_reject_rate": 0.12, "challenger_reject_rate": 0.15, "champion_mean_pd": 0.040,
+        "challenger_mean_pd": 0.050, "pd_psi": 0.04 + 0.01 * index,
+        "band_migration": {"champion_bands": list(BANDS), "challenger_bands": list(BANDS),
+                           "counts": [[180, 30, 0, 0, 0], [0, 170, 40, 0, 0], [0, 0, 120, 20, 0], [0, 0, 0, 90, 10],
+                                      [0, 0, 0, 0, 40]]},
+    }
+    if source == "incoming":
+        record.update({
+            "in_sample": False, "labelled_rows": 700, "defaults": 36, "default_rate": 0.0514, "champion_roc_auc": 0.700,
+            "challenger_roc_auc": 0.700, "roc_auc_difference": 0.0, "roc_auc_difference_low": 0.0,
+            "roc_auc_difference_high": 0.0, "delong_z": 0.0, "delong_pvalue": 1.0, "champion_brier": 0.0488,
+            "challenger_brier": 0.0481,
+            **{f"{model}_{key}": value
+               for model, level, ratio in (("champion", "alert", 1.29), ("challenger", "ok", 1.03))
+               for key, value in (("calibration_level", level), ("calibration_reason", f"ratio {ratio}"),
+                                  ("calibration_ratio", ratio), ("calibration_ratio_low", ratio - 0.2),
+                                  ("calibration_ratio_high", ratio + 0.2),
+                                  ("calibration_expected_defaults", 36 / ratio),
+                                  ("calibration_pvalue", 0.004 if level == "alert" else 0.8))},
+        })
+    return record
+
+
+def _write_compare_reports(folder: Path) -> None:
+    """The compare stage's two files: a recalibrated challenger judged better on the PD level."""
+    windows = [_compare_window(window, "incoming", index) for index, window in enumerate(COMPARED_WINDOWS)]
+    windows.append(_compare_window(WINDOWS[-1], "prediction_log", LABELLED_WINDOWS))
+    labelled = ("labelled_rows", "defaults", "default_rate", "delong_pvalue", "delong_z", "roc_auc_difference",
+                "roc_auc_difference_low", "roc_auc_difference_high", "champion_roc_auc", "challenger_roc_auc",
+                "champion_brier", "challenger_brier")
+    pooled = {key: value for key, value in windows[-2].items() if key in labelled or "_calibration_" in key}
+    pooled.update({"labelled_rows": 2100, "defaults": 108})
+    reason = ("ROC-AUC 0.700 vs 0.700 (DeLong p 1); PD level ok vs alert; Brier 0.0481 vs 0.0488 (challenger vs "
+              "champion, 2100 loans, 108 defaults)")
+    _write_json(folder / "windows.json", windows)
+    _write_json(folder / "summary.json", {
+        "champion_version": "1.1.0", "challenger_version": "1.1.1", "challenger_path": "models/candidate.skops",
+        "verdict": "better", "reason": reason,
+        "next_step": "promote the challenger with the command below (the release gate runs first)",
+        "promote_command": f'make promote VERSION=1.1.1 STAGE=prod REASON="compare {COMPARED_WINDOWS[0]}..'
+                           f'{COMPARED_WINDOWS[-1]}: {reason}"',
+        "verdict_windows": list(COMPARED_WINDOWS), "in_sample_windows": [], "pooled": pooled, "logged_rows": 700,
+        "logged_pairs": ["1.1.0 vs 1.1.1"], "latest_logged_window": f"log:{WINDOWS[-1]}",
+        "latest_logged_agreement": windows[-1]["decision_agreement"],
+        "rules": {"alpha": 0.05, "min_labelled_defaults": 20, "brier_tolerance": 0.0},
+    })
+
+
 def write_artifact_set(root: Path, now: datetime | None = None) -> dict[str, str]:
     """Write every artifact the dashboard reads under `root`; returns the environment to point at it."""
     now = now or datetime.now(UTC)
@@ -429,6 +488,7 @@ def write_artifact_set(root: Path, now: datetime | None = None) -> dict[str, str
     _write_json(drift / "windows.json", windows)
     _write_json(drift / "distributions.json", _distributions(features))
     _write_json(drift / "summary.json", _summary(windows, latest_features))
+    _write_compare_reports(reports / "compare")
     _write_json(root / "models" / "model_card.json", {
         "version": "1.1.0", "model": "hist_gradient_boosting", "selected_by": "roc_auc", "calibration": "isotonic",
         "threshold": 0.08, "dropped_leaks": {"puntaje": ["rank_auc 1.0000 >= 0.98"]},
@@ -452,6 +512,7 @@ SMALL_PIPELINE_PARAMS = {
     "fairness": {"bootstrap_samples": 20},
 }
 LOGGED_ROWS = 40
+CHALLENGER_PATH = "models/challenger.skops"
 _pipeline_roots: dict[Path, Path] = {}
 
 
@@ -467,33 +528,57 @@ def _shrink_params(path: Path) -> None:
     for block, values in SMALL_PIPELINE_PARAMS.items():
         params[block].update(values)
     params["train"]["estimators"]["hist_gradient_boosting"]["max_iter"] = 50
+    params["compare"]["challenger_path"] = CHALLENGER_PATH
     path.write_text(yaml.safe_dump(params, sort_keys=False))
 
 
+def _build_challenger(repo: Path) -> None:
+    """The champion recalibrated on the first incoming month's matured labels (`modeling.refit`), the next patch
+    version: the small pipeline's shadow challenger, judged on the later labelled months."""
+    from creditrisk.modeling.bundle import load_bundle, save_bundle
+    from creditrisk.modeling.refit import recalibrated_bundle
+    from creditrisk.monitoring.windows import index_batches, iter_incoming_windows
+    from creditrisk.data.contract import TARGET
+
+    params = yaml.safe_load((repo / "params.yaml").read_text())
+    champion = load_bundle(repo / params["train"]["model_path"], repo / "dvc.lock")
+    index = index_batches(sorted((repo / params["drift"]["incoming_dir"]).glob("loans_*.csv")), "month", None)
+    frames = [data.frame for data in iter_incoming_windows(index, "month") if len(data.frame)]
+    labelled = next(frame[frame[TARGET].notna()] for frame in frames if TARGET in frame and frame[TARGET].notna().any())
+    challenger = recalibrated_bundle(champion, labelled, params["backtest"]["min_defaults_for_slope"])
+    major, minor, patch = champion.version.split(".")
+    challenger.metadata["version"] = f"{major}.{minor}.{int(patch) + 1}"
+    save_bundle(challenger, repo / CHALLENGER_PATH)
+
+
 def _score_through_the_log(repo: Path) -> None:
-    """Score rows of the latest incoming batch with the trained model and log them, as the API does."""
+    """Score rows of the latest incoming batch with the trained model and its challenger and log them, as the API
+    does."""
     from creditrisk.modeling.bundle import load_bundle
-    from creditrisk.serving.predlog import log_entry, PredictionLog
+    from creditrisk.serving.predlog import log_entry, ChallengerScores, PredictionLog
     from creditrisk.data.contract import coerce_and_validate
     from creditrisk.data.sources import read_export
 
     params = yaml.safe_load((repo / "params.yaml").read_text())
     bundle = load_bundle(repo / params["train"]["model_path"], repo / "dvc.lock")
+    challenger = load_bundle(repo / CHALLENGER_PATH)
     latest_batch = sorted((repo / params["generate"]["incoming_dir"]).glob("loans_*.csv"))[-1]
     # Coerce the whole file (the date order is detected per file), then score a few rows.
     frame = coerce_and_validate(read_export(latest_batch), purpose="scoring").frame.head(LOGGED_ROWS)
-    pds = bundle.predict_pd(frame)
+    pds, shadow = bundle.predict_pd(frame), challenger.predict_pd(frame)
     log = PredictionLog(repo / params["drift"]["prediction_log"])
-    log.append(log_entry(frame, "test-request", bundle.version, pds, bundle.band_of(pds), bundle.decide(pds)))
+    log.append(log_entry(frame, "test-request", bundle.version, pds, bundle.band_of(pds), bundle.decide(pds),
+                         challenger=ChallengerScores(challenger.version, shadow, challenger.band_of(shadow),
+                                                     challenger.decide(shadow))))
     log.close()
 
 
 def run_small_pipeline(base: Path) -> Path:
     """Copy the working tree into `base`, run the real stages on a small sample, return the copy.
 
-    The model is trained and evaluated first, a few rows are scored into the
-    prediction log like the API would, then the drift stage reads batches and
-    log. Runs once per test session (per `base`).
+    The model is trained and evaluated first, a challenger is made from it (recalibrated on the matured incoming
+    labels), a few rows are scored into the prediction log by both like the API would, then the drift stage reads
+    batches and log, and the compare stage compares the two. Runs once per test session (per `base`).
     """
     if base in _pipeline_roots:
         return _pipeline_roots[base]
@@ -503,20 +588,23 @@ def run_small_pipeline(base: Path) -> Path:
     _shrink_params(repo / "params.yaml")
     dvc = str(Path(sys.executable).parent / "dvc")
     _run([dvc, "repro", "--quiet", "evaluate"], cwd=repo)
+    _build_challenger(repo)
     _score_through_the_log(repo)
     _run([dvc, "repro", "--quiet", "drift"], cwd=repo)
+    _run([dvc, "repro", "--quiet", "compare"], cwd=repo)
     _pipeline_roots[base] = repo
     return repo
 
 
 APP = Path(__file__).resolve().parent.parent / "dashboard" / "app.py"
-PAGES = ("views/overview.py", "views/validation.py", "views/drift.py", "views/performance.py", "views/models.py",
-         "views/exploration.py")
+PAGES = ("views/overview.py", "views/validation.py", "views/drift.py", "views/performance.py", "views/challenger.py",
+         "views/models.py", "views/exploration.py")
 PAGE_TITLES = {
     "views/overview.py": "Credit-risk model overview",
     "views/validation.py": "Validation",
     "views/drift.py": "Drift",
     "views/performance.py": "Performance over time",
+    "views/challenger.py": "Champion and challenger",
     "views/models.py": "Models and versions",
     "views/exploration.py": "Data exploration",
 }

@@ -209,6 +209,7 @@ def test_exploration_column_selector_changes_the_charts(artifacts, monkeypatch):
         ("views/validation.py", ["validation.json", "vintages.csv"]),
         ("views/drift.py", ["features.csv"]),
         ("views/performance.py", ["windows.json"]),
+        ("views/challenger.py", ["compare/summary.json"]),
         ("views/models.py", ["model_comparison.json", "roc.csv", "calibration.csv"]),
         ("views/exploration.py", ["train.parquet"]),
     ],
@@ -219,8 +220,38 @@ def test_empty_directory_says_what_is_missing_and_how_to_make_it(page, expected,
     messages = "\n".join(info.value for info in app.info)
     for name in expected:
         assert name in messages
-    assert any(command in messages for command in ("`make run`", "`dvc repro`", "`dvc repro drift`"))
+    assert any(command in messages for command in ("`make run`", "`dvc repro`", "`dvc repro drift`",
+                                                   "`dvc repro compare`"))
     assert not app.get("plotly_chart")
+
+
+def test_the_challenger_page_shows_the_stages_verdict_and_the_command_it_names(artifacts, monkeypatch):
+    summary = json.loads((Path(artifacts["CREDITRISK_REPORTS_DIR"]) / "compare" / "summary.json").read_text())
+    app = open_page("views/challenger.py", artifacts, monkeypatch)
+    body = texts(app)
+    assert ":green[● BETTER] · challenger **1.1.1** against champion **1.1.0**" in body
+    assert summary["reason"] in body and "**Next step:** promote the challenger" in body
+    assert [code.value for code in app.code] == [summary["promote_command"]]
+    assert app.code[0].value.startswith('make promote VERSION=1.1.1 STAGE=prod REASON="compare 2026-05..2026-07: ')
+    metrics = {metric.label: metric.value for metric in app.metric}
+    assert metrics["PD level, challenger"] == "ok" and metrics["DeLong p"] == "1"
+    assert chart_titles(app) == ["Decision agreement and PSI of the PDs by window",
+                                 "ROC-AUC of each model on the same labelled loans",
+                                 "Loans by band, log:2026-10: champion down, challenger across"]
+    table = app.dataframe[0].value
+    assert table["window"].tolist() == ["2026-05", "2026-06", "2026-07", "log:2026-10"]
+    assert table["champion_calibration_level"].tolist()[:3] == ["alert"] * 3
+
+
+def test_without_a_better_challenger_the_page_names_no_command(tmp_path, monkeypatch):
+    environment = write_artifact_set(tmp_path)
+    path = tmp_path / "reports" / "compare" / "summary.json"
+    summary = json.loads(path.read_text())
+    path.write_text(json.dumps({**summary, "verdict": "no evidence", "promote_command": None,
+                                "next_step": "keep the challenger in shadow until more labels mature"}))
+    app = open_page("views/challenger.py", environment, monkeypatch)
+    assert not app.exception and not app.code
+    assert ":gray[● NO EVIDENCE]" in texts(app) and "keep the challenger in shadow" in texts(app)
 
 
 def test_a_broken_artifact_is_an_error_message_not_a_traceback(tmp_path, monkeypatch):

@@ -203,6 +203,8 @@ def test_models_page_shows_both_constraint_settings_and_the_scorecards_points(pi
     assert len(tables) >= 4 and card["benchmark"]["points_table"]
     browser.execute_script("arguments[0].scrollIntoView();", tables[-1])  # the points table, last
     save_screenshot(browser, tmp_path, "dashboard-models.png")
+
+
 def test_models_page_shows_which_version_holds_each_stage_and_the_assignments(pipeline, dashboard_url, browser,
                                                                               tmp_path):
     from selenium.webdriver.common.by import By
@@ -220,3 +222,22 @@ def test_models_page_shows_which_version_holds_each_stage_and_the_assignments(pi
     heading = next(element for element in browser.find_elements(By.CSS_SELECTOR, "h3") if element.text == "Stages")
     browser.execute_script("arguments[0].scrollIntoView();", heading)
     save_screenshot(browser, tmp_path, "dashboard-models-stages.png")
+
+
+def test_challenger_page_shows_the_compare_stages_verdict_and_command(pipeline, dashboard_url, browser, tmp_path):
+    from selenium.webdriver.common.by import By
+
+    summary = json.loads((pipeline / "reports" / "compare" / "summary.json").read_text())
+    windows = json.loads((pipeline / "reports" / "compare" / "windows.json").read_text())
+    browser.get(f"{dashboard_url}/challenger")
+    wait_for_page(browser, "Champion and challenger", charts=3)
+    body = browser.find_element(By.TAG_NAME, "body").text
+    for text in (summary["verdict"].upper(), f"challenger {summary['challenger_version']} against champion "
+                 f"{summary['champion_version']}", summary["next_step"], "Band migration", "By window"):
+        assert text in body, f"{text!r} is not visible on the Champion and challenger page"
+    codes = [element.text for element in browser.find_elements(By.CSS_SELECTOR, "[data-testid='stCode'] code")]
+    assert codes == ([summary["promote_command"]] if summary["promote_command"] else [])
+    assert any(window["source"] == "prediction_log" for window in windows)
+    assert browser.find_elements(By.CSS_SELECTOR, ".js-plotly-plot .heatmaplayer, .js-plotly-plot image")
+    assert "Traceback" not in body
+    save_screenshot(browser, tmp_path, "dashboard-challenger.png")

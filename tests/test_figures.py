@@ -411,3 +411,41 @@ def test_the_heatmap_keeps_the_windows_in_time_order():
                              "psi": [0.3, 0.2, 0.1], "level": ["alert", "ok", "ok"]})
     figure = figures.psi_heatmap_figure(features, windows=["2026-09", "log:2026-09", "2026-10"])
     assert list(figure.data[0].x) == ["2026-09", "log:2026-09", "2026-10"]
+
+
+@pytest.fixture
+def compare_windows() -> pd.DataFrame:
+    return pd.DataFrame({
+        "window": ["2026-01", "2026-02", "log:2026-02"],
+        "rows": [700, 650, 40],
+        "decision_agreement": [0.97, 0.95, 0.9],
+        "pd_psi": [0.05, 0.08, 0.2],
+        "champion_roc_auc": [0.70, 0.68, np.nan],
+        "challenger_roc_auc": [0.72, 0.68, np.nan],
+        "delong_pvalue": [0.04, 1.0, np.nan],
+        "labelled_rows": [700, 650, np.nan],
+        "defaults": [35, 30, np.nan],
+    })
+
+
+def test_challenger_roc_auc_draws_both_models_on_the_labelled_windows_only(compare_windows):
+    figure = figures.challenger_roc_auc_figure(compare_windows)
+    assert [trace.name for trace in figure.data] == ["champion", "challenger"]
+    assert list(figure.data[1].x) == ["2026-01", "2026-02"] and list(figure.data[1].y) == [0.72, 0.68]
+    assert figure.data[0].marker.size > figure.data[1].marker.size  # equal values still show both
+
+
+def test_decision_agreement_puts_the_pd_psi_on_a_second_axis(compare_windows):
+    figure = figures.decision_agreement_figure(compare_windows)
+    assert trace_types(figure) == ["bar", "scatter"]
+    assert list(figure.data[0].y) == [0.97, 0.95, 0.9] and figure.data[1].yaxis == "y2"
+    assert figure.layout.yaxis.range == (0, 1)
+
+
+def test_band_migration_is_the_matrix_as_written_champion_down_challenger_across():
+    migration = {"champion_bands": ["A", "B"], "challenger_bands": ["A", "B", "C"], "counts": [[5, 1, 0], [0, 3, 2]]}
+    figure = figures.band_migration_figure(migration, "Loans by band")
+    heatmap = figure.data[0]
+    assert heatmap.z.tolist() == [[5, 1, 0], [0, 3, 2]]
+    assert list(heatmap.x) == ["challenger A", "challenger B", "challenger C"]
+    assert list(heatmap.y) == ["champion A", "champion B"] and figure.layout.yaxis.autorange == "reversed"

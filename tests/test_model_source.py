@@ -21,6 +21,7 @@ from creditrisk.io import file_digest
 from creditrisk.modeling.bundle import save_bundle
 from creditrisk.releases.record import load_record, Release, ReleaseParams
 from creditrisk.releases.registry import promote
+from creditrisk.serving import predlog
 from creditrisk.serving.model_source import (
     fetch_revision_file,
     load_source,
@@ -28,7 +29,7 @@ from creditrisk.serving.model_source import (
     stage_source,
     ModelSourceError,
 )
-from tests.api_support import make_bundle
+from tests.api_support import make_bundle, sample_frame
 from tests.release_support import git, init_repo, record, GOOD_METRICS
 from tests.shipped import shipped
 
@@ -154,6 +155,25 @@ def test_the_api_serves_a_stage_and_reports_a_new_assignment_as_stale(registry: 
     assert body["current_md5"] == lock_md5(registry, "1.1.0") and "prod is held by v1.1.0 now" in body["stale_reason"]
     reloaded = stage_client(registry, tmp_path / "cache").get("/ready").get_json()
     assert reloaded["model_version"] == "1.1.0" and reloaded["stale"] is False
+
+
+@pytest.mark.slow
+def test_a_challenger_named_by_stage_is_the_version_that_stage_holds_and_is_logged_beside_the_champion(
+        registry: Path, tmp_path: Path) -> None:
+    promote(registry, shipped(ReleaseParams), "1.1.0", "staging", "", by=ALICE,
+            now=datetime(2026, 3, 2, tzinfo=timezone.utc))
+    log = tmp_path / "predictions.sqlite"
+    config = ApiConfig(model_stage="prod", challenger="staging", repo_dir=registry, model_cache=tmp_path / "cache",
+                       prediction_log=log)
+    client = create_app(config).test_client()
+    challenger = client.get("/ready").get_json()["challenger"]
+    assert challenger["ready"] is True and (challenger["version"], challenger["stage"]) == ("1.1.0", "staging")
+    assert challenger["verified"].startswith(f"md5 {lock_md5(registry, '1.1.0')} matches ")
+    response = client.post("/predict", json=sample_frame(5, seed=3).to_dict(orient="records"))
+    assert response.status_code == 200
+    logged = predlog.read_log(log)
+    assert logged["model_version"].unique().tolist() == ["1.0.0"]
+    assert logged["challenger_version"].unique().tolist() == ["1.1.0"]
 
 
 def write_lock(directory: Path, model: Path, md5: str) -> None:

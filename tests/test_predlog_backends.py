@@ -316,3 +316,96 @@ def test_postgres_keeps_batch_payloads_out_of_line_uncompressed_and_migrates_an_
     predlog.open_log(older, columnar_min_rows=10**9).append(predlog.log_entry(
         contract_frame(2), "rows", "v-test", [0.1, 0.2], ["A", "B"], ["approve", "reject"], reason_codes=["R01", None]))
     assert predlog.read_log(older).set_index("request_id").loc["rows", "reason_codes"].fillna("-").tolist() == ["R01", "-"]
+
+
+def shadowed_rows(request_id: str, rows: int, seed: int = 5) -> predlog.LoggedBatch:
+    """A scored batch with the shadow challenger's answer beside the champion's."""
+    frame = contract_frame(rows, seed=seed)
+    pds = np.linspace(0.02, 0.4, rows)
+    challenger_pds = pds[::-1].copy()
+    challenger = predlog.ChallengerScores("v-challenger", challenger_pds, np.where(challenger_pds < 0.1, "A", "B"),
+                                          np.where(challenger_pds < 0.2, "approve", "reject"))
+    return predlog.log_entry(frame, request_id, "v-test", pds, np.where(pds < 0.1, "A", "B"),
+                             np.where(pds < 0.2, "approve", "reject"), challenger=challenger)
+
+
+def test_the_challengers_answer_is_logged_beside_the_champions(log_target: str | Path) -> None:
+    log = predlog.open_log(log_target)
+    entry = shadowed_rows("shadowed", 6)
+    log.append(entry)
+    log.append(dated_rows("alone", ["2025-01-03T10:00:00"]))
+
+    logged = predlog.read_log(log_target).set_index("request_id")
+
+    shadowed, alone = logged.loc["shadowed"], logged.loc[["alone"]]
+    assert entry.challenger is not None
+    assert shadowed["challenger_version"].tolist() == ["v-challenger"] * 6
+    assert shadowed["challenger_pd"].to_numpy() == pytest.approx(entry.challenger.pds)
+    assert shadowed["challenger_band"].tolist() == entry.challenger.bands.tolist()
+    assert shadowed["challenger_decision"].tolist() == entry.challenger.decisions.tolist()
+    assert shadowed["pd"].to_numpy() == pytest.approx(entry.pds)  # the champion's, unchanged
+    assert alone[list(predlog_columns())].isna().all(axis=None)
+
+
+def predlog_columns() -> tuple[str, ...]:
+    return tuple(column.name for column in predlog.CHALLENGER_SCORE_COLUMNS)
+
+
+def as_version_4(target: str | Path) -> None:
+    """Leave the log as a version-4 writer would have: no challenger columns in the row table or in any batch
+    record's payload, and version 4 the latest recorded."""
+    import pyarrow as pa
+    import pyarrow.ipc as ipc
+
+    from creditrisk.serving.predlog import records
+
+    def older_payload(payload: bytes) -> bytes:
+        table = records.decode_payload(bytes(payload), records.PAYLOAD_FORMAT).drop_columns(list(predlog_columns()))
+        sink = pa.BufferOutputStream()
+        with ipc.new_stream(sink, table.schema, options=ipc.IpcWriteOptions(compression="zstd")) as writer:
+            writer.write_table(table)
+        return sink.getvalue().to_pybytes()
+
+    postgres = predlog.is_database_url(target)
+    placeholder = "%s" if postgres else "?"
+    statements = [f"ALTER TABLE {predlog.TABLE} DROP COLUMN {name}" for name in predlog_columns()]
+    statements += [f"DELETE FROM {predlog.VERSION_TABLE} WHERE version > 4"]
+    if postgres:
+        import psycopg
+
+        connection = psycopg.connect(str(target), autocommit=True)
+    else:
+        import sqlite3
+
+        connection = sqlite3.connect(target, isolation_level=None)
+    try:
+        payloads = connection.execute(f"SELECT id, payload FROM {predlog.BATCH_TABLE}").fetchall()
+        for record_id, payload in payloads:
+            connection.execute(f"UPDATE {predlog.BATCH_TABLE} SET payload = {placeholder} WHERE id = {placeholder}",
+                               (older_payload(payload), record_id))
+        for statement in statements:
+            connection.execute(statement)
+        connection.execute(f"INSERT INTO {predlog.VERSION_TABLE} (version, applied_at) VALUES (4, "
+                           f"{placeholder}) ON CONFLICT DO NOTHING", ("2025-01-01T00:00:00+00:00",))
+    finally:
+        connection.close()
+
+
+def test_a_version_4_log_reads_and_migrates_to_the_challenger_columns(log_target: str | Path) -> None:
+    log = predlog.open_log(log_target)
+    log.append(dated_rows("before", ["2025-01-03T10:00:00", "2025-01-04T10:00:00"]))
+    log.close()
+    as_version_4(log_target)
+    assert schema_versions(log_target) == [4]
+    before = predlog.read_log(log_target)  # read before any writer of this version migrated it
+    assert before["request_id"].tolist() == ["before"] * 2 and before[list(predlog_columns())].isna().all(axis=None)
+
+    log = predlog.open_log(log_target)
+    log.append(shadowed_rows("after", 3))
+
+    assert sorted(schema_versions(log_target)) == [4, predlog.SCHEMA_VERSION]
+    logged = predlog.read_log(log_target).set_index("request_id")
+    assert logged.loc["before", "challenger_pd"].isna().all()
+    assert logged.loc["after", "challenger_version"].tolist() == ["v-challenger"] * 3
+    window = predlog.open_reader(log_target).read_window(pd.Timestamp("2025-01-01"), pd.Timestamp("2025-02-01"))
+    assert window["request_id"].tolist() == ["before"] * 2

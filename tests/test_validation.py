@@ -24,6 +24,7 @@ from creditrisk.modeling.validation import (
     jeffreys_test_pvalue,
     log_loss,
     logit,
+    paired_delong_test,
     traffic_light,
     validation_pack,
 )
@@ -51,6 +52,56 @@ def test_delong_matches_the_pairwise_definition_with_ties() -> None:
     expected_auc, expected_variance = delong_by_definition(y, score)
     assert auc == pytest.approx(expected_auc, abs=1e-12) and auc == pytest.approx(roc_auc_score(y, score), abs=1e-12)
     assert variance == pytest.approx(expected_variance, rel=1e-10)
+
+
+def test_the_paired_delong_test_by_hand() -> None:
+    """Two defaults and three payers, worked through DeLong et al. (1988), section 3, with exact fractions.
+
+    Model A scores defaults 0.8, 0.4 and payers 0.5, 0.3, 0.1; model B defaults 0.6, 0.7 and payers 0.6 (a tie
+    with the first default: psi 1/2), 0.2, 0.1. Components V10 (per default): A 1, 2/3; B 5/6, 1. V01 (per
+    payer): A 1/2, 1, 1; B 3/4, 1, 1. AUCs 5/6 and 11/12, difference 1/12. S10 (ddof 1): var 1/18 and 1/72,
+    covariance -1/36; S01: var 1/12 and 1/48, covariance 1/24. S = S10 / 2 + S01 / 3: var(A) = 1/18,
+    var(B) = 1/72, covariance 0, so var(B - A) = 5/72 and z = (1/12) / sqrt(5/72) = 1/sqrt(10).
+    """
+    y = np.array([1, 1, 0, 0, 0])
+    test = paired_delong_test(y, np.array([0.8, 0.4, 0.5, 0.3, 0.1]), np.array([0.6, 0.7, 0.6, 0.2, 0.1]))
+    assert test.first_auc == pytest.approx(5 / 6) and test.second_auc == pytest.approx(11 / 12)
+    assert test.difference == pytest.approx(1 / 12) and test.standard_error == pytest.approx(np.sqrt(5 / 72))
+    assert test.statistic == pytest.approx(1 / np.sqrt(10), rel=1e-12)
+    assert test.pvalue == pytest.approx(2 * stats.norm.sf(1 / np.sqrt(10)), rel=1e-12)
+    assert test.pvalue == pytest.approx(0.75183, abs=5e-6)
+    assert test.lower == pytest.approx(1 / 12 - 1.959964 * np.sqrt(5 / 72), rel=1e-6)
+
+
+def test_the_paired_delong_test_matches_the_pairwise_definition_and_each_auc_variance() -> None:
+    rng = np.random.default_rng(8)
+    y = (rng.random(400) < 0.15).astype(int)
+    first = np.round(rng.normal(y * 0.7, 1.0), 1)  # rounded: ties within and between the classes
+    second = np.round(first + rng.normal(y * 0.3, 0.8), 1)
+    test = paired_delong_test(y, first, second)
+
+    def components(score: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        positives, negatives = score[y == 1], score[y == 0]
+        psi = (positives[:, None] > negatives[None, :]) + 0.5 * (positives[:, None] == negatives[None, :])
+        return psi.mean(axis=1), psi.mean(axis=0)
+
+    (a10, a01), (b10, b01) = components(first), components(second)
+    variance = (np.var(a10 - b10, ddof=1) / len(a10)) + (np.var(a01 - b01, ddof=1) / len(a01))
+    assert test.difference == pytest.approx(roc_auc_score(y, second) - roc_auc_score(y, first), abs=1e-12)
+    assert test.standard_error == pytest.approx(np.sqrt(variance), rel=1e-10)
+    assert test.pvalue == pytest.approx(2 * stats.norm.sf(abs(test.difference) / np.sqrt(variance)), rel=1e-9)
+    for score, auc in ((first, test.first_auc), (second, test.second_auc)):
+        assert auc == pytest.approx(delong_auc_variance(y, score)[0], abs=1e-12)
+
+
+def test_scores_in_the_same_order_have_no_auc_difference() -> None:
+    y, pd_values = sample(2000, 4)
+    recalibrated = 1 / (1 + np.exp(-(0.4 + 1.3 * logit(pd_values))))  # a recalibration keeps the order
+    test = paired_delong_test(y, pd_values, recalibrated)
+    assert test.difference == 0 and test.standard_error == 0 and test.pvalue == 1.0
+    jittered = pd_values + np.random.default_rng(5).normal(0, 1e-3, len(y))  # nearly the same order
+    assert paired_delong_test(y, pd_values, pd_values[::-1]).pvalue < 0.05 < paired_delong_test(
+        y, pd_values, jittered).pvalue
 
 
 def test_the_auc_interval_covers_and_gini_maps_it() -> None:

@@ -89,6 +89,53 @@ def auc_confidence_interval(y: np.ndarray, score: np.ndarray, confidence: float 
     return AucInterval(auc, error, max(0.0, auc - half), min(1.0, auc + half))
 
 
+@dataclass(frozen=True)
+class PairedAucTest:
+    """Two scores' ROC-AUCs on the same rows, and the test of their difference (`second - first`)."""
+
+    first_auc: float
+    second_auc: float
+    difference: float
+    standard_error: float
+    statistic: float
+    pvalue: float
+    lower: float
+    upper: float
+
+    def to_record(self, prefix: str = "") -> dict[str, float]:
+        return {f"{prefix}{name}": value for name, value in asdict(self).items()}
+
+
+def paired_delong_test(y: np.ndarray, first: np.ndarray, second: np.ndarray,
+                       confidence: float = 0.95) -> PairedAucTest:
+    """DeLong's test of two correlated ROC-AUCs: two models scoring the same rows.
+
+    DeLong, DeLong & Clarke-Pearson (1988), Biometrics 44(3):837-845, section 3: each score's structural
+    components (`delong_components`), their covariance matrices S10 (over the defaults, m of them) and S01
+    (over the payers, n), S = S10 / m + S01 / n, and z = (AUC2 - AUC1) / sqrt(S11 + S22 - 2 S12), two-sided
+    against the standard normal (as pROC's `roc.test(method = "delong", paired = TRUE)`). The interval is
+    the difference plus or minus the normal quantile times that standard error. Two scores that order the
+    rows alike (a recalibration keeps the order) have equal AUCs and a difference of variance 0: p is 1.
+    """
+    first_auc, first10, first01 = delong_components(y, first)
+    second_auc, second10, second01 = delong_components(y, second)
+    covariance = np.zeros((2, 2))
+    for first_part, second_part in ((first10, second10), (first01, second01)):
+        if len(first_part) > 1:
+            covariance += np.cov(np.vstack([first_part, second_part]), ddof=1) / len(first_part)
+    variance = float(covariance[0, 0] + covariance[1, 1] - 2 * covariance[0, 1])
+    difference = second_auc - first_auc
+    error = float(np.sqrt(max(variance, 0.0)))
+    if error > 0:
+        statistic = difference / error
+        pvalue = float(min(1.0, 2 * stats.norm.sf(abs(statistic))))
+    else:
+        statistic, pvalue = (0.0, 1.0) if difference == 0 else (float(np.sign(difference) * np.inf), 0.0)
+    half = float(stats.norm.ppf(0.5 + confidence / 2) * error)
+    return PairedAucTest(first_auc, second_auc, difference, error, float(statistic), pvalue,
+                         difference - half, difference + half)
+
+
 def auc_decline_test(development_auc: float, y: np.ndarray, score: np.ndarray) -> dict[str, float]:
     """One-sided test that discrimination fell from development to now.
 

@@ -59,6 +59,20 @@ The PD level enters the window's status like the ROC-AUC drop (its `warn` and
 review like its ROC-AUC drop does (`retraining_review`). `review_action` names
 the review: `retrain` when the ROC-AUC fell (the ranking is lost, and no
 recalibration restores it), `recalibrate` when only the PD level moved.
+
+Champion against challenger (`challenger_verdict`, from the `compare` block).
+On the labelled rows both models scored, the challenger is `better`, `worse` or
+there is `no evidence` either way. Two things are judged: the ranking, by the
+paired DeLong test of the ROC-AUC difference at `compare.alpha` (two-sided),
+and the PD level, by each model's calibration verdict above (a level lower in
+ok < warn < alert is better). `worse` when either is worse, whatever the other
+says: a better ranking does not excuse a PD level that misprices, nor a better
+PD level a lost ranking. `better` when either is better and neither worse, and
+the challenger's Brier score is at most the champion's plus
+`compare.brier_tolerance` (so that neither is bought with a loss on the other
+that the two verdicts miss). Otherwise, and with fewer than
+`drift.min_labelled_defaults` defaults (a handful of defaults moves ROC-AUC by
+chance), `no evidence`: keep the challenger in shadow until more labels mature.
 """
 
 from __future__ import annotations
@@ -368,3 +382,72 @@ def window_verdict(feature_levels: Sequence[str], score: Verdict | None, perf: M
     if score_severity or perf_severity or counts["alert"] or share_drifted >= rules.dataset_warn_share:
         return Verdict("warn", reason)
     return Verdict("ok", reason)
+
+
+ChallengerOutcome = Literal["better", "no evidence", "worse"]
+CHALLENGER_OUTCOMES: tuple[ChallengerOutcome, ...] = ("worse", "no evidence", "better")
+
+
+@dataclass(frozen=True)
+class CompareRules:
+    """The champion-against-challenger verdict's cut-offs: `compare.alpha` and `compare.brier_tolerance`, and
+    `drift.min_labelled_defaults` (`CompareParams.rules` builds it)."""
+
+    alpha: float
+    min_labelled_defaults: int
+    brier_tolerance: float
+
+    def to_json(self) -> dict[str, Any]:
+        return {"alpha": self.alpha, "min_labelled_defaults": self.min_labelled_defaults,
+                "brier_tolerance": self.brier_tolerance}
+
+
+@dataclass(frozen=True)
+class ChallengerVerdict:
+    """Whether the challenger is better than the champion, and why, in words a reviewer reads."""
+
+    outcome: ChallengerOutcome
+    reason: str
+
+
+def _ranking_change(comparison: Mapping[str, Any], rules: CompareRules) -> tuple[int, str]:
+    """+1 / -1 when the paired DeLong test says the challenger ranks better / worse, else 0; and the words."""
+    champion, challenger = comparison["champion_roc_auc"], comparison["challenger_roc_auc"]
+    pvalue = comparison["delong_pvalue"]
+    text = f"ROC-AUC {challenger:.3f} vs {champion:.3f} (DeLong p {pvalue:.2g})"
+    if not pvalue < rules.alpha:
+        return 0, text
+    return (1 if challenger > champion else -1), text
+
+
+def _pd_level_change(comparison: Mapping[str, Any]) -> tuple[int, str]:
+    """+1 / -1 when the challenger's PD-level verdict is lower / higher than the champion's, else 0."""
+    champion = comparison.get("champion_calibration_level") or "ok"
+    challenger = comparison.get("challenger_calibration_level") or "ok"
+    change = LEVELS.index(champion) - LEVELS.index(challenger)
+    return int(np.sign(change)), f"PD level {challenger} vs {champion}"
+
+
+def challenger_verdict(comparison: Mapping[str, Any], rules: CompareRules) -> ChallengerVerdict:
+    """The verdict on the labelled rows both models scored (see the module docstring), from the numbers
+    `monitoring.compare.labelled_comparison` records: each model's ROC-AUC, the DeLong p-value, Brier and
+    PD-level verdict. The reason gives the challenger's figure first, then the champion's."""
+    defaults = comparison.get("defaults") or 0
+    if not comparison.get("labelled_rows"):
+        return ChallengerVerdict("no evidence", "no labelled rows scored by both models yet")
+    if defaults < rules.min_labelled_defaults or comparison.get("delong_pvalue") is None:
+        return ChallengerVerdict("no evidence", f"{defaults} defaults < min_labelled_defaults "
+                                                f"{rules.min_labelled_defaults}: not judged")
+    ranking, ranking_text = _ranking_change(comparison, rules)
+    level, level_text = _pd_level_change(comparison)
+    champion_brier, challenger_brier = comparison["champion_brier"], comparison["challenger_brier"]
+    reason = (f"{ranking_text}; {level_text}; Brier {challenger_brier:.4f} vs {champion_brier:.4f} "
+              f"(challenger vs champion, {comparison['labelled_rows']} loans, {defaults} defaults)")
+    if ranking < 0 or level < 0:
+        return ChallengerVerdict("worse", reason)
+    if ranking > 0 or level > 0:
+        if challenger_brier <= champion_brier + rules.brier_tolerance:
+            return ChallengerVerdict("better", reason)
+        return ChallengerVerdict("no evidence", f"{reason}: its Brier is higher by more than brier_tolerance "
+                                                f"{rules.brier_tolerance:g}")
+    return ChallengerVerdict("no evidence", reason)

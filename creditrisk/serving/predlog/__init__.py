@@ -25,13 +25,19 @@ from creditrisk.serving.predlog.backends import (
 )
 from creditrisk.serving.predlog.errors import PredictionLogError, PredictionLogUnavailable, PredictionLogUnreadable
 from creditrisk.serving.predlog.protocols import LogActivity, LogReader, LogWriter
-from creditrisk.serving.predlog.records import COLUMNAR_MIN_ROWS, LoggedBatch, log_entry
-from creditrisk.serving.predlog.schema import BATCH_TABLE, SCHEMA_VERSION, TABLE, VERSION_TABLE
+from creditrisk.serving.predlog.records import COLUMNAR_MIN_ROWS, ChallengerScores, LoggedBatch, log_entry
+from creditrisk.serving.predlog.schema import (
+    BATCH_TABLE,
+    CHALLENGER_SCORE_COLUMNS,
+    SCHEMA_VERSION,
+    TABLE,
+    VERSION_TABLE,
+)
 from creditrisk.serving.predlog.sqlite import PredictionLog
 
 __all__ = [
-    "BATCH_TABLE", "COLUMNAR_MIN_ROWS", "SCHEMA_VERSION", "TABLE", "VERSION_TABLE", "LogActivity", "LogReader",
-    "LogTarget", "LogWriter", "LoggedBatch", "PredictionLog", "PredictionLogError", "PredictionLogUnavailable",
-    "PredictionLogUnreadable", "count_rows", "describe", "is_database_url", "log_entry", "open_log",
-    "open_reader", "read_log",
+    "BATCH_TABLE", "CHALLENGER_SCORE_COLUMNS", "COLUMNAR_MIN_ROWS", "SCHEMA_VERSION", "TABLE", "VERSION_TABLE",
+    "ChallengerScores", "LogActivity", "LogReader", "LogTarget", "LogWriter", "LoggedBatch", "PredictionLog",
+    "PredictionLogError", "PredictionLogUnavailable", "PredictionLogUnreadable", "count_rows", "describe",
+    "is_database_url", "log_entry", "open_log", "open_reader", "read_log",
 ]

@@ -160,15 +160,22 @@ class PostgresReader(LogQueries):
         return frozenset(str(name) for name in (found or ()) if name is not None)
 
     def _select(self, connection: psycopg.Connection) -> str:
-        return f"SELECT id, {', '.join(quoted_name(name) for name in read_columns())} FROM {TABLE}"
+        """The row table's columns that the log has: a log no writer of this version has migrated yet lacks the
+        newer ones (the reader fills them as missing)."""
+        present = {row[0] for row in connection.execute(
+            "SELECT column_name FROM information_schema.columns "
+            "WHERE table_schema = current_schema() AND table_name = %s", (TABLE,))}
+        names = ["id"] + [name for name in read_columns() if name in present]
+        return f"SELECT {', '.join(quoted_name(name) for name in names)} FROM {TABLE}"
 
     def _chunks(self, connection: psycopg.Connection, query: str,
                 parameters: Sequence[object]) -> Iterator[pd.DataFrame]:
         """The result in chunks, from a server-side cursor (the client never holds all rows)."""
-        names = ["id", *read_columns()]
         with connection.cursor(name="creditrisk_log_read") as cursor:
             cursor.execute(query, parameters)
+            names: list[str] = []
             while rows := cursor.fetchmany(READ_CHUNK_ROWS):
+                names = names or [column.name for column in cursor.description or ()]
                 yield pd.DataFrame.from_records(rows, columns=names)
 
     def _window_parameters(self, start: pd.Timestamp, stop: pd.Timestamp) -> tuple[object, object, object, object]:

@@ -58,6 +58,16 @@ def loan_dates(frame: pd.DataFrame) -> np.ndarray:
 
 
 @dataclass(frozen=True)
+class ChallengerScores:
+    """What the shadow challenger said about a batch's rows: its version, and per row its PD, band and decision."""
+
+    version: str
+    pds: np.ndarray
+    bands: np.ndarray
+    decisions: np.ndarray
+
+
+@dataclass(frozen=True)
 class LoggedBatch:
     """The scored rows of one request, as the log stores them; `frame` holds contract-typed columns."""
 
@@ -70,6 +80,7 @@ class LoggedBatch:
     decisions: np.ndarray
     points: np.ndarray | None = None
     reason_codes: Sequence[str | None] | None = None
+    challenger: ChallengerScores | None = None
 
     def __len__(self) -> int:
         return len(self.pds)
@@ -77,8 +88,13 @@ class LoggedBatch:
     @property
     def scores(self) -> dict[str, Any]:
         """Each of `SCORE_COLUMNS`' values for the batch's rows (None: the column is missing for all)."""
+        challenger = self.challenger
         return {"pd": self.pds, "band": self.bands, "decision": self.decisions, "points": self.points,
-                "reason_codes": self.reason_codes}
+                "reason_codes": self.reason_codes,
+                "challenger_version": None if challenger is None else np.full(len(self), challenger.version, object),
+                "challenger_pd": None if challenger is None else challenger.pds,
+                "challenger_band": None if challenger is None else challenger.bands,
+                "challenger_decision": None if challenger is None else challenger.decisions}
 
     @cached_property
     def dates(self) -> np.ndarray:
@@ -139,10 +155,12 @@ def log_entry(
     logged_at: str | None = None,
     points: np.ndarray | None = None,
     reason_codes: Sequence[str | None] | None = None,
+    challenger: ChallengerScores | None = None,
 ) -> LoggedBatch:
-    """One scored batch for `LogWriter.append`; `frame` holds contract-typed columns (missing ones log as NULL)."""
+    """One scored batch for `LogWriter.append`; `frame` holds contract-typed columns (missing ones log as NULL).
+    `challenger` is the shadow challenger's answer for the same rows, logged beside the champion's."""
     return LoggedBatch(frame, request_id, model_version, logged_at or utc_timestamp(), np.asarray(pds),
-                       np.asarray(bands), np.asarray(decisions), points, reason_codes)
+                       np.asarray(bands), np.asarray(decisions), points, reason_codes, challenger)
 
 
 def row_values(batch: LoggedBatch) -> list[tuple[object, ...]]:
@@ -195,10 +213,17 @@ def _date_text(moments: np.ndarray) -> list[object]:
 
 
 def decode_payload(payload: bytes, payload_format: str) -> pa.Table:
-    """A batch record's columns; a format this version does not know raises ValueError naming it."""
+    """A batch record's columns; a format this version does not know raises ValueError naming it. A record an
+    older schema version wrote lacks the columns added since (the challenger's): they read as missing."""
     if payload_format != PAYLOAD_FORMAT:
         raise ValueError(f"batch payload format {payload_format!r} is not {PAYLOAD_FORMAT!r}")
-    return ipc.open_stream(pa.py_buffer(payload)).read_all()
+    table = ipc.open_stream(pa.py_buffer(payload)).read_all()
+    missing = [field for field in PAYLOAD_SCHEMA if field.name not in table.column_names]
+    if not missing:
+        return table
+    for field in missing:
+        table = table.append_column(field, pa.nulls(table.num_rows, field.type))
+    return table.select(PAYLOAD_SCHEMA.names)  # every record's columns in one order: a window concatenates them
 
 
 def rows_in_window(table: pa.Table, start: pd.Timestamp, stop: pd.Timestamp, undated_inside: bool) -> np.ndarray:

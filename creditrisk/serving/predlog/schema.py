@@ -6,7 +6,8 @@ declared once, with a kind; its SQLite type, its PostgreSQL type, its Arrow type
 and its pandas type when read all follow from that kind, so a column added here reaches both
 databases, both layouts and the reader. Adding one: append it (nullable, so older rows read as
 missing) to `SCORE_COLUMNS`, give `LoggedBatch.scores` its values, and raise `SCHEMA_VERSION`; the
-SQLite and PostgreSQL migrations add every column an older table lacks.
+SQLite and PostgreSQL migrations add every column an older table lacks, and a batch record an older
+version wrote reads its absent columns as missing.
 """
 
 from __future__ import annotations
@@ -20,8 +21,9 @@ TABLE = "predictions"
 BATCH_TABLE = "prediction_batches"
 VERSION_TABLE = "predictions_schema"
 # 1: the row table without indexes or version row; 2: loan-date and logged-at indexes; 3: the batch table;
-# 4: PostgreSQL stores batch payloads uncompressed out of line (they are zstd already; nothing changes in SQLite)
-SCHEMA_VERSION = 4
+# 4: PostgreSQL stores batch payloads uncompressed out of line (they are zstd already; nothing changes in SQLite);
+# 5: the shadow challenger's version, PD, band and decision beside the champion's
+SCHEMA_VERSION = 5
 
 # kind -> (SQLite type, PostgreSQL type)
 _TYPES: dict[str, tuple[str, str]] = {
@@ -57,13 +59,21 @@ REQUEST_COLUMNS: tuple[Column, ...] = (
     Column("request_id", "text", required=True),
     Column("model_version", "text", required=True),
 )
-# What the model said about each row: row-table columns, and the first columns of a batch record's payload.
+# The shadow challenger's answer for the same row, never returned to the client (missing without a challenger).
+CHALLENGER_SCORE_COLUMNS: tuple[Column, ...] = (
+    Column("challenger_version", "text"),
+    Column("challenger_pd", "real"),
+    Column("challenger_band", "text"),
+    Column("challenger_decision", "text"),
+)
+# What the models said about each row: row-table columns, and the first columns of a batch record's payload.
 SCORE_COLUMNS: tuple[Column, ...] = (
     Column("pd", "real", required=True),
     Column("band", "text", required=True),
     Column("decision", "text", required=True),
     Column("points", "real"),
     Column("reason_codes", "text"),
+    *CHALLENGER_SCORE_COLUMNS,
 )
 META_COLUMNS: tuple[Column, ...] = (*REQUEST_COLUMNS, Column("row_index", "integer", required=True),
                                     *SCORE_COLUMNS)
