@@ -57,8 +57,8 @@ PARQUET_SUFFIXES = (".parquet", ".pq")
 SCORES_DIR = "scores"
 REJECTS_DIR = "rejects"
 MANIFEST_FILE = "_manifest.json"
-TIMING_FIELDS = ("seconds", "cpu_seconds", "steps", "rows_per_second", "prepare_seconds")  # printed, never written into the output:
-# a rerun is byte-identical
+TIMING_FIELDS = ("seconds", "cpu_seconds", "steps", "rows_per_second", "prepare_seconds", "partition_seconds",
+                 "partition_cpu_seconds")  # printed, never written into the output: a rerun is byte-identical
 STEPS = ("read", "validate", "features", "encode", "predict", "reasons", "frames", "write")
 TEXT_COLUMNS = ("source", "band", "decision", "warnings", "reason_codes")  # few distinct values: dictionary-encoded
 Engine = Literal["dask", "pandas"]
@@ -99,8 +99,9 @@ class Partition:
 
 @dataclass(frozen=True)
 class PartitionResult:
-    """What a partition task sends back: its counts, and its timings (wall seconds in all and per step of
-    `STEPS`, and the CPU seconds of the thread that ran it: less than the wall time when it waited for a core)."""
+    """What a partition task sends back: its counts, and its timings: wall seconds in all and per step of
+    `STEPS`, and the CPU seconds of its process meanwhile (every thread: Arrow decodes in its own), less than
+    the wall time when the task waited for a core. With one task slot per worker, that is the task's."""
 
     number: int
     source: str
@@ -322,7 +323,7 @@ def score_partition(part: Partition, model_path: str, digest: str, staging: str,
 
 def _score_partition(part: Partition, model_path: str, digest: str, staging: str, day_first: bool | None,
                      numpy_path: bool, now: datetime, reasons: bool) -> PartitionResult:
-    started, cpu_started = time.perf_counter(), time.thread_time()
+    started, cpu_started = time.perf_counter(), time.process_time()
     steps = _Steps()
     raw = read_partition(part)
     row_numbers, rows_in, has_id = raw.index.to_numpy(), len(raw), ID_COLUMN in raw.columns
@@ -344,7 +345,7 @@ def _score_partition(part: Partition, model_path: str, digest: str, staging: str
     steps.done("write")
     rejected = len({position for position, _ in valid.rejects})
     return PartitionResult(part.number, part.source, rows_in, len(valid.kept), rejected,
-                           time.perf_counter() - started, time.thread_time() - cpu_started, steps.seconds)
+                           time.perf_counter() - started, time.process_time() - cpu_started, steps.seconds)
 
 
 def _score_valid(scorer: BatchScorer, valid: ValidRows, reasons: bool, steps: _Steps) -> Any:
@@ -386,6 +387,9 @@ class JobSummary:
     seconds: float
     rows_per_second: float
     prepare_seconds: float = 0.0  # of `seconds`: setting the workers up and loading the model, before any partition
+    partition_seconds: float = 0.0      # the partitions' wall seconds, summed (where they ran)
+    partition_cpu_seconds: float = 0.0  # and their CPU seconds: less than the wall when a task waited for a core
+    steps: dict[str, float] = field(default_factory=dict)  # the partitions' wall seconds per step of `STEPS`
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -505,9 +509,11 @@ def score_dataset(spec: str | Path, output_dir: Path, model_path: Path, runner: 
 def _summary(spec: str | Path, output_dir: Path, engine: str, model_path: Path, digest: str,
              results: Sequence[PartitionResult], seconds: float, prepared: float) -> JobSummary:
     rows_in = sum(r.rows_in for r in results)
+    steps = {step: round(sum(r.steps.get(step, 0.0) for r in results), 3) for step in STEPS}
     return JobSummary(str(spec), str(output_dir), engine, str(model_path), digest, len(results), rows_in,
                       sum(r.rows_scored for r in results), sum(r.rows_rejected for r in results),
-                      round(seconds, 3), round(rows_in / seconds, 1) if seconds > 0 else 0.0, round(prepared, 3))
+                      round(seconds, 3), round(rows_in / seconds, 1) if seconds > 0 else 0.0, round(prepared, 3),
+                      round(sum(r.seconds for r in results), 3), round(sum(r.cpu_seconds for r in results), 3), steps)
 
 
 def _check_complete(staging: Path, parts: Sequence[Partition], results: Sequence[PartitionResult]) -> None:
