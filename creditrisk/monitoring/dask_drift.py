@@ -420,7 +420,7 @@ def windows_on_cluster(client: Any, parts: Sequence[Partition], context: WindowC
                             digest=context.digest, key=[f"drift-{job}-{part.number}" for part in parts], pure=False)
     summaries = client.map(partition_summary, histograms, key=[f"drift-summary-{job}-{part.number}" for part in parts],
                            pure=False)
-    holding: dict[int, list[Any]] = {}
+    holding: dict[int, list[int]] = {}  # window ordinal -> the partitions that hold rows of it
     undated: dict[str, int] = {}
     futures = [*histograms, *summaries]
     try:
