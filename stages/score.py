@@ -79,6 +79,9 @@ def main() -> None:
         atomic_write_metrics(Path(summary_path), summary.reproducible_json())
     print(f"score: {summary.rows_in:,} rows in {summary.partitions} partition(s): {summary.rows_scored:,} scored, "
           f"{summary.rows_rejected:,} rejected -> {summary.output_dir}; {time.perf_counter() - started:.1f} s")
+    steps = ", ".join(f"{step} {seconds:.1f}" for step, seconds in summary.steps.items())
+    print(f"score: model load {summary.prepare_seconds:.1f} s; partitions {summary.partition_seconds:.1f} s "
+          f"({summary.partition_cpu_seconds:.1f} s CPU), by step: {steps}")
 
 
 if __name__ == "__main__":

@@ -5,7 +5,10 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
+import subprocess
+import sys
 from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
@@ -16,6 +19,7 @@ import pandas as pd
 import pytest
 
 from app import create_app
+from creditrisk.modeling.bundle import ArtifactError
 from creditrisk.params import configured
 from creditrisk.serving.batch import (
     dask_runner,
@@ -26,6 +30,7 @@ from creditrisk.serving.batch import (
     score_dataset,
     BatchJobError,
     MANIFEST_FILE,
+    STEPS,
 )
 from creditrisk.serving.cluster import dask_client, scheduler_address, DaskParams, SCHEDULER_ENV
 from tests.api_support import api_config, sample_frame, save_test_bundle
@@ -69,14 +74,83 @@ def score(dataset: Path, output: Path, model: Path, runner=run_in_process, engin
     return score_dataset(dataset, output, model, runner, engine, **options)
 
 
-def test_dask_and_one_process_give_identical_scores(cluster: distributed.LocalCluster, parquet_dataset: Path,
-                                                    model: Path, tmp_path: Path) -> None:
+def test_dask_and_one_process_write_the_same_bytes(cluster: distributed.LocalCluster, parquet_dataset: Path,
+                                                   model: Path, tmp_path: Path) -> None:
     with distributed.Client(cluster) as client:
-        on_dask = score(parquet_dataset, tmp_path / "dask", model, dask_runner(client), "dask")
-    in_process = score(parquet_dataset, tmp_path / "pandas", model)
+        on_dask = score(parquet_dataset, tmp_path / "dask", model, dask_runner(client), "dask", reasons=True)
+    in_process = score(parquet_dataset, tmp_path / "pandas", model, reasons=True)
     assert on_dask.partitions == in_process.partitions == len(partitions_of(parquet_dataset)) == 8
-    pd.testing.assert_frame_equal(read_scores(tmp_path / "dask"), read_scores(tmp_path / "pandas"))
-    pd.testing.assert_frame_equal(read_rejects(tmp_path / "dask"), read_rejects(tmp_path / "pandas"))
+    for engine in ("dask", "pandas"):
+        (tmp_path / engine / MANIFEST_FILE).unlink()  # names the engine; the parts must not differ at all
+    written = {engine: {path.relative_to(tmp_path / engine): path.read_bytes()
+                        for path in sorted((tmp_path / engine).rglob("*.parquet"))} for engine in ("dask", "pandas")}
+    assert len(written["dask"]) == 16 and written["dask"] == written["pandas"]
+
+
+def test_a_job_sets_each_worker_up_and_loads_the_model_there_before_any_partition(
+        cluster: distributed.LocalCluster, parquet_dataset: Path, model: Path, tmp_path: Path) -> None:
+    import pyarrow
+
+    from creditrisk.serving import batch
+
+    with distributed.Client(cluster) as client:
+        summary = score(parquet_dataset, tmp_path / "out", model, dask_runner(client), "dask")
+        arrow_threads = client.run(pyarrow.cpu_count)
+        loaded = client.run(lambda: len(batch._SCORERS))
+    assert sorted(arrow_threads.values()) == [1, 1], "one Arrow thread per task slot, not one per core"
+    assert list(loaded.values()) == [1, 1] and 0 < summary.prepare_seconds < summary.seconds
+
+
+def test_a_broken_model_stops_a_dask_job_before_any_partition(cluster: distributed.LocalCluster,
+                                                              parquet_dataset: Path, model: Path,
+                                                              tmp_path: Path) -> None:
+    broken = tmp_path / "model" / model.name
+    shutil.copytree(model.parent, broken.parent)
+    data = bytearray(broken.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    broken.write_bytes(bytes(data))
+    with distributed.Client(cluster) as client, pytest.raises(ArtifactError, match="changed after it was saved"):
+        score(parquet_dataset, tmp_path / "out", broken, dask_runner(client), "dask")
+    assert not (tmp_path / "out").exists() and not [p for p in tmp_path.iterdir() if p.name.startswith(".")]
+
+
+def test_the_job_reports_where_its_partitions_time_went_and_the_manifest_leaves_it_out(
+        parquet_dataset: Path, model: Path, tmp_path: Path) -> None:
+    summary = score(parquet_dataset, tmp_path / "out", model, reasons=True)
+    assert list(summary.steps) == list(STEPS) and all(seconds >= 0 for seconds in summary.steps.values())
+    assert 0 < sum(summary.steps.values()) <= summary.partition_seconds + 0.01 <= summary.seconds + 0.01  # rounded
+    assert summary.partition_cpu_seconds > 0 and summary.steps["reasons"] > 0
+    manifest = (tmp_path / "out" / MANIFEST_FILE).read_text()
+    assert not any(word in manifest for word in ("steps", "seconds", "cpu"))
+
+
+HEAP_PROBE = """
+import resource, sys
+import numpy as np
+from creditrisk.serving.cluster import reuse_heap
+
+def faults():
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+    for _ in range(50):
+        block = np.ones(2**17)  # 1 MiB (256 pages; numpy asks huge pages from 4 MiB), touched, freed
+        del block
+    return resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before
+
+faults()
+pinned = faults()
+print(pinned, reuse_heap(), (faults(), faults())[1])
+"""
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc's allocator")
+def test_a_worker_reuses_its_heap_although_the_nanny_pinned_the_allocator(tmp_path: Path) -> None:
+    """Dask's nanny starts workers with MALLOC_TRIM_THRESHOLD_ set, which makes glibc map and unmap every
+    block over 128 KiB: each 1 MiB array faults its 256 pages in anew. `reuse_heap` ends that."""
+    environment = {**os.environ, "MALLOC_TRIM_THRESHOLD_": "65536"}
+    completed = subprocess.run([sys.executable, "-c", HEAP_PROBE], env=environment, capture_output=True, text=True,
+                               check=True, cwd=Path(__file__).resolve().parents[1])
+    pinned, reused, after = completed.stdout.split()
+    assert reused == "True" and int(pinned) >= 50 * 200 and int(after) < 50 * 20
 
 
 def test_rows_in_equal_scored_plus_rejected_and_each_reject_names_row_field_rule(
@@ -217,7 +291,9 @@ def test_a_rerun_writes_the_same_manifest_byte_for_byte(cluster: distributed.Loc
             manifests.append((tmp_path / "out" / MANIFEST_FILE).read_bytes())
     assert manifests[0] == manifests[1]
     manifest = json.loads(manifests[0])
-    assert "seconds" not in manifest and all("seconds" not in part for part in manifest["partitions_detail"])
+    assert not {"seconds", "prepare_seconds", "rows_per_second"} & set(manifest)
+    assert all(set(part) == {"number", "source", "rows_in", "rows_scored", "rows_rejected"}
+               for part in manifest["partitions_detail"])
     assert [part["number"] for part in manifest["partitions_detail"]] == list(range(manifest["partitions"]))
 
 

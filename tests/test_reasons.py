@@ -20,7 +20,9 @@ from creditrisk.modeling.engine.attribution import attributions, tree_tables
 from creditrisk.modeling.engine.grid import tree_values
 from creditrisk.modeling.engine.trees import additive_form, check_form, LeafPaths
 from creditrisk.modeling.features import ENGINEERED, FeatureSet, raw_inputs
-from creditrisk.modeling.reasons import principal_reasons, reason_catalogue, reference_applicant, LANGUAGES
+from creditrisk.modeling.reasons import (
+    principal_reason_codes, principal_reasons, reason_catalogue, reference_applicant, LANGUAGES,
+)
 from creditrisk.modeling.recipe import build_model
 from creditrisk.modeling.train_params import TrainParams
 from creditrisk.modeling.validation import logit
@@ -245,6 +247,33 @@ def test_only_inputs_that_raise_the_pd_are_reasons_and_at_most_k() -> None:
     assert reasons[1] == []
     assert [(r["feature"], r["value"], r["contribution"]) for r in reasons[2]] == [
         (catalogue_names[2], 9.0, 0.4), (catalogue_names[1], 8.0, 0.2)]
+
+
+@pytest.mark.parametrize("top_k", [0, 1, 4, 6])
+def test_a_batchs_reason_codes_are_the_reasons_codes_in_order_ties_to_the_earlier_input(top_k: int) -> None:
+    """The codes a batch keeps equal the API's reasons, joined; ties, NaN, infinities and amounts that round
+    to nothing included. Against a stable sort of the negated contributions, the rule's first statement."""
+    names = list(reason_catalogue())[:5]
+    rng = np.random.default_rng(3)
+    contributions = rng.choice([0.0, -0.0, 4e-7, 5e-7, 0.3, -0.2, np.nan, 2.0, -np.inf, np.inf], size=(3000, 5))
+    contributions[::5] = rng.normal(size=(600, 5))
+    frame = pd.DataFrame(rng.normal(size=(3000, 5)), columns=names)
+    codes = principal_reason_codes(contributions, names, top_k)
+    assert list(codes) == [";".join(r["code"] for r in row)
+                           for row in principal_reasons(frame, contributions, names, top_k)]
+    order = np.argsort(-contributions, axis=1, kind="stable")[:, :top_k]
+    picked = np.round(np.take_along_axis(contributions, order, axis=1), 6)
+    catalogue = reason_catalogue()
+    assert list(codes) == [";".join(catalogue[names[i]].code for i, value in zip(row, values) if value > 0)
+                           for row, values in zip(order, picked)]
+    assert codes.dtype == "string" and list(codes[:0]) == []
+
+
+def test_two_inputs_that_raise_the_pd_equally_are_reported_in_column_order() -> None:
+    names = list(reason_catalogue())[:3]
+    codes = principal_reason_codes(np.array([[0.2, 0.5, 0.5], [0.0, 0.0, 0.0]]), names, 2)
+    catalogue = reason_catalogue()
+    assert list(codes) == [f"{catalogue[names[1]].code};{catalogue[names[2]].code}", ""]
 
 
 def test_a_missing_category_is_reported_as_no_value_not_as_its_marker() -> None:

@@ -19,6 +19,7 @@ from typing import Any, TypedDict
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 import yaml
 
 from creditrisk.data.contract import MISSING_CATEGORY
@@ -97,18 +98,50 @@ def _plain_values(values: pd.Series) -> list[Any]:
             for value, gone in zip(objects.tolist(), absent.tolist(), strict=True)]
 
 
-def principal_reasons(model_frame: pd.DataFrame, contributions: np.ndarray, columns: list[str], top_k: int,
-                      language: str = "en") -> list[list[Reason]]:
-    """Per row, up to `top_k` inputs that pushed its PD up (contribution > 0), largest first."""
+def _catalogue_of(columns: list[str]) -> dict[str, ReasonEntry]:
     catalogue = reason_catalogue()
     missing = [name for name in columns if name not in catalogue]
     if missing:
         raise ReasonCatalogueError(f"{CATALOGUE_FILE} has no reason for model inputs {missing}")
-    order = np.argsort(-contributions, axis=1, kind="stable")[:, :top_k]
-    picked = np.round(np.take_along_axis(contributions, order, axis=1), CONTRIBUTION_DECIMALS)
-    # Only inputs that raised the PD by a reportable amount; sorted, so they are a prefix of each row,
-    # and the reported cells, row by row, are each row's reasons in order.
-    reported = picked > 0.0
+    return catalogue
+
+
+TOP_CHUNK_ROWS = 8192  # rows per block of `_top_inputs`: its working copy stays in cache
+
+
+def _top_inputs(contributions: np.ndarray, top_k: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per row: the positions of its `top_k` largest contributions, largest first (ties to the earlier input,
+    as a stable sort of the negated values orders them; NaN last), those contributions rounded to
+    `CONTRIBUTION_DECIMALS`, and which are reported: only inputs that raised the PD by a reportable amount.
+    Sorted, the reported ones are a prefix of each row.
+
+    One argmax per slot over blocks of rows instead of sorting every row: a 250,000-row batch of 25 inputs
+    takes about a third of the time of the sort."""
+    rows, inputs = contributions.shape
+    slots = min(top_k, inputs)
+    order = np.empty((rows, slots), dtype=np.intp)
+    values = np.empty((rows, slots), dtype="float64")
+    for start in range(0, rows, TOP_CHUNK_ROWS):
+        block = contributions[start:start + TOP_CHUNK_ROWS]
+        remaining = np.where(np.isnan(block), -np.inf, block)
+        flat = remaining.ravel()
+        row_start = np.arange(len(block)) * inputs
+        for slot in range(slots):
+            best = remaining.argmax(axis=1)
+            at = row_start + best
+            order[start:start + len(block), slot] = best
+            values[start:start + len(block), slot] = flat[at]
+            flat[at] = -np.inf
+    picked = np.round(values, CONTRIBUTION_DECIMALS)
+    return order, picked, picked > 0.0
+
+
+def principal_reasons(model_frame: pd.DataFrame, contributions: np.ndarray, columns: list[str], top_k: int,
+                      language: str = "en") -> list[list[Reason]]:
+    """Per row, up to `top_k` inputs that pushed its PD up (contribution > 0), largest first."""
+    catalogue = _catalogue_of(columns)
+    order, picked, reported = _top_inputs(contributions, top_k)
+    # The reported cells, row by row, are each row's reasons in order.
     rows, slots = np.nonzero(reported)
     chosen = order[rows, slots]
     codes = _each_reported([catalogue[name].code for name in columns], chosen)
@@ -121,6 +154,27 @@ def principal_reasons(model_frame: pd.DataFrame, contributions: np.ndarray, colu
                                                          picked[rows, slots].tolist(), strict=True)]
     ends = np.cumsum(reported.sum(axis=1)).tolist()
     return [every[start:stop] for start, stop in zip([0, *ends][:-1], ends, strict=True)]
+
+
+def principal_reason_codes(contributions: np.ndarray, columns: list[str], top_k: int) -> pd.api.extensions.ExtensionArray:
+    """Per row, the codes of `principal_reasons` joined by ";" ("" where none), as text (pandas "string").
+
+    What a batch keeps of the reasons. Rows share few distinct reason lists (at most `top_k` of the inputs, in
+    order), so each distinct list is joined once and the rows take theirs in Arrow: no Python object per row
+    or reason."""
+    catalogue = _catalogue_of(columns)
+    order, _, reported = _top_inputs(contributions, top_k)
+    lists = np.where(reported, order + 1, 0)  # per slot the input's position + 1; 0 = no reason in the slot
+    base = len(columns) + 1
+    if base ** lists.shape[1] < 2 ** 62:  # each list as one integer: hashed, not sorted
+        powers = base ** np.arange(lists.shape[1], dtype=np.int64)
+        inverse, keys = pd.factorize(lists @ powers)
+        distinct = (np.asarray(keys, dtype=np.int64)[:, None] // powers) % base
+    else:
+        distinct, inverse = np.unique(lists, axis=0, return_inverse=True)
+    codes = [catalogue[name].code for name in columns]
+    joined = [";".join(codes[position - 1] for position in row if position) for row in distinct.tolist()]
+    return pd.array(pa.array(joined, pa.large_string()).take(np.ravel(inverse)), dtype="string")
 
 
 def _each_reported(per_input: list[Any], chosen: np.ndarray) -> list[Any]:

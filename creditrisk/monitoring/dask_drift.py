@@ -1,14 +1,17 @@
 """The drift run on Dask: per-partition histograms on the reference profile's frozen bins, summed per window.
 
 Each partition (an export file, or a parquet row group) is read, coerced with the data contract for
-scoring and scored by the model on a worker, which returns for every window (`drift.window` of the
-date column) it holds: per feature the missing count and the counts on the profile's bins, and for
-numeric features the counts on a KS grid; plus the window's PDs and labels (two numbers per row, what
-the performance and band checks of `window_record` need). The client sums the counts of each window
-over its partitions and computes the statistics from the sums, so
+scoring and scored by the model on a worker (`partition_histograms`), which keeps, for every window
+(`drift.window` of the date column) it holds: per feature the missing count and the counts on the profile's
+bins, for numeric features the counts on a KS grid, and the window's PDs and labels (two numbers per row,
+what the performance and band checks of `window_record` need). Those stay on the worker; the client learns
+only which windows each partition holds. Then one task per window, on the cluster too (`window_result`),
+gathers its partitions' parts, sums the counts and computes the window's statistics and record from the
+sums, so
 
 - PSI, Jensen-Shannon, chi-square and the missing-share test equal the pandas engine's exactly (they
-  are functions of bin counts, and counts add);
+  are functions of bin counts, and counts add), and so do the PD-based records (the same PDs, computed in the
+  pandas engine's chunks, joined in file order);
 - KS is computed on a grid: every distinct reference value when there are at most `drift.ks_grid_points`
   of them (else that many reference quantiles). Between two grid points both ECDFs are monotone, so the
   grid statistic D_grid and the exact D satisfy D_grid <= D <= D_grid + b, with b the largest share of
@@ -17,13 +20,16 @@ over its partitions and computes the statistics from the sums, so
   values are values the reference had (counts, codes, rounded amounts). The p-value is then scipy's for
   D_grid and the same sample sizes (`ks_pvalue`).
 
-Memory per worker is one partition; the client holds one window's PDs and labels.
+The workers are set up and load the model before the partitions start (`serving.cluster`), as for batch
+scoring. Memory per worker is one partition while it is read, plus the PDs and labels of its partitions
+until their windows are done (12 bytes a row); the client holds the reports' small results only.
 """
 
 from __future__ import annotations
 
+import functools
 import uuid
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -35,14 +41,15 @@ from threadpoolctl import threadpool_limits
 
 from creditrisk.io import file_digest, finite_json
 from creditrisk.modeling.bundle import ModelBundle
+from creditrisk.monitoring.estimated import EstimatedPerformance
 from creditrisk.monitoring.drift import (
-    _distribution,
-    compare_window,
-    _missing_part,
+    bin_distribution,
     bootstrap_psi_limit,
     compare_categorical_counts,
+    compare_window,
     feature_rows,
     judge_features,
+    missing_part,
     DriftParams,
     FeatureDrift,
     WindowDrift,
@@ -67,7 +74,8 @@ from creditrisk.monitoring.statistics import (
     SCIPY_EXACT_KS_MAX_N,
 )
 from creditrisk.monitoring.windows import make_window, periods_of, INCOMING, PERIOD_FREQUENCIES, WindowData
-from creditrisk.serving.batch import partitions_of, read_partition, worker_scorer, Partition
+from creditrisk.serving.batch import partitions_of, read_partition, worker_model, Partition
+from creditrisk.serving.cluster import on_each_worker, prepare_workers
 from creditrisk.data.contract import coerce_and_validate, ContractError, DATE, TARGET
 
 STRUCTURAL_RULES = ("required_column_missing", "ambiguous_date_order")
@@ -158,7 +166,7 @@ class WindowPart:
     features: dict[str, dict[str, Any]]
     score: dict[str, Any] | None
     pd_values: np.ndarray | None
-    target: np.ndarray | None
+    target: np.ndarray | None  # 0/1 or NaN, sent as float32 (exact) and read as float64
     values_nulled: int
     issues: list[str]
 
@@ -178,13 +186,27 @@ def _coerced(part: Partition, day_first: bool | None) -> tuple[pd.DataFrame, np.
     return frame, nulled, issues
 
 
+@dataclass
+class PartitionHistograms:
+    """One partition's windows (period ordinal -> its part) and its rows without a loan date (in no window).
+    Stays on the worker that made it: only `summary()` goes to the client, and a window's task gathers the
+    parts of its partitions."""
+
+    source: str
+    windows: dict[int, WindowPart]
+    undated: int
+
+    def summary(self) -> tuple[str, list[int], int]:
+        return self.source, sorted(self.windows), self.undated
+
+
 def partition_histograms(part: Partition, spec: HistogramSpec, model_path: str | None,
-                         digest: str | None) -> tuple[dict[int, WindowPart], int]:
+                         digest: str | None) -> PartitionHistograms:
     """Per window (period ordinal) of one partition: counts on the frozen bins, PDs and labels; and the
-    number of its rows without a loan date (in no window)."""
+    number of its rows without a loan date."""
     with threadpool_limits(limits=1):
         frame, nulled, issues = _coerced(part, spec.day_first)
-        model = worker_scorer(model_path, digest, False).bundle if model_path and digest else None
+        model = worker_model(model_path, digest) if model_path and digest else None
         periods = periods_of(frame[DATE], spec.window).array.asi8
         windows: dict[int, WindowPart] = {}
         dated = periods != pd.NaT.value
@@ -192,7 +214,12 @@ def partition_histograms(part: Partition, spec: HistogramSpec, model_path: str |
             rows = frame[periods == ordinal].reset_index(drop=True)
             windows[int(ordinal)] = _window_part(part, spec, rows, model, int(nulled[periods == ordinal].sum()),
                                                  issues)
-        return windows, int((~dated).sum())
+        return PartitionHistograms(part.source, windows, int((~dated).sum()))
+
+
+def partition_summary(histograms: PartitionHistograms) -> tuple[str, list[int], int]:
+    """What the client learns of a partition: its source, its windows' ordinals, its rows without a date."""
+    return histograms.summary()
 
 
 def _window_part(part: Partition, spec: HistogramSpec, rows: pd.DataFrame, model: ModelBundle | None,
@@ -204,11 +231,9 @@ def _window_part(part: Partition, spec: HistogramSpec, rows: pd.DataFrame, model
     for name, profile in spec.categorical.items():
         column = rows[name] if name in rows.columns else pd.Series(pd.NA, index=rows.index, dtype="string")
         features[name] = {"counts": profile.bin_counts(column)}
-    pd_values = np.asarray(model.predict_pd(rows), dtype=float) if model is not None and len(rows) else None
-    if model is not None and not len(rows):
-        pd_values = np.empty(0)
+    pd_values = score_frame(model, rows)  # in the pandas engine's chunks: the same PDs, bounded memory
     score = numeric_counts(pd_values, spec.score) if spec.score is not None and pd_values is not None else None
-    target = rows[TARGET].to_numpy(dtype=float, na_value=np.nan) if TARGET in rows.columns else None
+    target = rows[TARGET].to_numpy(dtype=np.float32, na_value=np.nan) if TARGET in rows.columns else None
     return WindowPart(part.number, part.source, len(rows), features, score, pd_values, target, values_nulled, issues)
 
 
@@ -217,9 +242,6 @@ class WindowTotals:
     """A window's parts from every partition, summed (counts) or joined in partition order (rows)."""
 
     parts: list[WindowPart] = field(default_factory=list)
-
-    def add(self, part: WindowPart) -> None:
-        self.parts.append(part)
 
     def ordered(self) -> list[WindowPart]:
         return sorted(self.parts, key=lambda part: part.partition)
@@ -235,7 +257,7 @@ class WindowTotals:
     def column(self, attribute: str) -> np.ndarray | None:
         arrays = [getattr(part, attribute) for part in self.ordered()]
         present = [array for array in arrays if array is not None]
-        return np.concatenate(present) if present else None
+        return np.concatenate(present).astype("float64", copy=False) if present else None
 
 
 def _sum_counts(items: Sequence[dict[str, Any]]) -> dict[str, Any]:
@@ -270,7 +292,7 @@ def compare_numeric_counts(profile: NumericProfile, bins: NumericBins, counts: d
     rows, missing = int(counts["rows"]), int(counts["missing"])
     values = rows - missing
     result = FeatureDrift(feature=profile.name, kind="numeric", status="ok", rows=rows, values=values,
-                          **_missing_part(rows, missing, profile.rows, profile.missing))
+                          **missing_part(rows, missing, profile.rows, profile.missing))
     reference_shares = profile.shares
     bound = 0.0
     if values == 0 or profile.sample.size == 0:
@@ -285,8 +307,8 @@ def compare_numeric_counts(profile: NumericProfile, bins: NumericBins, counts: d
         result.psi_limit = bootstrap_psi_limit(reference_shares, values, params, rng)
         current_constant = values >= 2 and counts["min"] == counts["max"]
         result.status = "constant" if profile.constant or current_constant else "ok"
-    distribution = _distribution(profile.labels, reference_shares, current_shares,
-                                 result.missing_share_ref, result.missing_share_cur)
+    distribution = bin_distribution(profile.labels, reference_shares, current_shares,
+                                    result.missing_share_ref, result.missing_share_cur)
     return result, distribution, bound
 
 
@@ -336,28 +358,99 @@ def histogram_spec(profile: ReferenceProfile, params: DriftParams) -> HistogramS
     return HistogramSpec(numeric, categorical, score, params.window, params.day_first)
 
 
-def collect_windows(client: Any, parts: Sequence[Partition], spec: HistogramSpec, model_path: str | None,
-                    digest: str | None) -> tuple[dict[int, WindowTotals], dict[str, int]]:
-    """Run the partition tasks on the cluster; per window ordinal its parts, and rows without a date per file."""
+@dataclass(frozen=True)
+class WindowContext:
+    """What every window's task reads besides its partitions (shipped once to each worker)."""
+
+    profile: ReferenceProfile
+    spec: HistogramSpec
+    params: DriftParams
+    model_path: str | None
+    digest: str | None
+    test_metrics: dict[str, Any] | None
+    reference_estimate: EstimatedPerformance | None
+
+
+@dataclass
+class WindowResult:
+    """One window's lines of the report: its record (windows.json), its features' rows (features.csv), its
+    distributions, and the KS grid's error bound per feature."""
+
+    record: dict[str, Any]
+    rows: list[dict[str, Any]]
+    distributions: dict[str, Any]
+    ks_bounds: dict[str, float]
+
+
+def window_result(position: int, period: pd.Period, context: WindowContext,
+                  partitions: Sequence[PartitionHistograms]) -> WindowResult:
+    """The window's statistics from its partitions' parts, on the worker the task runs in: counts summed,
+    PDs and labels joined in partition order, as the pandas engine reads the window (its `position` among
+    the windows seeds the random draws, as there)."""
+    with threadpool_limits(limits=1):
+        params = context.params
+        totals = WindowTotals([part.windows[period.ordinal] for part in partitions if period.ordinal in part.windows])
+        model = worker_model(context.model_path, context.digest) if context.model_path and context.digest else None
+        data, pd_values = _window_data(period, params, totals, model)
+        rng = np.random.default_rng([params.seed, position])
+        result = window_from_totals(context.profile, context.spec, totals, len(data.frame), params, rng)
+        record = window_record(data, result.drift, pd_values, model, context.test_metrics, params,
+                               context.reference_estimate, params.seed + position)
+        return WindowResult(record, feature_rows(data.window.label, data.window.source, result.drift),
+                            finite_json(result.drift.distributions), result.ks_bounds)
+
+
+def load_model(model_path: str, digest: str) -> None:
+    """Load the model in this worker (`worker_model` keeps it for the tasks)."""
+    worker_model(model_path, digest)
+
+
+def windows_on_cluster(client: Any, parts: Sequence[Partition], context: WindowContext
+                       ) -> tuple[list[WindowResult], dict[str, int]]:
+    """Every window of the partitions, computed on the cluster (see the module docstring): the results in
+    window order, and the rows without a date per file."""
     from distributed import as_completed
 
-    spec_future = client.scatter(spec, broadcast=True, hash=False)
-    futures = client.map(partition_histograms, list(parts), spec=spec_future, model_path=model_path, digest=digest,
-                         key=[f"drift-{uuid.uuid4().hex}-{part.number}" for part in parts], pure=False)
-    totals: dict[int, WindowTotals] = {}
+    prepare_workers(client)
+    if context.model_path and context.digest:
+        on_each_worker(client, functools.partial(load_model, context.model_path, context.digest))
+    job = uuid.uuid4().hex
+    spec_future = client.scatter(context.spec, broadcast=True, hash=False)
+    histograms = client.map(partition_histograms, list(parts), spec=spec_future, model_path=context.model_path,
+                            digest=context.digest, key=[f"drift-{job}-{part.number}" for part in parts], pure=False)
+    summaries = client.map(partition_summary, histograms, key=[f"drift-summary-{job}-{part.number}" for part in parts],
+                           pure=False)
+    holding: dict[int, list[int]] = {}  # window ordinal -> the partitions that hold rows of it
     undated: dict[str, int] = {}
-    part_of = {future.key: part for future, part in zip(futures, parts)}
+    futures = [*histograms, *summaries]
     try:
-        for future in as_completed(futures):
-            (windows, without_date), part = future.result(), part_of[future.key]
-            for ordinal, window_part in windows.items():
-                totals.setdefault(ordinal, WindowTotals()).add(window_part)
+        position_of = {future.key: number for number, future in enumerate(summaries)}
+        for future in as_completed(summaries):
+            source, ordinals, without_date = future.result()
+            for ordinal in ordinals:
+                holding.setdefault(ordinal, []).append(position_of[future.key])
             if without_date:
-                name = Path(part.source).name
+                name = Path(source).name
                 undated[name] = undated.get(name, 0) + without_date
+        context_future = client.scatter(context, broadcast=True, hash=False)
+        windows = [client.submit(window_result, position, period, context_future,
+                                 [histograms[number] for number in sorted(holding.get(period.ordinal, []))],
+                                 key=f"drift-window-{job}-{position}", pure=False)
+                   for position, period in enumerate(_periods(holding, context.params.window))]
+        futures += windows
+        return client.gather(windows), undated
     finally:
         client.cancel(futures)
-    return totals, undated
+
+
+def _periods(ordinals: Iterable[int], window: str) -> list[pd.Period]:
+    """Every period from the first to the last of `ordinals` (gaps included: an empty window is reported)."""
+    present = sorted(ordinals)
+    if not present:
+        return []
+    frequency = PERIOD_FREQUENCIES[window]
+    return list(pd.period_range(pd.Period(ordinal=present[0], freq=frequency),
+                                pd.Period(ordinal=present[-1], freq=frequency), freq=frequency))
 
 
 def _window_data(period: pd.Period, params: DriftParams, totals: WindowTotals, model: ModelBundle | None
@@ -383,36 +476,24 @@ def run_drift_dask(params: DriftParams, reference: pd.DataFrame, dataset: str | 
     """`run.run_drift` with the current data's windows computed on Dask from a partitioned dataset (a
     parquet directory or glob, or export files); the prediction log's windows, when there is one, as the
     pandas engine computes them. `model_path` is the file of `model`, which the workers load."""
-    profile, reference_estimate = reference_baseline(params, reference, model)
+    with threadpool_limits(limits=1):  # the client's own work on one thread: the workers have the cores
+        profile, reference_estimate = reference_baseline(params, reference, model)
     spec = histogram_spec(profile, params)
     parts = [p for spec_item in _dataset_specs(dataset) for p in partitions_of(spec_item)]
     parts = [Partition(number, p.path, p.source, p.row_group) for number, p in enumerate(parts)]
     digest = file_digest(Path(model_path)) if model is not None and model_path is not None else None
     shipped_model = str(Path(model_path).resolve()) if digest else None
-    totals, undated = collect_windows(client, parts, spec, shipped_model, digest)
-    frequency = PERIOD_FREQUENCIES[params.window]
-    periods: list[pd.Period] = []
-    if totals:
-        ordinals = sorted(totals)
-        first, last = (pd.Period(ordinal=o, freq=frequency) for o in (ordinals[0], ordinals[-1]))
-        periods = list(pd.period_range(first, last, freq=frequency))
-    records: list[dict[str, Any]] = []
-    rows: list[dict[str, Any]] = []
-    distributions: dict[str, dict[str, Any]] = {}
+    context = WindowContext(profile, spec, params, shipped_model, digest, test_metrics, reference_estimate)
+    results, undated = windows_on_cluster(client, parts, context)
+    records = [result.record for result in results]
+    rows = [row for result in results for row in result.rows]
+    distributions = {result.record["window"]: result.distributions for result in results}
     bounds: dict[str, float] = {}
-    for ordinal, period in enumerate(periods):
-        rng = np.random.default_rng([params.seed, ordinal])
-        window_totals = totals.get(period.ordinal, WindowTotals())
-        data, pd_values = _window_data(period, params, window_totals, model)
-        result = window_from_totals(profile, spec, window_totals, len(data.frame), params, rng)
+    for result in results:
         for name, bound in result.ks_bounds.items():
             bounds[name] = max(bounds.get(name, 0.0), bound)
-        records.append(window_record(data, result.drift, pd_values, model, test_metrics, params,
-                                     reference_estimate, params.seed + ordinal))
-        rows.extend(feature_rows(data.window.label, data.window.source, result.drift))
-        distributions[data.window.label] = finite_json(result.drift.distributions)
     logged = current_windows([], prediction_log, params) if prediction_log is not None else ()
-    for ordinal, data in enumerate(logged, start=len(periods)):
+    for ordinal, data in enumerate(logged, start=len(results)):
         rng = np.random.default_rng([params.seed, ordinal])
         pd_values = score_frame(model, data.frame)
         drift = compare_window(profile, data.frame, params, rng, pd_values)

@@ -188,7 +188,9 @@ class WindowDrift:
     score: FeatureDrift | None = None
 
 
-def _missing_part(rows: int, missing: int, ref_rows: int, ref_missing: int) -> dict[str, float]:
+def missing_part(rows: int, missing: int, ref_rows: int, ref_missing: int) -> dict[str, float]:
+    """The missing-share fields of a `FeatureDrift`: both shares, their change, and the two-proportion test's
+    p-value (from counts, so both engines call it)."""
     share_ref = ref_missing / ref_rows if ref_rows else float("nan")
     share_cur = missing / rows if rows else float("nan")
     test = two_proportion_test(ref_missing, ref_rows, missing, rows)
@@ -216,8 +218,9 @@ def bootstrap_psi_limit(
     return float(np.quantile(values, params.bootstrap_quantile))
 
 
-def _distribution(labels: list[str], reference: np.ndarray, current: np.ndarray,
-                  missing_ref: float, missing_cur: float) -> dict[str, Any]:
+def bin_distribution(labels: list[str], reference: np.ndarray, current: np.ndarray,
+                     missing_ref: float, missing_cur: float) -> dict[str, Any]:
+    """A feature's reference and current shares per bin and missing shares, as distributions.json holds them."""
     return {
         "bins": labels,
         "reference": reference.tolist(),
@@ -233,7 +236,7 @@ def compare_numeric(
     current = numeric_sample(column)
     result = FeatureDrift(
         feature=profile.name, kind="numeric", status="ok", rows=current.rows, values=current.values,
-        **_missing_part(current.rows, current.missing, profile.rows, profile.missing),
+        **missing_part(current.rows, current.missing, profile.rows, profile.missing),
     )
     reference_shares = profile.shares
     if current.values == 0 or profile.sample.size == 0:
@@ -248,8 +251,8 @@ def compare_numeric(
         result.psi_limit = bootstrap_psi_limit(reference_shares, current.values, params, rng)
         current_constant = current.values >= 2 and current.sample.values.size == 1
         result.status = "constant" if profile.constant or current_constant else "ok"
-    distribution = _distribution(profile.labels, reference_shares, current_shares,
-                                 result.missing_share_ref, result.missing_share_cur)
+    distribution = bin_distribution(profile.labels, reference_shares, current_shares,
+                                    result.missing_share_ref, result.missing_share_cur)
     return result, distribution
 
 
@@ -268,7 +271,7 @@ def compare_categorical_counts(profile: CategoricalProfile, counts: np.ndarray, 
     missing = int(counts[-2])
     result = FeatureDrift(
         feature=profile.name, kind="categorical", status="ok", rows=rows, values=rows - missing,
-        **_missing_part(rows, missing, profile.rows, profile.missing),
+        **missing_part(rows, missing, profile.rows, profile.missing),
     )
     reference_shares = profile.shares
     current_shares = shares(counts)
@@ -282,8 +285,8 @@ def compare_categorical_counts(profile: CategoricalProfile, counts: np.ndarray, 
         result.psi_limit = bootstrap_psi_limit(reference_shares, rows, params, rng)
         observed = np.count_nonzero(counts[:-2]) + int(counts[-1] > 0)
         result.status = "constant" if profile.constant or (result.values >= 2 and observed == 1) else "ok"
-    distribution = _distribution(profile.labels, reference_shares, current_shares,
-                                 result.missing_share_ref, result.missing_share_cur)
+    distribution = bin_distribution(profile.labels, reference_shares, current_shares,
+                                    result.missing_share_ref, result.missing_share_cur)
     return result, distribution
 
 

@@ -33,7 +33,7 @@ from pandas.api.types import infer_dtype
 
 from creditrisk.modeling.bundle import ModelBundle
 from creditrisk.modeling.engine import build_engine, EncodedBatch, Engine, Explainer, PointsExplainer
-from creditrisk.modeling.reasons import principal_reasons, Reason
+from creditrisk.modeling.reasons import principal_reason_codes, principal_reasons, Reason
 from creditrisk.data.contract import blank_values, coerce_and_validate, DATE, SPECS
 
 ID_COLUMN = "id"
@@ -110,7 +110,7 @@ class ScoredBatch:
     bands: np.ndarray
     decisions: np.ndarray
     points: np.ndarray | None = None
-    reason_codes: list[str | None] | None = None
+    reason_codes: Sequence[str | None] | None = None
     reasons: list[list[Reason]] | None = None
     reason_slots: int = 0
     encoded: EncodedBatch | None = None  # the rows as the engine read them: the reasons reuse them
@@ -433,9 +433,11 @@ class BatchScorer:
     def predict_pd(self, frame: pd.DataFrame) -> np.ndarray:
         return self.engine.predict_pd(frame)
 
-    def score(self, batch: ValidatedBatch, reasons: bool = False, language: str = "en") -> ScoredBatch:
-        """PD, band, decision and points (and with `reasons` the principal reasons, see `explain`)."""
-        encoded = self.engine.encode(batch.frame)
+    def score(self, batch: ValidatedBatch, reasons: bool = False, language: str = "en",
+              encoded: EncodedBatch | None = None) -> ScoredBatch:
+        """PD, band, decision and points (and with `reasons` the principal reasons, see `explain`). `encoded`
+        is the batch's encoding when the caller has begun it (`engine.encode(batch.frame)`)."""
+        encoded = encoded if encoded is not None else self.engine.encode(batch.frame)
         pds = self.engine.pd_of(encoded)
         scored = ScoredBatch(pds=pds, bands=self.bundle.band_of(pds), decisions=self.bundle.decide(pds),
                              points=self.bundle.points(pds), encoded=encoded)
@@ -443,16 +445,21 @@ class BatchScorer:
             self.explain(batch, scored, language)
         return scored
 
-    def explain(self, batch: ValidatedBatch, scored: ScoredBatch, language: str = "en") -> None:
-        """Add each row's principal reasons to `scored`. The decision never depends on them."""
+    def explain(self, batch: ValidatedBatch, scored: ScoredBatch, language: str = "en", detail: bool = True) -> None:
+        """Add each row's principal reasons' codes to `scored`, and with `detail` the reasons themselves (input,
+        value, text, contribution: what the API answers; a batch job keeps the codes). The decision never
+        depends on them."""
         if self.explainer is None:
             raise ReasonsUnavailable("reasons_unavailable",
                                      "this model has no reason explainer; ask with reasons=false")
         encoded = scored.encoded if scored.encoded is not None else self.engine.encode(batch.frame)
         contributions = self.engine.contributions_of(encoded)
-        scored.reasons = principal_reasons(encoded.model_frame, contributions, self.engine.columns,
-                                           self.reasons_top_k, language)
-        scored.reason_codes = [";".join(reason["code"] for reason in row) for row in scored.reasons]
+        if detail:
+            scored.reasons = principal_reasons(encoded.model_frame, contributions, self.engine.columns,
+                                               self.reasons_top_k, language)
+            scored.reason_codes = [";".join(reason["code"] for reason in row) for row in scored.reasons]
+        else:
+            scored.reason_codes = principal_reason_codes(contributions, self.engine.columns, self.reasons_top_k)
         scored.reason_slots = self.reasons_top_k
 
 
