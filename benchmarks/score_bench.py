@@ -122,8 +122,21 @@ class Load:
                 f"other processes used {self.others:.2f} core(s) meanwhile")
 
 
+def settle(limit: float, timeout: float) -> float:
+    """Wait, up to `timeout` seconds, for the one-minute load average to fall to `limit`: the tail of this
+    benchmark's own previous step (writing the data, the run before) decays by 1/e a minute and would
+    otherwise count as a busy machine. Returns the seconds waited."""
+    started = time.perf_counter()
+    while os.getloadavg()[0] > limit and time.perf_counter() - started < timeout:
+        time.sleep(5)
+    return time.perf_counter() - started
+
+
 @contextmanager
-def watched(others_max: float) -> Iterator[Load]:
+def watched(others_max: float, settle_seconds: float = 0.0) -> Iterator[Load]:
+    waited = settle(LOAD_LIMIT, settle_seconds)
+    if waited >= 5:
+        print(f"  waited {waited:.0f} s for the load average to settle", flush=True)
     load = Load(others_max, before=os.getloadavg()[0])
     busy, own, started = _busy_seconds(), _own_seconds(), time.perf_counter()
     yield load
@@ -309,9 +322,9 @@ def drift_dask(dataset: Path) -> dict[str, Any]:
             "ks_error_bound": report.summary["engine"]["ks_error_bound"], "client_peak_mb": peak_mb()}
 
 
-def bench_drift(rows: int, partition_rows: int, scratch: Path, others_max: float) -> None:
+def bench_drift(rows: int, partition_rows: int, scratch: Path, others_max: float, settle_seconds: float) -> None:
     dataset = write_partitions(scratch / f"csv-{rows}", rows, partition_rows, "csv")
-    with watched(others_max) as load:
+    with watched(others_max, settle_seconds) as load:
         single = fresh(drift_pandas, dataset)
         dask = fresh(drift_dask, dataset)
     same = single["statuses"] == dask["statuses"]
@@ -358,10 +371,11 @@ def bench_memory(seconds: float = 2.0) -> None:
 # ---------------------------------------------------------------------------------------------- main
 
 
-def bench_scoring(rows: int, partition_rows: int, floor_rows: int, scratch: Path, others_max: float) -> Run:
+def bench_scoring(rows: int, partition_rows: int, floor_rows: int, scratch: Path, others_max: float,
+                  settle_seconds: float) -> Run:
     dataset = write_partitions(scratch / f"parquet-{rows}", rows, partition_rows, "parquet")
     try:
-        with watched(others_max) as load:
+        with watched(others_max, settle_seconds) as load:
             single = fresh(score_in_process, dataset, scratch / "out-pandas", floor_rows)
             dask = fresh(score_on_dask, dataset, scratch / "out-dask")
         print_scoring(rows, partition_rows, single, dask, load)
@@ -380,6 +394,9 @@ def main() -> None:
     parser.add_argument("--no-scoring", action="store_true")
     parser.add_argument("--others-max", type=float, default=0.25,
                         help="cores other processes may use during the runs for a ratio to be reported")
+    parser.add_argument("--settle", type=float, default=240.0,
+                        help="seconds to wait at most, before each measured step, for the load average to fall to "
+                             f"{LOAD_LIMIT} (what this benchmark's own previous step left)")
     parser.add_argument("--scratch", type=Path, default=None, help="where the data go (default: a temp dir)")
     args = parser.parse_args()
     scratch = args.scratch or Path(tempfile.mkdtemp(prefix="creditrisk-scale-"))
@@ -387,7 +404,7 @@ def main() -> None:
     try:
         bench_memory()
         runs = [] if args.no_scoring else [bench_scoring(rows, args.partition_rows, args.floor_rows, scratch,
-                                                         args.others_max) for rows in args.rows]
+                                                         args.others_max, args.settle) for rows in args.rows]
         if len(runs) >= 2:
             small, large = runs[0], runs[-1]
             ratio = max(large.peaks_mb) / max(small.peaks_mb)
@@ -395,7 +412,7 @@ def main() -> None:
                   f"{max(small.peaks_mb):,.0f} MB = {ratio:.2f}x "
                   f"({'within' if ratio <= MEMORY_TARGET else 'OVER'} the {MEMORY_TARGET}x target)", flush=True)
         if args.drift:
-            bench_drift(max(args.rows), args.partition_rows, scratch, args.others_max)
+            bench_drift(max(args.rows), args.partition_rows, scratch, args.others_max, args.settle)
     finally:
         if args.scratch is None:
             shutil.rmtree(scratch, ignore_errors=True)
