@@ -102,8 +102,9 @@ def browser(tmp_path_factory: pytest.TempPathFactory):
         driver.quit()
 
 
-def wait_for_page(driver, title: str, charts: int) -> None:
-    """Until the page title is drawn, `charts` Plotly SVGs exist and Streamlit has finished the run."""
+def wait_for_page(driver, title: str, charts: int, texts: tuple[str, ...] = ()) -> None:
+    """Until the page title is drawn, `charts` Plotly SVGs exist, every one of `texts` is on the page (a long
+    page draws its later sections after its first charts) and Streamlit has finished the run."""
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support.ui import WebDriverWait
 
@@ -111,9 +112,27 @@ def wait_for_page(driver, title: str, charts: int) -> None:
         headings = [element.text for element in current.find_elements(By.CSS_SELECTOR, "h1")]
         svgs = current.find_elements(By.CSS_SELECTOR, ".js-plotly-plot .main-svg")
         running = current.find_elements(By.CSS_SELECTOR, "[data-testid='stStatusWidget']")
-        return title in headings and len(svgs) >= charts and not any(w.is_displayed() for w in running)
+        body = current.find_element(By.TAG_NAME, "body").text if texts else ""
+        return (title in headings and len(svgs) >= charts and all(text in body for text in texts)
+                and not any(w.is_displayed() for w in running))
 
     WebDriverWait(driver, RENDER_SECONDS, poll_frequency=0.5).until(rendered)
+
+
+def rendered_text(driver, title: str, charts: int, texts: tuple[str, ...]) -> str:
+    """The page's text once `wait_for_page` sees it drawn with every one of `texts`; fails naming the texts the
+    page still lacked when the wait ran out."""
+    from selenium.common.exceptions import TimeoutException
+    from selenium.webdriver.common.by import By
+
+    try:
+        wait_for_page(driver, title, charts, texts)
+    except TimeoutException:
+        pass  # the assertion below names what is missing
+    body = driver.find_element(By.TAG_NAME, "body").text
+    missing = [text for text in texts if text not in body]
+    assert not missing, f"{missing} not visible on the {title} page"
+    return body
 
 
 def save_screenshot(driver, folder: Path, name: str) -> None:
@@ -128,12 +147,9 @@ def test_overview_renders_key_texts_and_plotly_charts(pipeline, dashboard_url, b
     metrics = json.loads((pipeline / "reports" / "metrics.json").read_text())
     summary = json.loads((pipeline / "reports" / "drift" / "summary.json").read_text())
     browser.get(dashboard_url)
-    wait_for_page(browser, "Credit-risk model overview", charts=3)
-
-    body = browser.find_element(By.TAG_NAME, "body").text
-    for text in ("Model in service", "Out-of-time test metrics", "ROC-AUC", f"{metrics['roc_auc']:.3f}",
-                 summary["status"].upper(), summary["latest_window"], "What to do next", "Rows scored, last 30 days"):
-        assert text in body, f"{text!r} is not visible on the overview"
+    body = rendered_text(browser, "Credit-risk model overview", 3, (
+        "Model in service", "Out-of-time test metrics", "ROC-AUC", f"{metrics['roc_auc']:.3f}",
+        summary["status"].upper(), summary["latest_window"], "What to do next", "Rows scored, last 30 days"))
     plots = browser.find_elements(By.CSS_SELECTOR, ".js-plotly-plot")
     assert len(plots) >= 3 and all(plot.is_displayed() for plot in plots)
     bars = browser.find_elements(By.CSS_SELECTOR, ".js-plotly-plot .main-svg .barlayer .point")
@@ -146,10 +162,7 @@ def test_drift_page_draws_the_drill_down_and_heatmap(dashboard_url, browser, tmp
     from selenium.webdriver.common.by import By
 
     browser.get(f"{dashboard_url}/drift")
-    wait_for_page(browser, "Drift", charts=3)
-    body = browser.find_element(By.TAG_NAME, "body").text
-    for text in ("most severe first", "Drill-down", "All windows"):
-        assert text in body
+    rendered_text(browser, "Drift", 3, ("most severe first", "Drill-down", "All windows"))
     assert browser.find_elements(By.CSS_SELECTOR, ".js-plotly-plot .heatmaplayer, .js-plotly-plot image")
     save_screenshot(browser, tmp_path, "dashboard-drift.png")
 
@@ -160,10 +173,8 @@ def test_performance_page_draws_the_pd_level_of_the_labelled_windows(pipeline, d
     windows = json.loads((pipeline / "reports" / "drift" / "windows.json").read_text())
     judged = [window for window in windows if window.get("calibration_ratio") is not None]
     browser.get(f"{dashboard_url}/performance")
-    wait_for_page(browser, "Performance over time", charts=3)
-    body = browser.find_element(By.TAG_NAME, "body").text
-    for text in ("PD level", "PD level by labelled window", "warn when the ratio or its inverse reaches"):
-        assert text in body, f"{text!r} is not visible on the performance page"
+    rendered_text(browser, "Performance over time", 3,
+                  ("PD level", "PD level by labelled window", "warn when the ratio or its inverse reaches"))
     points = browser.find_elements(By.CSS_SELECTOR, ".js-plotly-plot .scatterlayer .trace .points path")
     assert judged and len(points) >= len(judged)
     save_screenshot(browser, tmp_path, "dashboard-performance.png")
@@ -174,11 +185,9 @@ def test_validation_page_shows_rank_ordering_fair_lending_and_the_report(pipelin
 
     pack = json.loads((pipeline / "reports" / "validation.json").read_text())
     browser.get(f"{dashboard_url}/validation")
-    wait_for_page(browser, "Validation", charts=3)
-    body = browser.find_element(By.TAG_NAME, "body").text
-    for text in ("Rank ordering", "Fair lending", "Regulation B", pack["age_check"]["verdict"],
-                 "not from credit law", "Model report"):
-        assert text in body, f"{text!r} is not visible on the Validation page"
+    body = rendered_text(browser, "Validation", 3, ("Rank ordering", "Fair lending", "Regulation B",
+                                                     pack["age_check"]["verdict"], "not from credit law",
+                                                     "Model report"))
     assert "Traceback" not in body
     buttons = browser.find_elements(By.CSS_SELECTOR, "[data-testid='stDownloadButton'] button")
     assert [button.get_attribute("textContent").strip() for button in buttons] == ["Open the model report (HTML)"]
@@ -194,11 +203,9 @@ def test_models_page_shows_both_constraint_settings_and_the_scorecards_points(pi
 
     card = json.loads((pipeline / "models" / "model_card.json").read_text())
     browser.get(f"{dashboard_url}/models")
-    wait_for_page(browser, "Models and versions", charts=2)
-    body = browser.find_element(By.TAG_NAME, "body").text
-    for text in ("Gradient boosting, monotone", "Gradient boosting, unconstrained", "The points scorecard",
-                 "a row's points are the sum of its characteristics' lines below"):
-        assert text in body, f"{text!r} is not visible on the models page"
+    rendered_text(browser, "Models and versions", 2, (
+        "Gradient boosting, monotone", "Gradient boosting, unconstrained", "The points scorecard",
+        "a row's points are the sum of its characteristics' lines below"))
     tables = browser.find_elements(By.CSS_SELECTOR, "[data-testid='stDataFrame']")
     assert len(tables) >= 4 and card["benchmark"]["points_table"]
     browser.execute_script("arguments[0].scrollIntoView();", tables[-1])  # the points table, last
@@ -214,10 +221,8 @@ def test_models_page_shows_which_version_holds_each_stage_and_the_assignments(pi
 
     record = load_record(pipeline / "releases.yaml")
     browser.get(f"{dashboard_url}/models")
-    wait_for_page(browser, "Models and versions", charts=1)
-    body = browser.find_element(By.TAG_NAME, "body").text
-    for text in ("Stages", "In prod", f"v{stage_holders(record)['prod']}", "make promote"):
-        assert text in body, f"{text!r} is not visible on the Models and versions page"
+    body = rendered_text(browser, "Models and versions", 1,
+                         ("Stages", "In prod", f"v{stage_holders(record)['prod']}", "make promote"))
     assert "Traceback" not in body
     heading = next(element for element in browser.find_elements(By.CSS_SELECTOR, "h3") if element.text == "Stages")
     browser.execute_script("arguments[0].scrollIntoView();", heading)
@@ -230,11 +235,9 @@ def test_challenger_page_shows_the_compare_stages_verdict_and_command(pipeline, 
     summary = json.loads((pipeline / "reports" / "compare" / "summary.json").read_text())
     windows = json.loads((pipeline / "reports" / "compare" / "windows.json").read_text())
     browser.get(f"{dashboard_url}/challenger")
-    wait_for_page(browser, "Champion and challenger", charts=3)
-    body = browser.find_element(By.TAG_NAME, "body").text
-    for text in (summary["verdict"].upper(), f"challenger {summary['challenger_version']} against champion "
-                 f"{summary['champion_version']}", summary["next_step"], "Band migration", "By window"):
-        assert text in body, f"{text!r} is not visible on the Champion and challenger page"
+    body = rendered_text(browser, "Champion and challenger", 3, (
+        summary["verdict"].upper(), f"challenger {summary['challenger_version']} against champion "
+        f"{summary['champion_version']}", summary["next_step"], "Band migration", "By window"))
     codes = [element.text for element in browser.find_elements(By.CSS_SELECTOR, "[data-testid='stCode'] code")]
     assert codes == ([summary["promote_command"]] if summary["promote_command"] else [])
     assert any(window["source"] == "prediction_log" for window in windows)
