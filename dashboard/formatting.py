@@ -130,6 +130,17 @@ def _number(value: float, column: str) -> str:
     return f"{value * 100:.3g}" if column == SCORE else compact_number(value)
 
 
+def _interval_edges(pattern: re.Pattern[str], text: object) -> tuple[float, float] | None:
+    """The (low, high) edges of an interval written as `pattern` reads it; None for anything else."""
+    match = pattern.match(str(text))
+    if match is None:
+        return None
+    try:
+        return float(match.group("low")), float(match.group("high"))
+    except ValueError:
+        return None
+
+
 def bin_label(text: str, column: str) -> str:
     """A bin as written by the drift or exploration tables, for a reader.
 
@@ -138,13 +149,10 @@ def bin_label(text: str, column: str) -> str:
     stays as it is."""
     if text in SPECIAL_BINS:
         return SPECIAL_BINS[text]
-    match = INTERVAL.match(str(text))
-    if match is None:
+    edges = _interval_edges(INTERVAL, text)
+    if edges is None:
         return str(text)
-    try:
-        low, high = float(match.group("low")), float(match.group("high"))
-    except ValueError:
-        return str(text)
+    low, high = edges
     unit = " %" if column == SCORE else (f" {currency_of(column)}" if currency_of(column) else "")
     if math.isinf(low):
         return f"≤ {_number(high, column)}{unit}"
@@ -159,13 +167,10 @@ CLOSED_OPEN = re.compile(r"^\[\s*(?P<low>[^,]+?)\s*,\s*(?P<high>[^\)]+?)\s*\)$")
 def points_bin_label(text: str, column: str) -> str:
     """A scorecard bin as the points table writes it ("[2.182e+06, 4.074e+06)", lower edge inside) for a reader:
     "2.18M–4.07M COP", "< 26", "≥ 62"; the missing, special and category bins stay as they are."""
-    match = CLOSED_OPEN.match(str(text))
-    if match is None:
+    edges = _interval_edges(CLOSED_OPEN, text)
+    if edges is None:
         return str(text)
-    try:
-        low, high = float(match.group("low")), float(match.group("high"))
-    except ValueError:
-        return str(text)
+    low, high = edges
     unit = f" {currency_of(column)}" if currency_of(column) else ""
     if math.isinf(low) and math.isinf(high):
         return "any value"
