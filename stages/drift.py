@@ -68,11 +68,11 @@ def main() -> None:
 
 def _run_on_dask(params: DriftParams, dask: DaskParams | None, reference: pd.DataFrame, incoming: list[Path],
                  model: ModelBundle, test_metrics: dict | None, log_path: Path | str) -> DriftReport:
-    from creditrisk.monitoring.dask_drift import run_drift_dask
+    from creditrisk.monitoring.dask_drift import model_warmup, run_drift_dask
 
     assert dask is not None, "the dask block is read when drift.engine is dask"
     address = scheduler_address(dask)
-    with dask_client(dask, address) as client:
+    with dask_client(dask, address, inherit=model_warmup(Path(params.model_path))) as client:
         print(f"drift: Dask engine on {address or 'a LocalCluster'}", flush=True)
         return run_drift_dask(params, reference, incoming, client, model, Path(params.model_path), test_metrics,
                               log_path)

@@ -18,7 +18,7 @@ from creditrisk.io import atomic_write_metrics
 from creditrisk.modeling.bundle import ArtifactError
 from creditrisk.params import ParamsError, load_params, section
 from creditrisk.serving.batch import (
-    dask_runner, run_in_process, score_dataset, BatchJobError, JobSummary, Progress, ScoreParams,
+    dask_runner, run_in_process, score_dataset, scorer_warmup, BatchJobError, JobSummary, Progress, ScoreParams,
 )
 from creditrisk.serving.cluster import dask_client, scheduler_address, DaskParams
 from creditrisk.data.contract import ContractError
@@ -55,7 +55,7 @@ def run(params: ScoreParams, dask: DaskParams, args: argparse.Namespace) -> JobS
     if args.engine == "pandas":
         return score_dataset(args.input, Path(args.output), Path(args.model), run_in_process, "pandas", **common)
     address = scheduler_address(dask)
-    with dask_client(dask, address) as client:
+    with dask_client(dask, address, inherit=scorer_warmup(Path(args.model), params.numpy_path)) as client:
         where = f"scheduler {address}" if address else f"LocalCluster of {len(client.scheduler_info()['workers'])} workers"
         print(f"score: Dask on {where}", flush=True)
         return score_dataset(args.input, Path(args.output), Path(args.model), dask_runner(client), "dask", **common)

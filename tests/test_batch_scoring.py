@@ -9,10 +9,12 @@ import shutil
 import signal
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
 
+import dask
 import distributed
 import numpy as np
 import pandas as pd
@@ -20,7 +22,7 @@ import pytest
 
 from app import create_app
 from creditrisk.modeling.bundle import ArtifactError
-from creditrisk.params import configured
+from creditrisk.params import configured, ParamsError
 from creditrisk.serving.batch import (
     dask_runner,
     partitions_of,
@@ -28,11 +30,14 @@ from creditrisk.serving.batch import (
     read_scores,
     run_in_process,
     score_dataset,
+    scorer_ready,
+    scorer_warmup,
     BatchJobError,
     MANIFEST_FILE,
     STEPS,
 )
-from creditrisk.serving.cluster import dask_client, scheduler_address, DaskParams, SCHEDULER_ENV
+from creditrisk.io import file_digest
+from creditrisk.serving.cluster import dask_client, forks_workers, scheduler_address, DaskParams, SCHEDULER_ENV
 from tests.api_support import api_config, sample_frame, save_test_bundle
 from tests.export_files import write_csv
 
@@ -230,6 +235,68 @@ def test_the_job_reaches_an_existing_scheduler_by_its_address(cluster: distribut
     assert summary.rows_scored == 397
     with distributed.Client(cluster) as again:
         assert len(again.scheduler_info()["workers"]) == 2, "the existing cluster is left running"
+
+
+def test_forked_workers_start_with_the_scorer_the_job_built_and_write_the_same_bytes(
+        parquet_dataset: Path, model: Path, tmp_path: Path) -> None:
+    params = replace(configured(DaskParams), workers=2, start_method="fork")
+    key = (str(model.resolve()), file_digest(model), True)
+    assert forks_workers(params, None) and not forks_workers(params, "tcp://127.0.0.1:8786")
+    with dask_client(params, inherit=scorer_warmup(model)) as client:
+        assert scorer_ready(*key), "the job's own process built the scorer before the workers started"
+        assert set(client.run(scorer_ready, *key).values()) == {True}, "every worker started with it"
+        assert set(client.run(dask.config.get, "distributed.worker.profile.enabled").values()) == {False}
+        summary = score(parquet_dataset, tmp_path / "dask", model, dask_runner(client), "dask", reasons=True)
+    score(parquet_dataset, tmp_path / "pandas", model, reasons=True)
+    assert summary.rows_scored == 397
+    for sub in ("scores", "rejects"):
+        for part in sorted((tmp_path / "pandas" / sub).iterdir()):
+            assert (tmp_path / "dask" / sub / part.name).read_bytes() == part.read_bytes()
+
+
+def test_spawned_workers_load_the_model_themselves_and_the_job_does_not_load_it_for_them(
+        parquet_dataset: Path, model: Path, tmp_path: Path) -> None:
+    params = replace(configured(DaskParams), workers=1, start_method="spawn")
+    key = (str(model.resolve()), file_digest(model), True)
+    calls: list[int] = []
+    assert not forks_workers(params, None)
+    with dask_client(params, inherit=lambda: calls.append(1)) as client:
+        assert calls == [] and set(client.run(scorer_ready, *key).values()) == {False}
+        summary = score(parquet_dataset, tmp_path / "out", model, dask_runner(client), "dask")
+        assert set(client.run(scorer_ready, *key).values()) == {True}
+    assert summary.rows_scored == 397
+
+
+HANG_FORKED_CHILDREN = [False]  # while True, a process forked from this one waits for ever as it starts
+
+
+def _hang_if_asked() -> None:
+    while HANG_FORKED_CHILDREN[0]:
+        time.sleep(1)
+
+
+os.register_at_fork(after_in_child=_hang_if_asked)
+
+
+def test_forked_workers_that_do_not_start_in_time_are_replaced_by_spawned_ones(
+        parquet_dataset: Path, model: Path, tmp_path: Path) -> None:
+    """A forked worker that hangs as it starts (a lock held at the fork) costs `start_timeout`, not the job."""
+    params = replace(configured(DaskParams), workers=2, start_method="fork", start_timeout=3.0)
+    HANG_FORKED_CHILDREN[0] = True
+    try:
+        with pytest.warns(RuntimeWarning, match=r"forked Dask workers did not start within 3\.0 s.*spawned"):
+            with dask_client(params, inherit=scorer_warmup(model)) as client:
+                HANG_FORKED_CHILDREN[0] = False
+                assert len(client.scheduler_info()["workers"]) == 2
+                summary = score(parquet_dataset, tmp_path / "out", model, dask_runner(client), "dask")
+    finally:
+        HANG_FORKED_CHILDREN[0] = False
+    assert summary.rows_scored == 397
+
+
+def test_a_start_method_multiprocessing_does_not_have_is_refused() -> None:
+    with pytest.raises(ParamsError, match=r"dask\.start_method = 'thread' must be one of fork, spawn, forkserver"):
+        replace(configured(DaskParams), start_method="thread")
 
 
 def kill_a_worker_after_the_first_partition(client: distributed.Client):  # noqa: ANN201

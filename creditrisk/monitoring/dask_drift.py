@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import functools
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -403,6 +403,13 @@ def window_result(position: int, period: pd.Period, context: WindowContext,
 def load_model(model_path: str, digest: str) -> None:
     """Load the model in this worker (`worker_model` keeps it for the tasks)."""
     worker_model(model_path, digest)
+
+
+def model_warmup(model_path: Path) -> Callable[[], None]:
+    """`load_model` of the model file as `run_drift_dask` names it: given to `cluster.dask_client` as `inherit`,
+    forked workers start with the model loaded once in the job's process."""
+    path = Path(model_path).resolve()
+    return functools.partial(load_model, str(path), file_digest(path))
 
 
 def windows_on_cluster(client: Any, parts: Sequence[Partition], context: WindowContext

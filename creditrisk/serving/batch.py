@@ -223,6 +223,11 @@ def worker_scorer(model_path: str, digest: str, numpy_path: bool) -> BatchScorer
     return _SCORERS[key]
 
 
+def scorer_ready(model_path: str, digest: str, numpy_path: bool) -> bool:
+    """True when this process holds the scorer already: built here, or inherited by a forked worker."""
+    return (model_path, digest, numpy_path) in _SCORERS
+
+
 def _text(values: Any) -> pd.api.extensions.ExtensionArray:
     return pd.array(values, dtype="string")
 
@@ -465,6 +470,13 @@ def load_scorer(model_path: str, digest: str, numpy_path: bool) -> None:
         worker_scorer(model_path, digest, numpy_path)
 
 
+def scorer_warmup(model_path: Path, numpy_path: bool = True) -> Callable[[], None]:
+    """`load_scorer` of the model file as `score_dataset` names it: what a job's workers share. Given to
+    `cluster.dask_client` as `inherit`, forked workers start with the scorer built once in the job's process."""
+    path = Path(model_path).resolve()
+    return functools.partial(load_scorer, str(path), file_digest(path), numpy_path)
+
+
 def score_dataset(spec: str | Path, output_dir: Path, model_path: Path, runner: Runner, engine: str,
                   day_first: bool | None = None, numpy_path: bool = True, progress: Progress | None = None,
                   now: datetime | None = None, reasons: bool = False) -> JobSummary:
@@ -473,9 +485,9 @@ def score_dataset(spec: str | Path, output_dir: Path, model_path: Path, runner: 
     started = time.perf_counter()
     parts = partitions_of(spec)
     named_output, named_model = Path(output_dir), Path(model_path)
-    model_path = Path(model_path).resolve()
-    digest = file_digest(model_path)
-    runner.warm(functools.partial(load_scorer, str(model_path), digest, numpy_path))  # a broken model stops here
+    warmup = scorer_warmup(model_path, numpy_path)
+    model_path, digest = Path(model_path).resolve(), file_digest(Path(model_path))
+    runner.warm(warmup)  # a broken model stops here
     prepared = time.perf_counter() - started
     output_dir = Path(output_dir).absolute()
     output_dir.parent.mkdir(parents=True, exist_ok=True)

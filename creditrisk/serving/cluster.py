@@ -5,6 +5,23 @@ worker per core: the model code holds the GIL, so threads would queue on it); wh
 given (the `DASK_SCHEDULER_ADDRESS` environment variable, else `dask.scheduler` in params.yaml) the jobs
 connect to that existing scheduler instead and leave it running when they end.
 
+How a LocalCluster's workers start (`dask.start_method`). A spawned worker is a fresh interpreter: it imports
+the scoring stack (about 2 s, most of it scikit-learn and skops) and loads and verifies the model (about
+1.5 s) before its first partition, all of it once per worker, and two workers doing it at once on two cores
+cost a 1M-row job more than the second core saves. A forked worker begins as a copy of the job's process:
+the job first does what the workers share (`inherit`: the model loaded and its engine built and verified,
+once) and the workers start with it, in about 0.3 s (`benchmarks/score_bench.py` shows both). The pages are
+shared copy-on-write until a worker writes them.
+
+Forking a process that runs threads (the scheduler's event loop runs in one) is safe for the libraries that
+reset their state in the child (OpenBLAS, Arrow, glibc's allocator, Python's import and logging locks), but
+not for a lock another thread holds at that instant: a child that takes it waits for ever. The one seen in
+practice is the lock of stderr, held by the event loop writing a log line while a worker was forked; so
+(1) every fork first flushes stdout and stderr (`_flush_standard_streams`), (2) every worker must start
+within `dask.start_timeout`, and a forked start that does not is replaced by spawned workers
+(`start_local_cluster`), and (3) only the cluster's first start forks: a worker the nanny restarts after a
+crash, mid-job, is spawned. A remote cluster's workers load the model themselves, as spawned ones do.
+
 Every job sets its workers up first (`prepare_workers`, on any cluster, a worker that joins later too):
 
 - thread pools: a worker runs `threads_per_worker` tasks at once and each task is meant to use one core, so
@@ -24,8 +41,10 @@ Every job sets its workers up first (`prepare_workers`, on any cluster, a worker
 from __future__ import annotations
 
 import ctypes
+import multiprocessing
 import os
 import sys
+import warnings
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -37,6 +56,12 @@ SCHEDULER_ENV = "DASK_SCHEDULER_ADDRESS"
 SETUP_PLUGIN = "creditrisk-worker-setup"
 M_TRIM_THRESHOLD, M_MMAP_THRESHOLD = -1, -3  # mallopt parameters, <malloc.h>
 HEAP_REUSE_BYTES = 32 * 2**20                # glibc's adaptive mmap threshold's ceiling on 64-bit
+START_METHODS = ("fork", "spawn", "forkserver")  # multiprocessing's, as distributed's nanny takes them
+# The workers of a LocalCluster started here run without Dask's statistical profiler, which samples every running
+# task's stack each 10 ms for a dashboard this cluster does not serve (`dashboard_address=None`): on 4M rows its
+# jobs took 6 % less time without it (5 alternating pairs, 17.4 s against 18.6 s on average). Spawned workers get
+# the setting from the job's configuration as forked ones do, a restarted one too; a remote cluster keeps its own.
+LOCAL_WORKER_CONFIG = {"distributed.worker.profile.enabled": False}
 T = TypeVar("T")
 
 
@@ -50,9 +75,15 @@ class DaskParams(ParamsBlock):
     threads_per_worker: int
     memory_limit: str
     allowed_failures: int
+    start_method: str
+    start_timeout: float
 
     def problems(self) -> list[tuple[str, str]]:
         found = []
+        if self.start_timeout <= 0:
+            found.append(("start_timeout", "must be > 0"))
+        if self.start_method not in START_METHODS:
+            found.append(("start_method", f"must be one of {', '.join(START_METHODS)}"))
         if self.workers is not None and self.workers < 1:
             found.append(("workers", "must be null (one per core) or >= 1"))
         if self.threads_per_worker < 1:
@@ -74,25 +105,83 @@ def local_workers(params: DaskParams) -> int:
     return max(1, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1)
 
 
+def start_method(params: DaskParams) -> str:
+    """How a LocalCluster's nannies start their workers: `start_method`, or spawn where the platform lacks it."""
+    return params.start_method if params.start_method in multiprocessing.get_all_start_methods() else "spawn"
+
+
+def forks_workers(params: DaskParams, address: str | None) -> bool:
+    """True when the job starts a LocalCluster whose workers are forked from its own process."""
+    return not address and start_method(params) == "fork"
+
+
 @contextmanager
-def dask_client(params: DaskParams, address: str | None = None) -> Iterator["distributed.Client"]:  # noqa: F821
+def dask_client(params: DaskParams, address: str | None = None,
+                inherit: Callable[[], object] | None = None) -> Iterator["distributed.Client"]:  # noqa: F821
     """A client of the scheduler at `address`, or of a LocalCluster started (and stopped) here.
 
-    `allowed_failures` is how many worker deaths one task may live through before the job fails
-    (a task whose worker dies is rerun on another worker until then).
+    `inherit` is what the job's workers share (loading the model): when the workers are forked from this
+    process (`forks_workers`) it runs here before they start, and each starts with its result; otherwise it
+    does not run here, and the job loads the model in each worker (`Runner.warm`). `allowed_failures` is how
+    many worker deaths one task may live through before the job fails (a task whose worker dies is rerun on
+    another worker until then).
     """
     import dask
     import distributed
 
-    with dask.config.set({"distributed.scheduler.allowed-failures": params.allowed_failures}):
+    with dask.config.set({"distributed.scheduler.allowed-failures": params.allowed_failures, **LOCAL_WORKER_CONFIG}):
         if address:
             with distributed.Client(address, timeout="30s") as client:
                 yield client
             return
-        with distributed.LocalCluster(n_workers=local_workers(params), threads_per_worker=params.threads_per_worker,
-                                      processes=True, memory_limit=params.memory_limit,
-                                      dashboard_address=None) as cluster, distributed.Client(cluster) as client:
+        if inherit is not None and forks_workers(params, address):
+            inherit()
+        with start_local_cluster(params) as cluster, distributed.Client(cluster) as client:
             yield client
+
+
+def start_local_cluster(params: DaskParams) -> "distributed.LocalCluster":  # noqa: F821
+    """A LocalCluster whose workers start as `start_method` says, each within `start_timeout` seconds.
+
+    Forked workers that did not all start in time (a lock another thread of this process held at the fork,
+    see the module docstring) are stopped, and the cluster is started again with spawned workers, saying so.
+    Only the first start forks: a worker the nanny restarts later is spawned (the method is read when a
+    worker starts, and it is set only here), since the job's process is busy with threads by then."""
+    method = start_method(params)
+    try:
+        return _local_cluster(params, method)
+    except Exception as error:  # noqa: BLE001 - whatever stopped the forked start, spawned workers are the way
+        if method != "fork":
+            raise
+        warnings.warn(f"forked Dask workers did not start within {params.start_timeout} s ({type(error).__name__}: "
+                      f"{error}); starting spawned workers instead", RuntimeWarning, stacklevel=2)
+        return _local_cluster(params, "spawn")
+
+
+def _local_cluster(params: DaskParams, method: str) -> "distributed.LocalCluster":  # noqa: F821
+    import dask
+    import distributed
+
+    with dask.config.set({"distributed.worker.multiprocessing-method": method}):
+        return distributed.LocalCluster(n_workers=local_workers(params), threads_per_worker=params.threads_per_worker,
+                                        processes=True, memory_limit=params.memory_limit, dashboard_address=None,
+                                        death_timeout=params.start_timeout)
+
+
+def _flush_standard_streams() -> None:
+    """Run in the thread about to fork (`os.register_at_fork`): stdout and stderr are flushed, which waits
+    for any other thread's write to them to end, so that the child does not inherit their locks held (a
+    forked worker writing its first log line would wait for ever). The forking thread then keeps the GIL
+    up to the fork, which any other thread needs to take those locks again."""
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (AttributeError, OSError, ValueError):
+            pass
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(before=_flush_standard_streams)
 
 
 def reuse_heap() -> bool:
