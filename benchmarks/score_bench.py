@@ -9,8 +9,8 @@ process, with reasons as the `score` stage computes them:
   from the per-row rate, the peak RSS, and where a partition's time goes (the steps each partition reports:
   read, validate, features, encode, predict, reasons, frames, write);
 - the floor: the in-process rate of the model's own numpy-path PD plus contributions (`engine.encode`,
-  `pd_of`, `contributions_of`) on the same rows (the first `--floor-rows`), one thread. Target: the one
-  process's per-row rate at least 0.8x the floor;
+  `pd_of`, `contributions_of`) on the same rows (the first `--floor-rows`), one thread, in the same chunks
+  of `score.chunk_rows` rows. Target: the one process's per-row rate at least 0.8x the floor;
 - Dask, 2 workers: the fixed cost (the model load in the job's process, which forked workers inherit; cluster
   start; the workers' own model load, none when forked; cluster stop) apart from the per-row rate,
   the same breakdown measured inside the workers (and their CPU seconds against their wall seconds: a worker
@@ -77,6 +77,14 @@ def write_partitions(root: Path, rows: int, partition_rows: int, fmt: str) -> Pa
         else:
             write_csv(frame, root / f"loans_{number:04d}.csv", False, number)
     return root
+
+
+def chunk_rows() -> int:
+    """The rows of a partition the `score` stage scores at once (`score.chunk_rows`)."""
+    from creditrisk.params import configured
+    from creditrisk.serving.batch import ScoreParams
+
+    return configured(ScoreParams).chunk_rows
 
 
 def peak_mb() -> float:
@@ -178,7 +186,7 @@ def _run(engine: str, dataset: Path, output: Path, started: float, fixed: dict[s
          load: str = "model load") -> Run:
     from creditrisk.serving.batch import score_dataset
 
-    summary = score_dataset(dataset, output, MODEL, runner, engine, reasons=True)
+    summary = score_dataset(dataset, output, MODEL, runner, engine, reasons=True, chunk_rows=chunk_rows())
     fixed[load] = summary.prepare_seconds
     return Run(engine, summary.rows_in, time.perf_counter() - started, fixed, summary.steps,
                summary.partition_seconds, summary.partition_cpu_seconds, [])
@@ -196,7 +204,8 @@ def score_in_process(dataset: Path, output: Path, floor_rows: int) -> Run:
 
 
 def scoring_floor(dataset: Path, rows: int) -> tuple[int, float]:
-    """Seconds of the engine's own PD and contributions on the first `rows` rows' contract frames, one thread."""
+    """Seconds of the engine's own PD and contributions on the first `rows` rows' contract frames, one thread,
+    in the chunks the job scores at once (`score.chunk_rows`)."""
     from datetime import UTC, datetime
 
     from threadpoolctl import threadpool_limits
@@ -206,16 +215,17 @@ def scoring_floor(dataset: Path, rows: int) -> tuple[int, float]:
 
     model = str(MODEL.resolve())
     engine = worker_scorer(model, file_digest(Path(model)), True).engine
-    done, seconds = 0, 0.0
+    done, seconds, size = 0, 0.0, chunk_rows()
     with threadpool_limits(limits=1):
         for part in partitions_of(dataset):
             if done >= rows:
                 break
             batch = validate_rows(read_partition(part).reset_index(drop=True), None, datetime.now(UTC)).batch
             began = time.perf_counter()
-            encoded = engine.encode(batch.frame)
-            engine.pd_of(encoded)
-            engine.contributions_of(encoded)
+            for start in range(0, len(batch.frame), size):
+                encoded = engine.encode(batch.frame.iloc[start:start + size])
+                engine.pd_of(encoded)
+                engine.contributions_of(encoded)
             seconds += time.perf_counter() - began
             done += len(batch)
     return done, seconds
@@ -240,7 +250,8 @@ def score_on_dask(dataset: Path, output: Path) -> Run:
             fixed["model load (the forked workers inherit it)"] = inherited[0]
         fixed["cluster start"] = time.perf_counter() - started - fixed["import"] - inherited[0]
         run = _run("dask", dataset, output, started, fixed, dask_runner(client), "workers' model load")
-        again = score_dataset(dataset, output, MODEL, dask_runner(client), "dask", reasons=True)
+        again = score_dataset(dataset, output, MODEL, dask_runner(client), "dask", reasons=True,
+                              chunk_rows=chunk_rows())
         run.extra["again"] = again.seconds  # the cluster up, the model loaded: what a lasting cluster pays
         run.extra["start_method"] = params.start_method
         run.peaks_mb = sorted(client.run(peak_mb).values())

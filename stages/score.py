@@ -51,7 +51,8 @@ def progress_printer(every: float) -> Progress:
 
 def run(params: ScoreParams, dask: DaskParams, args: argparse.Namespace) -> JobSummary:
     show = progress_printer(params.progress_seconds)
-    common = dict(day_first=params.day_first, numpy_path=params.numpy_path, progress=show, reasons=params.reasons)
+    common = dict(day_first=params.day_first, numpy_path=params.numpy_path, progress=show, reasons=params.reasons,
+                  chunk_rows=params.chunk_rows)
     if args.engine == "pandas":
         return score_dataset(args.input, Path(args.output), Path(args.model), run_in_process, "pandas", **common)
     address = scheduler_address(dask)

@@ -237,6 +237,19 @@ def test_the_job_reaches_an_existing_scheduler_by_its_address(cluster: distribut
         assert len(again.scheduler_info()["workers"]) == 2, "the existing cluster is left running"
 
 
+def test_a_partition_scored_in_chunks_gives_what_one_scored_at_once_gives(parquet_dataset: Path, model: Path,
+                                                                          tmp_path: Path) -> None:
+    """Chunks of 7 rows (the partitions hold 47-50): the same bands, decisions, points, reasons' codes and
+    rejects; the PDs of this logistic model to the last bits (BLAS sums 7 rows at once in another order)."""
+    score(parquet_dataset, tmp_path / "whole", model, reasons=True)
+    chunked = score(parquet_dataset, tmp_path / "chunked", model, reasons=True, chunk_rows=7)
+    whole_scores, chunked_scores = read_scores(tmp_path / "whole"), read_scores(tmp_path / "chunked")
+    assert chunked.rows_scored == 397 and chunked_scores["reason_codes"].str.len().gt(0).any()
+    np.testing.assert_allclose(chunked_scores.pop("pd"), whole_scores.pop("pd"), rtol=1e-12, atol=0)
+    pd.testing.assert_frame_equal(chunked_scores, whole_scores)
+    pd.testing.assert_frame_equal(read_rejects(tmp_path / "chunked"), read_rejects(tmp_path / "whole"))
+
+
 def test_forked_workers_start_with_the_scorer_the_job_built_and_write_the_same_bytes(
         parquet_dataset: Path, model: Path, tmp_path: Path) -> None:
     params = replace(configured(DaskParams), workers=2, start_method="fork")

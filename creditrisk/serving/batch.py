@@ -50,7 +50,9 @@ from creditrisk.io import atomic_write_json, file_digest
 from creditrisk.modeling.bundle import load_bundle, ModelBundle
 from creditrisk.params import ParamsBlock
 from creditrisk.serving.cluster import on_each_worker, prepare_workers
-from creditrisk.serving.scoring import batch_scorer, validate_batch, BatchScorer, InvalidValues, RowError, ID_COLUMN
+from creditrisk.serving.scoring import (
+    batch_scorer, validate_batch, BatchScorer, InvalidValues, RowError, ScoredBatch, ValidatedBatch, ID_COLUMN,
+)
 from creditrisk.data.sources import read_export, SUPPORTED_SUFFIXES
 
 PARQUET_SUFFIXES = (".parquet", ".pq")
@@ -82,10 +84,12 @@ class ScoreParams(ParamsBlock):
     day_first: bool | None
     numpy_path: bool
     reasons: bool
+    chunk_rows: int
     progress_seconds: float
 
     def problems(self) -> list[tuple[str, str]]:
-        return [("progress_seconds", "must be > 0")] if self.progress_seconds <= 0 else []
+        found = [("progress_seconds", "must be > 0")] if self.progress_seconds <= 0 else []
+        return found + ([("chunk_rows", "must be >= 1")] if self.chunk_rows < 1 else [])
 
 
 @dataclass(frozen=True)
@@ -319,18 +323,19 @@ class _Steps:
 
 
 def score_partition(part: Partition, model_path: str, digest: str, staging: str, day_first: bool | None,
-                    numpy_path: bool, now: datetime, reasons: bool = False) -> PartitionResult:
+                    numpy_path: bool, now: datetime, reasons: bool = False,
+                    chunk_rows: int | None = None) -> PartitionResult:
     """Score one partition and write its scores and rejects into the staging directory (idempotent:
     a rerun after a worker died rewrites the same files).
 
     One BLAS/OpenMP thread: a worker is one core, and OpenMP threads fighting over a busy machine make
     the boosted trees' predict several times slower."""
     with threadpool_limits(limits=1):
-        return _score_partition(part, model_path, digest, staging, day_first, numpy_path, now, reasons)
+        return _score_partition(part, model_path, digest, staging, day_first, numpy_path, now, reasons, chunk_rows)
 
 
 def _score_partition(part: Partition, model_path: str, digest: str, staging: str, day_first: bool | None,
-                     numpy_path: bool, now: datetime, reasons: bool) -> PartitionResult:
+                     numpy_path: bool, now: datetime, reasons: bool, chunk_rows: int | None) -> PartitionResult:
     started, cpu_started = time.perf_counter(), time.process_time()
     steps = _Steps()
     raw = read_partition(part)
@@ -343,7 +348,7 @@ def _score_partition(part: Partition, model_path: str, digest: str, staging: str
                             + "; ".join(f"{e.field}: {e.rule}" for e in error.errors[:5])) from None
     del raw
     steps.done("validate")
-    scored = _score_valid(worker_scorer(model_path, digest, numpy_path), valid, reasons, steps)
+    scored = _score_valid(worker_scorer(model_path, digest, numpy_path), valid, reasons, steps, chunk_rows)
     scores = scores_frame(part.source, row_numbers[valid.kept], valid, scored, has_id)
     rejects = rejects_frame(part.source, row_numbers, valid.rejects)
     del scored
@@ -356,28 +361,46 @@ def _score_partition(part: Partition, model_path: str, digest: str, staging: str
                            time.perf_counter() - started, time.process_time() - cpu_started, steps.seconds)
 
 
-def _score_valid(scorer: BatchScorer, valid: ValidRows, reasons: bool, steps: _Steps) -> Any:
-    """The scored rows (None when none survived the contract). The model frame and the estimator's input
-    are built once, each timed on its own where the PDs or the reasons read them, and shared by both."""
-    scored = None
-    if valid.batch is not None:
-        encoded = scorer.engine.encode(valid.batch.frame)
-        read_by_engine = scorer.engine.parts is not None and (scorer.engine.compiled or reasons)
-        if read_by_engine:
-            _ = encoded.model_frame
-        steps.done("features")
-        if read_by_engine:
-            _ = encoded.matrix
-        steps.done("encode")
-        scored = scorer.score(valid.batch, encoded=encoded)
-        steps.done("predict")
-        if reasons:
-            scorer.explain(valid.batch, scored, detail=False)
-        scored.encoded = None  # the partition's matrices go before its output is built
-        steps.done("reasons")
-    else:
+def _score_valid(scorer: BatchScorer, valid: ValidRows, reasons: bool, steps: _Steps,
+                 chunk_rows: int | None) -> ScoredBatch | None:
+    """The scored rows (None when none survived the contract), `chunk_rows` at a time (None: all at once).
+
+    Every step's arrays grow with the rows scored at once: a chunk of 65,536 rows keeps the estimator's input
+    (34 columns of float64: 18 MB) and the contributions below glibc's 32 MiB mmap threshold, so the heap
+    reuses their memory instead of mapping and faulting in fresh pages for every partition, and keeps more of
+    them in cache. Measured on 250,000-row partitions, interleaved in one process: 27 % more rows/s than the
+    whole partition at once, 13-28 % with two processes at once. A row's PD and reasons depend on that row
+    only: the same values, but for the last bits of a linear model's PDs (BLAS sums a chunk's rows in another
+    order). The chunks are fixed by the partition, so a rerun, or the other engine, writes the same bytes."""
+    if valid.batch is None:
         for step in ("features", "encode", "predict", "reasons"):
             steps.done(step)  # nothing to score: no time
+        return None
+    frame = valid.batch.frame
+    size = chunk_rows or max(1, len(frame))
+    pieces = [_score_chunk(scorer, frame.iloc[start:start + size], reasons, steps)
+              for start in range(0, max(1, len(frame)), size)]  # an empty frame is one (empty) chunk
+    return ScoredBatch.joined(pieces)
+
+
+def _score_chunk(scorer: BatchScorer, frame: pd.DataFrame, reasons: bool, steps: _Steps) -> ScoredBatch:
+    """One chunk's PDs (and reasons' codes). The model frame and the estimator's input are built once, each
+    timed on its own where the PDs or the reasons read them, and shared by both."""
+    chunk = ValidatedBatch(frame, ids=[])
+    encoded = scorer.engine.encode(frame)
+    read_by_engine = scorer.engine.parts is not None and (scorer.engine.compiled or reasons)
+    if read_by_engine:
+        _ = encoded.model_frame
+    steps.done("features")
+    if read_by_engine:
+        _ = encoded.matrix
+    steps.done("encode")
+    scored = scorer.score(chunk, encoded=encoded)
+    steps.done("predict")
+    if reasons:
+        scorer.explain(chunk, scored, detail=False)
+    scored.encoded = None  # the chunk's matrices go before the next chunk's are built
+    steps.done("reasons")
     return scored
 
 
@@ -479,9 +502,10 @@ def scorer_warmup(model_path: Path, numpy_path: bool = True) -> Callable[[], Non
 
 def score_dataset(spec: str | Path, output_dir: Path, model_path: Path, runner: Runner, engine: str,
                   day_first: bool | None = None, numpy_path: bool = True, progress: Progress | None = None,
-                  now: datetime | None = None, reasons: bool = False) -> JobSummary:
+                  now: datetime | None = None, reasons: bool = False, chunk_rows: int | None = None) -> JobSummary:
     """Score every partition of `spec` into `output_dir`; the output appears only when all are done. With
-    `reasons`, each scored row also gets its principal reasons' codes (`reason_codes`, as the API logs them)."""
+    `reasons`, each scored row also gets its principal reasons' codes (`reason_codes`, as the API logs them).
+    A partition is scored `chunk_rows` rows at a time (None: all at once; the stage takes `score.chunk_rows`)."""
     started = time.perf_counter()
     parts = partitions_of(spec)
     named_output, named_model = Path(output_dir), Path(model_path)
@@ -495,7 +519,8 @@ def score_dataset(spec: str | Path, output_dir: Path, model_path: Path, runner: 
     stamp = now or datetime.now(UTC)
 
     def task(part: Partition) -> PartitionResult:
-        return score_partition(part, str(model_path), digest, str(staging), day_first, numpy_path, stamp, reasons)
+        return score_partition(part, str(model_path), digest, str(staging), day_first, numpy_path, stamp, reasons,
+                               chunk_rows)
 
     results: list[PartitionResult] = []
     try:

@@ -115,6 +115,23 @@ class ScoredBatch:
     reason_slots: int = 0
     encoded: EncodedBatch | None = None  # the rows as the engine read them: the reasons reuse them
 
+    @classmethod
+    def joined(cls, pieces: Sequence[ScoredBatch]) -> ScoredBatch:
+        """The scored rows of consecutive chunks of one batch, as one (their encodings are not kept)."""
+        if len(pieces) == 1:
+            return pieces[0]
+
+        def join(name: str) -> Any:
+            parts = [getattr(piece, name) for piece in pieces]
+            return None if any(part is None for part in parts) else np.concatenate([np.asarray(part) for part in parts])
+        codes = [piece.reason_codes for piece in pieces]
+        joined_codes = None if any(part is None for part in codes) else \
+            pd.concat([pd.Series(part, dtype="string") for part in codes], ignore_index=True).array
+        reasons = [piece.reasons for piece in pieces]
+        return cls(join("pds"), join("bands"), join("decisions"), join("points"), joined_codes,
+                   None if any(part is None for part in reasons) else [row for part in reasons for row in part],
+                   pieces[0].reason_slots)
+
 
 def _malformed(code: str, message: str) -> MalformedBatch:
     return MalformedBatch(code, message, [RowError(None, None, None, code, message)])
