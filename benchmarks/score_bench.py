@@ -8,9 +8,9 @@ process, with reasons as the `score` stage computes them:
 - one process (`engine pandas`): the fixed cost (importing the scoring code and loading the model) apart
   from the per-row rate, the peak RSS, and where a partition's time goes (the steps each partition reports:
   read, validate, features, encode, predict, reasons, frames, write);
-- the floor: the in-process rate of the model's own numpy-path PD plus contributions (`engine.encode`,
-  `pd_of`, `contributions_of`) on the same rows (the first `--floor-rows`), one thread, in the same chunks
-  of `score.chunk_rows` rows. Target: the one process's per-row rate at least 0.8x the floor;
+- the floor: the in-process rate of the model's own numpy-path PD plus principal reasons (`engine.encode`,
+  `pd_of`, `contributions_of`, and the reasons chosen as codes by `principal_reason_codes`) on the same rows
+  (the first `--floor-rows`), one thread, in the same chunks of `score.chunk_rows` rows. Target: the one process's per-row rate at least 0.8x the floor;
 - Dask, 2 workers: the fixed cost (the model load in the job's process, which forked workers inherit; cluster
   start; the workers' own model load, none when forked; cluster stop) apart from the per-row rate,
   the same breakdown measured inside the workers (and their CPU seconds against their wall seconds: a worker
@@ -204,17 +204,20 @@ def score_in_process(dataset: Path, output: Path, floor_rows: int) -> Run:
 
 
 def scoring_floor(dataset: Path, rows: int) -> tuple[int, float]:
-    """Seconds of the engine's own PD and contributions on the first `rows` rows' contract frames, one thread,
-    in the chunks the job scores at once (`score.chunk_rows`)."""
+    """Seconds of the model's own PD and principal reasons on the first `rows` rows' contract frames, one thread,
+    in the chunks the job scores at once (`score.chunk_rows`): the engine's PDs and contributions, and the
+    reasons chosen from them as codes (`principal_reason_codes`, what a batch keeps of the reasons)."""
     from datetime import UTC, datetime
 
     from threadpoolctl import threadpool_limits
 
     from creditrisk.io import file_digest
+    from creditrisk.modeling.reasons import principal_reason_codes
     from creditrisk.serving.batch import partitions_of, read_partition, validate_rows, worker_scorer
 
     model = str(MODEL.resolve())
-    engine = worker_scorer(model, file_digest(Path(model)), True).engine
+    scorer = worker_scorer(model, file_digest(Path(model)), True)
+    engine = scorer.engine
     done, seconds, size = 0, 0.0, chunk_rows()
     with threadpool_limits(limits=1):
         for part in partitions_of(dataset):
@@ -225,7 +228,7 @@ def scoring_floor(dataset: Path, rows: int) -> tuple[int, float]:
             for start in range(0, len(batch.frame), size):
                 encoded = engine.encode(batch.frame.iloc[start:start + size])
                 engine.pd_of(encoded)
-                engine.contributions_of(encoded)
+                principal_reason_codes(engine.contributions_of(encoded), engine.columns, scorer.reasons_top_k)
             seconds += time.perf_counter() - began
             done += len(batch)
     return done, seconds
@@ -285,7 +288,7 @@ def print_scoring(rows: int, partition_rows: int, single: Run, dask: Run, load: 
     if single.floor_seconds:
         floor = single.floor_rows / single.floor_seconds
         share = single.per_row_rate / floor
-        print(f"  floor (numpy-path PD + contributions in process, {single.floor_rows:,} rows): {floor:,.0f} rows/s; "
+        print(f"  floor (numpy-path PD + principal reasons in process, {single.floor_rows:,} rows): {floor:,.0f} rows/s; "
               f"one process {single.per_row_rate:,.0f} rows/s = {share:.2f}x the floor "
               f"({'meets' if share >= FLOOR_TARGET else 'BELOW'} the {FLOOR_TARGET}x target)", flush=True)
     ratio, per_row = single.total / dask.total, dask.per_row_rate / single.per_row_rate
