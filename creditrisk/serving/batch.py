@@ -493,11 +493,12 @@ def load_scorer(model_path: str, digest: str, numpy_path: bool) -> None:
         worker_scorer(model_path, digest, numpy_path)
 
 
-def scorer_warmup(model_path: Path, numpy_path: bool = True) -> Callable[[], None]:
+def scorer_warmup(model_path: Path, numpy_path: bool = True, digest: str | None = None) -> Callable[[], None]:
     """`load_scorer` of the model file as `score_dataset` names it: what a job's workers share. Given to
-    `cluster.dask_client` as `inherit`, forked workers start with the scorer built once in the job's process."""
+    `cluster.dask_client` as `inherit`, forked workers start with the scorer built once in the job's process.
+    `digest` is the file's sha256 when the caller has it already."""
     path = Path(model_path).resolve()
-    return functools.partial(load_scorer, str(path), file_digest(path), numpy_path)
+    return functools.partial(load_scorer, str(path), digest or file_digest(path), numpy_path)
 
 
 def score_dataset(spec: str | Path, output_dir: Path, model_path: Path, runner: Runner, engine: str,
@@ -509,9 +510,9 @@ def score_dataset(spec: str | Path, output_dir: Path, model_path: Path, runner: 
     started = time.perf_counter()
     parts = partitions_of(spec)
     named_output, named_model = Path(output_dir), Path(model_path)
-    warmup = scorer_warmup(model_path, numpy_path)
-    model_path, digest = Path(model_path).resolve(), file_digest(Path(model_path))
-    runner.warm(warmup)  # a broken model stops here
+    model_path = Path(model_path).resolve()
+    digest = file_digest(model_path)
+    runner.warm(scorer_warmup(model_path, numpy_path, digest))  # a broken model stops here
     prepared = time.perf_counter() - started
     output_dir = Path(output_dir).absolute()
     output_dir.parent.mkdir(parents=True, exist_ok=True)
