@@ -9,8 +9,12 @@ process, with reasons as the `score` stage computes them:
   from the per-row rate, the peak RSS, and where a partition's time goes (the steps each partition reports:
   read, validate, features, encode, predict, reasons, frames, write);
 - the floor: the in-process rate of the model's own numpy-path PD plus principal reasons (`engine.encode`,
-  `pd_of`, `contributions_of`, and the reasons chosen as codes by `principal_reason_codes`) on the same rows
-  (the first `--floor-rows`), one thread, in the same chunks of `score.chunk_rows` rows. Target: the one process's per-row rate at least 0.8x the floor;
+  `pd_of`, `contributions_of`, and the reasons chosen as codes by `principal_reason_codes`) on the same rows,
+  one thread, in the same chunks of `score.chunk_rows` rows, measured inside the one-process job right after
+  each of a sample of partitions (about `--floor-rows` rows, spread over the dataset) and taken out of the
+  job's time. Target: the one process's per-row rate at least 0.8x the floor;
+- the one-process job runs twice, before and after Dask, and Dask is compared with their mean: the host's
+  speed drifts from minute to minute, and a drift in between cancels;
 - Dask, 2 workers: the fixed cost (the model load in the job's process, which forked workers inherit; cluster
   start; the workers' own model load, none when forked; cluster stop) apart from the per-row rate,
   the same breakdown measured inside the workers (and their CPU seconds against their wall seconds: a worker
@@ -20,7 +24,9 @@ process, with reasons as the `score` stage computes them:
 - drift (`--drift`, at the largest size): the pandas engine against the Dask engine over the same rows
   written as export CSV files, seconds and ratio, and whether every window's status agrees;
 - a memory copy of partition-sized arrays in one process and in two at once: what two cores can move
-  together, the limit of any scaling of work that streams through memory.
+  together, the limit of any scaling of work that streams through memory;
+- the model's arithmetic (the floor's, on one partition in memory) in one process and in two at once: what
+  two cores give the work itself, the ceiling of two workers' scaling on this machine.
 
 The machine may be shared: the one-minute load average is recorded before and after each run, with the CPU
 other processes used during it (the machine's busy time minus this benchmark's own processes'); a ratio is
@@ -192,20 +198,49 @@ def _run(engine: str, dataset: Path, output: Path, started: float, fixed: dict[s
                summary.partition_seconds, summary.partition_cpu_seconds, [])
 
 
-def score_in_process(dataset: Path, output: Path, floor_rows: int) -> Run:
+def score_in_process(dataset: Path, output: Path, floor_every: int) -> Run:
+    """The one-process job, with the floor measured right after every `floor_every`-th partition on that
+    partition's rows: the job and its floor then share the same minutes of a machine whose speed drifts. The
+    floor's own seconds (with reading and validating its rows) are taken out of the job's."""
     started = time.perf_counter()
     from creditrisk.serving.batch import run_in_process
 
     fixed = {"import": time.perf_counter() - started}
-    run = _run("pandas", dataset, output, started, fixed, run_in_process)
+    runner = FloorAfterEach(run_in_process, floor_every)
+    run = _run("pandas", dataset, output, started, fixed, runner)
+    run.total -= runner.wall
     run.peaks_mb = [peak_mb()]
-    run.floor_rows, run.floor_seconds = scoring_floor(dataset, floor_rows)
+    run.floor_rows, run.floor_seconds = runner.rows, runner.seconds
     return run
 
 
-def scoring_floor(dataset: Path, rows: int) -> tuple[int, float]:
-    """Seconds of the model's own PD and principal reasons on the first `rows` rows' contract frames, one thread,
-    in the chunks the job scores at once (`score.chunk_rows`): the engine's PDs and contributions, and the
+@dataclass
+class FloorAfterEach:
+    """A runner that runs the job's tasks with `inner`, and after every `every`-th partition measures the floor
+    (`scoring_floor`) on it; `wall` is all the time the floor took, to be taken out of the job's."""
+
+    inner: Any
+    every: int
+    rows: int = 0
+    seconds: float = 0.0
+    wall: float = 0.0
+
+    def warm(self, function: Callable[[], None]) -> None:
+        self.inner.warm(function)
+
+    def __call__(self, parts: Any, task: Callable[[Any], Any]) -> Iterator[Any]:
+        for part, result in zip(parts, self.inner(parts, task), strict=True):
+            if part.number % self.every == 0:
+                began = time.perf_counter()
+                rows, seconds = scoring_floor(part)
+                self.rows, self.seconds = self.rows + rows, self.seconds + seconds
+                self.wall += time.perf_counter() - began
+            yield result
+
+
+def scoring_floor(part: Any) -> tuple[int, float]:
+    """Seconds of the model's own PD and principal reasons on one partition's contract frame, one thread, in
+    the chunks the job scores at once (`score.chunk_rows`): the engine's PDs and contributions, and the
     reasons chosen from them as codes (`principal_reason_codes`, what a batch keeps of the reasons)."""
     from datetime import UTC, datetime
 
@@ -213,25 +248,35 @@ def scoring_floor(dataset: Path, rows: int) -> tuple[int, float]:
 
     from creditrisk.io import file_digest
     from creditrisk.modeling.reasons import principal_reason_codes
-    from creditrisk.serving.batch import partitions_of, read_partition, validate_rows, worker_scorer
+    from creditrisk.serving.batch import read_partition, validate_rows, worker_scorer
 
     model = str(MODEL.resolve())
     scorer = worker_scorer(model, file_digest(Path(model)), True)
-    engine = scorer.engine
-    done, seconds, size = 0, 0.0, chunk_rows()
+    engine, size = scorer.engine, chunk_rows()
     with threadpool_limits(limits=1):
-        for part in partitions_of(dataset):
-            if done >= rows:
-                break
-            batch = validate_rows(read_partition(part).reset_index(drop=True), None, datetime.now(UTC)).batch
-            began = time.perf_counter()
-            for start in range(0, len(batch.frame), size):
-                encoded = engine.encode(batch.frame.iloc[start:start + size])
-                engine.pd_of(encoded)
-                principal_reason_codes(engine.contributions_of(encoded), engine.columns, scorer.reasons_top_k)
-            seconds += time.perf_counter() - began
-            done += len(batch)
-    return done, seconds
+        batch = validate_rows(read_partition(part).reset_index(drop=True), None, datetime.now(UTC)).batch
+        began = time.perf_counter()
+        for start in range(0, len(batch.frame), size):
+            encoded = engine.encode(batch.frame.iloc[start:start + size])
+            engine.pd_of(encoded)
+            principal_reason_codes(engine.contributions_of(encoded), engine.columns, scorer.reasons_top_k)
+        return len(batch), time.perf_counter() - began
+
+
+def arithmetic_rate(dataset: Path, seconds: float, start_at: float) -> float:
+    """Rows/s of the floor's arithmetic on the dataset's first partition, repeated for `seconds` (from wall time
+    `start_at`), one thread: work that reads no file and writes none."""
+    from creditrisk.serving.batch import partitions_of
+
+    part = partitions_of(dataset)[0]
+    scoring_floor(part)
+    while time.time() < start_at:
+        time.sleep(0.001)
+    rows, spent = 0, 0.0
+    while spent < seconds:
+        done, taken = scoring_floor(part)
+        rows, spent = rows + done, spent + taken
+    return rows / spent
 
 
 def score_on_dask(dataset: Path, output: Path) -> Run:
@@ -277,27 +322,32 @@ def fixed_text(run: Run) -> str:
     return " + ".join(f"{name} {seconds:.1f} s" for name, seconds in run.fixed.items())
 
 
-def print_scoring(rows: int, partition_rows: int, single: Run, dask: Run, load: Load) -> None:
+def print_scoring(rows: int, partition_rows: int, singles: list[Run], dask: Run, load: Load) -> None:
     print(f"score {rows:,} rows ({rows // partition_rows} partitions of {partition_rows:,}), reasons on; {load}",
           flush=True)
-    for run, name in ((single, "one process"), (dask, f"Dask, {WORKERS} workers (start method {dask.extra['start_method']})")):
+    named = [(run, f"one process, run {number}") for number, run in enumerate(singles, 1)]
+    named.insert(1, (dask, f"Dask, {WORKERS} workers (start method {dask.extra['start_method']})"))
+    for run, name in named:
         print(f"  {name}: {run.total:.1f} s = fixed {run.fixed_seconds:.1f} s ({fixed_text(run)}) + "
               f"{run.rows:,} rows at {run.per_row_rate:,.0f} rows/s; peak RSS "
               f"{', '.join(f'{mb:,.0f}' for mb in run.peaks_mb)} MB", flush=True)
         print(f"    where the partitions' time goes: {breakdown(run)}", flush=True)
-    if single.floor_seconds:
-        floor = single.floor_rows / single.floor_seconds
-        share = single.per_row_rate / floor
-        print(f"  floor (numpy-path PD + principal reasons in process, {single.floor_rows:,} rows): {floor:,.0f} rows/s; "
-              f"one process {single.per_row_rate:,.0f} rows/s = {share:.2f}x the floor "
-              f"({'meets' if share >= FLOOR_TARGET else 'BELOW'} the {FLOOR_TARGET}x target)", flush=True)
-    ratio, per_row = single.total / dask.total, dask.per_row_rate / single.per_row_rate
-    lasting = (single.total - single.fixed_seconds) / dask.extra["again"]
+        if run.floor_seconds:
+            floor = run.floor_rows / run.floor_seconds
+            share = run.per_row_rate / floor
+            print(f"    floor (numpy-path PD + principal reasons in process, on {run.floor_rows:,} of the same rows, "
+                  f"measured between the job's partitions): {floor:,.0f} rows/s; the job {share:.2f}x the floor "
+                  f"({'meets' if share >= FLOOR_TARGET else 'BELOW'} the {FLOOR_TARGET}x target)", flush=True)
+    single_total = sum(run.total for run in singles) / len(singles)
+    single_rate = sum(run.per_row_rate for run in singles) / len(singles)
+    single_fixed = sum(run.fixed_seconds for run in singles) / len(singles)
+    ratio, per_row = single_total / dask.total, dask.per_row_rate / single_rate
+    lasting = (single_total - single_fixed) / dask.extra["again"]
     target = RATIO_TARGETS.get(rows)
     verdict = f" (target {target}x: {'met' if ratio >= target else 'NOT met'})" if target else ""
-    figures = (f"Dask / one process = {ratio:.2f}x, fixed costs included{verdict}; per-row rates {per_row:.2f}x; "
-               f"the same job again on the running cluster {dask.extra['again']:.1f} s = {lasting:.2f}x one process "
-               f"without its fixed cost (what a lasting cluster gives)")
+    figures = (f"Dask / one process (the mean of its {len(singles)} runs) = {ratio:.2f}x, fixed costs included{verdict}; "
+               f"per-row rates {per_row:.2f}x; the same job again on the running cluster {dask.extra['again']:.1f} s = "
+               f"{lasting:.2f}x one process without its fixed cost (what a lasting cluster gives)")
     if load.quiet:
         print(f"  {figures}", flush=True)
     else:
@@ -396,14 +446,30 @@ def bench_memory(seconds: float = 2.0) -> None:
 # ---------------------------------------------------------------------------------------------- main
 
 
+def bench_ceiling(dataset: Path, seconds: float = 10.0) -> None:
+    context = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(WORKERS, mp_context=context) as pool:
+        alone = pool.submit(arithmetic_rate, dataset, seconds, time.time() + 8.0).result()
+        start = time.time() + 8.0  # both processes import and build the model first
+        rates = [future.result() for future in [pool.submit(arithmetic_rate, dataset, seconds, start)
+                                                for _ in range(WORKERS)]]
+    print(f"the model's arithmetic (the floor's, one partition in memory, {seconds:.0f} s): 1 process {alone:,.0f} "
+          f"rows/s, {WORKERS} at once {' + '.join(f'{rate:,.0f}' for rate in rates)} = {sum(rates) / alone:.2f}x "
+          "(the ceiling of two workers' scaling on this machine)", flush=True)
+
+
 def bench_scoring(rows: int, partition_rows: int, floor_rows: int, scratch: Path, others_max: float,
-                  settle_seconds: float) -> Run:
+                  settle_seconds: float, ceiling: bool) -> Run:
     dataset = write_partitions(scratch / f"parquet-{rows}", rows, partition_rows, "parquet")
+    floor_every = max(1, round(rows / floor_rows))
     try:
+        if ceiling:
+            bench_ceiling(dataset)
         with watched(others_max, settle_seconds) as load:
-            single = fresh(score_in_process, dataset, scratch / "out-pandas", floor_rows)
+            singles = [fresh(score_in_process, dataset, scratch / "out-pandas", floor_every)]
             dask = fresh(score_on_dask, dataset, scratch / "out-dask")
-        print_scoring(rows, partition_rows, single, dask, load)
+            singles.append(fresh(score_in_process, dataset, scratch / "out-pandas", floor_every))
+        print_scoring(rows, partition_rows, singles, dask, load)
     finally:
         for path in (dataset, scratch / "out-pandas", scratch / "out-dask"):
             shutil.rmtree(path, ignore_errors=True)
@@ -414,7 +480,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--rows", type=int, nargs="+", default=[1_000_000, 10_000_000])
     parser.add_argument("--partition-rows", type=int, default=250_000)
-    parser.add_argument("--floor-rows", type=int, default=1_000_000, help="rows the floor is measured on")
+    parser.add_argument("--floor-rows", type=int, default=1_000_000, help="about how many rows the floor is measured on: every n-th partition")
     parser.add_argument("--drift", action="store_true", help="also the drift run at the largest size")
     parser.add_argument("--no-scoring", action="store_true")
     parser.add_argument("--others-max", type=float, default=0.25,
@@ -429,7 +495,8 @@ def main() -> None:
     try:
         bench_memory()
         runs = [] if args.no_scoring else [bench_scoring(rows, args.partition_rows, args.floor_rows, scratch,
-                                                         args.others_max, args.settle) for rows in args.rows]
+                                                         args.others_max, args.settle, ceiling=number == 0)
+                                           for number, rows in enumerate(args.rows)]
         if len(runs) >= 2:
             small, large = runs[0], runs[-1]
             ratio = max(large.peaks_mb) / max(small.peaks_mb)
