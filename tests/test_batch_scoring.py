@@ -37,7 +37,9 @@ from creditrisk.serving.batch import (
     STEPS,
 )
 from creditrisk.io import file_digest
-from creditrisk.serving.cluster import dask_client, forks_workers, scheduler_address, DaskParams, SCHEDULER_ENV
+from creditrisk.serving.cluster import (
+    dask_client, forks_workers, scheduler_address, DaskParams, LOCAL_WORKER_CONFIG, SCHEDULER_ENV,
+)
 from tests.api_support import api_config, sample_frame, save_test_bundle
 from tests.export_files import write_csv
 
@@ -250,6 +252,15 @@ def test_a_partition_scored_in_chunks_gives_what_one_scored_at_once_gives(parque
     pd.testing.assert_frame_equal(read_rejects(tmp_path / "chunked"), read_rejects(tmp_path / "whole"))
 
 
+def assert_local_cluster_config(client: distributed.Client) -> None:
+    """The workers and the scheduler of a LocalCluster started here run with `LOCAL_WORKER_CONFIG`: no profiler, and
+    the slower health checks and monitors (each differs from Dask's default, which a worker would otherwise read)."""
+    for key, value in LOCAL_WORKER_CONFIG.items():
+        assert dask.config.get(key, config=dask.config.merge(*dask.config.defaults)) != value, key
+        assert set(client.run(dask.config.get, key).values()) == {value}, key
+        assert client.run_on_scheduler(dask.config.get, key) == value, key
+
+
 def test_forked_workers_start_with_the_scorer_the_job_built_and_write_the_same_bytes(
         parquet_dataset: Path, model: Path, tmp_path: Path) -> None:
     params = replace(configured(DaskParams), workers=2, start_method="fork")
@@ -258,7 +269,7 @@ def test_forked_workers_start_with_the_scorer_the_job_built_and_write_the_same_b
     with dask_client(params, inherit=scorer_warmup(model)) as client:
         assert scorer_ready(*key), "the job's own process built the scorer before the workers started"
         assert set(client.run(scorer_ready, *key).values()) == {True}, "every worker started with it"
-        assert set(client.run(dask.config.get, "distributed.worker.profile.enabled").values()) == {False}
+        assert_local_cluster_config(client)
         summary = score(parquet_dataset, tmp_path / "dask", model, dask_runner(client), "dask", reasons=True)
     score(parquet_dataset, tmp_path / "pandas", model, reasons=True)
     assert summary.rows_scored == 397
@@ -275,6 +286,7 @@ def test_spawned_workers_load_the_model_themselves_and_the_job_does_not_load_it_
     assert not forks_workers(params, None)
     with dask_client(params, inherit=lambda: calls.append(1)) as client:
         assert calls == [] and set(client.run(scorer_ready, *key).values()) == {False}
+        assert_local_cluster_config(client)
         summary = score(parquet_dataset, tmp_path / "out", model, dask_runner(client), "dask")
         assert set(client.run(scorer_ready, *key).values()) == {True}
     assert summary.rows_scored == 397
