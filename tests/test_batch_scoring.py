@@ -10,6 +10,7 @@ import signal
 import subprocess
 import sys
 import time
+import warnings
 from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
@@ -276,6 +277,16 @@ def test_forked_workers_start_with_the_scorer_the_job_built_and_write_the_same_b
     for sub in ("scores", "rejects"):
         for part in sorted((tmp_path / "pandas" / sub).iterdir()):
             assert (tmp_path / "dask" / sub / part.name).read_bytes() == part.read_bytes()
+
+
+def test_two_local_clusters_at_once_each_serve_their_http_routes_on_a_port_of_their_own() -> None:
+    """Two jobs on one machine: neither scheduler takes Dask's fixed port 8787, so neither warns it is in use."""
+    params = replace(configured(DaskParams), workers=1, start_method="spawn")
+    with warnings.catch_warnings():
+        warnings.filterwarnings("error", message=".*already in use", category=UserWarning)
+        with dask_client(params) as first, dask_client(params) as second:
+            ports = [client.scheduler_info()["services"]["dashboard"] for client in (first, second)]
+    assert len(set(ports)) == 2 and 8787 not in ports
 
 
 def test_spawned_workers_load_the_model_themselves_and_the_job_does_not_load_it_for_them(

@@ -176,8 +176,11 @@ def _local_cluster(params: DaskParams, method: str) -> "distributed.LocalCluster
     import distributed
 
     with dask.config.set({"distributed.worker.multiprocessing-method": method}):
+        # No dashboard; the scheduler still serves its HTTP routes (health, metrics), on a free port rather than
+        # Dask's 8787, so that two jobs on one machine do not contend for it.
         return distributed.LocalCluster(n_workers=local_workers(params), threads_per_worker=params.threads_per_worker,
                                         processes=True, memory_limit=params.memory_limit, dashboard_address=None,
+                                        scheduler_kwargs={"dashboard_address": ":0"},
                                         death_timeout=params.start_timeout)
 
 
