@@ -42,6 +42,7 @@ CSV for drift, deleted after each size): run it once, on an idle machine.
 from __future__ import annotations
 
 import argparse
+import functools
 import multiprocessing
 import os
 import resource
@@ -217,7 +218,7 @@ def score_in_process(dataset: Path, output: Path, floor_every: int) -> Run:
 @dataclass
 class FloorAfterEach:
     """A runner that runs the job's tasks with `inner`, and after every `every`-th partition measures the floor
-    (`scoring_floor`) on it; `wall` is all the time the floor took, to be taken out of the job's."""
+    (`floor_seconds`) on it; `wall` is all the time the floor took, to be taken out of the job's."""
 
     inner: Any
     every: int
@@ -232,50 +233,62 @@ class FloorAfterEach:
         for part, result in zip(parts, self.inner(parts, task), strict=True):
             if part.number % self.every == 0:
                 began = time.perf_counter()
-                rows, seconds = scoring_floor(part)
-                self.rows, self.seconds = self.rows + rows, self.seconds + seconds
+                batch = floor_batch(part)
+                self.rows, self.seconds = self.rows + len(batch), self.seconds + floor_seconds(batch)
                 self.wall += time.perf_counter() - began
             yield result
 
 
-def scoring_floor(part: Any) -> tuple[int, float]:
-    """Seconds of the model's own PD and principal reasons on one partition's contract frame, one thread, in
-    the chunks the job scores at once (`score.chunk_rows`): the engine's PDs and contributions, and the
-    reasons chosen from them as codes (`principal_reason_codes`, what a batch keeps of the reasons)."""
-    from datetime import UTC, datetime
-
-    from threadpoolctl import threadpool_limits
-
+@functools.cache
+def floor_scorer() -> Any:
+    """The workspace model's scorer in this process (the file hashed once)."""
     from creditrisk.io import file_digest
-    from creditrisk.modeling.reasons import principal_reason_codes
-    from creditrisk.serving.batch import read_partition, validate_rows, worker_scorer
+    from creditrisk.serving.batch import worker_scorer
 
     model = str(MODEL.resolve())
-    scorer = worker_scorer(model, file_digest(Path(model)), True)
+    return worker_scorer(model, file_digest(Path(model)), True)
+
+
+def floor_batch(part: Any) -> Any:
+    """One partition's contract frame, as the job validates it (not timed by the floor)."""
+    from datetime import UTC, datetime
+
+    from creditrisk.serving.batch import read_partition, validate_rows
+
+    return validate_rows(read_partition(part).reset_index(drop=True), None, datetime.now(UTC)).batch
+
+
+def floor_seconds(batch: Any) -> float:
+    """Seconds of the model's own PD and principal reasons on a contract frame, one thread, in the chunks the job
+    scores at once (`score.chunk_rows`): the engine's PDs and contributions, and the reasons chosen from them as
+    codes (`principal_reason_codes`, what a batch keeps of the reasons)."""
+    from threadpoolctl import threadpool_limits
+
+    from creditrisk.modeling.reasons import principal_reason_codes
+
+    scorer = floor_scorer()
     engine, size = scorer.engine, chunk_rows()
     with threadpool_limits(limits=1):
-        batch = validate_rows(read_partition(part).reset_index(drop=True), None, datetime.now(UTC)).batch
         began = time.perf_counter()
         for start in range(0, len(batch.frame), size):
             encoded = engine.encode(batch.frame.iloc[start:start + size])
             engine.pd_of(encoded)
             principal_reason_codes(engine.contributions_of(encoded), engine.columns, scorer.reasons_top_k)
-        return len(batch), time.perf_counter() - began
+        return time.perf_counter() - began
 
 
 def arithmetic_rate(dataset: Path, seconds: float, start_at: float) -> float:
-    """Rows/s of the floor's arithmetic on the dataset's first partition, repeated for `seconds` (from wall time
-    `start_at`), one thread: work that reads no file and writes none."""
+    """Rows/s of the floor's arithmetic on the dataset's first partition, read once and repeated in memory for
+    `seconds` (from wall time `start_at`), one thread: work that reads no file and writes none."""
     from creditrisk.serving.batch import partitions_of
 
-    part = partitions_of(dataset)[0]
-    scoring_floor(part)
+    batch = floor_batch(partitions_of(dataset)[0])
+    floor_seconds(batch)
     while time.time() < start_at:
         time.sleep(0.001)
     rows, spent = 0, 0.0
     while spent < seconds:
-        done, taken = scoring_floor(part)
-        rows, spent = rows + done, spent + taken
+        rows, spent = rows + len(batch), spent + floor_seconds(batch)
     return rows / spent
 
 
