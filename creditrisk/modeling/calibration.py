@@ -17,8 +17,10 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 import numpy as np
-import statsmodels.api as sm
 from scipy import optimize, special
+from statsmodels.genmod.families import Binomial
+from statsmodels.genmod.generalized_linear_model import GLM
+from statsmodels.tools.tools import add_constant
 from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.isotonic import IsotonicRegression
 from sklearn.linear_model import LogisticRegression
@@ -179,7 +181,7 @@ def fit_logit_recalibration(y: np.ndarray, pd_values: np.ndarray, min_defaults_f
     defaults, rows = int(y.sum()), len(y)
     note = ""
     if min(defaults, rows - defaults) >= min_defaults_for_slope:
-        fitted = sm.GLM(y, sm.add_constant(logit(pd_values), has_constant="add"), family=sm.families.Binomial()).fit()
+        fitted = GLM(y, add_constant(logit(pd_values), has_constant="add"), family=Binomial()).fit()
         intercept, slope = float(fitted.params[0]), float(fitted.params[1])
         if slope > 0:
             return RecalibrationFit(intercept, slope, "intercept and slope", rows, defaults, note)

@@ -13,8 +13,10 @@ from typing import Literal
 
 import numpy as np
 import pandas as pd
-import statsmodels.api as sm
 from scipy import stats
+from statsmodels.genmod.families import Binomial
+from statsmodels.genmod.generalized_linear_model import GLM
+from statsmodels.tools.tools import add_constant
 
 from creditrisk.data.vintages import wilson_interval
 from creditrisk.modeling.metrics import calibration_table, ks_statistic
@@ -180,8 +182,8 @@ def calibration_intercept_slope(y: np.ndarray, pd_values: np.ndarray) -> dict[st
     """
     y = np.asarray(y, dtype="float64")
     x = logit(pd_values)
-    slope_fit = sm.GLM(y, sm.add_constant(x), family=sm.families.Binomial()).fit()
-    intercept_fit = sm.GLM(y, np.ones((len(y), 1)), family=sm.families.Binomial(), offset=x).fit()
+    slope_fit = GLM(y, add_constant(x), family=Binomial()).fit()
+    intercept_fit = GLM(y, np.ones((len(y), 1)), family=Binomial(), offset=x).fit()
     slope, slope_error = float(slope_fit.params[1]), float(slope_fit.bse[1])
     intercept, intercept_error = float(intercept_fit.params[0]), float(intercept_fit.bse[0])
     return {
