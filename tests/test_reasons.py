@@ -17,8 +17,8 @@ from creditrisk.modeling.bundle import ModelBundle, RiskBand
 from creditrisk.modeling.calibration import CalibratedModel, ScoreCalibrator
 from creditrisk.modeling.engine import build_engine, Engine
 from creditrisk.modeling.engine.attribution import attributions, tree_tables
-from creditrisk.modeling.engine.grid import tree_values
-from creditrisk.modeling.engine.trees import additive_form, check_form, LeafPaths
+from creditrisk.modeling.engine.grid import cell_leaf_sums, threshold_grid, tree_values
+from creditrisk.modeling.engine.trees import additive_form, check_form, leaf_value_sums, LeafPaths
 from creditrisk.modeling.features import ENGINEERED, FeatureSet, raw_inputs
 from creditrisk.modeling.reasons import (
     principal_reason_codes, principal_reasons, reason_catalogue, reference_applicant, LANGUAGES,
@@ -152,6 +152,29 @@ def test_tree_values_give_the_boostings_own_raw_score_even_at_a_threshold(max_ce
     # trees' grids are too large and are walked leaf by leaf
     rows = np.vstack([matrix[:300], rows_on_thresholds(matrix[300:], values.grid.thresholds, 200)])
     np.testing.assert_allclose(values.raw_score(rows), boosting.decision_function(rows), rtol=0, atol=1e-12)
+
+
+def assert_cell_sums_as_at_the_points(leaves: LeafPaths, inputs: int, max_cells: int,
+                                      background: np.ndarray) -> None:
+    grid = threshold_grid(leaves, inputs, max_cells)
+    assert grid.tables
+    for table in grid.tables:
+        own = leaves.subset(np.isin(leaves.tree, table.trees))
+        expected = leaf_value_sums(own, table.cell_points(background))
+        found = cell_leaf_sums(table, own)
+        assert found.tobytes() == expected.tobytes()  # the same additions: bit for bit, not merely close
+
+
+@pytest.mark.parametrize("model", ["boosting", "forest"])
+def test_a_tables_leaf_sums_by_code_are_those_at_its_cell_points_bit_for_bit(model: str) -> None:
+    matrix, target = toy_data(rows=3000, missing=0.05)
+    # Enough trees that the order of the additions shows (with 40 trees of depth 5, any order gave the same bits).
+    estimator = (HistGradientBoostingClassifier(max_iter=100, max_depth=6, random_state=0) if model == "boosting"
+                 else RandomForestClassifier(n_estimators=15, max_depth=5, random_state=0))
+    form = additive_form(estimator.fit(np.nan_to_num(matrix) if model == "forest" else matrix, target))
+    assert form is not None and form.leaves is not None
+    for background in (np.zeros(matrix.shape[1]), np.full(matrix.shape[1], np.nan)):
+        assert_cell_sums_as_at_the_points(form.leaves, matrix.shape[1], 65_536, background)
 
 
 def test_tree_values_keep_the_value_of_trees_without_a_split() -> None:

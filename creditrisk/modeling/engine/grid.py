@@ -20,7 +20,7 @@ from functools import cached_property
 
 import numpy as np
 
-from creditrisk.modeling.engine.trees import AdditiveForm, leaf_value_sums, LeafPaths
+from creditrisk.modeling.engine.trees import AdditiveForm, follows, LEAF_SUM_CHUNK_ROWS, leaf_value_sums, LeafPaths
 
 LOOKUP_CHUNK_ROWS = 2048  # rows per block of a lookup: bounds its memory at rows x tables x slots
 
@@ -42,14 +42,20 @@ class GridTable:
     def cells(self) -> int:
         return math.prod(_codes_per_input(self.limits))
 
+    def cell_codes(self) -> tuple[np.ndarray, ...]:
+        """Per input of the table, each cell's code, in the order `ThresholdGrid.cells` numbers the cells."""
+        return np.unravel_index(np.arange(self.cells), _codes_per_input(self.limits), order="F")
+
+    def code_values(self) -> list[np.ndarray]:
+        """Per input of the table, one value inside each code's interval: code c < n is (limit[c-1], limit[c]]
+        (its upper end is inside), n is above the last limit, n + 1 is missing."""
+        return [np.concatenate([values, [np.nextafter(values[-1], np.inf), np.nan]]) for values in self.limits]
+
     def cell_points(self, background: np.ndarray) -> np.ndarray:
-        """(cells, inputs): `background` with the table's inputs set to one value inside each cell, in the
-        order `ThresholdGrid.cells` numbers them. Code c < n is (limit[c-1], limit[c]] (its upper end is
-        inside), n is above the last limit, n + 1 is missing."""
-        codes = np.unravel_index(np.arange(self.cells), _codes_per_input(self.limits), order="F")
+        """(cells, inputs): `background` with the table's inputs set to one value inside each cell
+        (`code_values`), in the order `ThresholdGrid.cells` numbers them."""
         points = np.tile(np.asarray(background, dtype="float64"), (self.cells, 1))
-        for column, values, code in zip(self.inputs, self.limits, codes, strict=True):
-            inside = np.concatenate([values, [np.nextafter(values[-1], np.inf), np.nan]])
+        for column, inside, code in zip(self.inputs, self.code_values(), self.cell_codes(), strict=True):
             points[:, column] = inside[code]
         return points
 
@@ -130,6 +136,17 @@ def _cells(grid: dict[int, set[float]]) -> int:
     return math.prod(_codes_per_input(grid.values()))
 
 
+def _merged_cells(joined: dict[int, set[float]], grid: dict[int, set[float]], limit: int) -> int:
+    """Cells of the two grids merged, or `limit` as soon as the count reaches it (every input's factor is at least
+    2, so the count only grows): most tables are ruled out after an input or two."""
+    cells, empty = 1, frozenset()
+    for column in joined.keys() | grid.keys():
+        cells *= len(joined.get(column, empty) | grid.get(column, empty)) + 2
+        if cells >= limit:
+            return limit
+    return cells
+
+
 def _group_trees(per_tree: list[dict[int, set[float]]], max_cells: int) -> tuple[list[GridTable], list[int]]:
     """(tables, trees too large for a table). Each tree joins the table whose grid it grows least, or
     starts one; a tree without a split adds the same value to every row and joins none."""
@@ -144,7 +161,7 @@ def _group_trees(per_tree: list[dict[int, set[float]]], max_cells: int) -> tuple
             continue
         best, best_cells = None, max_cells + 1
         for position, (joined, _) in enumerate(groups):
-            merged = _cells({column: joined.get(column, set()) | grid.get(column, set()) for column in joined | grid})
+            merged = _merged_cells(joined, grid, best_cells)
             if merged < best_cells:
                 best, best_cells = position, merged
         if best is None:
@@ -217,10 +234,42 @@ def tree_values(form: AdditiveForm, inputs: int, max_cells: int = MAX_VALUE_CELL
     grid = threshold_grid(leaves, inputs, max_cells)
     values = [np.zeros(0)]
     for table in grid.tables:
-        values.append(leaf_value_sums(leaves.subset(np.isin(leaves.tree, table.trees)),
-                                      table.cell_points(np.zeros(inputs))))
+        values.append(cell_leaf_sums(table, leaves.subset(np.isin(leaves.tree, table.trees))))
     rest = leaves.subset(np.isin(leaves.tree, grid.alone)) if grid.alone else None
     placed = [tree for table in grid.tables for tree in table.trees] + grid.alone
     unsplit = ~np.isin(leaves.tree, placed)  # trees of one leaf: the same value for every row
     return TreeValues(grid, np.concatenate(values), form.constant + float(leaves.value[unsplit].sum()), rest)
 
+
+def cell_leaf_sums(table: GridTable, leaves: LeafPaths) -> np.ndarray:
+    """Per cell of `table`, the sum of the values of the `leaves` (of the table's trees) its points reach:
+    `leaf_value_sums(leaves, table.cell_points(background))` for any background, bit for bit, at half its cost.
+
+    Whether a point follows a leaf's step on one of the table's inputs depends only on the cell's code for that
+    input, so each step is tested once per code (a few dozen values) instead of once per cell (up to
+    `max_cells`); a cell reaches a leaf when its code follows on every input. The sums are then taken as
+    `leaf_value_sums` takes them, in the same blocks of rows, so the floating-point additions are the same."""
+    follows_per_code = _follows_per_code(table, leaves)
+    codes = table.cell_codes()
+    sums = np.zeros(table.cells)
+    for start in range(0, table.cells, LEAF_SUM_CHUNK_ROWS):
+        block = slice(start, start + LEAF_SUM_CHUNK_ROWS)
+        reached = np.ones((len(codes[0][block]), len(leaves.value)), dtype=bool)
+        for by_code, code in zip(follows_per_code, codes, strict=True):
+            reached &= by_code[code[block]]
+        # In Fortran order, as `leaf_value_sums` has it: BLAS then adds up each row's leaves in the same order.
+        sums[block] = reached.astype("float64", order="F") @ leaves.value
+    return sums
+
+
+def _follows_per_code(table: GridTable, leaves: LeafPaths) -> list[np.ndarray]:
+    """Per input of `table`, (codes, leaves): a point with that code follows every step of the leaf on the input.
+    Every step of the table's trees tests one of its inputs (`_tree_thresholds`)."""
+    return [follows(_steps_on(leaves, column), values[:, None, None]).all(axis=2)
+            for column, values in zip(table.inputs, table.code_values(), strict=True)]
+
+
+def _steps_on(leaves: LeafPaths, column: int) -> LeafPaths:
+    """`leaves` with only the steps that test `column` left valid (the rest count as followed)."""
+    return LeafPaths(leaves.feature, leaves.lower, leaves.upper, leaves.missing_follows,
+                     leaves.valid & (leaves.feature == column), leaves.value, leaves.tree)
