@@ -177,6 +177,29 @@ def test_a_tables_leaf_sums_by_code_are_those_at_its_cell_points_bit_for_bit(mod
         assert_cell_sums_as_at_the_points(form.leaves, matrix.shape[1], 65_536, background)
 
 
+def test_a_boosting_split_only_on_missing_values_is_scored_and_attributed_exactly() -> None:
+    """Where missing values alone carry the signal, the boosting splits an input into "missing" and "any number"
+    (threshold +inf): an input the tables read without a threshold, and a path step no number follows."""
+    rng = np.random.default_rng(0)
+    matrix = rng.normal(size=(5000, 3))
+    missing = rng.random(len(matrix)) < 0.3
+    target = ((missing | (matrix[:, 1] > 1)) ^ (rng.random(len(matrix)) < 0.05)).astype(int)
+    matrix[missing, 0] = np.nan
+    boosting = HistGradientBoostingClassifier(max_iter=5, max_depth=2, random_state=0).fit(matrix, target)
+    form = additive_form(boosting)
+    assert form is not None and form.leaves is not None
+    only_missing = form.leaves.valid & (form.leaves.feature == 0) & (form.leaves.lower == np.inf)
+    assert only_missing.any()
+    rows = matrix[:200]
+    np.testing.assert_allclose(tree_values(form, 3).raw_score(rows), boosting.decision_function(rows),
+                               rtol=0, atol=1e-12)
+    reference = np.nanmedian(matrix, axis=0)
+    found = tree_tables(form.leaves, reference, 3).attributions(rows[:8])
+    assert np.isnan(rows[:8, 0]).any() and not np.isnan(rows[:8, 0]).all()
+    for row in range(8):
+        np.testing.assert_allclose(found[row], brute_force_shapley(form.raw_score, rows[row], reference), atol=1e-12)
+
+
 def test_tree_values_keep_the_value_of_trees_without_a_split() -> None:
     matrix, target = toy_data(rows=400)
     stumps = HistGradientBoostingClassifier(max_iter=3, min_samples_leaf=400).fit(matrix, target)

@@ -64,7 +64,7 @@ class _Codes:
     x <= upper iff code(x) <= code of upper, with code(x) the count of the input's thresholds below x."""
 
     thresholds: list[np.ndarray]
-    lower: np.ndarray   # (leaves, steps) the position of each step's lower bound (-1 for -inf)
+    lower: np.ndarray   # (leaves, steps) the position of each step's lower bound (-1 for -inf, len for +inf)
     upper: np.ndarray   # (leaves, steps) the position of each step's upper bound (len for +inf)
 
     @classmethod
@@ -78,7 +78,9 @@ class _Codes:
         upper = np.empty(leaves.feature.shape, dtype="int32")
         for column, values in enumerate(thresholds):
             at = leaves.feature == column
-            lower[at] = np.where(np.isfinite(leaves.lower[at]), np.searchsorted(values, leaves.lower[at]), -1)
+            # A lower bound of +inf is the branch of a split on missing values that only they follow: no code is above it.
+            lower[at] = np.where(np.isfinite(leaves.lower[at]), np.searchsorted(values, leaves.lower[at]),
+                                 np.where(leaves.lower[at] > 0, len(values), -1))
             upper[at] = np.where(np.isfinite(leaves.upper[at]), np.searchsorted(values, leaves.upper[at]),
                                  len(values))
         return cls(thresholds, lower, upper)

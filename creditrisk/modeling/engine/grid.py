@@ -48,8 +48,10 @@ class GridTable:
 
     def code_values(self) -> list[np.ndarray]:
         """Per input of the table, one value inside each code's interval: code c < n is (limit[c-1], limit[c]]
-        (its upper end is inside), n is above the last limit, n + 1 is missing."""
-        return [np.concatenate([values, [np.nextafter(values[-1], np.inf), np.nan]]) for values in self.limits]
+        (its upper end is inside), n is above the last limit, n + 1 is missing. An input without limits (its only
+        split sends missing values one way and every number the other) has two codes: any number, and missing."""
+        return [np.concatenate([values, [np.nextafter(values[-1], np.inf) if len(values) else 0.0, np.nan]])
+                for values in self.limits]
 
     def cell_points(self, background: np.ndarray) -> np.ndarray:
         """(cells, inputs): `background` with the table's inputs set to one value inside each cell
@@ -95,9 +97,12 @@ class ThresholdGrid:
 
     @cached_property
     def _search_limits(self) -> list[tuple[int, np.ndarray]]:
-        """Per input with thresholds: its thresholds and +inf. Sorted search puts NaN after +inf, so a
-        missing value's count is one more than any number's, the code `_codes_per_input` gives it."""
-        return [(column, np.append(values, np.inf)) for column, values in enumerate(self.thresholds) if len(values)]
+        """Per input a table reads: its thresholds and +inf. Sorted search puts NaN after +inf, so a missing
+        value's count is one more than any number's, the code `_codes_per_input` gives it (an input without
+        thresholds, split only on missing, too)."""
+        read = {column for table in self.tables for column in table.inputs}
+        return [(column, np.append(values, np.inf)) for column, values in enumerate(self.thresholds)
+                if len(values) or column in read]
 
     def cells(self, block: np.ndarray) -> np.ndarray:
         """(rows, tables) positions of the rows' cells (a view of `table_cells`)."""
