@@ -256,8 +256,9 @@ def test_a_partition_scored_in_chunks_gives_what_one_scored_at_once_gives(parque
 def assert_local_cluster_config(client: distributed.Client) -> None:
     """The workers and the scheduler of a LocalCluster started here run with `LOCAL_WORKER_CONFIG`: no profiler, and
     the slower health checks and monitors (each differs from Dask's default, which a worker would otherwise read)."""
+    defaults = dask.config.merge(*dask.config.defaults)
     for key, value in LOCAL_WORKER_CONFIG.items():
-        assert dask.config.get(key, config=dask.config.merge(*dask.config.defaults)) != value, key
+        assert dask.config.get(key, config=defaults) != value, key
         assert set(client.run(dask.config.get, key).values()) == {value}, key
         assert client.run_on_scheduler(dask.config.get, key) == value, key
 

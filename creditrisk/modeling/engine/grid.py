@@ -100,9 +100,8 @@ class ThresholdGrid:
         """Per input a table reads: its thresholds and +inf. Sorted search puts NaN after +inf, so a missing
         value's count is one more than any number's, the code `_codes_per_input` gives it (an input without
         thresholds, split only on missing, too)."""
-        read = {column for table in self.tables for column in table.inputs}
-        return [(column, np.append(values, np.inf)) for column, values in enumerate(self.thresholds)
-                if len(values) or column in read]
+        read = {column for table in self.tables for column in table.inputs}  # every input with thresholds, too
+        return [(column, np.append(values, np.inf)) for column, values in enumerate(self.thresholds) if column in read]
 
     def cells(self, block: np.ndarray) -> np.ndarray:
         """(rows, tables) positions of the rows' cells (a view of `table_cells`)."""
