@@ -483,15 +483,22 @@ def number_rule_masks(numbers: np.ndarray, bounds: NumberBounds) -> dict[str, Ma
     non-integer is not also reported below or above its range."""
     present = ~np.isnan(numbers)
     usable = np.isfinite(numbers)
+
+    def where_bounded(bounded: np.ndarray, broken: Callable[[], Mask]) -> Mask:
+        """`broken()` where some column has the rule; no column has it: nothing breaks it (not computed)."""
+        return broken() if bounded.any() else np.zeros(numbers.shape, dtype=bool)
+
     rules = {
         "not_finite": present & ~usable,
-        "not_an_integer": usable & bounds.integer & (np.floor(numbers) != numbers),  # as x mod 1 != 0, 20x faster
-        "placeholder": usable & (numbers >= bounds.placeholder_low) & (numbers <= bounds.placeholder_high),
+        "not_an_integer": where_bounded(bounds.integer, lambda: usable & bounds.integer
+                                        & (np.floor(numbers) != numbers)),  # as x mod 1 != 0, 20x faster
+        "placeholder": where_bounded(np.isfinite(bounds.placeholder_low), lambda: usable
+                                     & (numbers >= bounds.placeholder_low) & (numbers <= bounds.placeholder_high)),
     }
     candidates = usable & ~rules["not_an_integer"] & ~rules["placeholder"]
-    below = np.where(bounds.minimum_inclusive, numbers < bounds.minimum, numbers <= bounds.minimum)
-    rules["below_minimum"] = candidates & below
-    rules["above_maximum"] = candidates & (numbers > bounds.maximum)
+    rules["below_minimum"] = where_bounded(np.isfinite(bounds.minimum), lambda: candidates & np.where(
+        bounds.minimum_inclusive, numbers < bounds.minimum, numbers <= bounds.minimum))
+    rules["above_maximum"] = where_bounded(np.isfinite(bounds.maximum), lambda: candidates & (numbers > bounds.maximum))
     return rules
 
 

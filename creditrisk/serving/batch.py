@@ -158,12 +158,16 @@ def partitions_of(spec: str | Path) -> list[Partition]:
 
 
 def read_partition(part: Partition) -> pd.DataFrame:
-    """The partition's raw values, indexed by the row number a person would look up."""
+    """The partition's raw values, indexed by the row number a person would look up.
+
+    A parquet row group becomes one pandas block per column (`split_blocks`): the contract reads the raw
+    values column by column, so the copy of every number column into one 2-D block would be work and memory
+    for nothing (a third of the conversion's time)."""
     if part.row_group is None:
         return read_export(part.path)
     handle = pq.ParquetFile(part.path)
     first = sum(handle.metadata.row_group(g).num_rows for g in range(part.row_group))
-    frame = handle.read_row_group(part.row_group).to_pandas()
+    frame = handle.read_row_group(part.row_group).to_pandas(split_blocks=True)
     frame.index = pd.RangeIndex(first, first + len(frame))
     return frame
 
