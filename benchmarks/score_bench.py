@@ -69,7 +69,7 @@ FLOOR_TARGET = 0.8
 RATIO_TARGETS = {1_000_000: 1.3, 10_000_000: 1.7}
 COPY_MB = 68  # a 250,000-row partition's estimator input: 250,000 x 34 float64
 ARITHMETIC_STEPS = ("features", "encode", "predict", "reasons")  # the floor's work, as the job's steps time it
-TOUCH_MB = 256  # about what the one-process job's peak RSS grows by in its first partition
+TOUCH_MB = 256  # more than the 100-155 MB the one-process job's peak RSS grows by in its first partition
 
 
 def write_partitions(root: Path, rows: int, partition_rows: int, fmt: str) -> Path:

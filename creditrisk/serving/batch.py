@@ -241,8 +241,8 @@ def _text(values: Any) -> pd.api.extensions.ExtensionArray:
 
 
 def _labels_text(labels: np.ndarray) -> pd.api.extensions.ExtensionArray:
-    """Text of an object array of `str` (bands, decisions), converted in Arrow: a fifth faster than pandas'
-    per-value check."""
+    """Text of an object array of `str` (bands, decisions), converted in Arrow (an eighth faster than pandas'
+    per-value check)."""
     return _text(pa.array(labels, pa.large_string()))
 
 
