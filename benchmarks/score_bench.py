@@ -253,15 +253,15 @@ class FloorAfterEach:
             partition_seconds.append(result.seconds)
             if len(partition_seconds) == 1:
                 grown = peak_mb() - before
-            else:
-                later = partition_seconds[1:]
-                self.first = FirstPartition(partition_seconds[0] - sum(later) / len(later), grown)
             if part.number % self.every == 0:
                 began = time.perf_counter()
                 batch = floor_batch(part)
                 self.rows, self.seconds = self.rows + len(batch), self.seconds + floor_seconds(batch)
                 self.wall += time.perf_counter() - began
             yield result
+        if len(partition_seconds) > 1:
+            first, *later = partition_seconds
+            self.first = FirstPartition(first - sum(later) / len(later), grown)
 
 
 @functools.cache
